@@ -1,0 +1,114 @@
+// Progressive enhancement of the upload form: drag-and-drop, paste, a size/type pre-check and a real progress bar.
+// The server checks everything again; without JavaScript the form posts normally.
+(function () {
+  'use strict';
+  const form = document.getElementById('upload-form');
+  if (!form) return;
+  document.documentElement.classList.add('js');
+  const input = document.getElementById('file');
+  const dropzone = document.getElementById('dropzone');
+  const progress = document.getElementById('progress');
+  const status = document.getElementById('status');
+  const submit = document.getElementById('submit');
+  const preview = document.getElementById('preview');
+  const maxBytes = Number(form.dataset.maxBytes);
+  const accepted = form.dataset.accept.split(',');
+  const needsBotCheck = Boolean(form.querySelector('.cf-turnstile'));
+  let pending = null;
+  let busy = false;
+
+  function say(message, isError) {
+    status.textContent = message;
+    status.classList.toggle('error', Boolean(isError));
+  }
+
+  function botToken() {
+    const field = form.querySelector('[name="cf-turnstile-response"]');
+    return field ? field.value : '';
+  }
+
+  function check(file) {
+    if (!file) return 'Choose an image file first.';
+    if (file.size === 0) return 'That file is empty.';
+    if (file.size > maxBytes) return 'That file is larger than the ' + form.dataset.maxLabel + ' limit.';
+    if (file.type && accepted.indexOf(file.type) === -1) return 'That is not a supported image. Use JPEG, PNG, GIF, WebP or AVIF.';
+    return null;
+  }
+
+  function choose(file) {
+    const problem = check(file);
+    if (problem) { say(problem, true); pending = null; return; }
+    pending = file;
+    if (preview.src) URL.revokeObjectURL(preview.src);
+    preview.src = URL.createObjectURL(file);
+    preview.hidden = false;
+    start();
+  }
+
+  function resultUrl(deleteUrl) {
+    const parts = new URL(deleteUrl).pathname.split('/'); // ['', 'delete', id, key]
+    return '/upload/' + parts[2] + '/' + parts[3];
+  }
+
+  function start() {
+    if (!pending || busy) return;
+    if (needsBotCheck && !botToken()) { say('Complete the bot check below and the upload will start.'); return; }
+    busy = true;
+    submit.disabled = true;
+    progress.hidden = false;
+    progress.value = 0;
+    say('Uploading ' + pending.name + '…');
+    const body = new FormData();
+    if (needsBotCheck) body.append('cf-turnstile-response', botToken());
+    body.append('file', pending, pending.name);
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', form.action);
+    xhr.setRequestHeader('Accept', 'application/json');
+    xhr.upload.addEventListener('progress', function (e) {
+      if (e.lengthComputable) progress.value = Math.round((e.loaded / e.total) * 100);
+    });
+    xhr.addEventListener('load', function () {
+      let data = null;
+      try { data = JSON.parse(xhr.responseText); } catch { data = null; }
+      if (xhr.status === 201 && data) {
+        progress.value = 100;
+        say('Done. Opening your links…');
+        window.location.assign(resultUrl(data.deleteUrl));
+        return;
+      }
+      fail(data && data.error ? data.error.message : 'The upload failed (' + xhr.status + '). Please try again.');
+    });
+    xhr.addEventListener('error', function () { fail('The connection was lost. Please try again.'); });
+    xhr.send(body);
+  }
+
+  function fail(message) {
+    busy = false;
+    submit.disabled = false;
+    progress.hidden = true;
+    say(message, true);
+    if (needsBotCheck && window.turnstile) window.turnstile.reset(); // a token is good for one attempt only
+  }
+
+  window.pixbinTurnstileDone = function () { if (pending) start(); };
+
+  input.addEventListener('change', function () { choose(input.files[0]); });
+  form.addEventListener('submit', function (e) {
+    e.preventDefault();
+    if (!pending) choose(input.files[0]); else start();
+  });
+  ['dragenter', 'dragover'].forEach(function (type) {
+    dropzone.addEventListener(type, function (e) { e.preventDefault(); dropzone.classList.add('dragging'); });
+  });
+  ['dragleave', 'drop'].forEach(function (type) {
+    dropzone.addEventListener(type, function () { dropzone.classList.remove('dragging'); });
+  });
+  dropzone.addEventListener('drop', function (e) {
+    e.preventDefault();
+    if (e.dataTransfer && e.dataTransfer.files.length) choose(e.dataTransfer.files[0]);
+  });
+  document.addEventListener('paste', function (e) {
+    const file = e.clipboardData && Array.prototype.find.call(e.clipboardData.files, function (f) { return f.type.indexOf('image/') === 0; });
+    if (file) choose(file);
+  });
+})();

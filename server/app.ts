@@ -1,0 +1,81 @@
+import path from 'node:path';
+import express, { type Express } from 'express';
+import type { Logger } from 'pino';
+import type { Config } from './config/config.js';
+import { createImagesRepo } from './db/images.repo.js';
+import type { Db } from './db/knex.js';
+import { createSecurityLogRepo } from './db/security-log.repo.js';
+import { errorHandler, notFoundHandler } from './http/errors.js';
+import { viewLocals } from './http/middleware/locals.middleware.js';
+import { requestContext } from './http/middleware/request-context.middleware.js';
+import { cspNonce, securityHeaders } from './http/middleware/security-headers.middleware.js';
+import { deleteRoutes } from './http/routes/delete.routes.js';
+import { healthRoutes } from './http/routes/health.routes.js';
+import { imagesRoutes } from './http/routes/images.routes.js';
+import { pagesRoutes } from './http/routes/pages.routes.js';
+import { uploadRoutes } from './http/routes/upload.routes.js';
+import { Semaphore } from './lib/semaphore.js';
+import type { StorageDriver } from './storage/storage.js';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+// Compiled code runs from dist/server; views and public stay at the repository (or image) root.
+const PROJECT_ROOT = path.basename(ROOT) === 'dist' ? path.dirname(ROOT) : ROOT;
+
+export type AppDeps = {
+  config: Config;
+  db: Db;
+  storage: StorageDriver;
+  logger: Logger;
+  /** Where multer and sharp write temporary files. */
+  tempDir: string;
+  clock?: () => Date;
+};
+
+/** Builds the Express app without listening, so tests drive exactly what production runs. */
+export function createApp(deps: AppDeps): Express {
+  const { config, db, storage, logger } = deps;
+  const clock = deps.clock ?? (() => new Date());
+  const images = createImagesRepo(db);
+  const securityLog = createSecurityLogRepo;
+  const app = express();
+
+  app.set('trust proxy', config.trustProxy);
+  app.set('view engine', 'ejs');
+  app.set('views', path.join(PROJECT_ROOT, 'views'));
+  app.set('x-powered-by', false);
+  app.set('etag', false); // pages are dynamic; image responses set their own content ETags
+
+  app.use(requestContext(logger));
+  app.use(cspNonce);
+  app.use(securityHeaders({ turnstile: config.turnstile !== null, https: config.publicUrl.startsWith('https:') }));
+  app.use(
+    '/static',
+    express.static(path.join(PROJECT_ROOT, 'public'), { index: false, fallthrough: true, maxAge: '1d', dotfiles: 'deny' }),
+  );
+  app.use(viewLocals(config));
+
+  app.use(healthRoutes({ db, storage }));
+  app.use(pagesRoutes({ images, publicUrl: config.publicUrl }));
+  app.use(
+    uploadRoutes({
+      config,
+      tempDir: deps.tempDir,
+      upload: {
+        db,
+        images,
+        securityLog,
+        storage,
+        logger,
+        clock,
+        processing: new Semaphore(config.imageConcurrency),
+        limits: { maxPixels: config.maxImagePixels, thumbnailSize: config.thumbnailSize, workDir: deps.tempDir },
+      },
+    }),
+  );
+  app.use(imagesRoutes({ images, storage, publicUrl: config.publicUrl }));
+  app.use(deleteRoutes({ db, images, securityLog, storage, clock, publicUrl: config.publicUrl }));
+
+  app.use(notFoundHandler);
+  app.use(errorHandler(logger));
+  return app;
+}

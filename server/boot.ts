@@ -1,0 +1,37 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Config } from './config/config.js';
+import { createDb, type Db } from './db/knex.js';
+import { migrateToLatest } from './db/migrate.js';
+import { LocalStorage } from './storage/local.storage.js';
+
+export type Runtime = { db: Db; storage: LocalStorage; tempDir: string };
+
+export class BootError extends Error {
+  override name = 'BootError';
+}
+
+/** Everything start-up needs before HTTP: data folders, the database (migrated) and a storage check. */
+export async function prepareRuntime(config: Config, onMigrated?: (applied: string[]) => void): Promise<Runtime> {
+  const tempDir = path.join(config.dataDir, 'tmp');
+  try {
+    await fs.mkdir(tempDir, { recursive: true });
+    // Leftovers from a crash: nothing in tmp is ever needed after a restart.
+    for (const entry of await fs.readdir(tempDir)) await fs.rm(path.join(tempDir, entry), { recursive: true, force: true });
+  } catch (err) {
+    throw new BootError(`DATA_DIR: cannot use ${config.dataDir} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  const storage = new LocalStorage(path.join(config.dataDir, 'storage'));
+  await storage.check();
+  await storage.removeStaleTempFiles();
+
+  const db = createDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  try {
+    onMigrated?.(await migrateToLatest(db));
+  } catch (err) {
+    await db.destroy();
+    const what = config.databaseUrl ? 'DATABASE_URL: cannot prepare the PostgreSQL database' : 'DATA_DIR: cannot prepare the SQLite database';
+    throw new BootError(`${what} (${(err as Error).message})`);
+  }
+  return { db, storage, tempDir };
+}

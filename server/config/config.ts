@@ -1,0 +1,158 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+
+const CLOUDFLARE_SITEVERIFY = 'https://challenges.cloudflare.com/turnstile/v0/siteverify';
+
+const optionalString = z
+  .string()
+  .trim()
+  .transform((v) => (v === '' ? undefined : v))
+  .optional();
+
+const integer = (min: number, max: number, fallback: number) =>
+  z.coerce.number().int('must be a whole number').min(min).max(max).default(fallback);
+
+const httpUrl = z
+  .string()
+  .trim()
+  .refine((v) => {
+    try {
+      const u = new URL(v);
+      return (u.protocol === 'http:' || u.protocol === 'https:') && !u.search && !u.hash && !u.username;
+    } catch {
+      return false;
+    }
+  }, 'must be an http(s) URL with no query, fragment or credentials');
+
+const schema = z
+  .object({
+    PORT: integer(1, 65535, 3000),
+    HOST: z.string().trim().min(1).default('0.0.0.0'),
+    PUBLIC_URL: httpUrl.optional(),
+    DATA_DIR: z.string().trim().min(1).default('./data'),
+    DATABASE_URL: optionalString.refine(
+      (v) => v === undefined || /^postgres(ql)?:\/\//.test(v),
+      'must start with postgres:// (leave it unset to use the embedded SQLite database)',
+    ),
+    TURNSTILE_SITE_KEY: optionalString,
+    TURNSTILE_SECRET_KEY: optionalString,
+    TURNSTILE_VERIFY_URL: httpUrl.default(CLOUDFLARE_SITEVERIFY),
+    TURNSTILE_TIMEOUT_MS: integer(100, 60_000, 5000),
+    MAX_UPLOAD_BYTES: integer(1024, 1024 * 1024 * 1024, 25 * 1024 * 1024),
+    MAX_IMAGE_PIXELS: integer(1, 1_000_000_000, 50_000_000),
+    THUMBNAIL_SIZE: integer(16, 4096, 400),
+    IMAGE_CONCURRENCY: integer(1, 64, 2),
+    TRUST_PROXY: optionalString,
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    SHUTDOWN_TIMEOUT_MS: integer(0, 600_000, 25_000),
+  })
+  .superRefine((env, ctx) => {
+    if (env.TURNSTILE_SECRET_KEY && !env.TURNSTILE_SITE_KEY) {
+      ctx.addIssue({ code: 'custom', path: ['TURNSTILE_SITE_KEY'], message: 'must be set when TURNSTILE_SECRET_KEY is set' });
+    }
+    if (env.TURNSTILE_SITE_KEY && !env.TURNSTILE_SECRET_KEY) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['TURNSTILE_SECRET_KEY'],
+        message: 'must be set when TURNSTILE_SITE_KEY is set (without it uploads would not really be checked)',
+      });
+    }
+  });
+
+export type Config = Readonly<{
+  port: number;
+  host: string;
+  publicUrl: string;
+  dataDir: string;
+  databaseUrl: string | undefined;
+  turnstile: Readonly<{ siteKey: string; secretKey: string; verifyUrl: string; timeoutMs: number }> | null;
+  maxUploadBytes: number;
+  maxImagePixels: number;
+  thumbnailSize: number;
+  imageConcurrency: number;
+  trustProxy: boolean | number | string;
+  logLevel: z.infer<typeof schema>['LOG_LEVEL'];
+  shutdownTimeoutMs: number;
+}>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+const KEYS = Object.keys(schema.shape) as Array<keyof typeof schema.shape>;
+
+/** Resolves FOO_FILE (Docker secrets) into FOO; setting both is an error so nobody wonders which one won. */
+function readFileVariables(env: Env): Env {
+  const resolved: Env = {};
+  for (const key of KEYS) {
+    const fileVar = `${key}_FILE`;
+    const filePath = env[fileVar];
+    if (filePath && env[key] !== undefined && env[key] !== '') {
+      throw new ConfigError(`${key} and ${fileVar} are both set; set only one of them`);
+    }
+    if (filePath) {
+      try {
+        resolved[key] = readFileSync(filePath, 'utf8').trim();
+      } catch (err) {
+        throw new ConfigError(`${fileVar}: cannot read ${filePath} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      }
+    } else {
+      resolved[key] = env[key];
+    }
+  }
+  return resolved;
+}
+
+function parseTrustProxy(value: string | undefined): boolean | number | string {
+  if (value === undefined || value === 'false' || value === '0') return false;
+  if (value === 'true') return true;
+  if (/^\d+$/.test(value)) return Number(value);
+  return value; // a list of addresses/subnets, or names like "loopback", as Express understands them
+}
+
+/** Parses the environment once. Throws ConfigError naming every variable that is wrong. */
+export function loadConfig(env: Env = process.env): Config {
+  const result = schema.safeParse(readFileVariables(env));
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  const e = result.data;
+  const publicUrl = (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
+  return Object.freeze({
+    port: e.PORT,
+    host: e.HOST,
+    publicUrl,
+    dataDir: path.resolve(e.DATA_DIR),
+    databaseUrl: e.DATABASE_URL,
+    turnstile:
+      e.TURNSTILE_SECRET_KEY && e.TURNSTILE_SITE_KEY
+        ? Object.freeze({
+            siteKey: e.TURNSTILE_SITE_KEY,
+            secretKey: e.TURNSTILE_SECRET_KEY,
+            verifyUrl: e.TURNSTILE_VERIFY_URL,
+            timeoutMs: e.TURNSTILE_TIMEOUT_MS,
+          })
+        : null,
+    maxUploadBytes: e.MAX_UPLOAD_BYTES,
+    maxImagePixels: e.MAX_IMAGE_PIXELS,
+    thumbnailSize: e.THUMBNAIL_SIZE,
+    imageConcurrency: e.IMAGE_CONCURRENCY,
+    trustProxy: parseTrustProxy(e.TRUST_PROXY),
+    logLevel: e.LOG_LEVEL,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+  });
+}
+
+/** Problems worth one clear log line at start, though the app can run. */
+export function startupWarnings(config: Config): string[] {
+  const warnings: string[] = [];
+  if (!config.turnstile) {
+    warnings.push(
+      'TURNSTILE_SECRET_KEY is not set: guest uploads are NOT protected against bots. Set TURNSTILE_SITE_KEY and TURNSTILE_SECRET_KEY before exposing Pixbin to the internet.',
+    );
+  }
+  return warnings;
+}

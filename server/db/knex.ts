@@ -1,0 +1,82 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import knexFactory, { type Knex } from 'knex';
+import pg from 'pg';
+
+export type Dialect = 'sqlite' | 'postgres';
+export type Db = Knex & { dialect: Dialect };
+
+// int8 (COUNT, SUM, bigint columns) arrives as a string by default; our values (byte sizes, counts) fit in 2^53.
+pg.types.setTypeParser(20, (value: string) => Number(value));
+
+const SQLITE_BUSY_TIMEOUT_MS = 5000;
+
+/** Opens the database the configuration names: PostgreSQL when a URL is given, else SQLite in dataDir. */
+export function createDb(options: { databaseUrl: string | undefined; dataDir: string }): Db {
+  if (options.databaseUrl) {
+    const db = knexFactory({
+      client: 'pg',
+      // pg-connection-string reads sslmode (disable, require, verify-ca, verify-full, no-verify) from the URL.
+      connection: { connectionString: options.databaseUrl },
+      pool: { min: 0, max: 10 },
+    }) as Db;
+    db.dialect = 'postgres';
+    return db;
+  }
+  mkdirSync(options.dataDir, { recursive: true });
+  const filename = path.join(options.dataDir, 'pixbin.sqlite');
+  const db = knexFactory({
+    client: 'better-sqlite3',
+    connection: { filename },
+    useNullAsDefault: true,
+    pool: {
+      min: 1,
+      max: 1,
+      afterCreate(conn: { pragma: (sql: string) => unknown }, done: (err: Error | null, conn: unknown) => void) {
+        try {
+          conn.pragma('journal_mode = WAL');
+          conn.pragma('synchronous = NORMAL');
+          conn.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
+          conn.pragma('foreign_keys = ON');
+          done(null, conn);
+        } catch (err) {
+          done(err as Error, conn);
+        }
+      },
+    },
+  }) as Db;
+  db.dialect = 'sqlite';
+  return db;
+}
+
+/** SQLite caps bound parameters per statement; keep multi-row inserts to at most this many rows. */
+export const SQLITE_INSERT_BATCH = 500;
+
+export async function insertInBatches(db: Knex | Knex.Transaction, table: string, rows: object[]): Promise<void> {
+  for (let i = 0; i < rows.length; i += SQLITE_INSERT_BATCH) {
+    await db(table).insert(rows.slice(i, i + SQLITE_INSERT_BATCH));
+  }
+}
+
+/** Timestamps come back as Date on PostgreSQL and as epoch milliseconds on SQLite; callers always get a Date. */
+export function toDate(value: unknown): Date {
+  if (value instanceof Date) return value;
+  if (typeof value === 'number') return new Date(value);
+  if (typeof value === 'string' && /^\d+$/.test(value)) return new Date(Number(value));
+  if (typeof value === 'string') return new Date(value);
+  throw new TypeError(`not a timestamp: ${String(value)}`);
+}
+
+export function toDateOrNull(value: unknown): Date | null {
+  return value === null || value === undefined ? null : toDate(value);
+}
+
+/** The database's own clock (jobs compare against it, so replicas with skewed clocks agree). */
+export async function databaseNow(db: Db): Promise<Date> {
+  if (db.dialect === 'postgres') {
+    const result = await db.raw<{ rows: Array<{ now: Date }> }>('select now() as now');
+    return toDate(result.rows[0]!.now);
+  }
+  const rows = await db.raw<Array<{ now: number }>>("select cast(unixepoch('subsec') * 1000 as integer) as now");
+  return toDate(rows[0]!.now);
+}

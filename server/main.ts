@@ -1,0 +1,67 @@
+import type { Server } from 'node:http';
+import { createApp } from './app.js';
+import { BootError, prepareRuntime } from './boot.js';
+import { ConfigError, loadConfig, startupWarnings, type Config } from './config/config.js';
+import { createLogger } from './logger.js';
+import { StorageError } from './storage/storage.js';
+
+// Start-up order: config → database (migrate) → storage check → HTTP. SIGTERM drains and stops.
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`pixbin: ${err.message}\n`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw err;
+  }
+  const logger = createLogger(config.logLevel);
+  let runtime;
+  try {
+    runtime = await prepareRuntime(config, (applied) => {
+      if (applied.length) logger.info({ migrations: applied }, 'applied database migrations');
+    });
+  } catch (err) {
+    if (err instanceof BootError || err instanceof StorageError) {
+      logger.fatal(err.message);
+      process.exit(78);
+    }
+    throw err;
+  }
+  for (const warning of startupWarnings(config)) logger.warn(warning);
+
+  const app = createApp({ config, logger, ...runtime });
+  const server: Server = app.listen(config.port, config.host, () => {
+    logger.info({ url: config.publicUrl, port: config.port, database: runtime.db.dialect }, 'Pixbin is listening');
+  });
+  server.requestTimeout = 10 * 60_000; // a slow phone on a 25 MB upload still finishes
+  server.headersTimeout = 30_000;
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: no new connections, letting requests finish');
+    const force = setTimeout(() => {
+      logger.warn('shutdown timeout reached; closing remaining connections');
+      server.closeAllConnections();
+    }, config.shutdownTimeoutMs);
+    force.unref();
+    server.close(async () => {
+      clearTimeout(force);
+      await runtime.db.destroy();
+      logger.info('stopped');
+      process.exit(0);
+    });
+    server.closeIdleConnections();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`pixbin: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,74 @@
+import { createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import type { ImageRecord, ImagesRepo } from '../db/images.repo.js';
+import type { SecurityLogRepo } from '../db/security-log.repo.js';
+import { sanitizeDisplayName } from '../lib/filename.js';
+import { sha256Hex } from '../lib/hash.js';
+import { newDeleteKey, newImageId } from '../lib/ids.js';
+import type { Semaphore } from '../lib/semaphore.js';
+import { imageKeys } from '../storage/keys.js';
+import type { StorageDriver } from '../storage/storage.js';
+import { processImage } from './image-processing.service.js';
+
+export type UploadDeps = {
+  db: Knex;
+  images: ImagesRepo;
+  securityLog: (trx: Knex.Transaction) => SecurityLogRepo;
+  storage: StorageDriver;
+  processing: Semaphore;
+  logger: Logger;
+  clock: () => Date;
+  limits: { maxPixels: number; thumbnailSize: number; workDir: string };
+};
+
+export type UploadInput = { tempPath: string; originalName: string | undefined; ip: string | undefined; userAgent: string | undefined };
+export type UploadResult = { image: ImageRecord; deleteKey: string };
+
+/**
+ * The upload pipeline: validate and re-encode, store the bytes, then record the row and its security-log entry
+ * in one transaction. If recording fails the stored bytes are deleted again, so no orphan is left either way.
+ */
+export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise<UploadResult> {
+  const processed = await deps.processing.run(() => processImage(input.tempPath, deps.limits));
+  try {
+    const id = newImageId();
+    const deleteKey = newDeleteKey();
+    const image: ImageRecord = {
+      id,
+      deleteKeyHash: sha256Hex(deleteKey),
+      originalName: sanitizeDisplayName(input.originalName),
+      mime: processed.type.mime,
+      ext: processed.type.ext,
+      size: processed.original.size,
+      width: processed.original.width,
+      height: processed.original.height,
+      frames: processed.frames,
+      sha256: processed.original.sha256,
+      thumbSize: processed.thumbnail.size,
+      thumbWidth: processed.thumbnail.width,
+      thumbHeight: processed.thumbnail.height,
+      thumbSha256: processed.thumbnail.sha256,
+      createdAt: deps.clock(),
+    };
+    const keys = imageKeys(image);
+    try {
+      await deps.storage.put(keys.original, createReadStream(processed.original.path));
+      await deps.storage.put(keys.thumbnail, createReadStream(processed.thumbnail.path));
+      await deps.db.transaction(async (trx) => {
+        await deps.images.insert(image, trx);
+        await deps.securityLog(trx).insert(
+          { event: 'image.upload', ip: input.ip, userAgent: input.userAgent, detail: { imageId: id, size: image.size } },
+          image.createdAt,
+        );
+      });
+    } catch (err) {
+      await Promise.allSettled([deps.storage.delete(keys.original), deps.storage.delete(keys.thumbnail)]);
+      throw err;
+    }
+    return { image, deleteKey };
+  } finally {
+    await Promise.all([fs.rm(processed.original.path, { force: true }), fs.rm(processed.thumbnail.path, { force: true })]);
+  }
+}
