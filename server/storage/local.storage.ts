@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -37,13 +37,8 @@ export class LocalStorage implements StorageDriver {
     await fs.mkdir(path.dirname(target), { recursive: true });
     const temp = path.join(tempDir, `${randomBase62(16)}.part`);
     try {
-      const handle = await fs.open(temp, 'wx', 0o640);
-      try {
-        await pipeline(body, createWriteStream('', { fd: handle.fd, autoClose: false }));
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
+      // flush: fsync before close, so the rename below never exposes a file whose bytes are not on disk.
+      await pipeline(body, createWriteStream(temp, { flags: 'wx', mode: 0o640, flush: true }));
       const { size } = await fs.stat(temp);
       await fs.rename(temp, target);
       await syncDirectory(path.dirname(target));
@@ -57,7 +52,7 @@ export class LocalStorage implements StorageDriver {
   async get(key: string, range?: ByteRange): Promise<Readable> {
     const file = this.pathFor(key);
     const handle = await fs.open(file, 'r'); // fails with ENOENT before any byte is promised to a client
-    return createReadStream('', { fd: handle.fd, start: range?.start, end: range?.end });
+    return handle.createReadStream({ start: range?.start, end: range?.end });
   }
 
   async stat(key: string): Promise<StoredObject | null> {

@@ -1,0 +1,15 @@
+import { openTestDatabase, resetState, testDatabase } from './test-db.js';
+
+export const mochaHooks = {
+  async beforeAll(this: Mocha.Context) {
+    this.timeout(60_000);
+    await openTestDatabase();
+  },
+  async beforeEach() {
+    await resetState();
+  },
+  async afterAll(this: Mocha.Context) {
+    this.timeout(60_000);
+    await testDatabase().dispose();
+  },
+};

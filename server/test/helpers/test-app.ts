@@ -1,0 +1,72 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import pino from 'pino';
+import { Writable } from 'node:stream';
+import { createApp } from '../../app.js';
+import { loadConfig, type Config } from '../../config/config.js';
+import type { Db } from '../../db/knex.js';
+import { LocalStorage } from '../../storage/local.storage.js';
+import { testDatabase } from './test-db.js';
+
+export type TestApp = {
+  url: string;
+  config: Config;
+  db: Db;
+  storage: LocalStorage;
+  storageRoot: string;
+  tempDir: string;
+  logs: Array<Record<string, unknown>>;
+  close: () => Promise<void>;
+};
+
+/** Starts the real app on an ephemeral loopback port, against the run's database, with extra env settings. */
+export async function startTestApp(env: Record<string, string> = {}, options: { clock?: () => Date } = {}): Promise<TestApp> {
+  const { db, dataDir, databaseUrl } = testDatabase();
+  const server: Server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  const config = loadConfig({
+    DATA_DIR: dataDir,
+    PORT: String(port),
+    PUBLIC_URL: `http://127.0.0.1:${port}`,
+    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+    ...env,
+  });
+  const storageRoot = path.join(dataDir, 'storage');
+  const tempDir = path.join(dataDir, 'tmp');
+  await fs.mkdir(tempDir, { recursive: true });
+  const storage = new LocalStorage(storageRoot);
+  await storage.check();
+  const logs: Array<Record<string, unknown>> = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) logs.push(JSON.parse(line) as Record<string, unknown>);
+      cb();
+    },
+  });
+  const logger = pino({ level: 'debug' }, sink);
+  const app = createApp({ config, db, storage, logger, tempDir, clock: options.clock });
+  server.on('request', app);
+  return {
+    url: `http://127.0.0.1:${port}`,
+    config,
+    db,
+    storage,
+    storageRoot,
+    tempDir,
+    logs,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** Every file under a folder, relative to it. */
+export async function listFiles(root: string): Promise<string[]> {
+  const entries = await fs.readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
+  return entries.filter((e) => e.isFile()).map((e) => path.relative(root, path.join(e.parentPath, e.name))).sort();
+}
