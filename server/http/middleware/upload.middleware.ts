@@ -51,6 +51,8 @@ export function singleImageUpload(options: { tempDir: string; maxBytes: number }
       parts: 10,
       headerPairs: 50,
     },
+    // Browsers send file names as raw UTF-8; busboy's default (latin1) would garble every non-ASCII name.
+    defParamCharset: 'utf8',
   }).single('file');
 
   return (req, res, next) => {

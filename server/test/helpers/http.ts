@@ -1,7 +1,8 @@
 import { request } from 'node:http';
 import { randomBytes } from 'node:crypto';
 
-export type Part = { name: string; value: string | Buffer; filename?: string; contentType?: string };
+/** filenameStar is sent RFC 5987-encoded (filename*=UTF-8''…), which can carry bytes a raw header cannot. */
+export type Part = { name: string; value: string | Buffer; filename?: string; filenameStar?: string; contentType?: string };
 
 /** A multipart body built byte by byte, so tests control exactly what a hostile client sends. */
 export function multipart(parts: Part[]): { body: Buffer; contentType: string } {
@@ -10,6 +11,7 @@ export function multipart(parts: Part[]): { body: Buffer; contentType: string } 
   for (const part of parts) {
     let head = `--${boundary}\r\nContent-Disposition: form-data; name="${part.name}"`;
     if (part.filename !== undefined) head += `; filename="${part.filename}"`;
+    if (part.filenameStar !== undefined) head += `; filename*=UTF-8''${encodeURIComponent(part.filenameStar)}`;
     head += '\r\n';
     if (part.contentType) head += `Content-Type: ${part.contentType}\r\n`;
     chunks.push(Buffer.from(`${head}\r\n`, 'utf8'), Buffer.isBuffer(part.value) ? part.value : Buffer.from(part.value), Buffer.from('\r\n'));
@@ -39,12 +41,12 @@ export function rawRequest(url: string, options: { method?: string; headers?: Re
 /** Uploads one file as a browser or API client would. */
 export async function upload(
   baseUrl: string,
-  file: { bytes: Buffer; filename?: string; contentType?: string },
+  file: { bytes: Buffer; filename?: string; filenameStar?: string; contentType?: string },
   options: { json?: boolean; token?: string; extraParts?: Part[]; headers?: Record<string, string> } = {},
 ): Promise<RawResponse> {
   const parts: Part[] = [];
   if (options.token !== undefined) parts.push({ name: 'cf-turnstile-response', value: options.token });
-  parts.push({ name: 'file', value: file.bytes, filename: file.filename ?? 'image.bin', contentType: file.contentType ?? 'application/octet-stream' });
+  parts.push({ name: 'file', value: file.bytes, filename: file.filenameStar === undefined ? (file.filename ?? 'image.bin') : undefined, filenameStar: file.filenameStar, contentType: file.contentType ?? 'application/octet-stream' });
   parts.push(...(options.extraParts ?? []));
   const { body, contentType } = multipart(parts);
   return rawRequest(`${baseUrl}/upload`, {
