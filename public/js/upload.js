@@ -16,6 +16,10 @@
   const needsBotCheck = Boolean(form.querySelector('.cf-turnstile'));
   let pending = null;
   let busy = false;
+  // Start by itself once the bot check is solved: true for a freshly chosen file and after a bot-check failure,
+  // false after any other failure, which a new token would not fix (the user can still press Upload).
+  let autoStart = false;
+  const BOT_CHECK_ERRORS = ['turnstile_missing', 'turnstile_failed', 'turnstile_replayed'];
 
   function say(message, isError) {
     status.textContent = message;
@@ -39,6 +43,7 @@
     const problem = check(file);
     if (problem) { say(problem, true); pending = null; return; }
     pending = file;
+    autoStart = true;
     if (preview.src) URL.revokeObjectURL(preview.src);
     preview.src = URL.createObjectURL(file);
     preview.hidden = false;
@@ -76,21 +81,23 @@
         window.location.assign(resultUrl(data.deleteUrl));
         return;
       }
-      fail(data && data.error ? data.error.message : 'The upload failed (' + xhr.status + '). Please try again.');
+      const error = data && data.error ? data.error : { code: 'http_' + xhr.status, message: 'The upload failed (' + xhr.status + '). Please try again.' };
+      fail(error.message, BOT_CHECK_ERRORS.indexOf(error.code) !== -1);
     });
-    xhr.addEventListener('error', function () { fail('The connection was lost. Please try again.'); });
+    xhr.addEventListener('error', function () { fail('The connection was lost. Please try again.', false); });
     xhr.send(body);
   }
 
-  function fail(message) {
+  function fail(message, retryAfterBotCheck) {
     busy = false;
+    autoStart = retryAfterBotCheck;
     submit.disabled = false;
     progress.hidden = true;
     say(message, true);
     if (needsBotCheck && window.turnstile) window.turnstile.reset(); // a token is good for one attempt only
   }
 
-  window.pixbinTurnstileDone = function () { if (pending) start(); };
+  window.pixbinTurnstileDone = function () { if (pending && autoStart) start(); };
 
   input.addEventListener('change', function () { choose(input.files[0]); });
   form.addEventListener('submit', function (e) {

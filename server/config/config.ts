@@ -147,11 +147,22 @@ export function loadConfig(env: Env = process.env): Config {
 }
 
 /** Problems worth one clear log line at start, though the app can run. */
+/** Cloudflare's documented test secrets: they pass (1x), fail (2x) or report a spent token (3x) for any request. */
+export const TURNSTILE_DUMMY_SECRETS: ReadonlySet<string> = new Set([
+  '1x0000000000000000000000000000000AA',
+  '2x0000000000000000000000000000000AA',
+  '3x0000000000000000000000000000000AA',
+]);
+
 export function startupWarnings(config: Config): string[] {
   const warnings: string[] = [];
   if (!config.turnstile) {
     warnings.push(
       'TURNSTILE_SECRET_KEY is not set: guest uploads are NOT protected against bots. Set TURNSTILE_SITE_KEY and TURNSTILE_SECRET_KEY before exposing Pixbin to the internet.',
+    );
+  } else if (TURNSTILE_DUMMY_SECRETS.has(config.turnstile.secretKey)) {
+    warnings.push(
+      "TURNSTILE_SECRET_KEY is one of Cloudflare's test secrets: the bot check gives the same answer to everyone and protects nothing. Use your real secret in production.",
     );
   }
   return warnings;

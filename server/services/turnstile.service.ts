@@ -1,14 +1,9 @@
+import { TURNSTILE_DUMMY_SECRETS } from '../config/config.js';
 import { BadRequest, Forbidden, ServiceUnavailable } from '../http/errors.js';
 
 export type TurnstileSettings = { secretKey: string; verifyUrl: string; timeoutMs: number };
 export type TurnstileCheck = { token: unknown; remoteIp: string | undefined; action: string; hostname: string };
 
-/** Cloudflare's documented dummy secrets accept its dummy token from any host, so hostname and action cannot be checked. */
-export const DUMMY_SECRETS = new Set([
-  '1x0000000000000000000000000000000AA',
-  '2x0000000000000000000000000000000AA',
-  '3x0000000000000000000000000000000AA',
-]);
 
 const MAX_TOKEN_LENGTH = 2048; // Cloudflare's documented maximum
 
@@ -34,11 +29,17 @@ async function callSiteverify(settings: TurnstileSettings, token: string, remote
     await response.body?.cancel();
     throw new ServiceUnavailable(messages.unavailable, 'turnstile_unavailable');
   }
+  let verdict: unknown;
   try {
-    return (await response.json()) as SiteverifyResponse;
+    verdict = await response.json();
   } catch {
+    verdict = null;
+  }
+  // Anything but a JSON object (null, an array, a string) is not an answer we can trust: never fail open.
+  if (typeof verdict !== 'object' || verdict === null || Array.isArray(verdict)) {
     throw new ServiceUnavailable(messages.unavailable, 'turnstile_unavailable');
   }
+  return verdict as SiteverifyResponse;
 }
 
 /** Verifies a Turnstile token server-side. Resolves only when Cloudflare said yes for this action and host. */
@@ -56,7 +57,8 @@ export async function verifyTurnstile(settings: TurnstileSettings, check: Turnst
     }
     throw new Forbidden(messages.failed, 'turnstile_failed');
   }
-  if (DUMMY_SECRETS.has(settings.secretKey)) return;
+  // Cloudflare's test secrets answer hostname example.com and no action for any site, so those cannot be checked.
+  if (TURNSTILE_DUMMY_SECRETS.has(settings.secretKey)) return;
   if (verdict.action !== check.action || verdict.hostname !== check.hostname) {
     throw new Forbidden(messages.failed, 'turnstile_failed');
   }

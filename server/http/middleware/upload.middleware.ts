@@ -1,9 +1,9 @@
 import fs from 'node:fs/promises';
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import multer from 'multer';
 import { humanBytes } from '../../lib/format.js';
 import { randomBase62 } from '../../lib/ids.js';
-import { BadRequest, PayloadTooLarge } from '../errors.js';
+import { AppError, BadRequest, PayloadTooLarge } from '../errors.js';
 
 // Room for the multipart framing and the few small fields around the file.
 const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
@@ -17,6 +17,7 @@ const messages = {
 };
 
 function translateMulterError(err: unknown, limit: number): Error {
+  if (err instanceof AppError) return err; // raised by beforeFile, already meant for the client
   if (err instanceof multer.MulterError) {
     switch (err.code) {
       case 'LIMIT_FILE_SIZE':
@@ -36,8 +37,15 @@ function translateMulterError(err: unknown, limit: number): Error {
  * Receives one file to a temp folder on disk, never into memory, with explicit limits on every part of the
  * form. The temp file is removed when the response is finished or the connection closes, whatever happened.
  */
-export function singleImageUpload(options: { tempDir: string; maxBytes: number }): RequestHandler {
+export function singleImageUpload(options: {
+  tempDir: string;
+  maxBytes: number;
+  /** Runs when the file part begins, with the fields sent before it in req.body; a rejection stops the upload unwritten. */
+  beforeFile?: (req: Request) => Promise<void>;
+}): RequestHandler {
+  const beforeFile = options.beforeFile;
   const receive = multer({
+    fileFilter: beforeFile ? (req, _file, cb) => void beforeFile(req).then(() => cb(null, true), cb) : undefined,
     storage: multer.diskStorage({
       destination: options.tempDir,
       filename: (_req, _file, cb) => cb(null, `${randomBase62(20)}.upload`),

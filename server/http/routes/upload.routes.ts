@@ -1,4 +1,4 @@
-import { Router, type RequestHandler } from 'express';
+import { Router, type Request, type RequestHandler } from 'express';
 import type { Config } from '../../config/config.js';
 import { imageUrls, secretUrls } from '../../lib/urls.js';
 import { verifyTurnstile } from '../../services/turnstile.service.js';
@@ -9,24 +9,43 @@ import { clientInfo } from '../request-info.js';
 
 type Deps = { config: Config; upload: UploadDeps; tempDir: string };
 
-function turnstileGuard(config: Config): RequestHandler {
+const TOKEN_FIELD = 'cf-turnstile-response';
+
+/**
+ * The bot check runs as soon as the file part begins when the token came first (as the upload page sends it),
+ * so a bot's file is never written to disk; otherwise it runs once the form has arrived. It runs once per request.
+ */
+function turnstileCheck(config: Config): { early: (req: Request) => Promise<void>; guard: RequestHandler } | null {
   const settings = config.turnstile;
+  if (!settings) return null;
   const hostname = new URL(config.publicUrl).hostname;
-  return async (req, _res, next) => {
-    if (settings) {
-      await verifyTurnstile(settings, { token: req.body?.['cf-turnstile-response'], remoteIp: req.ip, action: 'upload', hostname });
-    }
-    next();
+  const verified = new WeakSet<Request>();
+  const verify = async (req: Request) => {
+    if (verified.has(req)) return;
+    await verifyTurnstile(settings, { token: req.body?.[TOKEN_FIELD], remoteIp: req.ip, action: 'upload', hostname });
+    verified.add(req);
+  };
+  return {
+    early: async (req) => {
+      if (req.body?.[TOKEN_FIELD] !== undefined) await verify(req);
+    },
+    guard: async (req, _res, next) => {
+      await verify(req);
+      next();
+    },
   };
 }
+
+const noCheck: RequestHandler = (_req, _res, next) => next();
 
 export function uploadRoutes(deps: Deps): Router {
   const router = Router();
 
+  const botCheck = turnstileCheck(deps.config);
   router.post(
     '/upload',
-    singleImageUpload({ tempDir: deps.tempDir, maxBytes: deps.config.maxUploadBytes }),
-    turnstileGuard(deps.config),
+    singleImageUpload({ tempDir: deps.tempDir, maxBytes: deps.config.maxUploadBytes, beforeFile: botCheck?.early }),
+    botCheck?.guard ?? noCheck,
     async (req, res) => {
       const { image, deleteKey } = await uploadImage(deps.upload, {
         tempPath: req.file!.path,

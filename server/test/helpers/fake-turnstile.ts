@@ -17,7 +17,7 @@ export const TEST_SECRETS = {
 /** The token Cloudflare's dummy site keys produce. */
 export const DUMMY_TOKEN = 'XXXX.DUMMY.TOKEN.XXXX';
 
-export type FakeTurnstileMode = 'ok' | 'down' | 'hang' | 'garbage';
+export type FakeTurnstileMode = 'ok' | 'down' | 'hang' | 'garbage' | 'null';
 export type SiteverifyRequest = { secret?: string; response?: string; remoteip?: string; idempotencyKey?: string };
 export type FakeTurnstile = {
   /** The one non-dummy secret this fake accepts. */
@@ -25,7 +25,7 @@ export type FakeTurnstile = {
   readonly verifyUrl: string;
   /** Every siteverify request whose body could be read, in order (also in the fault modes). */
   readonly requests: SiteverifyRequest[];
-  /** ok: answer as Cloudflare; down: HTTP 500; hang: never answer; garbage: 200 with a body that is not JSON. */
+  /** ok: answer as Cloudflare; down: HTTP 500; hang: never answer; garbage: 200 with a body that is not JSON; null: 200 with the JSON literal null. */
   mode: FakeTurnstileMode;
   mint(claims?: { action?: string; hostname?: string }): string;
   widgetScript(options?: { tokens?: number }): string;
@@ -148,6 +148,7 @@ export async function startFakeTurnstile(options: { now?: () => number } = {}): 
     if (fake.mode === 'hang') return; // the socket stays open until the client gives up or close() runs
     if (fake.mode === 'down') return send(res, 500, '<html><body>500 Internal Server Error</body></html>');
     if (fake.mode === 'garbage') return send(res, 200, '<html><body>Just a moment...</body></html>');
+    if (fake.mode === 'null') return send(res, 200, 'null');
     send(res, 200, verify(fields));
   }
 

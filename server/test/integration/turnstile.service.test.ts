@@ -166,6 +166,11 @@ describe('verifyTurnstile against a local siteverify', () => {
       expect(fake.requests).to.have.length(1);
     });
 
+    it('a JSON null → 503 turnstile_unavailable', async () => {
+      fake.mode = 'null';
+      await expectAppError(verifyTurnstile(settings(), check(fake.mint())), 503, 'turnstile_unavailable');
+    });
+
     it('no answer → 503 turnstile_unavailable once timeoutMs passes', async function () {
       this.timeout(2000);
       fake.mode = 'hang';
