@@ -22,7 +22,10 @@ export type TestApp = {
 };
 
 /** Starts the real app on an ephemeral loopback port, against the run's database, with extra env settings. */
-export async function startTestApp(env: Record<string, string> = {}, options: { clock?: () => Date } = {}): Promise<TestApp> {
+export async function startTestApp(
+  env: Record<string, string> = {},
+  options: { clock?: () => Date; /** The PUBLIC_URL host: browser tests use localhost, as the fake widget does. */ publicHost?: string } = {},
+): Promise<TestApp> {
   const { db, dataDir, databaseUrl } = testDatabase();
   const server: Server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -30,7 +33,7 @@ export async function startTestApp(env: Record<string, string> = {}, options: { 
   const config = loadConfig({
     DATA_DIR: dataDir,
     PORT: String(port),
-    PUBLIC_URL: `http://127.0.0.1:${port}`,
+    PUBLIC_URL: `http://${options.publicHost ?? '127.0.0.1'}:${port}`,
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
     ...env,
   });
@@ -50,7 +53,7 @@ export async function startTestApp(env: Record<string, string> = {}, options: { 
   const app = createApp({ config, db, storage, logger, tempDir, clock: options.clock });
   server.on('request', app);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${options.publicHost ?? '127.0.0.1'}:${port}`,
     config,
     db,
     storage,
