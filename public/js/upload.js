@@ -50,10 +50,6 @@
     start();
   }
 
-  function resultUrl(deleteUrl) {
-    const parts = new URL(deleteUrl).pathname.split('/'); // ['', 'delete', id, key]
-    return '/upload/' + parts[2] + '/' + parts[3];
-  }
 
   function start() {
     if (!pending || busy) return;
@@ -78,7 +74,8 @@
       if (xhr.status === 201 && data) {
         progress.value = 100;
         say('Done. Opening your links…');
-        window.location.assign(resultUrl(data.deleteUrl));
+        // The response also set a one-time cookie that lets the result page show the delete link once.
+        window.location.assign('/upload/' + encodeURIComponent(data.id));
         return;
       }
       const error = data && data.error ? data.error : { code: 'http_' + xhr.status, message: 'The upload failed (' + xhr.status + '). Please try again.' };

@@ -8,8 +8,10 @@ export function imageUrls(publicUrl: string, image: { id: string; ext: string })
 }
 
 export function secretUrls(publicUrl: string, id: string, deleteKey: string) {
-  return {
-    deleteUrl: `${publicUrl}/delete/${id}/${deleteKey}`,
-    resultUrl: `${publicUrl}/upload/${id}/${deleteKey}`,
-  };
+  return { deleteUrl: `${publicUrl}/delete/${id}/${deleteKey}` };
+}
+
+/** The page shown straight after an upload; the delete key reaches it in a one-time cookie, never in this URL. */
+export function resultUrl(publicUrl: string, id: string): string {
+  return `${publicUrl}/upload/${id}`;
 }

@@ -1,7 +1,10 @@
 import { Router } from 'express';
 import type { ImagesRepo } from '../../db/images.repo.js';
+import { isDeleteKey } from '../../lib/ids.js';
+import { secretMatchesHash } from '../../lib/hash.js';
 import { imageUrls, secretUrls } from '../../lib/urls.js';
-import { findImageForDeletion } from '../../services/images.service.js';
+import { findImage } from '../../services/images.service.js';
+import { takeDeleteKey } from '../one-time-secret.js';
 
 export function pagesRoutes(deps: { images: ImagesRepo; publicUrl: string }): Router {
   const router = Router();
@@ -10,16 +13,13 @@ export function pagesRoutes(deps: { images: ImagesRepo; publicUrl: string }): Ro
     res.render('home', { title: 'Upload an image' });
   });
 
-  // The result page carries the delete key in its URL, so it must not be cached, indexed or leaked as a referrer.
-  router.get('/upload/:id/:key', async (req, res) => {
-    const image = await findImageForDeletion(deps, req.params.id, req.params.key);
+  // The result page shows the delete link once, straight after the upload; afterwards it shows only the public links.
+  router.get('/upload/:id', async (req, res) => {
+    const image = await findImage(deps, req.params.id);
+    const key = takeDeleteKey(req, res, image.id);
+    const deleteUrl = key !== undefined && isDeleteKey(key) && secretMatchesHash(key, image.deleteKeyHash) ? secretUrls(deps.publicUrl, image.id, key).deleteUrl : null;
     res.set({ 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer', 'X-Robots-Tag': 'noindex' });
-    res.render('result', {
-      title: 'Uploaded',
-      image,
-      ...imageUrls(deps.publicUrl, image),
-      deleteUrl: secretUrls(deps.publicUrl, image.id, req.params.key).deleteUrl,
-    });
+    res.render('result', { title: 'Uploaded', image, ...imageUrls(deps.publicUrl, image), deleteUrl });
   });
 
   return router;

@@ -1,6 +1,7 @@
 import { Router, type Request, type RequestHandler } from 'express';
 import type { Config } from '../../config/config.js';
-import { imageUrls, secretUrls } from '../../lib/urls.js';
+import { imageUrls, resultUrl, secretUrls } from '../../lib/urls.js';
+import { handOverDeleteKey } from '../one-time-secret.js';
 import { verifyTurnstile } from '../../services/turnstile.service.js';
 import { uploadImage, type UploadDeps } from '../../services/upload.service.js';
 import { wantsJson } from '../errors.js';
@@ -54,8 +55,9 @@ export function uploadRoutes(deps: Deps): Router {
       });
       const secrets = secretUrls(deps.config.publicUrl, image.id, deleteKey);
       res.set('Cache-Control', 'no-store');
+      handOverDeleteKey(res, { id: image.id, key: deleteKey, secure: deps.config.publicUrl.startsWith('https:') });
       if (!wantsJson(req)) {
-        res.redirect(303, secrets.resultUrl);
+        res.redirect(303, resultUrl(deps.config.publicUrl, image.id));
         return;
       }
       res.status(201).json({

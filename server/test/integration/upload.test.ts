@@ -53,30 +53,55 @@ describe('upload (guest, no bot check)', () => {
     expect(await waitForEmptyTemp(app)).to.deep.equal([]);
   });
 
-  it('redirects an HTML form post (303) to a result page that shows every link and the delete link', async () => {
+  /** The Set-Cookie header as a Cookie header a browser would send back. */
+  const cookieFrom = (res: { headers: Record<string, string | string[] | undefined> }) =>
+    ([] as string[]).concat(res.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]).join('; ');
+
+  it('redirects an HTML form post (303) to a result page that shows every link and, once, the delete link', async () => {
     const res = await upload(app.url, { bytes: await fixtures.png(), filename: 'cat.png' }, { json: false });
     expect(res.status).to.equal(303);
     const location = String(res.headers.location);
-    const [, id, key] = /\/upload\/([0-9A-Za-z]{12})\/([0-9A-Za-z]{24})$/.exec(location) ?? [];
-    expect(id, location).to.be.a('string');
-    const page = await rawRequest(location);
+    const [, id] = /\/upload\/([0-9A-Za-z]{12})$/.exec(location) ?? [];
+    expect(id, `the key never appears in the URL: ${location}`).to.be.a('string');
+    const setCookie = String(res.headers['set-cookie']);
+    expect(setCookie).to.match(/HttpOnly/i).and.match(/SameSite=Strict/i).and.include(`Path=/upload/${id}`).and.match(/Max-Age=600/);
+
+    const page = await rawRequest(location, { headers: { Cookie: cookieFrom(res) } });
     expect(page.status).to.equal(200);
     expect(page.headers['cache-control']).to.equal('no-store');
     expect(page.headers['referrer-policy']).to.equal('no-referrer');
+    expect(String(page.headers['set-cookie']), 'the page clears the one-time cookie').to.match(new RegExp(`pixbin_delete_${id}=;.*Expires=Thu, 01 Jan 1970`));
     const html = page.body.toString();
-    expect(html).to.include(`/i/${id}.png`).and.include(`/delete/${id}/${key}`);
+    const key = new RegExp(`/delete/${id}/([0-9A-Za-z]{24})`).exec(html)?.[1];
+    expect(key, 'the delete link is on the page').to.be.a('string');
+    expect(html).to.include(`/i/${id}.png`);
     expect(html).to.include('[img]').and.include('![cat.png]').and.include('&lt;a href=');
-    expect(html).to.match(/cannot be shown or recovered again/);
+    expect(html).to.match(/shown only once/);
+
+    // A reload (the browser no longer has the cookie) shows the public links but never the key again.
+    const again = await rawRequest(location);
+    expect(again.status).to.equal(200);
+    expect(again.body.toString()).to.include(`/i/${id}.png`).and.include('cannot be shown again');
+    expect(again.body.toString()).not.to.include(`/delete/${id}/`);
   });
 
-  it('refuses the result page with a wrong key exactly like a missing image', async () => {
-    const body = (await upload(app.url, { bytes: await fixtures.png() })).json();
-    const wrong = await rawRequest(`${app.url}/upload/${body.id}/${'A'.repeat(24)}`);
-    const missing = await rawRequest(`${app.url}/upload/${'B'.repeat(12)}/${'A'.repeat(24)}`);
-    expect(wrong.status).to.equal(404);
+  it('JSON uploads hand over the same one-time cookie, so the upload page can open the result page', async () => {
+    const res = await upload(app.url, { bytes: await fixtures.png() });
+    const { id, deleteUrl } = res.json();
+    const html = (await rawRequest(`${app.url}/upload/${id}`, { headers: { Cookie: cookieFrom(res) } })).body.toString();
+    expect(html).to.include(deleteUrl);
+  });
+
+  it("shows no delete link for a forged or another image's cookie, and 404s an unknown id", async () => {
+    const a = await upload(app.url, { bytes: await fixtures.png() });
+    const b = (await upload(app.url, { bytes: await fixtures.png() })).json();
+    const aKey = a.json().deleteUrl.split('/').pop();
+    for (const cookie of [`pixbin_delete_${b.id}=${'A'.repeat(24)}`, `pixbin_delete_${b.id}=${aKey}`, `pixbin_delete_${b.id}=<script>`]) {
+      const html = (await rawRequest(`${app.url}/upload/${b.id}`, { headers: { Cookie: cookie } })).body.toString();
+      expect(html, cookie).not.to.include('/delete/').and.not.include('<script>');
+    }
+    const missing = await rawRequest(`${app.url}/upload/${'B'.repeat(12)}`, { headers: { Cookie: cookieFrom(a) } });
     expect(missing.status).to.equal(404);
-    const strip = (s: string) => s.replace(/[0-9a-f-]{36}/g, '');
-    expect(strip(wrong.body.toString())).to.equal(strip(missing.body.toString()));
   });
 
   for (const [name, make, mime, ext] of [
