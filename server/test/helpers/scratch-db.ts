@@ -1,0 +1,66 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import knexFactory from 'knex';
+import { randomBase62 } from '../../lib/ids.js';
+import { createDb, type Db, type Dialect } from '../../db/knex.js';
+
+/** The PostgreSQL server the tests may create databases on (trust auth, as in CI). */
+export const POSTGRES_SERVER_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+export type ScratchPostgres = { url: string; name: string; drop: () => Promise<void> };
+
+/** Creates an empty PostgreSQL database on the server; drop() removes it even while connections are open. */
+export async function createScratchPostgres(serverUrl = POSTGRES_SERVER_URL): Promise<ScratchPostgres> {
+  const name = `pixbin_scratch_${randomBase62(10).toLowerCase()}`;
+  const admin = knexFactory({ client: 'pg', connection: serverUrl, pool: { min: 0, max: 1 } });
+  try {
+    await admin.raw(`create database ${name}`);
+  } finally {
+    await admin.destroy();
+  }
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    name,
+    drop: async () => {
+      const again = knexFactory({ client: 'pg', connection: serverUrl, pool: { min: 0, max: 1 } });
+      try {
+        await again.raw(`drop database if exists ${name} with (force)`);
+      } finally {
+        await again.destroy();
+      }
+    },
+  };
+}
+
+export type ScratchDb = { db: Db; dataDir: string; dispose: () => Promise<void> };
+
+/** A database separate from the run's shared one, empty (not migrated), of the given dialect. */
+export async function createScratchDb(dialect: Dialect): Promise<ScratchDb> {
+  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'pixbin-scratch-'));
+  const pg = dialect === 'postgres' ? await createScratchPostgres() : null;
+  const db = createDb({ databaseUrl: pg?.url, dataDir });
+  return {
+    db,
+    dataDir,
+    dispose: async () => {
+      await db.destroy();
+      await pg?.drop();
+      await fs.rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The application's tables (migration bookkeeping excluded), sorted. */
+export async function appTables(db: Db): Promise<string[]> {
+  const names =
+    db.dialect === 'postgres'
+      ? ((await db.raw<{ rows: Array<{ name: string }> }>("select tablename as name from pg_tables where schemaname = 'public'")).rows)
+      : await db.raw<Array<{ name: string }>>("select name from sqlite_master where type = 'table' and name not like 'sqlite_%'");
+  return names
+    .map((r) => r.name)
+    .filter((n) => !n.startsWith('knex_migrations'))
+    .sort();
+}
