@@ -26,12 +26,14 @@ export async function prepareRuntime(config: Config, onMigrated?: (applied: stri
   await storage.removeStaleTempFiles();
 
   const db = createDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  let applied: string[];
   try {
-    onMigrated?.(await migrateToLatest(db));
+    applied = await migrateToLatest(db);
   } catch (err) {
     await db.destroy();
     const what = config.databaseUrl ? 'DATABASE_URL: cannot prepare the PostgreSQL database' : 'DATA_DIR: cannot prepare the SQLite database';
     throw new BootError(`${what} (${(err as Error).message})`);
   }
+  onMigrated?.(applied);
   return { db, storage, tempDir };
 }
