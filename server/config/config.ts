@@ -19,7 +19,9 @@ const httpUrl = z
   .refine((v) => {
     try {
       const u = new URL(v);
-      return (u.protocol === 'http:' || u.protocol === 'https:') && !u.search && !u.hash && !u.username;
+      // URL reports a bare "?" or "#" as empty, and a password without a user name as no username: check the text too.
+      const plain = !/[?#]/.test(v) && !u.username && !u.password;
+      return (u.protocol === 'http:' || u.protocol === 'https:') && plain;
     } catch {
       return false;
     }
