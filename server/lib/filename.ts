@@ -8,6 +8,6 @@ export function sanitizeDisplayName(raw: string | undefined | null): string {
   if (!raw) return '';
   const base = raw.split(/[\\/]/).pop() ?? '';
   const cleaned = base.normalize('NFC').replace(UNSAFE_CHARS, '').replace(/\s+/g, ' ').trim();
-  const withoutDots = cleaned.replace(/^\.+/, '');
-  return Array.from(withoutDots).slice(0, MAX_DISPLAY_NAME).join('');
+  const withoutDots = cleaned.replace(/^[.\s]+/, ''); // ". .x" must not become " .x"
+  return Array.from(withoutDots).slice(0, MAX_DISPLAY_NAME).join('').trimEnd();
 }
