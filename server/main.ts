@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import { createApp } from './app.js';
 import { BootError, prepareRuntime } from './boot.js';
 import { ConfigError, loadConfig, startupWarnings, type Config } from './config/config.js';
+import { loadDotEnv } from './config/env-file.js';
 import { createLogger } from './logger.js';
 import { StorageError } from './storage/storage.js';
 
@@ -9,6 +10,7 @@ import { StorageError } from './storage/storage.js';
 async function main(): Promise<void> {
   let config: Config;
   try {
+    loadDotEnv();
     config = loadConfig();
   } catch (err) {
     if (err instanceof ConfigError) {

@@ -1,9 +1,11 @@
 import { ConfigError, loadConfig } from '../config/config.js';
+import { loadDotEnv } from '../config/env-file.js';
 import { createDb } from '../db/knex.js';
 import { migrateToLatest } from '../db/migrate.js';
 
 // `npm run migrate`: applies pending migrations to the configured database and exits.
 try {
+  loadDotEnv();
   const config = loadConfig();
   const db = createDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   try {

@@ -11,7 +11,8 @@ sharp.cache(false);
 
 /** Encoder settings, documented in the README: visually lossless for photos, lossless where the source was. */
 export const ENCODER_SETTINGS = {
-  jpeg: { quality: 90, mozjpeg: true },
+  // libjpeg-turbo with optimised Huffman tables: mozjpeg's trellis was 8x slower for ~10% smaller files.
+  jpeg: { quality: 90, progressive: true, optimiseCoding: true },
   png: { compressionLevel: 9, adaptiveFiltering: true },
   gif: { effort: 7, reuse: true },
   webp: { quality: 90, effort: 4 },
