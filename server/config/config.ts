@@ -84,6 +84,8 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 const KEYS = Object.keys(schema.shape) as Array<keyof typeof schema.shape>;
+/** Every variable Pixbin reads; .env.example and the README's table list exactly these. */
+export const CONFIG_VARIABLES: readonly string[] = KEYS;
 
 /** Resolves FOO_FILE (Docker secrets) into FOO; setting both is an error so nobody wonders which one won. */
 function readFileVariables(env: Env): Env {
@@ -101,7 +103,9 @@ function readFileVariables(env: Env): Env {
         throw new ConfigError(`${fileVar}: cannot read ${filePath} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
       }
     } else {
-      resolved[key] = env[key];
+      // A blank value (PORT= in a .env or compose file) means "not set": the default applies.
+      const raw = env[key];
+      resolved[key] = raw !== undefined && raw.trim() === '' ? undefined : raw;
     }
   }
   return resolved;

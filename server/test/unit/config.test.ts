@@ -161,7 +161,6 @@ describe('loadConfig', () => {
       ['PORT', '80.5'],
       ['PORT', 'http'],
       ['PORT', '3000abc'],
-      ['HOST', '   '],
       ['PUBLIC_URL', 'pix.example.com'],
       ['PUBLIC_URL', 'ftp://pix.example.com'],
       ['PUBLIC_URL', 'javascript:alert(1)'],
@@ -172,7 +171,6 @@ describe('loadConfig', () => {
       ['PUBLIC_URL', 'https://admin:hunter2@pix.example.com'],
       ['PUBLIC_URL', 'https://admin@pix.example.com'],
       ['PUBLIC_URL', 'https://:hunter2@pix.example.com'],
-      ['DATA_DIR', '  '],
       ['DATABASE_URL', 'mysql://u:p@db/pixbin'],
       ['DATABASE_URL', 'sqlite:./pixbin.db'],
       ['DATABASE_URL', 'postgresx://u@h/db'],
@@ -195,6 +193,12 @@ describe('loadConfig', () => {
         expect(namedVariables(err)).to.deep.equal([name]);
       });
     }
+
+    it('treats a blank value (PORT= in a .env or compose file) as unset, so the default applies', () => {
+      const config = loadConfig({ PORT: '', HOST: '   ', DATA_DIR: ' ', MAX_UPLOAD_BYTES: '', PUBLIC_URL: '', LOG_LEVEL: '' });
+      expect(config).to.include({ port: 3000, host: '0.0.0.0', maxUploadBytes: 25 * 1024 * 1024, publicUrl: 'http://localhost:3000', logLevel: 'info' });
+      expect(config.dataDir).to.equal(path.resolve('./data'));
+    });
 
     it('names every wrong variable at once', () => {
       const err = configError({ PORT: '0', LOG_LEVEL: 'loud', DATABASE_URL: 'mysql://x' });
