@@ -10,6 +10,7 @@ export type Db = Knex & { dialect: Dialect };
 pg.types.setTypeParser(20, (value: string) => Number(value));
 
 const SQLITE_BUSY_TIMEOUT_MS = 5000;
+const PG_CONNECT_TIMEOUT_MS = 5000;
 
 /** Opens the database the configuration names: PostgreSQL when a URL is given, else SQLite in dataDir. */
 export function createDb(options: { databaseUrl: string | undefined; dataDir: string }): Db {
@@ -17,7 +18,9 @@ export function createDb(options: { databaseUrl: string | undefined; dataDir: st
     const db = knexFactory({
       client: 'pg',
       // pg-connection-string reads sslmode (disable, require, verify-ca, verify-full, no-verify) from the URL.
-      connection: { connectionString: options.databaseUrl },
+      // A host that drops packets must fail boot and /readyz in seconds, not after the OS's TCP timeout.
+      connection: { connectionString: options.databaseUrl, connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS },
+      acquireConnectionTimeout: PG_CONNECT_TIMEOUT_MS * 2,
       pool: { min: 0, max: 10 },
     }) as Db;
     db.dialect = 'postgres';

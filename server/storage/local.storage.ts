@@ -8,7 +8,11 @@ import { assertValidKey, StorageError, type ByteRange, type StorageDriver, type 
 
 const TEMP_DIR = '.tmp';
 
-/** Resolves key under root, refusing anything that would land outside it (symlinks included). */
+/**
+ * Resolves key under root, refusing any key that would land outside it. Keys are server-generated and validated,
+ * so a client can never name or create a link; symlinks an operator placed inside the root (say, images/ on
+ * another disk) are followed on purpose.
+ */
 export function containedPath(root: string, key: string): string {
   assertValidKey(key);
   const resolved = path.resolve(root, key);

@@ -2,6 +2,7 @@ import { Router } from 'express';
 import type { ImagesRepo } from '../../db/images.repo.js';
 import { isDeleteKey } from '../../lib/ids.js';
 import { secretMatchesHash } from '../../lib/hash.js';
+import { embedSnippets } from '../../lib/snippets.js';
 import { imageUrls, secretUrls } from '../../lib/urls.js';
 import { findImage } from '../../services/images.service.js';
 import { takeDeleteKey } from '../one-time-secret.js';
@@ -19,7 +20,9 @@ export function pagesRoutes(deps: { images: ImagesRepo; publicUrl: string }): Ro
     const key = takeDeleteKey(req, res, image.id);
     const deleteUrl = key !== undefined && isDeleteKey(key) && secretMatchesHash(key, image.deleteKeyHash) ? secretUrls(deps.publicUrl, image.id, key).deleteUrl : null;
     res.set({ 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer', 'X-Robots-Tag': 'noindex' });
-    res.render('result', { title: 'Uploaded', image, ...imageUrls(deps.publicUrl, image), deleteUrl });
+    const urls = imageUrls(deps.publicUrl, image);
+    const snippets = embedSnippets({ name: image.originalName || image.id, ...urls, width: image.width, height: image.height });
+    res.render('result', { title: 'Uploaded', image, ...urls, snippets, deleteUrl });
   });
 
   return router;

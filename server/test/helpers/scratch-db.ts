@@ -35,7 +35,7 @@ export async function createScratchPostgres(serverUrl = POSTGRES_SERVER_URL): Pr
   };
 }
 
-export type ScratchDb = { db: Db; dataDir: string; dispose: () => Promise<void> };
+export type ScratchDb = { db: Db; dataDir: string; databaseUrl: string | undefined; dispose: () => Promise<void> };
 
 /** A database separate from the run's shared one, empty (not migrated), of the given dialect. */
 export async function createScratchDb(dialect: Dialect): Promise<ScratchDb> {
@@ -45,6 +45,7 @@ export async function createScratchDb(dialect: Dialect): Promise<ScratchDb> {
   return {
     db,
     dataDir,
+    databaseUrl: pg?.url,
     dispose: async () => {
       await db.destroy();
       await pg?.drop();
