@@ -38,6 +38,15 @@ export function rawRequest(url: string, options: { method?: string; headers?: Re
   });
 }
 
+/** POSTs a raw body to /upload as a JSON client, with an exact Content-Type and Content-Length. */
+export function postUploadBody(baseUrl: string, body: Buffer, contentType: string): Promise<RawResponse> {
+  return rawRequest(`${baseUrl}/upload`, {
+    method: 'POST',
+    headers: { 'Content-Type': contentType, 'Content-Length': String(body.length), Accept: 'application/json' },
+    body,
+  });
+}
+
 /** Uploads one file as a browser or API client would. */
 export async function upload(
   baseUrl: string,

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { connect } from 'node:net';
 import { fixtures } from '../fixtures/images.js';
 import { expectJsonError, expectNothingLeft, waitForEmptyTemp } from '../helpers/assertions.js';
-import { multipart, rawRequest, upload } from '../helpers/http.js';
+import { multipart, postUploadBody, rawRequest, upload } from '../helpers/http.js';
 import { listFiles, startTestApp, type TestApp } from '../helpers/test-app.js';
 
 /** Sends the start of a request over a raw socket, then hangs up: a client that aborts mid-upload. */
@@ -109,22 +109,14 @@ describe('upload rejections leave nothing behind', () => {
 
   it('answers 400 for a multipart body with no boundary', async () => {
     const { body } = multipart([{ name: 'file', value: await fixtures.png(), filename: 'a.png' }]);
-    const res = await rawRequest(`${app.url}/upload`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'multipart/form-data', 'Content-Length': String(body.length), Accept: 'application/json' },
-      body,
-    });
+    const res = await postUploadBody(app.url, body, 'multipart/form-data');
     expectJsonError(res, 400, 'malformed_upload');
     await expectNothingLeft(app);
   });
 
   it('answers 400 for a body that is not multipart at all', async () => {
     const body = await fixtures.png();
-    const res = await rawRequest(`${app.url}/upload`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'image/png', 'Content-Length': String(body.length), Accept: 'application/json' },
-      body,
-    });
+    const res = await postUploadBody(app.url, body, 'image/png');
     expectJsonError(res, 400, 'no_file');
     await expectNothingLeft(app);
   });
@@ -132,11 +124,7 @@ describe('upload rejections leave nothing behind', () => {
   it('answers 400 for a multipart body cut off before its closing boundary', async () => {
     const { body, contentType } = multipart([{ name: 'file', value: await fixtures.png(), filename: 'a.png' }]);
     const cut = body.subarray(0, body.length - 200);
-    const res = await rawRequest(`${app.url}/upload`, {
-      method: 'POST',
-      headers: { 'Content-Type': contentType, 'Content-Length': String(cut.length), Accept: 'application/json' },
-      body: cut,
-    });
+    const res = await postUploadBody(app.url, cut, contentType);
     expectJsonError(res, 400, 'malformed_upload');
     await expectNothingLeft(app);
   });
@@ -149,11 +137,7 @@ describe('upload rejections leave nothing behind', () => {
 
   it('answers 400 when no file is attached', async () => {
     const { body, contentType } = multipart([{ name: 'title', value: 'hello' }]);
-    const res = await rawRequest(`${app.url}/upload`, {
-      method: 'POST',
-      headers: { 'Content-Type': contentType, 'Content-Length': String(body.length), Accept: 'application/json' },
-      body,
-    });
+    const res = await postUploadBody(app.url, body, contentType);
     expect(expectJsonError(res, 400, 'no_file')).to.match(/No image/);
     await expectNothingLeft(app);
   });
@@ -168,11 +152,7 @@ describe('upload rejections leave nothing behind', () => {
       [{ name: 'picture', value: png, filename: 'a.png' }],
     ]) {
       const { body, contentType } = multipart(parts);
-      const res = await rawRequest(`${app.url}/upload`, {
-        method: 'POST',
-        headers: { 'Content-Type': contentType, 'Content-Length': String(body.length), Accept: 'application/json' },
-        body,
-      });
+      const res = await postUploadBody(app.url, body, contentType);
       expect(expectJsonError(res, 400, 'one_file_only')).to.match(/exactly one image/);
       await expectNothingLeft(app);
     }
@@ -181,11 +161,7 @@ describe('upload rejections leave nothing behind', () => {
   it('answers 400 for a flood of form fields', async () => {
     const parts = Array.from({ length: 30 }, (_, i) => ({ name: `f${i}`, value: 'x' }));
     const { body, contentType } = multipart([...parts, { name: 'file', value: await fixtures.png(), filename: 'a.png' }]);
-    const res = await rawRequest(`${app.url}/upload`, {
-      method: 'POST',
-      headers: { 'Content-Type': contentType, 'Content-Length': String(body.length), Accept: 'application/json' },
-      body,
-    });
+    const res = await postUploadBody(app.url, body, contentType);
     expectJsonError(res, 400, 'malformed_upload');
     await expectNothingLeft(app);
   });
