@@ -1,20 +1,34 @@
 import path from 'node:path';
+import cookieParser from 'cookie-parser';
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import type { Config } from './config/config.js';
+import { getOrCreateSecret } from './db/app-secrets.repo.js';
+import { createConsentLogRepo } from './db/consent-log.repo.js';
+import { createEmailTokensRepo } from './db/email-tokens.repo.js';
 import { createImagesRepo } from './db/images.repo.js';
+import { createSessionsRepo } from './db/sessions.repo.js';
+import { createUsersRepo } from './db/users.repo.js';
 import type { Db } from './db/knex.js';
 import { createSecurityLogRepo } from './db/security-log.repo.js';
 import { errorHandler, notFoundHandler } from './http/errors.js';
 import { viewLocals } from './http/middleware/locals.middleware.js';
 import { requestContext } from './http/middleware/request-context.middleware.js';
 import { cspNonce, securityHeaders } from './http/middleware/security-headers.middleware.js';
+import { createCsrf } from './http/middleware/csrf.middleware.js';
+import { loadSession } from './http/middleware/session.middleware.js';
+import { authRoutes } from './http/routes/auth.routes.js';
 import { deleteRoutes } from './http/routes/delete.routes.js';
 import { healthRoutes } from './http/routes/health.routes.js';
 import { imagesRoutes } from './http/routes/images.routes.js';
 import { pagesRoutes } from './http/routes/pages.routes.js';
 import { uploadRoutes } from './http/routes/upload.routes.js';
+import { randomBase62 } from './lib/ids.js';
 import { Semaphore } from './lib/semaphore.js';
+import type { AuthDeps } from './services/auth.service.js';
+import { createMailer } from './services/mailer.service.js';
+import { createRateLimits, type RateLimits } from './services/rate-limits.service.js';
+import type { SessionsDeps } from './services/sessions.service.js';
 import type { StorageDriver } from './storage/storage.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -29,6 +43,8 @@ export type AppDeps = {
   /** Where multer and sharp write temporary files. */
   tempDir: string;
   clock?: () => Date;
+  /** Tests may swap the limits (e.g. lower them); production uses the defaults. */
+  rateLimits?: RateLimits;
 };
 
 /** Builds the Express app without listening, so tests drive exactly what production runs. */
@@ -36,7 +52,27 @@ export function createApp(deps: AppDeps): Express {
   const { config, db, storage, logger } = deps;
   const clock = deps.clock ?? (() => new Date());
   const images = createImagesRepo(db);
+  const users = createUsersRepo(db);
+  const sessionsRepo = createSessionsRepo(db);
   const securityLog = createSecurityLogRepo;
+  const https = config.publicUrl.startsWith('https:');
+  const limits = deps.rateLimits ?? createRateLimits(db);
+  const sessions: SessionsDeps = { sessions: sessionsRepo, users, clock, idleDays: config.sessionIdleDays, maxDays: config.sessionMaxDays };
+  const auth: AuthDeps = {
+    db,
+    users,
+    sessions: sessionsRepo,
+    emailTokens: createEmailTokensRepo(db),
+    consentLog: (trx) => createConsentLogRepo(trx ?? db),
+    securityLog,
+    mailer: createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, logger }),
+    logger,
+    clock,
+    settings: { bcryptCost: config.bcryptCost, publicUrl: config.publicUrl, termsVersion: config.termsVersion, minAge: config.minAge },
+  };
+  // The CSRF secret lives in the database, created on first use, so every replica signs and checks alike.
+  let csrfSecret = '';
+  const csrf = createCsrf({ secret: () => csrfSecret, https });
   const app = express();
 
   app.set('trust proxy', config.trustProxy);
@@ -53,9 +89,20 @@ export function createApp(deps: AppDeps): Express {
     express.static(path.join(PROJECT_ROOT, 'public'), { index: false, fallthrough: true, maxAge: '1d', dotfiles: 'deny' }),
   );
   app.use(viewLocals(config));
-
   app.use(healthRoutes({ db, storage }));
+  // Loaded on the first request that needs it (and retried until the database answers).
+  app.use(async (_req, _res, next) => {
+    csrfSecret ||= await getOrCreateSecret(db, 'csrf', () => randomBase62(64), clock());
+    next();
+  });
+  app.use(cookieParser());
+  app.use(express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 }));
+  app.use(express.json({ limit: '16kb' }));
+  app.use(loadSession({ ...sessions, https }));
+  app.use(csrf.provideToken);
+
   app.use(pagesRoutes({ images, publicUrl: config.publicUrl }));
+  app.use(authRoutes({ auth, sessions, limits, csrf, config }));
   app.use(
     uploadRoutes({
       config,

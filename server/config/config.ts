@@ -48,8 +48,19 @@ const schema = z
     TRUST_PROXY: optionalString,
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     SHUTDOWN_TIMEOUT_MS: integer(0, 600_000, 25_000),
+    BCRYPT_COST: integer(4, 15, 12),
+    SESSION_IDLE_DAYS: integer(1, 3650, 90),
+    SESSION_MAX_DAYS: integer(1, 3650, 180),
+    MIN_AGE: integer(13, 21, 13),
+    TERMS_VERSION: z.string().trim().min(1).max(64).default('2026-11-25'),
+    DEFAULT_QUOTA_BYTES: integer(0, Number.MAX_SAFE_INTEGER, 1024 * 1024 * 1024),
+    SMTP_URL: optionalString.refine((v) => v === undefined || /^smtps?:\/\//.test(v), 'must start with smtp:// or smtps://'),
+    MAIL_FROM: z.string().trim().min(3).max(254).default('Pixbin <pixbin@localhost>'),
   })
   .superRefine((env, ctx) => {
+    if (env.SESSION_MAX_DAYS < env.SESSION_IDLE_DAYS) {
+      ctx.addIssue({ code: 'custom', path: ['SESSION_MAX_DAYS'], message: 'must be at least SESSION_IDLE_DAYS' });
+    }
     if (env.TURNSTILE_SECRET_KEY && !env.TURNSTILE_SITE_KEY) {
       ctx.addIssue({ code: 'custom', path: ['TURNSTILE_SITE_KEY'], message: 'must be set when TURNSTILE_SECRET_KEY is set' });
     }
@@ -76,6 +87,14 @@ export type Config = Readonly<{
   trustProxy: boolean | number | string;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
   shutdownTimeoutMs: number;
+  bcryptCost: number;
+  sessionIdleDays: number;
+  sessionMaxDays: number;
+  minAge: number;
+  termsVersion: string;
+  defaultQuotaBytes: number;
+  smtpUrl: string | undefined;
+  mailFrom: string;
 }>;
 
 export class ConfigError extends Error {
@@ -149,6 +168,14 @@ export function loadConfig(env: Env = process.env): Config {
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     logLevel: e.LOG_LEVEL,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    bcryptCost: e.BCRYPT_COST,
+    sessionIdleDays: e.SESSION_IDLE_DAYS,
+    sessionMaxDays: e.SESSION_MAX_DAYS,
+    minAge: e.MIN_AGE,
+    termsVersion: e.TERMS_VERSION,
+    defaultQuotaBytes: e.DEFAULT_QUOTA_BYTES,
+    smtpUrl: e.SMTP_URL,
+    mailFrom: e.MAIL_FROM,
   });
 }
 
@@ -166,7 +193,11 @@ export function startupWarnings(config: Config): string[] {
     warnings.push(
       'TURNSTILE_SECRET_KEY is not set: guest uploads are NOT protected against bots. Set TURNSTILE_SITE_KEY and TURNSTILE_SECRET_KEY before exposing Pixbin to the internet.',
     );
-  } else if (TURNSTILE_DUMMY_SECRETS.has(config.turnstile.secretKey)) {
+  }
+  if (config.bcryptCost < 12) {
+    warnings.push(`BCRYPT_COST is ${config.bcryptCost}: passwords are hashed below the safe minimum of 12. Use this only for tests.`);
+  }
+  if (config.turnstile && TURNSTILE_DUMMY_SECRETS.has(config.turnstile.secretKey)) {
     warnings.push(
       "TURNSTILE_SECRET_KEY is one of Cloudflare's test secrets: the bot check gives the same answer to everyone and protects nothing. Use your real secret in production.",
     );

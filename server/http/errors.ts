@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 
 /** An error whose message is written for the person who caused it; safe to show. */
 export class AppError extends Error {
+  /** Extra response headers that belong to this error, e.g. Retry-After. */
+  headers: Record<string, string> = {};
   constructor(
     readonly status: number,
     readonly code: string,
@@ -91,7 +93,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     }
     // A failure can come after a file response began setting its headers; none of them describe an error.
     for (const header of FILE_HEADERS) res.removeHeader(header);
-    res.status(publicError.status).set('Cache-Control', 'no-store');
+    res.status(publicError.status).set({ ...publicError.headers, 'Cache-Control': 'no-store' });
     if (wantsJson(req)) {
       res.json({ error: { code: publicError.code, message: publicError.message } });
       return;

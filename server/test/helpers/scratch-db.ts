@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -65,3 +66,12 @@ export async function appTables(db: Db): Promise<string[]> {
     .filter((n) => !n.startsWith('knex_migrations'))
     .sort();
 }
+
+/** Every migration in migrations/, in the order they run. */
+export const MIGRATION_NAMES: readonly string[] = readdirSync('migrations')
+  .filter((f) => /^\d{14}_\w+\.ts$/.test(f))
+  .map((f) => f.replace(/\.ts$/, ''))
+  .sort();
+
+/** The tables the migrations create (update it with every new table). */
+export const APP_TABLES: readonly string[] = ['album_images', 'albums', 'app_secrets', 'consent_log', 'email_tokens', 'images', 'rate_limits', 'security_log', 'sessions', 'users'];

@@ -26,7 +26,8 @@ export function testDatabase(): TestDatabase {
   return current;
 }
 
-const TABLES = ['images', 'security_log'];
+// Children before parents, for the foreign keys.
+const TABLES = ['album_images', 'albums', 'consent_log', 'email_tokens', 'sessions', 'rate_limits', 'images', 'users', 'security_log', 'app_secrets'];
 
 /** Empties every table and the storage folder: each test starts from nothing, whatever ran before. */
 export async function resetState(): Promise<void> {

@@ -8,11 +8,11 @@ import { createDb } from '../../db/knex.js';
 import { StorageError } from '../../storage/storage.js';
 import { freePort, killAllChildren, spawnChild, spawnTs, type Child } from '../helpers/child-process.js';
 import { rawRequest } from '../helpers/http.js';
-import { appTables, createScratchPostgres } from '../helpers/scratch-db.js';
+import { APP_TABLES, appTables, createScratchPostgres, MIGRATION_NAMES } from '../helpers/scratch-db.js';
 import { listFiles } from '../helpers/test-app.js';
 import { testDatabase } from '../helpers/test-db.js';
 
-const MIGRATIONS = ['20261123120000_create_images', '20261123120100_create_security_log'];
+const MIGRATIONS = MIGRATION_NAMES;
 const START_TIMEOUT_MS = 20_000;
 const STOP_TIMEOUT_MS = 5_000;
 const TURNSTILE_OFF = /TURNSTILE_SECRET_KEY is not set/;
@@ -77,7 +77,7 @@ describe('boot', () => {
       const dataDir = await tempDir();
       const first = await prepareRuntime(loadConfig({ DATA_DIR: dataDir }));
       try {
-        expect(await appTables(first.db)).to.deep.equal(['images', 'security_log']);
+        expect(await appTables(first.db)).to.deep.equal(APP_TABLES);
       } finally {
         await first.db.destroy();
       }
@@ -194,7 +194,7 @@ describe('boot', () => {
         expect(child.logs().filter((l) => l.level === 40).map((l) => l.msg)).to.have.length(1);
         const db = createDb({ databaseUrl: pg.url, dataDir: os.tmpdir() });
         try {
-          expect(await appTables(db)).to.deep.equal(['images', 'security_log']);
+          expect(await appTables(db)).to.deep.equal(APP_TABLES);
         } finally {
           await db.destroy();
         }
@@ -210,7 +210,7 @@ describe('boot', () => {
       expect(first.stdout().trim()).to.equal(`applied: ${MIGRATIONS.join(', ')}`);
       const db = createDb({ databaseUrl: undefined, dataDir });
       try {
-        expect(await appTables(db)).to.deep.equal(['images', 'security_log']);
+        expect(await appTables(db)).to.deep.equal(APP_TABLES);
       } finally {
         await db.destroy();
       }

@@ -4,10 +4,10 @@ import { databaseNow, insertInBatches, SQLITE_INSERT_BATCH, type Db } from '../.
 import { migrateToLatest, migrationConfig } from '../../db/migrate.js';
 import { createSecurityLogRepo } from '../../db/security-log.repo.js';
 import { newImageId } from '../../lib/ids.js';
-import { appTables, createScratchDb } from '../helpers/scratch-db.js';
+import { APP_TABLES, appTables, createScratchDb, MIGRATION_NAMES } from '../helpers/scratch-db.js';
 import { testDatabase, testDialect } from '../helpers/test-db.js';
 
-const MIGRATIONS = ['20261123120000_create_images', '20261123120100_create_security_log'];
+const MIGRATIONS = MIGRATION_NAMES;
 
 function imageRecord(overrides: Partial<ImageRecord> = {}): ImageRecord {
   return {
@@ -247,7 +247,7 @@ describe(`database (${testDialect()})`, () => {
         expect(await appTables(fresh)).to.deep.equal([]);
 
         expect(await migrateToLatest(fresh)).to.deep.equal(MIGRATIONS);
-        expect(await appTables(fresh)).to.deep.equal(['images', 'security_log']);
+        expect(await appTables(fresh)).to.deep.equal(APP_TABLES);
         expect(await migrateToLatest(fresh), 'second run').to.deep.equal([]);
 
         const [, rolledBack] = (await fresh.migrate.rollback(migrationConfig, true)) as [number, string[]];
@@ -255,7 +255,7 @@ describe(`database (${testDialect()})`, () => {
         expect(await appTables(fresh)).to.deep.equal([]);
 
         expect(await migrateToLatest(fresh)).to.deep.equal(MIGRATIONS);
-        expect(await appTables(fresh)).to.deep.equal(['images', 'security_log']);
+        expect(await appTables(fresh)).to.deep.equal(APP_TABLES);
         expect(await migrateToLatest(fresh), 'second run').to.deep.equal([]);
 
         const images = createImagesRepo(fresh);

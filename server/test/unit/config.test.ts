@@ -43,7 +43,24 @@ describe('loadConfig', () => {
       trustProxy: false,
       logLevel: 'info',
       shutdownTimeoutMs: 25_000,
+      bcryptCost: 12,
+      sessionIdleDays: 90,
+      sessionMaxDays: 180,
+      minAge: 13,
+      termsVersion: '2026-11-25',
+      defaultQuotaBytes: 1024 * 1024 * 1024,
+      smtpUrl: undefined,
+      mailFrom: 'Pixbin <pixbin@localhost>',
     });
+  });
+
+  it('refuses a session maximum shorter than the idle window, naming SESSION_MAX_DAYS', () => {
+    expect(() => loadConfig({ SESSION_IDLE_DAYS: '30', SESSION_MAX_DAYS: '7' })).to.throw(/SESSION_MAX_DAYS/);
+  });
+
+  it('warns when bcrypt runs below cost 12', () => {
+    expect(startupWarnings(loadConfig({ BCRYPT_COST: '4', TURNSTILE_SITE_KEY: 'k', TURNSTILE_SECRET_KEY: 's' })).join()).to.match(/BCRYPT_COST is 4/);
+    expect(startupWarnings(loadConfig({ TURNSTILE_SITE_KEY: 'k', TURNSTILE_SECRET_KEY: 's' }))).to.deep.equal([]);
   });
 
   it('reads only the environment it is given', () => {

@@ -1,0 +1,66 @@
+import type { Knex } from 'knex';
+import { toDate } from './knex.js';
+
+export type SessionRecord = {
+  idHash: string;
+  publicId: string;
+  userId: string;
+  userAgent: string | null;
+  createdAt: Date;
+  lastSeenAt: Date;
+  expiresAt: Date;
+  absoluteExpiresAt: Date;
+};
+
+const fromRow = (r: Record<string, unknown>): SessionRecord => ({
+  idHash: String(r.id_hash),
+  publicId: String(r.public_id),
+  userId: String(r.user_id),
+  userAgent: r.user_agent === null ? null : String(r.user_agent),
+  createdAt: toDate(r.created_at),
+  lastSeenAt: toDate(r.last_seen_at),
+  expiresAt: toDate(r.expires_at),
+  absoluteExpiresAt: toDate(r.absolute_expires_at),
+});
+
+export function createSessionsRepo(db: Knex) {
+  return {
+    async insert(s: SessionRecord, trx: Knex = db): Promise<void> {
+      await trx('sessions').insert({
+        id_hash: s.idHash,
+        public_id: s.publicId,
+        user_id: s.userId,
+        user_agent: s.userAgent,
+        created_at: s.createdAt,
+        last_seen_at: s.lastSeenAt,
+        expires_at: s.expiresAt,
+        absolute_expires_at: s.absoluteExpiresAt,
+      });
+    },
+    async findActive(idHash: string, now: Date): Promise<SessionRecord | null> {
+      const row = await db('sessions').where({ id_hash: idHash }).andWhere('expires_at', '>', now).andWhere('absolute_expires_at', '>', now).first();
+      return row ? fromRow(row as Record<string, unknown>) : null;
+    },
+    async touch(idHash: string, lastSeenAt: Date, expiresAt: Date): Promise<void> {
+      await db('sessions').where({ id_hash: idHash }).update({ last_seen_at: lastSeenAt, expires_at: expiresAt });
+    },
+    async delete(idHash: string): Promise<void> {
+      await db('sessions').where({ id_hash: idHash }).delete();
+    },
+    /** Owner-scoped: a user can revoke only their own sessions. */
+    async deleteForUser(userId: string, publicId: string): Promise<boolean> {
+      return (await db('sessions').where({ user_id: userId, public_id: publicId }).delete()) > 0;
+    },
+    async deleteAllForUser(userId: string, options: { exceptIdHash?: string } = {}, trx: Knex = db): Promise<number> {
+      const query = trx('sessions').where({ user_id: userId });
+      if (options.exceptIdHash) query.whereNot({ id_hash: options.exceptIdHash });
+      return query.delete();
+    },
+    async listForUser(userId: string, now: Date): Promise<SessionRecord[]> {
+      const rows = await db('sessions').where({ user_id: userId }).andWhere('expires_at', '>', now).andWhere('absolute_expires_at', '>', now).orderBy('last_seen_at', 'desc');
+      return (rows as Array<Record<string, unknown>>).map(fromRow);
+    },
+  };
+}
+
+export type SessionsRepo = ReturnType<typeof createSessionsRepo>;

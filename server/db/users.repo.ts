@@ -1,0 +1,95 @@
+import type { Knex } from 'knex';
+import { toDate, toDateOrNull } from './knex.js';
+
+export type UserRecord = {
+  id: string;
+  username: string;
+  email: string;
+  emailVerifiedAt: Date | null;
+  passwordHash: string;
+  quotaBytes: number | null;
+  usedBytes: number;
+  marketingConsent: boolean;
+  createdAt: Date;
+};
+
+type UserRow = Record<string, unknown>;
+
+const fromRow = (r: UserRow): UserRecord => ({
+  id: String(r.id),
+  username: String(r.username),
+  email: String(r.email),
+  emailVerifiedAt: toDateOrNull(r.email_verified_at),
+  passwordHash: String(r.password_hash),
+  quotaBytes: r.quota_bytes === null || r.quota_bytes === undefined ? null : Number(r.quota_bytes),
+  usedBytes: Number(r.used_bytes),
+  marketingConsent: Boolean(r.marketing_consent),
+  createdAt: toDate(r.created_at),
+});
+
+/** Case-insensitive identity: what uniqueness and lookups use. */
+export const usernameKey = (username: string): string => username.toLowerCase();
+export const emailKey = (email: string): string => email.trim().toLowerCase();
+
+export function createUsersRepo(db: Knex) {
+  const one = async (query: Knex.QueryBuilder): Promise<UserRecord | null> => {
+    const row = (await query.first()) as UserRow | undefined;
+    return row ? fromRow(row) : null;
+  };
+  return {
+    async insert(user: Omit<UserRecord, 'usedBytes' | 'quotaBytes' | 'emailVerifiedAt'>, trx: Knex = db): Promise<void> {
+      await trx('users').insert({
+        id: user.id,
+        username: user.username,
+        username_key: usernameKey(user.username),
+        email: user.email,
+        email_key: emailKey(user.email),
+        email_verified_at: null,
+        password_hash: user.passwordHash,
+        marketing_consent: user.marketingConsent,
+        created_at: user.createdAt,
+      });
+    },
+    findById: (id: string) => one(db('users').where({ id })),
+    findByUsername: (username: string) => one(db('users').where({ username_key: usernameKey(username) })),
+    findByEmail: (email: string) => one(db('users').where({ email_key: emailKey(email) })),
+    /** Login accepts either the username or the email address. */
+    findByLogin: (login: string) =>
+      one(login.includes('@') ? db('users').where({ email_key: emailKey(login) }) : db('users').where({ username_key: usernameKey(login) })),
+
+    async updateUsername(id: string, username: string): Promise<void> {
+      await db('users').where({ id }).update({ username, username_key: usernameKey(username) });
+    },
+    /** A new address starts unverified. */
+    async updateEmail(id: string, email: string, trx: Knex = db): Promise<void> {
+      await trx('users').where({ id }).update({ email, email_key: emailKey(email), email_verified_at: null });
+    },
+    /** Marks the address verified only if it is still the account's address. */
+    async markEmailVerified(id: string, email: string, at: Date): Promise<boolean> {
+      return (await db('users').where({ id, email_key: emailKey(email) }).update({ email_verified_at: at })) > 0;
+    },
+    async updatePasswordHash(id: string, passwordHash: string, trx: Knex = db): Promise<void> {
+      await trx('users').where({ id }).update({ password_hash: passwordHash });
+    },
+    async setMarketingConsent(id: string, value: boolean, trx: Knex = db): Promise<void> {
+      await trx('users').where({ id }).update({ marketing_consent: value });
+    },
+
+    /**
+     * Adds bytes to the account's usage only if the quota still allows it, in one statement: concurrent uploads
+     * are serialised by the row update, so together they can never overshoot.
+     */
+    async reserveBytes(id: string, bytes: number, defaultQuota: number, trx: Knex = db): Promise<boolean> {
+      const updated = await trx('users')
+        .where({ id })
+        .andWhereRaw('used_bytes + ? <= coalesce(quota_bytes, ?)', [bytes, defaultQuota])
+        .increment('used_bytes', bytes);
+      return updated > 0;
+    },
+    async releaseBytes(id: string, bytes: number, trx: Knex = db): Promise<void> {
+      await trx('users').where({ id }).update({ used_bytes: trx.raw('case when used_bytes > ? then used_bytes - ? else 0 end', [bytes, bytes]) });
+    },
+  };
+}
+
+export type UsersRepo = ReturnType<typeof createUsersRepo>;

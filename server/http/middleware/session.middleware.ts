@@ -1,0 +1,33 @@
+import type { RequestHandler, Response } from 'express';
+import { resumeSession, type SessionsDeps } from '../../services/sessions.service.js';
+import { cookieNames } from '../auth-context.js';
+
+export function sessionCookieOptions(https: boolean, maxAgeMs?: number) {
+  return { httpOnly: true, sameSite: 'lax' as const, secure: https, path: '/', ...(maxAgeMs ? { maxAge: maxAgeMs } : {}) };
+}
+
+export function setSessionCookie(res: Response, https: boolean, value: string, maxDays: number): void {
+  res.cookie(cookieNames(https).session, value, sessionCookieOptions(https, maxDays * 24 * 60 * 60 * 1000));
+}
+
+export function clearSessionCookie(res: Response, https: boolean): void {
+  res.clearCookie(cookieNames(https).session, sessionCookieOptions(https));
+}
+
+/** Attaches req.auth when the session cookie names a live session; a dead cookie is cleared. */
+export function loadSession(deps: SessionsDeps & { https: boolean }): RequestHandler {
+  const name = cookieNames(deps.https).session;
+  return async (req, res, next) => {
+    const value = (req.cookies as Record<string, string | undefined>)[name];
+    if (value) {
+      const resumed = await resumeSession(deps, value);
+      if (resumed) {
+        req.auth = { user: resumed.user, sessionIdHash: resumed.idHash, sessionPublicId: resumed.publicId };
+        res.locals.currentUser = { id: resumed.user.id, username: resumed.user.username, emailVerified: resumed.user.emailVerifiedAt !== null };
+      } else {
+        clearSessionCookie(res, deps.https);
+      }
+    }
+    next();
+  };
+}
