@@ -35,6 +35,7 @@ export async function startTestApp(
     PORT: String(port),
     PUBLIC_URL: `http://${options.publicHost ?? '127.0.0.1'}:${port}`,
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+    BCRYPT_COST: '4', // cost 12 is tested on its own; here it would only slow every sign-up down
     ...env,
   });
   const storageRoot = path.join(dataDir, 'storage');
