@@ -17,6 +17,10 @@ import { requestContext } from './http/middleware/request-context.middleware.js'
 import { cspNonce, securityHeaders } from './http/middleware/security-headers.middleware.js';
 import { createCsrf } from './http/middleware/csrf.middleware.js';
 import { loadSession } from './http/middleware/session.middleware.js';
+import { accountImagesRoutes } from './http/routes/account-images.routes.js';
+import { accountSettingsRoutes } from './http/routes/account-settings.routes.js';
+import type { AccountDeps } from './http/routes/account-deps.js';
+import { albumsRoutes } from './http/routes/albums.routes.js';
 import { authRoutes } from './http/routes/auth.routes.js';
 import { deleteRoutes } from './http/routes/delete.routes.js';
 import { healthRoutes } from './http/routes/health.routes.js';
@@ -103,6 +107,10 @@ export function createApp(deps: AppDeps): Express {
 
   app.use(pagesRoutes({ images, publicUrl: config.publicUrl }));
   app.use(authRoutes({ auth, sessions, limits, csrf, config }));
+  const account: AccountDeps = { db, config, logger, clock, images, users, sessions: sessionsRepo, sessionsDeps: sessions, securityLog, storage, csrf, limits, auth };
+  app.use(accountImagesRoutes(account));
+  app.use(albumsRoutes(account));
+  app.use(accountSettingsRoutes(account));
   app.use(
     uploadRoutes({
       config,

@@ -20,6 +20,11 @@ export class BadRequest extends AppError {
     super(400, code, message);
   }
 }
+export class Unauthorized extends AppError {
+  constructor(message = 'Please log in to do that.', code = 'login_required') {
+    super(401, code, message);
+  }
+}
 export class Forbidden extends AppError {
   constructor(message: string, code = 'forbidden') {
     super(403, code, message);

@@ -74,7 +74,7 @@ describe('accounts: sign-up, verification, login, logout, reset', () => {
       expect(html.status).to.equal(400);
       expect(html.body.toString()).to.include('role="alert"');
       expect(html.body.toString()).not.to.include('correct horse');
-      const json = await client.post('/signup', { username: 'alice', email: 'alice@example.test', password: 'correct horse battery staple', age: 'yes', terms: 'yes', ...fields }, { json: true, csrfPage: '/signup' });
+      const json = await client.post('/signup', { username: 'alice', email: 'alice@example.test', password: 'correct horse battery staple', age: 'yes', terms: 'yes', ...(fields as Record<string, string>) }, { json: true, csrfPage: '/signup' });
       expect(json.status).to.equal(400);
       expect(json.json().error.code).to.equal(code);
       expect(await app.db('users')).to.have.length(0);

@@ -1,0 +1,30 @@
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import type { Config } from '../../config/config.js';
+import type { ImagesRepo } from '../../db/images.repo.js';
+import type { Db } from '../../db/knex.js';
+import type { SecurityLogRepo } from '../../db/security-log.repo.js';
+import type { SessionsRepo } from '../../db/sessions.repo.js';
+import type { UsersRepo } from '../../db/users.repo.js';
+import type { AuthDeps } from '../../services/auth.service.js';
+import type { RateLimits } from '../../services/rate-limits.service.js';
+import type { SessionsDeps } from '../../services/sessions.service.js';
+import type { StorageDriver } from '../../storage/storage.js';
+import type { Csrf } from '../middleware/csrf.middleware.js';
+
+/** What the account route groups (my images, albums, settings) are built from. */
+export type AccountDeps = {
+  db: Db;
+  config: Config;
+  logger: Logger;
+  clock: () => Date;
+  images: ImagesRepo;
+  users: UsersRepo;
+  sessions: SessionsRepo;
+  sessionsDeps: SessionsDeps;
+  securityLog: (trx: Knex) => SecurityLogRepo;
+  storage: StorageDriver;
+  csrf: Csrf;
+  limits: RateLimits;
+  auth: AuthDeps;
+};
