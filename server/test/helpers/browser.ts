@@ -16,6 +16,9 @@ export type TestBrowser = {
   close: () => Promise<void>;
 };
 
+/** Pages where axe is running: axe's own style probes trip the CSP and are not the page's errors. */
+const auditing = new WeakSet<Page>();
+
 /** Debian's chromium through playwright-core, with a brand-new profile every time. */
 export async function openBrowser(options: BrowserContextOptions = {}): Promise<TestBrowser> {
   const userDataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'pixbin-chromium-'));
@@ -29,8 +32,9 @@ export async function openBrowser(options: BrowserContextOptions = {}): Promise<
   const consoleErrors: string[] = [];
   context.on('request', (req) => requests.push(req.url()));
   const page = context.pages()[0] ?? (await context.newPage());
-  context.on('page', (p) => p.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text())));
-  page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
+  const record = (p: Page) => p.on('console', (m) => m.type() === 'error' && !auditing.has(p) && consoleErrors.push(m.text()));
+  context.on('page', record);
+  record(page);
   page.on('pageerror', (err) => consoleErrors.push(String(err)));
   return {
     context,
@@ -55,11 +59,18 @@ type AxeViolation = { id: string; impact: string | null; help: string; nodes: Ar
 /** Runs axe-core in the page (through the DevTools protocol, so the page's CSP stays untouched). */
 export async function seriousA11yViolations(page: Page): Promise<string[]> {
   const source = await fs.readFile(path.join(process.cwd(), 'node_modules/axe-core/axe.min.js'), 'utf8');
-  await page.evaluate(source);
-  const violations = (await page.evaluate(async () => {
-    const axe = (globalThis as unknown as { axe: { run: (o: object) => Promise<{ violations: unknown[] }> } }).axe;
-    return (await axe.run({ resultTypes: ['violations'] })).violations;
-  })) as AxeViolation[];
+  auditing.add(page);
+  let violations: AxeViolation[];
+  try {
+    await page.evaluate(source);
+    violations = (await page.evaluate(async () => {
+      const axe = (globalThis as unknown as { axe: { run: (o: object) => Promise<{ violations: unknown[] }> } }).axe;
+      return (await axe.run({ resultTypes: ['violations'] })).violations;
+    })) as AxeViolation[];
+    await page.waitForTimeout(50); // let console messages from the audit arrive while they are still ignored
+  } finally {
+    auditing.delete(page);
+  }
   return violations
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
     .map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
