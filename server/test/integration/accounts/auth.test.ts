@@ -114,6 +114,24 @@ describe('accounts: sign-up, verification, login, logout, reset', () => {
     expect((await replay.get('/')).body.toString()).not.to.include('Log out');
   });
 
+  it('uses __Host- cookies with Secure when PUBLIC_URL is https', async () => {
+    const secure = await startTestApp({ PUBLIC_URL: 'https://pix.example.test' });
+    try {
+      const client = new WebClient(secure.url);
+      await signup(client, {});
+      const login = await client.post('/login', { login: 'alice', password: 'correct horse battery staple' });
+      expect(login.status).to.equal(303);
+      const cookies = ([] as string[]).concat(login.headers['set-cookie'] ?? []);
+      const session = cookies.find((c) => c.startsWith('__Host-pixbin_session='));
+      expect(session).to.match(/; Path=\/;/).and.match(/Secure/).and.match(/HttpOnly/).and.match(/SameSite=Lax/);
+      expect(session).not.to.match(/Domain=/i);
+      expect(client.cookies.has('__Host-pixbin_csrf')).to.equal(true);
+      expect((await client.get('/')).body.toString()).to.include('Log out alice');
+    } finally {
+      await secure.close();
+    }
+  });
+
   it('answers a wrong password and an unknown account identically', async () => {
     await signup(new WebClient(app.url), {});
     const wrong = await new WebClient(app.url).post('/login', { login: 'alice', password: 'wrong password here' }, { json: true, csrfPage: '/login' });
