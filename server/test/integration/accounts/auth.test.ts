@@ -196,6 +196,25 @@ describe('accounts: sign-up, verification, login, logout, reset', () => {
     }
   });
 
+  it('refuses a verification link after 48 hours, and one sent to an address the account no longer uses', async () => {
+    let now = Date.now();
+    const clockApp = await startTestApp({ SMTP_URL: smtp.url }, { clock: () => new Date(now) });
+    try {
+      await new WebClient(clockApp.url).post('/signup', { username: 'gina', email: 'gina@example.test', password: 'correct horse battery staple', age: 'yes', terms: 'yes' });
+      const link = linkIn((await smtp.waitFor('gina@example.test', /Confirm/)).text, `${clockApp.url}/verify-email/`);
+      now += 49 * 3600_000;
+      expect((await new WebClient(clockApp.url).post(link, {})).status).to.equal(400);
+
+      await new WebClient(clockApp.url).post('/signup', { username: 'hank', email: 'hank@example.test', password: 'correct horse battery staple', age: 'yes', terms: 'yes' });
+      const hankLink = linkIn((await smtp.waitFor('hank@example.test', /Confirm/)).text, `${clockApp.url}/verify-email/`);
+      await clockApp.db('users').where({ username_key: 'hank' }).update({ email: 'new@example.test', email_key: 'new@example.test' });
+      expect((await new WebClient(clockApp.url).post(hankLink, {})).status).to.equal(400);
+      expect((await clockApp.db('users').where({ username_key: 'hank' }).first()).email_verified_at).to.equal(null);
+    } finally {
+      await clockApp.close();
+    }
+  });
+
   it('writes mail to the log when SMTP_URL is unset', async () => {
     const logApp = await startTestApp();
     try {
