@@ -1,0 +1,181 @@
+import type { Knex } from 'knex';
+import { UAParser } from 'ua-parser-js';
+import type { ConsentEntry } from '../db/consent-log.repo.js';
+import type { SecurityLogRepo } from '../db/security-log.repo.js';
+import type { SessionsRepo } from '../db/sessions.repo.js';
+import { usernameKey, type UserRecord, type UsersRepo } from '../db/users.repo.js';
+import { BadRequest, Forbidden, NotFound } from '../http/errors.js';
+import { hashPassword, verifyPassword, PASSWORD_MAX } from '../lib/passwords.js';
+import { messages as authMessages, sendVerification, validateEmail, validateNewPassword, validateUsername, type AuthDeps } from './auth.service.js';
+import type { RateLimits } from './rate-limits.service.js';
+
+export const messages = {
+  wrongPassword: 'Your current password is not correct. Type the password you use to log in now; if you forgot it, log out and use "Forgot your password?".',
+  alreadyVerified: 'Your email address is already confirmed.',
+  emailUnchanged: 'That is already your email address.',
+  sessionNotFound: 'That session does not exist or has already ended.',
+  usernameTaken: authMessages.usernameTaken,
+};
+
+export type SettingsDeps = {
+  db: Knex;
+  auth: AuthDeps;
+  users: UsersRepo;
+  sessions: SessionsRepo;
+  securityLog: (trx: Knex) => SecurityLogRepo;
+  limits: RateLimits;
+  clock: () => Date;
+  bcryptCost: number;
+};
+
+export type Client = { ip: string | undefined; userAgent: string | undefined };
+
+const isUniqueViolation = (err: unknown): boolean => {
+  const e = err as { code?: string; message?: string };
+  return e.code === '23505' || e.code === 'SQLITE_CONSTRAINT_UNIQUE' || /UNIQUE constraint failed/.test(e.message ?? '');
+};
+
+/** Mail goes out after the response, so its duration tells nothing about which branch ran. */
+function sendLater(deps: SettingsDeps, work: () => Promise<void>): void {
+  setImmediate(() => work().catch((err: unknown) => deps.auth.logger.error({ err }, 'sending an email failed')));
+}
+
+async function log(deps: SettingsDeps, trx: Knex, event: string, userId: string, client: Client, detail?: Record<string, unknown>): Promise<void> {
+  await deps.securityLog(trx).insert({ event, userId, ip: client.ip, userAgent: client.userAgent, detail }, deps.clock());
+}
+
+/**
+ * Re-authentication for sensitive changes. Every attempt spends a point of the account's login budget (the same
+ * one password guessing at /login would spend), and a correct password gives it back.
+ */
+async function checkCurrentPassword(deps: SettingsDeps, user: UserRecord, password: string, action: string, client: Client): Promise<void> {
+  const key = `account:${user.id}`;
+  await deps.limits.consume('loginPerAccount', key);
+  const ok = password.length > 0 && password.length <= PASSWORD_MAX && (await verifyPassword(password, user.passwordHash));
+  if (!ok) {
+    await log(deps, deps.db, 'account.reauth_failed', user.id, client, { action });
+    throw new Forbidden(messages.wrongPassword, 'wrong_password');
+  }
+  await deps.limits.reset('loginPerAccount', key);
+}
+
+export type SettingsView = { user: UserRecord; marketingHistory: ConsentEntry[] };
+
+export async function settingsView(deps: SettingsDeps, userId: string): Promise<SettingsView> {
+  const user = await deps.users.findById(userId);
+  if (!user) throw new NotFound();
+  const history = await deps.auth.consentLog().listForUser(userId);
+  return { user, marketingHistory: history.filter((e) => e.kind === 'marketing').reverse() };
+}
+
+/** Usernames are public, so a taken one is simply reported; changing only the case of your own is allowed. */
+export async function changeUsername(deps: SettingsDeps, user: UserRecord, input: string, client: Client): Promise<void> {
+  const username = validateUsername(input);
+  if (username === user.username) return;
+  if (usernameKey(username) !== usernameKey(user.username) && (await deps.users.findByUsername(username))) {
+    throw new BadRequest(messages.usernameTaken, 'username_taken');
+  }
+  try {
+    await deps.users.updateUsername(user.id, username);
+  } catch (err) {
+    if (isUniqueViolation(err)) throw new BadRequest(messages.usernameTaken, 'username_taken');
+    throw err;
+  }
+  await log(deps, deps.db, 'account.username_changed', user.id, client, { from: user.username, to: username });
+}
+
+/**
+ * Moves the account to a new address, unverified, and mails a link to it. An address that belongs to another
+ * account gets the same answer, and nothing happens: no change and no mail to that address (mailing a stranger
+ * because someone typed their address would make us a spam relay).
+ */
+export async function changeEmail(deps: SettingsDeps, user: UserRecord, input: { email: string; currentPassword: string }, client: Client): Promise<void> {
+  const email = validateEmail(input.email);
+  if (email === user.email) throw new BadRequest(messages.emailUnchanged, 'email_unchanged');
+  await checkCurrentPassword(deps, user, input.currentPassword, 'email', client);
+  // Bounds how many addresses one account can probe for, on top of the password check.
+  await deps.limits.consume('resetPerAccount', `email-change:${user.id}`);
+  const owner = await deps.users.findByEmail(email);
+  if (owner && owner.id !== user.id) {
+    await log(deps, deps.db, 'account.email_change_ignored', user.id, client, { reason: 'address_in_use' });
+    return;
+  }
+  try {
+    await deps.db.transaction(async (trx) => {
+      await deps.users.updateEmail(user.id, email, trx);
+      await log(deps, trx, 'account.email_changed', user.id, client);
+    });
+  } catch (err) {
+    if (!isUniqueViolation(err)) throw err;
+    return; // another account took the address a moment ago: same answer as above
+  }
+  sendLater(deps, () => sendVerification(deps.auth, { id: user.id, username: user.username, email }));
+}
+
+export async function resendVerification(deps: SettingsDeps, user: UserRecord, client: Client): Promise<void> {
+  if (user.emailVerifiedAt) throw new BadRequest(messages.alreadyVerified, 'already_verified');
+  await deps.limits.consume('resetPerAccount', `verify:${user.id}`);
+  await log(deps, deps.db, 'account.verification_resent', user.id, client);
+  sendLater(deps, () => sendVerification(deps.auth, user));
+}
+
+export type PasswordChange = { currentPassword: string; newPassword: string; signOutOthers: boolean };
+
+/** Sets a new password; the current session always stays, the others end if asked. Open reset links die. */
+export async function changePassword(deps: SettingsDeps, user: UserRecord, currentSessionIdHash: string, input: PasswordChange, client: Client): Promise<{ signedOut: number }> {
+  await checkCurrentPassword(deps, user, input.currentPassword, 'password', client);
+  validateNewPassword(input.newPassword, { username: user.username, email: user.email });
+  const hash = await hashPassword(input.newPassword, deps.bcryptCost);
+  const now = deps.clock();
+  let signedOut = 0;
+  await deps.db.transaction(async (trx) => {
+    await deps.users.updatePasswordHash(user.id, hash, trx);
+    if (input.signOutOthers) signedOut = await deps.sessions.deleteAllForUser(user.id, { exceptIdHash: currentSessionIdHash }, trx);
+    await log(deps, trx, 'account.password_changed', user.id, client, { signedOutOthers: signedOut });
+  });
+  await deps.auth.emailTokens.invalidateForUser(user.id, 'reset_password', now);
+  return { signedOut };
+}
+
+/** One consent_log row per change, with its time; saving the same value again records nothing. */
+export async function setMarketingConsent(deps: SettingsDeps, user: UserRecord, value: boolean, client: Client): Promise<boolean> {
+  if (user.marketingConsent === value) return false;
+  const now = deps.clock();
+  await deps.db.transaction(async (trx) => {
+    await deps.users.setMarketingConsent(user.id, value, trx);
+    await deps.auth.consentLog(trx).insert(user.id, { kind: 'marketing', value: value ? 'granted' : 'withdrawn', createdAt: now }, trx);
+    await log(deps, trx, 'account.marketing_consent_changed', user.id, client, { value: value ? 'granted' : 'withdrawn' });
+  });
+  return true;
+}
+
+export type SessionView = { publicId: string; device: string; createdAt: Date; lastSeenAt: Date; current: boolean };
+
+/** "Firefox 128 on Windows 10", "Mobile Safari 17 on iOS 17.5 (Apple iPhone)", or "Unknown browser". */
+export function describeUserAgent(userAgent: string | null): string {
+  if (!userAgent) return 'Unknown browser';
+  const { browser, os, device } = new UAParser(userAgent).getResult();
+  const name = browser.name ? `${browser.name}${browser.major ? ` ${browser.major}` : ''}` : 'Unknown browser';
+  const system = os.name ? ` on ${os.name}${os.version ? ` ${os.version}` : ''}` : '';
+  const hardware = device.vendor || device.model ? ` (${[device.vendor, device.model].filter(Boolean).join(' ')})` : '';
+  return `${name}${system}${hardware}`;
+}
+
+export async function listSessions(deps: SettingsDeps, userId: string, currentPublicId: string): Promise<SessionView[]> {
+  const sessions = await deps.sessions.listForUser(userId, deps.clock());
+  return sessions.map((s) => ({ publicId: s.publicId, device: describeUserAgent(s.userAgent), createdAt: s.createdAt, lastSeenAt: s.lastSeenAt, current: s.publicId === currentPublicId }));
+}
+
+const PUBLIC_ID = /^[A-Za-z0-9]{16}$/;
+
+/** Only the user's own sessions: another user's id is answered exactly like one that never existed. */
+export async function revokeSession(deps: SettingsDeps, userId: string, publicId: string, client: Client): Promise<void> {
+  if (!PUBLIC_ID.test(publicId) || !(await deps.sessions.deleteForUser(userId, publicId))) throw new NotFound(messages.sessionNotFound, 'session_not_found');
+  await log(deps, deps.db, 'account.session_revoked', userId, client, { session: publicId });
+}
+
+export async function revokeOtherSessions(deps: SettingsDeps, userId: string, currentSessionIdHash: string, client: Client): Promise<number> {
+  const count = await deps.sessions.deleteAllForUser(userId, { exceptIdHash: currentSessionIdHash });
+  await log(deps, deps.db, 'account.sessions_revoked', userId, client, { count });
+  return count;
+}
