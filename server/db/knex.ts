@@ -83,3 +83,9 @@ export async function databaseNow(db: Db): Promise<Date> {
   const rows = await db.raw<Array<{ now: number }>>("select cast(unixepoch('subsec') * 1000 as integer) as now");
   return toDate(rows[0]!.now);
 }
+
+/** A unique-constraint violation on either database (PostgreSQL 23505, SQLite SQLITE_CONSTRAINT_UNIQUE). */
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return e.code === '23505' || e.code === 'SQLITE_CONSTRAINT_UNIQUE' || /UNIQUE constraint failed/.test(e.message ?? '');
+}

@@ -8,6 +8,7 @@ import { BadRequest, Forbidden, NotFound } from '../http/errors.js';
 import { hashPassword, verifyPassword, PASSWORD_MAX } from '../lib/passwords.js';
 import { messages as authMessages, sendVerification, validateEmail, validateNewPassword, validateUsername, type AuthDeps } from './auth.service.js';
 import type { RateLimits } from './rate-limits.service.js';
+import { isUniqueViolation } from '../db/knex.js';
 
 export const messages = {
   wrongPassword: 'Your current password is not correct. Type the password you use to log in now; if you forgot it, log out and use "Forgot your password?".',
@@ -29,11 +30,6 @@ export type SettingsDeps = {
 };
 
 export type Client = { ip: string | undefined; userAgent: string | undefined };
-
-const isUniqueViolation = (err: unknown): boolean => {
-  const e = err as { code?: string; message?: string };
-  return e.code === '23505' || e.code === 'SQLITE_CONSTRAINT_UNIQUE' || /UNIQUE constraint failed/.test(e.message ?? '');
-};
 
 /** Mail goes out after the response, so its duration tells nothing about which branch ran. */
 function sendLater(deps: SettingsDeps, work: () => Promise<void>): void {

@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { ConsentLogRepo } from '../db/consent-log.repo.js';
 import type { EmailTokensRepo } from '../db/email-tokens.repo.js';
+import { isUniqueViolation } from '../db/knex.js';
 import type { SecurityLogRepo } from '../db/security-log.repo.js';
 import type { SessionsRepo } from '../db/sessions.repo.js';
 import type { UserRecord, UsersRepo } from '../db/users.repo.js';
@@ -71,11 +72,6 @@ export function validateNewPassword(password: string, context: { username?: stri
 }
 
 const newToken = () => randomBytes(32).toString('base64url');
-
-function isUniqueViolation(err: unknown): boolean {
-  const e = err as { code?: string; message?: string };
-  return e.code === '23505' || e.code === 'SQLITE_CONSTRAINT_UNIQUE' || /UNIQUE constraint failed/.test(e.message ?? '');
-}
 
 /** Creates and mails a verification link for the account's current address. */
 export async function sendVerification(deps: AuthDeps, user: Pick<UserRecord, 'id' | 'username' | 'email'>): Promise<void> {
