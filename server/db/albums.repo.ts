@@ -1,0 +1,221 @@
+import type { Knex } from 'knex';
+import { toDate } from './knex.js';
+
+export type Visibility = 'public' | 'unlisted' | 'private';
+
+export type AlbumRecord = { id: string; ownerId: string; title: string; coverImageId: string | null; createdAt: Date };
+
+/** An album on its owner's list: with how many images it holds and the cover to show. */
+export type AlbumSummary = AlbumRecord & { imageCount: number; cover: { id: string; ext: string } | null };
+
+/** What album pages need to show one image. */
+export type AlbumImage = {
+  id: string;
+  ext: string;
+  mime: string;
+  label: string;
+  visibility: Visibility;
+  width: number;
+  height: number;
+  thumbWidth: number;
+  thumbHeight: number;
+  createdAt: Date;
+};
+
+type AlbumRow = { id: string; owner_id: string; title: string; cover_image_id: string | null; created_at: Date | number };
+type AlbumImageRow = {
+  id: string;
+  ext: string;
+  mime: string;
+  title: string | null;
+  original_name: string;
+  visibility: Visibility;
+  width: number;
+  height: number;
+  thumb_width: number;
+  thumb_height: number;
+  created_at: Date | number;
+};
+
+/** Everyone with the link sees these; private images are for their owner only. */
+export const SHARED_VISIBILITIES: Visibility[] = ['public', 'unlisted'];
+
+const fromRow = (r: AlbumRow): AlbumRecord => ({
+  id: r.id,
+  ownerId: r.owner_id,
+  title: r.title,
+  coverImageId: r.cover_image_id,
+  createdAt: toDate(r.created_at),
+});
+
+const imageFromRow = (r: AlbumImageRow): AlbumImage => ({
+  id: r.id,
+  ext: r.ext,
+  mime: r.mime,
+  label: r.title || r.original_name || `Image ${r.id}`,
+  visibility: r.visibility,
+  width: r.width,
+  height: r.height,
+  thumbWidth: r.thumb_width,
+  thumbHeight: r.thumb_height,
+  createdAt: toDate(r.created_at),
+});
+
+const IMAGE_COLUMNS = [
+  'images.id',
+  'images.ext',
+  'images.mime',
+  'images.title',
+  'images.original_name',
+  'images.visibility',
+  'images.width',
+  'images.height',
+  'images.thumb_width',
+  'images.thumb_height',
+  'images.created_at',
+];
+
+export type Page = { limit: number; offset: number };
+
+/** A page of images (newest first) from a query, plus how many the whole query matches. */
+async function pageOfImages(query: () => Knex.QueryBuilder, page: Page): Promise<{ images: AlbumImage[]; total: number }> {
+  const total = (await query().count({ n: '*' }).first()) as { n: number | string } | undefined;
+  const rows = (await query()
+    .select(IMAGE_COLUMNS)
+    .orderBy([{ column: 'images.created_at', order: 'desc' }, { column: 'images.id', order: 'desc' }])
+    .limit(page.limit)
+    .offset(page.offset)) as AlbumImageRow[];
+  return { images: rows.map(imageFromRow), total: Number(total?.n ?? 0) };
+}
+
+export function createAlbumsRepo(db: Knex) {
+  /** The album ids this owner has; every owner-scoped statement narrows to it, so a foreign album id matches nothing. */
+  const ownedAlbum = (trx: Knex | Knex.Transaction, ownerId: string, albumId: string) =>
+    trx('albums').select('id').where({ id: albumId, owner_id: ownerId });
+
+  /** The images of an album that also belong to its owner (a join that checks images.owner_id too). */
+  const albumImages = (trx: Knex | Knex.Transaction, ownerId: string, albumId: string) =>
+    trx('album_images')
+      .join('images', 'images.id', 'album_images.image_id')
+      .join('albums', 'albums.id', 'album_images.album_id')
+      .where('album_images.album_id', albumId)
+      .where('albums.owner_id', ownerId)
+      .where('images.owner_id', ownerId);
+
+  /** An album's images that a visitor may see: only the album owner's, only the given visibilities. */
+  const sharedImages = (albumId: string, visibilities: Visibility[]) =>
+    db('album_images')
+      .join('albums', 'albums.id', 'album_images.album_id')
+      .join('images', function () {
+        this.on('images.id', '=', 'album_images.image_id').andOn('images.owner_id', '=', 'albums.owner_id');
+      })
+      .where('album_images.album_id', albumId)
+      .whereIn('images.visibility', visibilities);
+
+  return {
+    async insert(ownerId: string, album: { id: string; title: string; createdAt: Date }): Promise<void> {
+      await db('albums').insert({ id: album.id, owner_id: ownerId, title: album.title, cover_image_id: null, created_at: album.createdAt });
+    },
+
+    async findForOwner(ownerId: string, albumId: string): Promise<AlbumRecord | null> {
+      const row = (await db('albums').where({ id: albumId, owner_id: ownerId }).first()) as AlbumRow | undefined;
+      return row ? fromRow(row) : null;
+    },
+
+    /** For the public share page, which anyone holding the link may open; what it shows is filtered by visibility. */
+    async findShared(albumId: string): Promise<AlbumRecord | null> {
+      const row = (await db('albums').where({ id: albumId }).first()) as AlbumRow | undefined;
+      return row ? fromRow(row) : null;
+    },
+
+    async listForOwner(ownerId: string): Promise<AlbumSummary[]> {
+      const counts = db('album_images')
+        .join('images', 'images.id', 'album_images.image_id')
+        .where('images.owner_id', ownerId)
+        .groupBy('album_images.album_id')
+        .select('album_images.album_id')
+        .count({ n: '*' })
+        .as('counts');
+      const rows = (await db('albums')
+        .leftJoin(counts, 'counts.album_id', 'albums.id')
+        .leftJoin('images as cover', function () {
+          this.on('cover.id', '=', 'albums.cover_image_id').andOn('cover.owner_id', '=', 'albums.owner_id');
+        })
+        .where('albums.owner_id', ownerId)
+        .orderBy([{ column: 'albums.created_at', order: 'desc' }, { column: 'albums.id', order: 'desc' }])
+        .select('albums.*', 'counts.n as image_count', 'cover.ext as cover_ext')) as Array<AlbumRow & { image_count: number | string | null; cover_ext: string | null }>;
+      return rows.map((r) => ({
+        ...fromRow(r),
+        imageCount: Number(r.image_count ?? 0),
+        cover: r.cover_image_id && r.cover_ext ? { id: r.cover_image_id, ext: r.cover_ext } : null,
+      }));
+    },
+
+    async rename(ownerId: string, albumId: string, title: string): Promise<boolean> {
+      return (await db('albums').where({ id: albumId, owner_id: ownerId }).update({ title })) > 0;
+    },
+
+    /** Deletes the album and (by cascade) its membership rows; the images themselves stay. */
+    async delete(ownerId: string, albumId: string): Promise<boolean> {
+      return (await db('albums').where({ id: albumId, owner_id: ownerId }).delete()) > 0;
+    },
+
+    /** A page of the album's images, newest first, with the total count. */
+    async imagesForOwner(ownerId: string, albumId: string, page: Page): Promise<{ images: AlbumImage[]; total: number }> {
+      return pageOfImages(() => albumImages(db, ownerId, albumId), page);
+    },
+
+    /** What a visitor of the share page may see: only images of the album's owner, only the given visibilities. */
+    async imagesShared(albumId: string, visibilities: Visibility[], page: Page): Promise<{ images: AlbumImage[]; total: number }> {
+      return pageOfImages(() => sharedImages(albumId, visibilities), page);
+    },
+
+    /** One image of the album if the visibilities allow it (for the share page's preview image). */
+    async sharedImage(albumId: string, imageId: string, visibilities: Visibility[]): Promise<AlbumImage | null> {
+      const row = (await sharedImages(albumId, visibilities).where('album_images.image_id', imageId).first(IMAGE_COLUMNS)) as AlbumImageRow | undefined;
+      return row ? imageFromRow(row) : null;
+    },
+
+    /** The owner's images that are not in the album yet, newest first (the "add images" picker). */
+    async candidatesForOwner(ownerId: string, albumId: string, page: Page): Promise<{ images: AlbumImage[]; total: number }> {
+      const query = () =>
+        db('images')
+          .where('images.owner_id', ownerId)
+          .whereNotExists(db('album_images').select(db.raw('1')).where('album_images.album_id', albumId).whereRaw('?? = ??', ['album_images.image_id', 'images.id']));
+      return pageOfImages(query, page);
+    },
+
+    /**
+     * Adds images to the owner's album, all or nothing: if the album or any image is not the owner's, nothing is added
+     * and false comes back. Images already in the album are left as they are.
+     */
+    async addImages(ownerId: string, albumId: string, imageIds: string[], addedAt: Date): Promise<boolean> {
+      return db.transaction(async (trx) => {
+        if (!(await ownedAlbum(trx, ownerId, albumId).first())) return false;
+        const owned = (await trx('images').where('owner_id', ownerId).whereIn('id', imageIds).count({ n: '*' }).first()) as { n: number | string };
+        if (Number(owned.n) !== imageIds.length) return false;
+        const rows = imageIds.map((imageId) => ({ album_id: albumId, image_id: imageId, added_at: addedAt }));
+        await trx('album_images').insert(rows).onConflict(['album_id', 'image_id']).ignore();
+        return true;
+      });
+    },
+
+    /** Removes images from the owner's album (ids not in it are ignored); a removed cover is cleared. Null if no such album. */
+    async removeImages(ownerId: string, albumId: string, imageIds: string[]): Promise<number | null> {
+      return db.transaction(async (trx) => {
+        if (!(await ownedAlbum(trx, ownerId, albumId).first())) return null;
+        const removed = await trx('album_images').where('album_id', albumId).whereIn('album_id', ownedAlbum(trx, ownerId, albumId)).whereIn('image_id', imageIds).delete();
+        await trx('albums').where({ id: albumId, owner_id: ownerId }).whereIn('cover_image_id', imageIds).update({ cover_image_id: null });
+        return removed;
+      });
+    },
+
+    /** Sets the cover, but only to an image of the owner that is in the owner's album. */
+    async setCover(ownerId: string, albumId: string, imageId: string): Promise<boolean> {
+      const inAlbum = albumImages(db, ownerId, albumId).where('album_images.image_id', imageId).select(db.raw('1'));
+      return (await db('albums').where({ id: albumId, owner_id: ownerId }).whereExists(inAlbum).update({ cover_image_id: imageId })) > 0;
+    },
+  };
+}
+
+export type AlbumsRepo = ReturnType<typeof createAlbumsRepo>;

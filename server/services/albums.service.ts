@@ -1,0 +1,119 @@
+import { SHARED_VISIBILITIES, type AlbumImage, type AlbumRecord, type AlbumsRepo, type AlbumSummary, type Visibility } from '../db/albums.repo.js';
+import { BadRequest, NotFound } from '../http/errors.js';
+import { isImageId, randomBase62 } from '../lib/ids.js';
+
+export const messages = {
+  titleRequired: 'Give the album a title.',
+  titleTooLong: 'An album title can be at most 200 characters.',
+  noImages: 'Choose at least one image.',
+  tooManyImages: 'At most 500 images can be added or removed at once.',
+};
+
+export const ALBUM_ID_LENGTH = 16;
+export const MAX_TITLE_LENGTH = 200;
+export const MAX_IDS_PER_REQUEST = 500;
+/** Album pages show this many images at a time; the picker fits one form under the body parser's 50-field limit. */
+export const ALBUM_PAGE_SIZE = 60;
+export const PICKER_PAGE_SIZE = 48;
+
+const ALBUM_ID_PATTERN = new RegExp(`^[0-9A-Za-z]{${ALBUM_ID_LENGTH}}$`);
+// C0/C1 controls and the Unicode bidi embeddings, overrides, isolates and marks.
+// eslint-disable-next-line no-control-regex -- stripping control characters is the point
+const UNSAFE_CHARS = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+export type AlbumsDeps = { albums: AlbumsRepo; clock: () => Date };
+
+export const isAlbumId = (value: string): boolean => ALBUM_ID_PATTERN.test(value);
+
+/** A title as it is stored: NFC, no controls or bidi tricks, whitespace collapsed and trimmed, 1–200 characters. */
+export function cleanTitle(raw: string): string {
+  // Whitespace first, so a tab or newline becomes a space rather than vanishing with the other controls.
+  const title = raw.normalize('NFC').replace(/\s+/g, ' ').replace(UNSAFE_CHARS, '').replace(/\s+/g, ' ').trim();
+  if (!title) throw new BadRequest(messages.titleRequired, 'title_required');
+  if (Array.from(title).length > MAX_TITLE_LENGTH) throw new BadRequest(messages.titleTooLong, 'title_too_long');
+  return title;
+}
+
+/** Image ids from a form or JSON body: one or many, deduplicated, at most 500. A malformed id can match nothing. */
+export function imageIdList(raw: unknown): string[] {
+  const values = (Array.isArray(raw) ? raw : [raw]).filter((v): v is string => typeof v === 'string' && v !== '');
+  const ids = [...new Set(values)];
+  if (ids.length === 0) throw new BadRequest(messages.noImages, 'no_images');
+  if (ids.length > MAX_IDS_PER_REQUEST) throw new BadRequest(messages.tooManyImages, 'too_many_images');
+  if (!ids.every(isImageId)) throw new NotFound();
+  return ids;
+}
+
+const pageOf = (page: number, size: number) => ({ limit: size, offset: (Math.max(1, page) - 1) * size });
+
+export async function createAlbum(deps: AlbumsDeps, ownerId: string, rawTitle: string): Promise<AlbumRecord> {
+  const album = { id: randomBase62(ALBUM_ID_LENGTH), title: cleanTitle(rawTitle), createdAt: deps.clock() };
+  await deps.albums.insert(ownerId, album);
+  return { ...album, ownerId, coverImageId: null };
+}
+
+export function listAlbums(deps: AlbumsDeps, ownerId: string): Promise<AlbumSummary[]> {
+  return deps.albums.listForOwner(ownerId);
+}
+
+/** The owner's album, or the same 404 as for an album that does not exist. */
+export async function ownAlbum(deps: AlbumsDeps, ownerId: string, albumId: string): Promise<AlbumRecord> {
+  const album = isAlbumId(albumId) ? await deps.albums.findForOwner(ownerId, albumId) : null;
+  if (!album) throw new NotFound();
+  return album;
+}
+
+/** Everything the manage page shows: the album, a page of its images and a page of the owner's other images. */
+export async function manageAlbum(deps: AlbumsDeps, ownerId: string, albumId: string, pages: { page: number; pick: number }) {
+  const album = await ownAlbum(deps, ownerId, albumId);
+  const [inAlbum, candidates] = await Promise.all([
+    deps.albums.imagesForOwner(ownerId, album.id, pageOf(pages.page, ALBUM_PAGE_SIZE)),
+    deps.albums.candidatesForOwner(ownerId, album.id, pageOf(pages.pick, PICKER_PAGE_SIZE)),
+  ]);
+  return { album, inAlbum, candidates };
+}
+
+export async function renameAlbum(deps: AlbumsDeps, ownerId: string, albumId: string, rawTitle: string): Promise<void> {
+  const album = await ownAlbum(deps, ownerId, albumId);
+  if (!(await deps.albums.rename(ownerId, album.id, cleanTitle(rawTitle)))) throw new NotFound();
+}
+
+export async function deleteAlbum(deps: AlbumsDeps, ownerId: string, albumId: string): Promise<void> {
+  if (!isAlbumId(albumId) || !(await deps.albums.delete(ownerId, albumId))) throw new NotFound();
+}
+
+/** Adds the owner's images; if any id is not one of the owner's images, nothing is added and the answer is 404. */
+export async function addImages(deps: AlbumsDeps, ownerId: string, albumId: string, rawIds: unknown): Promise<number> {
+  const album = await ownAlbum(deps, ownerId, albumId);
+  const ids = imageIdList(rawIds);
+  if (!(await deps.albums.addImages(ownerId, album.id, ids, deps.clock()))) throw new NotFound();
+  return ids.length;
+}
+
+export async function removeImages(deps: AlbumsDeps, ownerId: string, albumId: string, rawIds: unknown): Promise<number> {
+  const album = await ownAlbum(deps, ownerId, albumId);
+  const removed = await deps.albums.removeImages(ownerId, album.id, imageIdList(rawIds));
+  if (removed === null) throw new NotFound();
+  return removed;
+}
+
+export async function setCover(deps: AlbumsDeps, ownerId: string, albumId: string, imageId: unknown): Promise<void> {
+  const album = await ownAlbum(deps, ownerId, albumId);
+  const [id] = imageIdList(imageId);
+  if (!(await deps.albums.setCover(ownerId, album.id, id!))) throw new NotFound();
+}
+
+/**
+ * The public share page: anyone with the link sees the album's public and unlisted images; its owner also sees the
+ * private ones. The preview image (OpenGraph) is always one a guest may see, so a link preview never leaks a private one.
+ */
+export async function sharedAlbum(deps: AlbumsDeps, albumId: string, viewerId: string | null, page: number) {
+  const album = isAlbumId(albumId) ? await deps.albums.findShared(albumId) : null;
+  if (!album) throw new NotFound();
+  const isOwner = viewerId === album.ownerId;
+  const visibilities: Visibility[] = isOwner ? [...SHARED_VISIBILITIES, 'private'] : SHARED_VISIBILITIES;
+  const { images, total } = await deps.albums.imagesShared(album.id, visibilities, pageOf(page, ALBUM_PAGE_SIZE));
+  let preview: AlbumImage | null = album.coverImageId ? await deps.albums.sharedImage(album.id, album.coverImageId, SHARED_VISIBILITIES) : null;
+  preview ??= (await deps.albums.imagesShared(album.id, SHARED_VISIBILITIES, { limit: 1, offset: 0 })).images[0] ?? null;
+  return { album, images, total, isOwner, preview };
+}
