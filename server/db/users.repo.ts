@@ -64,6 +64,10 @@ export function createUsersRepo(db: Knex) {
     async updateEmail(id: string, email: string, trx: Knex = db): Promise<void> {
       await trx('users').where({ id }).update({ email, email_key: emailKey(email), email_verified_at: null });
     },
+    /** Switches to a new address its owner just confirmed (fails on a unique violation if it was taken meanwhile). */
+    async replaceEmailVerified(id: string, email: string, at: Date): Promise<void> {
+      await db('users').where({ id }).update({ email, email_key: emailKey(email), email_verified_at: at });
+    },
     /** Marks the address verified only if it is still the account's address. */
     async markEmailVerified(id: string, email: string, at: Date): Promise<boolean> {
       return (await db('users').where({ id, email_key: emailKey(email) }).update({ email_verified_at: at })) > 0;

@@ -6,7 +6,7 @@ import type { SessionsRepo } from '../db/sessions.repo.js';
 import { usernameKey, type UserRecord, type UsersRepo } from '../db/users.repo.js';
 import { BadRequest, Forbidden, NotFound } from '../http/errors.js';
 import { hashPassword, verifyPassword, PASSWORD_MAX } from '../lib/passwords.js';
-import { messages as authMessages, sendVerification, validateEmail, validateNewPassword, validateUsername, type AuthDeps } from './auth.service.js';
+import { messages as authMessages, sendEmailChangeLink, sendVerification, validateEmail, validateNewPassword, validateUsername, type AuthDeps } from './auth.service.js';
 import type { RateLimits } from './rate-limits.service.js';
 import { isUniqueViolation } from '../db/knex.js';
 
@@ -96,16 +96,10 @@ export async function changeEmail(deps: SettingsDeps, user: UserRecord, input: {
     await log(deps, deps.db, 'account.email_change_ignored', user.id, client, { reason: 'address_in_use' });
     return;
   }
-  try {
-    await deps.db.transaction(async (trx) => {
-      await deps.users.updateEmail(user.id, email, trx);
-      await log(deps, trx, 'account.email_changed', user.id, client);
-    });
-  } catch (err) {
-    if (!isUniqueViolation(err)) throw err;
-    return; // another account took the address a moment ago: same answer as above
-  }
-  sendLater(deps, () => sendVerification(deps.auth, { id: user.id, username: user.username, email }));
+  // Nothing changes until the new address is confirmed (see verifyEmail), so the answer and the page are the
+  // same whether or not the address was free.
+  await log(deps, deps.db, 'account.email_change_requested', user.id, client);
+  sendLater(deps, () => sendEmailChangeLink(deps.auth, user, email));
 }
 
 export async function resendVerification(deps: SettingsDeps, user: UserRecord, client: Client): Promise<void> {

@@ -35,6 +35,7 @@ export const messages = {
     too_common: 'That password is too common (or matches your name or email). Please choose another one.',
   },
   badToken: 'This link is invalid, has expired or was already used. Ask for a new one.',
+  emailTakenMeanwhile: 'That address now belongs to another account, so your address was not changed.',
   wrongPassword: 'Your current password is not correct.',
 };
 
@@ -80,6 +81,18 @@ export async function sendVerification(deps: AuthDeps, user: Pick<UserRecord, 'i
   await deps.emailTokens.invalidateForUser(user.id, 'verify_email', now);
   await deps.emailTokens.insert({ tokenHash: sha256Hex(token), userId: user.id, purpose: 'verify_email', email: user.email, createdAt: now, expiresAt: new Date(now.getTime() + VERIFY_TTL_HOURS * 3600_000) });
   await deps.mailer.send(emails.verify(user.email, user.username, `${deps.settings.publicUrl}/verify-email/${token}`, VERIFY_TTL_HOURS));
+}
+
+/**
+ * Starts a change of address: the account keeps its current address until the link sent to the new one is
+ * followed, so the settings page looks the same whether or not the new address was free.
+ */
+export async function sendEmailChangeLink(deps: AuthDeps, user: Pick<UserRecord, 'id' | 'username'>, newEmail: string): Promise<void> {
+  const token = newToken();
+  const now = deps.clock();
+  await deps.emailTokens.invalidateForUser(user.id, 'change_email', now);
+  await deps.emailTokens.insert({ tokenHash: sha256Hex(token), userId: user.id, purpose: 'change_email', email: newEmail, createdAt: now, expiresAt: new Date(now.getTime() + VERIFY_TTL_HOURS * 3600_000) });
+  await deps.mailer.send(emails.verify(newEmail, user.username, `${deps.settings.publicUrl}/verify-email/${token}`, VERIFY_TTL_HOURS));
 }
 
 /** Mail goes out after the response so that its duration cannot tell an attacker which branch ran. */
@@ -172,9 +185,25 @@ export async function resetPassword(deps: AuthDeps, token: string, password: str
   });
 }
 
-/** Confirms the address a verification link was sent to, if it is still the account's address. */
+/**
+ * Follows a verification link: confirms the account's address (sign-up), or switches the account to the new
+ * address it was sent to (a change from the settings page). A link for an address the account no longer uses
+ * does nothing.
+ */
 export async function verifyEmail(deps: AuthDeps, token: string): Promise<void> {
   const now = deps.clock();
-  const spent = await deps.emailTokens.consume(sha256Hex(token), 'verify_email', now);
-  if (!spent?.email || !(await deps.users.markEmailVerified(spent.userId, spent.email, now))) throw new BadRequest(messages.badToken, 'bad_token');
+  const hash = sha256Hex(token);
+  const confirm = await deps.emailTokens.consume(hash, 'verify_email', now);
+  if (confirm) {
+    if (!confirm.email || !(await deps.users.markEmailVerified(confirm.userId, confirm.email, now))) throw new BadRequest(messages.badToken, 'bad_token');
+    return;
+  }
+  const change = await deps.emailTokens.consume(hash, 'change_email', now);
+  if (!change?.email) throw new BadRequest(messages.badToken, 'bad_token');
+  try {
+    await deps.users.replaceEmailVerified(change.userId, change.email, now);
+  } catch (err) {
+    if (isUniqueViolation(err)) throw new BadRequest(messages.emailTakenMeanwhile, 'email_taken');
+    throw err;
+  }
 }

@@ -20,7 +20,7 @@ import type { AccountDeps } from './account-deps.js';
 /** What a successful form says after the redirect; the query names a key, never free text. */
 const messages = {
   username: 'Your username was changed.',
-  email: 'Check the inbox of the new address: we sent it a link to confirm it. Until then it shows as not confirmed.',
+  email: 'Check the inbox of the new address: we sent it a link. Your address changes once you follow it.',
   verification: 'We sent a new confirmation link to your address. It may take a minute to arrive.',
   password: 'Your password was changed.',
   passwordSignedOut: 'Your password was changed and your other devices were signed out.',

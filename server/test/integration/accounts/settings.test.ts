@@ -119,20 +119,32 @@ describe('account settings: username, email, password, marketing consent', () =>
       expect(await events('account.reauth_failed')).to.have.length(2);
     });
 
-    it('stores the new address unconfirmed and mails a link to it, which confirms it', async () => {
+    it('keeps the current address until the link mailed to the new one is followed, then switches to it confirmed', async () => {
       await app.db('users').where({ id: alice.id }).update({ email_verified_at: new Date() });
       const res = await post(alice, '/email', { email: 'Alice.New@example.test', current_password: alice.password });
       expect(res.status).to.equal(303);
-      expect(await userRow(alice.id)).to.include({ email: 'Alice.New@example.test', email_key: 'alice.new@example.test', email_verified_at: null });
-      expect(await events('account.email_changed')).to.have.length(1);
+      expect(await userRow(alice.id), 'nothing changes before confirmation').to.include({ email: 'alice@example.test', email_key: 'alice@example.test' });
+      expect(await events('account.email_change_requested')).to.have.length(1);
       const mail = await smtp.waitFor('Alice.New@example.test', /Confirm your email/);
       expect(smtp.messages.filter((m) => m.to.includes('alice@example.test'))).to.have.length(0);
       const page = (await alice.client.get(`${SETTINGS}?done=email`)).body.toString();
-      expect(page).to.include('Check the inbox of the new address').and.include('Not confirmed');
+      expect(page).to.include('Check the inbox of the new address').and.include('alice@example.test');
       const link = linkIn(mail.text, `${app.url}/verify-email/`);
       expect((await alice.client.post(link, {})).status).to.equal(200);
-      expect((await userRow(alice.id)).email_verified_at).not.to.equal(null);
+      const after = await userRow(alice.id);
+      expect(after).to.include({ email: 'Alice.New@example.test', email_key: 'alice.new@example.test' });
+      expect(after.email_verified_at).not.to.equal(null);
       expect((await alice.client.get(SETTINGS)).body.toString()).to.include('Confirmed').and.not.include('Send the link again');
+      expect((await alice.client.post(link, {})).status, 'single use').to.equal(400);
+    });
+
+    it('does not switch to an address another account took while the link was pending', async () => {
+      await post(alice, '/email', { email: 'contested@example.test', current_password: alice.password });
+      const link = linkIn((await smtp.waitFor('contested@example.test', /Confirm/)).text, `${app.url}/verify-email/`);
+      await signedInUser(app, { username: 'quick', email: 'contested@example.test' });
+      const res = await alice.client.post(link, {}, { json: true });
+      expectJsonError(res, 400, 'email_taken');
+      expect((await userRow(alice.id)).email).to.equal('alice@example.test');
     });
 
     it("answers an address another account uses exactly like a free one, changes nothing and mails no one", async () => {
