@@ -45,8 +45,11 @@ export class WebClient {
     return token;
   }
 
-  /** Posts a urlencoded form; pass csrf: false to leave the token out, or a string to send that token. */
-  async post(path: string, fields: Record<string, string>, options: { csrf?: boolean | string; csrfPage?: string; json?: boolean } = {}): Promise<RawResponse> {
+  /**
+   * Posts a urlencoded form (pairs allow repeated names, like checkboxes); pass csrf: false to leave the token
+   * out, or a string to send that token.
+   */
+  async post(path: string, fields: Record<string, string> | Array<[string, string]>, options: { csrf?: boolean | string; csrfPage?: string; json?: boolean } = {}): Promise<RawResponse> {
     const form = new URLSearchParams(fields);
     if (options.csrf !== false) form.set('_csrf', typeof options.csrf === 'string' ? options.csrf : await this.csrfFrom(options.csrfPage ?? path));
     const body = Buffer.from(form.toString());

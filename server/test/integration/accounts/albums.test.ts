@@ -43,17 +43,6 @@ async function ownedImage(app: TestApp, ownerId: string, visibility: Visibility 
 }
 
 /** Posts a form with a repeated field (checkboxes), which WebClient.post's record cannot express. */
-async function postForm(client: WebClient, path: string, fields: Array<[string, string]>, options: { csrfPage: string; csrf?: boolean; json?: boolean }) {
-  const form = new URLSearchParams(fields);
-  if (options.csrf !== false) form.set('_csrf', await client.csrfFrom(options.csrfPage));
-  const body = Buffer.from(form.toString());
-  return client.request(path, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': String(body.length), Accept: options.json ? 'application/json' : 'text/html' },
-    body,
-  });
-}
-
 async function postJson(client: WebClient, path: string, payload: object, csrfPage: string) {
   const body = Buffer.from(JSON.stringify(payload));
   return client.request(path, {
@@ -76,7 +65,7 @@ const albumImageIds = async (app: TestApp, albumId: string) =>
   ((await app.db('album_images').where({ album_id: albumId }).orderBy('image_id')) as Array<{ image_id: string }>).map((r) => r.image_id).sort();
 const albumRow = async (app: TestApp, id: string) => (await app.db('albums').where({ id }).first()) as AlbumRow | undefined;
 const addImages = (user: TestUser, albumId: string, ids: string[], options: { json?: boolean } = {}) =>
-  postForm(user.client, `${manage(albumId)}/images`, ids.map((id) => ['image_id', id]), { csrfPage: manage(albumId), ...options });
+  user.client.post(`${manage(albumId)}/images`, ids.map((id): [string, string] => ['image_id', id]), { csrfPage: manage(albumId), ...options });
 
 describe('accounts: albums', () => {
   let app: TestApp;
@@ -161,7 +150,7 @@ describe('accounts: albums', () => {
       expect((await alice.client.post(`${manage(id)}/cover`, { image_id: a }, { csrfPage: manage(id) })).status).to.equal(303);
       expect((await albumRow(app, id))!.cover_image_id).to.equal(a);
 
-      expect((await postForm(alice.client, `${manage(id)}/images/remove`, [['image_id', a]], { csrfPage: manage(id) })).status).to.equal(303);
+      expect((await alice.client.post(`${manage(id)}/images/remove`, [['image_id', a]], { csrfPage: manage(id) })).status).to.equal(303);
       expect(await albumImageIds(app, id)).to.deep.equal([b]);
       expect((await albumRow(app, id))!.cover_image_id, 'removing the cover clears it').to.equal(null);
       expect(await app.db('images').where({ id: a }), 'the image itself stays').to.have.length(1);
@@ -331,7 +320,7 @@ describe('accounts: albums', () => {
       ];
       for (const [action, fields] of attempts) {
         for (const json of [false, true]) {
-          const res = await postForm(bob.client, `${manage(albumId)}/${action}`, fields, { csrfPage: '/account/albums', json });
+          const res = await bob.client.post(`${manage(albumId)}/${action}`, fields, { csrfPage: '/account/albums', json });
           expect(res.status, `${action} json=${json}`).to.equal(404);
         }
       }
@@ -344,7 +333,7 @@ describe('accounts: albums', () => {
       expect(page.status).to.equal(303);
       expect(page.headers.location).to.equal('/login');
       for (const action of ['rename', 'delete', 'images', 'images/remove', 'cover']) {
-        const res = await postForm(guest, `${manage(albumId)}/${action}`, [['image_id', aliceImages[0]!], ['title', 'x']], { csrfPage: '/login', json: true });
+        const res = await guest.post(`${manage(albumId)}/${action}`, [['image_id', aliceImages[0]!], ['title', 'x']], { csrfPage: '/login', json: true });
         expectJsonError(res, 401, 'login_required');
       }
       await unchanged();
@@ -357,7 +346,7 @@ describe('accounts: albums', () => {
       const bobAlbum = await createAlbum(bob, 'Bob');
       await addImages(bob, bobAlbum, [bobImage]);
       expect((await alice.client.post(`/account/albums/${bobAlbum}/cover`, { image_id: bobImage }, { csrfPage: '/account/albums' })).status).to.equal(404);
-      expect((await postForm(alice.client, `/account/albums/${bobAlbum}/images/remove`, [['image_id', bobImage]], { csrfPage: '/account/albums' })).status).to.equal(404);
+      expect((await alice.client.post(`/account/albums/${bobAlbum}/images/remove`, [['image_id', bobImage]], { csrfPage: '/account/albums' })).status).to.equal(404);
       expect(await albumImageIds(app, bobAlbum)).to.deep.equal([bobImage]);
     });
 
@@ -386,9 +375,9 @@ describe('accounts: albums', () => {
       const bob = await signedInUser(app, { username: 'bob' });
       const bobsToken = await bob.client.csrfFrom('/account/albums');
       for (const [path, fields] of forms) {
-        const missing = await postForm(alice.client, path, fields, { csrfPage: manage(id), csrf: false, json: true });
+        const missing = await alice.client.post(path, fields, { csrfPage: manage(id), csrf: false, json: true });
         expectJsonError(missing, 403, 'csrf_failed');
-        const foreign = await postForm(alice.client, path, [...fields, ['_csrf', bobsToken]], { csrfPage: manage(id), csrf: false });
+        const foreign = await alice.client.post(path, fields, { csrfPage: manage(id), csrf: bobsToken });
         expect(foreign.status, `${path} with another session's token`).to.equal(403);
       }
       expect(await app.db('albums')).to.have.length(1);
