@@ -17,7 +17,7 @@ import { requestContext } from './http/middleware/request-context.middleware.js'
 import { cspNonce, securityHeaders } from './http/middleware/security-headers.middleware.js';
 import { createCsrf } from './http/middleware/csrf.middleware.js';
 import { loadSession } from './http/middleware/session.middleware.js';
-import { accountImagesRoutes } from './http/routes/account-images.routes.js';
+import { accountImagesBodyParsers, accountImagesRoutes } from './http/routes/account-images.routes.js';
 import { accountSettingsRoutes } from './http/routes/account-settings.routes.js';
 import type { AccountDeps } from './http/routes/account-deps.js';
 import { albumsRoutes } from './http/routes/albums.routes.js';
@@ -26,6 +26,7 @@ import { deleteRoutes } from './http/routes/delete.routes.js';
 import { healthRoutes } from './http/routes/health.routes.js';
 import { imagesRoutes } from './http/routes/images.routes.js';
 import { pagesRoutes } from './http/routes/pages.routes.js';
+import { profileRoutes } from './http/routes/profile.routes.js';
 import { uploadRoutes } from './http/routes/upload.routes.js';
 import { randomBase62 } from './lib/ids.js';
 import { Semaphore } from './lib/semaphore.js';
@@ -100,24 +101,30 @@ export function createApp(deps: AppDeps): Express {
     next();
   });
   app.use(cookieParser());
+  app.use(accountImagesBodyParsers()); // before the global parsers: the bulk-delete form needs a higher field limit
   app.use(express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 }));
   app.use(express.json({ limit: '16kb' }));
   app.use(loadSession({ ...sessions, https }));
   app.use(csrf.provideToken);
 
-  app.use(pagesRoutes({ images, publicUrl: config.publicUrl }));
+  app.use(pagesRoutes({ images, publicUrl: config.publicUrl, defaultQuotaBytes: config.defaultQuotaBytes }));
   app.use(authRoutes({ auth, sessions, limits, csrf, config }));
   const account: AccountDeps = { db, config, logger, clock, images, users, sessions: sessionsRepo, sessionsDeps: sessions, securityLog, storage, csrf, limits, auth };
   app.use(accountImagesRoutes(account));
   app.use(albumsRoutes(account));
   app.use(accountSettingsRoutes(account));
+  app.use(profileRoutes(account));
   app.use(
     uploadRoutes({
       config,
       tempDir: deps.tempDir,
+      csrf,
+      limits,
       upload: {
         db,
         images,
+        users,
+        defaultQuotaBytes: config.defaultQuotaBytes,
         securityLog,
         storage,
         logger,
@@ -128,7 +135,7 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
   app.use(imagesRoutes({ images, storage, publicUrl: config.publicUrl }));
-  app.use(deleteRoutes({ db, images, securityLog, storage, clock, publicUrl: config.publicUrl }));
+  app.use(deleteRoutes({ db, images, users, securityLog, storage, clock, publicUrl: config.publicUrl }));
 
   app.use(notFoundHandler);
   app.use(errorHandler(logger));

@@ -14,6 +14,8 @@
   const maxBytes = Number(form.dataset.maxBytes);
   const accepted = form.dataset.accept.split(',');
   const needsBotCheck = Boolean(form.querySelector('.cf-turnstile'));
+  // Signed in: the page carries a CSRF token, which must travel first so the server can check it before the file.
+  const csrfField = form.querySelector('input[name="_csrf"]');
   let pending = null;
   let busy = false;
   // Start by itself once the bot check is solved: true for a freshly chosen file and after a bot-check failure,
@@ -60,11 +62,13 @@
     progress.value = 0;
     say('Uploading ' + pending.name + '…');
     const body = new FormData();
+    if (csrfField) body.append('_csrf', csrfField.value);
     if (needsBotCheck) body.append('cf-turnstile-response', botToken());
     body.append('file', pending, pending.name);
     const xhr = new XMLHttpRequest();
     xhr.open('POST', form.action);
     xhr.setRequestHeader('Accept', 'application/json');
+    if (csrfField) xhr.setRequestHeader('X-CSRF-Token', csrfField.value);
     xhr.upload.addEventListener('progress', function (e) {
       if (e.lengthComputable) progress.value = Math.round((e.loaded / e.total) * 100);
     });

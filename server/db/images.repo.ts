@@ -1,6 +1,9 @@
 import type { Knex } from 'knex';
 import { toDate } from './knex.js';
 
+export type Visibility = 'public' | 'unlisted' | 'private';
+export const VISIBILITIES: readonly Visibility[] = ['public', 'unlisted', 'private'];
+
 export type ImageRecord = {
   id: string;
   deleteKeyHash: string;
@@ -17,6 +20,23 @@ export type ImageRecord = {
   thumbHeight: number;
   thumbSha256: string;
   createdAt: Date;
+  /** null: a guest upload nobody has claimed. */
+  ownerId: string | null;
+  visibility: Visibility;
+  /** Set by the owner; null shows the original file name. */
+  title: string | null;
+};
+
+/** Where a keyset page starts: the (created_at, id) of the last row of the page before. */
+export type PagePosition = { createdAt: Date; id: string };
+
+export type OwnerListQuery = {
+  sort: 'newest' | 'oldest';
+  after: PagePosition | null;
+  limit: number;
+  /** Case-insensitive substring of the title or the original file name. */
+  search?: string;
+  visibility?: Visibility;
 };
 
 type ImageRow = {
@@ -35,7 +55,12 @@ type ImageRow = {
   thumb_height: number;
   thumb_sha256: string;
   created_at: Date | number;
+  owner_id: string | null;
+  visibility: string;
+  title: string | null;
 };
+
+const asVisibility = (value: string): Visibility => ((VISIBILITIES as readonly string[]).includes(value) ? (value as Visibility) : 'private');
 
 const fromRow = (r: ImageRow): ImageRecord => ({
   id: r.id,
@@ -53,9 +78,16 @@ const fromRow = (r: ImageRow): ImageRecord => ({
   thumbHeight: r.thumb_height,
   thumbSha256: r.thumb_sha256,
   createdAt: toDate(r.created_at),
+  ownerId: r.owner_id ?? null,
+  visibility: asVisibility(r.visibility),
+  title: r.title ?? null,
 });
 
-const toRow = (i: ImageRecord): ImageRow => ({
+/** A new row may leave out the owner fields: a guest upload, unlisted, untitled. */
+export type NewImage = Omit<ImageRecord, 'ownerId' | 'visibility' | 'title'> & Partial<Pick<ImageRecord, 'ownerId' | 'visibility' | 'title'>>;
+
+/** The row for a new image (exported for bulk inserts). */
+export const toRow = (i: NewImage): ImageRow => ({
   id: i.id,
   delete_key_hash: i.deleteKeyHash,
   original_name: i.originalName,
@@ -71,16 +103,52 @@ const toRow = (i: ImageRecord): ImageRow => ({
   thumb_height: i.thumbHeight,
   thumb_sha256: i.thumbSha256,
   created_at: i.createdAt,
+  owner_id: i.ownerId ?? null,
+  visibility: i.visibility ?? 'unlisted',
+  title: i.title ?? null,
 });
+
+/** A LIKE pattern matching text that contains `search`, with % _ and \ taken literally (ESCAPE '\'). */
+export function containsPattern(search: string): string {
+  return `%${search.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+/** Raw results: PostgreSQL wraps rows in { rows }, better-sqlite3 returns the array itself. */
+const rawRows = <T>(result: unknown): T[] => (Array.isArray(result) ? (result as T[]) : ((result as { rows: T[] }).rows ?? []));
+
+/**
+ * One keyset page of an owner's images, ordered by (created_at, id). The row-value comparison and the ordering
+ * both follow the (owner_id, created_at, id) index, so a page costs the same at any depth. Exported so tests can
+ * EXPLAIN exactly the query the app runs.
+ */
+export function ownerPageQuery(db: Knex, ownerId: string, query: OwnerListQuery): Knex.QueryBuilder {
+  const direction = query.sort === 'oldest' ? 'asc' : 'desc';
+  const q = db('images').where('owner_id', ownerId);
+  if (query.visibility) q.andWhere('visibility', query.visibility);
+  if (query.search) {
+    const pattern = containsPattern(query.search);
+    // One parenthesised raw clause: an OR must never escape the owner filter.
+    q.andWhereRaw("(lower(coalesce(title, '')) like ? escape '\\' or lower(original_name) like ? escape '\\')", [pattern, pattern]);
+  }
+  if (query.after) {
+    q.andWhereRaw(`(created_at, id) ${direction === 'desc' ? '<' : '>'} (?, ?)`, [query.after.createdAt, query.after.id]);
+  }
+  return q
+    .orderBy([
+      { column: 'created_at', order: direction },
+      { column: 'id', order: direction },
+    ])
+    .limit(query.limit);
+}
 
 export function createImagesRepo(db: Knex) {
   return {
-    async insert(image: ImageRecord, trx: Knex | Knex.Transaction = db): Promise<void> {
+    async insert(image: NewImage, trx: Knex | Knex.Transaction = db): Promise<void> {
       await trx('images').insert(toRow(image));
     },
 
-    async findById(id: string): Promise<ImageRecord | null> {
-      const row = (await db('images').where({ id }).first()) as ImageRow | undefined;
+    async findById(id: string, trx: Knex | Knex.Transaction = db): Promise<ImageRecord | null> {
+      const row = (await trx('images').where({ id }).first()) as ImageRow | undefined;
       return row ? fromRow(row) : null;
     },
 
@@ -88,9 +156,55 @@ export function createImagesRepo(db: Knex) {
       return (await trx('images').where({ id }).delete()) > 0;
     },
 
+    /** Deletes the row only while it still has this delete key (a claim in between replaces the key). */
+    async deleteByIdAndKeyHash(id: string, deleteKeyHash: string, trx: Knex | Knex.Transaction = db): Promise<boolean> {
+      return (await trx('images').where({ id, delete_key_hash: deleteKeyHash }).delete()) > 0;
+    },
+
     async count(): Promise<number> {
       const row = (await db('images').count({ n: '*' }).first()) as { n: number | string } | undefined;
       return Number(row?.n ?? 0);
+    },
+
+    // Everything below is scoped to one owner: the owner id comes first and always sits in the WHERE clause.
+
+    /**
+     * One keyset page of an owner's images, ordered by (created_at, id). The row-value comparison and the
+     * ordering both follow the (owner_id, created_at, id) index, so a page costs the same at any depth.
+     */
+    async listByOwner(ownerId: string, query: OwnerListQuery): Promise<ImageRecord[]> {
+      return ((await ownerPageQuery(db, ownerId, query)) as ImageRow[]).map(fromRow);
+    },
+
+    async findOwned(ownerId: string, id: string): Promise<ImageRecord | null> {
+      const row = (await db('images').where({ owner_id: ownerId, id }).first()) as ImageRow | undefined;
+      return row ? fromRow(row) : null;
+    },
+
+    async updateOwned(ownerId: string, id: string, changes: { title?: string | null; visibility?: Visibility }): Promise<boolean> {
+      const row: Record<string, unknown> = {};
+      if (changes.title !== undefined) row.title = changes.title;
+      if (changes.visibility !== undefined) row.visibility = changes.visibility;
+      if (Object.keys(row).length === 0) return (await db('images').where({ owner_id: ownerId, id }).first()) !== undefined;
+      return (await db('images').where({ owner_id: ownerId, id }).update(row)) > 0;
+    },
+
+    /** Deletes the owner's rows among ids and returns exactly the rows this statement removed. */
+    async deleteOwned(ownerId: string, ids: readonly string[], trx: Knex | Knex.Transaction = db): Promise<ImageRecord[]> {
+      if (ids.length === 0) return [];
+      const marks = ids.map(() => '?').join(', ');
+      // RETURNING (PostgreSQL, SQLite ≥ 3.35): two concurrent deletes of one row cannot both count it.
+      const result = await trx.raw(`delete from images where owner_id = ? and id in (${marks}) returning *`, [ownerId, ...ids]);
+      return rawRows<ImageRow>(result).map(fromRow);
+    },
+
+    /** Moves an unowned image into an account if its delete key is still the one presented; replaces the key. */
+    async claim(ownerId: string, id: string, expectedKeyHash: string, newKeyHash: string, trx: Knex | Knex.Transaction = db): Promise<boolean> {
+      const updated = await trx('images')
+        .where({ id, delete_key_hash: expectedKeyHash })
+        .whereNull('owner_id')
+        .update({ owner_id: ownerId, delete_key_hash: newKeyHash });
+      return updated > 0;
     },
   };
 }

@@ -6,7 +6,16 @@ import type { ByteRange, StorageDriver } from '../storage/storage.js';
 import { NotFound } from './errors.js';
 import { setImageResponseHeaders } from './middleware/security-headers.middleware.js';
 
-export type StoredFile = { key: string; mime: string; size: number; sha256: string; lastModified: Date; filename: string };
+export type StoredFile = {
+  key: string;
+  mime: string;
+  size: number;
+  sha256: string;
+  lastModified: Date;
+  filename: string;
+  /** Overrides the year of immutable public caching, e.g. for private images. */
+  cacheControl?: string;
+};
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 
@@ -31,7 +40,7 @@ export async function serveStoredFile(req: Request, res: Response, storage: Stor
   setImageResponseHeaders(res);
   res.set({
     'Content-Type': file.mime,
-    'Cache-Control': IMMUTABLE,
+    'Cache-Control': file.cacheControl ?? IMMUTABLE,
     ETag: etag,
     'Last-Modified': file.lastModified.toUTCString(),
     'Accept-Ranges': 'bytes',

@@ -1,24 +1,38 @@
 import type { Knex } from 'knex';
 import type { ImageRecord, ImagesRepo } from '../db/images.repo.js';
 import type { SecurityLogRepo } from '../db/security-log.repo.js';
+import type { UsersRepo } from '../db/users.repo.js';
 import { NotFound } from '../http/errors.js';
 import { secretMatchesHash } from '../lib/hash.js';
 import { isDeleteKey, isImageId } from '../lib/ids.js';
 import { allImageKeys } from '../storage/keys.js';
 import type { StorageDriver } from '../storage/storage.js';
+import { releaseStorage, storedBytes } from './quota.service.js';
 
 export type ImagesDeps = {
   db: Knex;
   images: ImagesRepo;
+  users: UsersRepo;
   securityLog: (trx: Knex | Knex.Transaction) => SecurityLogRepo;
   storage: StorageDriver;
   clock: () => Date;
 };
 
-/** The image behind a public id, or NotFound. Malformed ids never reach the database. */
-export async function findImage(deps: Pick<ImagesDeps, 'images'>, id: string): Promise<ImageRecord> {
+/** Who is asking: the signed-in user's id, or undefined for a guest. */
+export type Viewer = string | undefined;
+
+/** Private images exist only for their owner; everyone else gets the same answer as for a missing image. */
+export const canView = (image: Pick<ImageRecord, 'visibility' | 'ownerId'>, viewer: Viewer): boolean =>
+  image.visibility !== 'private' || (viewer !== undefined && image.ownerId === viewer);
+
+/** How long caches may keep a served variant: private images are revalidated by the owner's browser only. */
+export const cacheControlFor = (image: Pick<ImageRecord, 'visibility'>): string | undefined =>
+  image.visibility === 'private' ? 'private, no-cache' : undefined;
+
+/** The image behind a public id as this viewer may see it, or NotFound. Malformed ids never reach the database. */
+export async function findImage(deps: Pick<ImagesDeps, 'images'>, id: string, viewer: Viewer): Promise<ImageRecord> {
   const image = isImageId(id) ? await deps.images.findById(id) : null;
-  if (!image) throw new NotFound();
+  if (!image || !canView(image, viewer)) throw new NotFound();
   return image;
 }
 
@@ -29,16 +43,20 @@ export async function findImageForDeletion(deps: Pick<ImagesDeps, 'images'>, id:
   return image;
 }
 
-/** Removes the row first (so nothing is served from that moment), then every stored variant. */
+/**
+ * Removes the row first (so nothing is served from that moment), then every stored variant. An image uploaded
+ * from an account gives its bytes back to that account's quota in the same transaction.
+ */
 export async function deleteImageWithKey(
   deps: ImagesDeps,
   input: { id: string; key: string; ip: string | undefined; userAgent: string | undefined },
 ): Promise<void> {
   const image = await findImageForDeletion(deps, input.id, input.key);
   await deps.db.transaction(async (trx) => {
-    if (!(await deps.images.deleteById(image.id, trx))) throw new NotFound();
+    if (!(await deps.images.deleteByIdAndKeyHash(image.id, image.deleteKeyHash, trx))) throw new NotFound();
+    if (image.ownerId) await releaseStorage(deps, image.ownerId, storedBytes(image), trx);
     await deps.securityLog(trx).insert(
-      { event: 'image.delete', ip: input.ip, userAgent: input.userAgent, detail: { imageId: image.id, by: 'delete_key' } },
+      { event: 'image.delete', userId: image.ownerId, ip: input.ip, userAgent: input.userAgent, detail: { imageId: image.id, by: 'delete_key' } },
       deps.clock(),
     );
   });

@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { ImageRecord, ImagesRepo } from '../db/images.repo.js';
 import type { SecurityLogRepo } from '../db/security-log.repo.js';
+import type { UsersRepo } from '../db/users.repo.js';
 import { sanitizeDisplayName } from '../lib/filename.js';
 import { sha256Hex } from '../lib/hash.js';
 import { newDeleteKey, newImageId } from '../lib/ids.js';
@@ -11,10 +12,14 @@ import type { Semaphore } from '../lib/semaphore.js';
 import { imageKeys } from '../storage/keys.js';
 import type { StorageDriver } from '../storage/storage.js';
 import { processImage } from './image-processing.service.js';
+import { reserveStorage, storedBytes } from './quota.service.js';
 
 export type UploadDeps = {
   db: Knex;
   images: ImagesRepo;
+  users: UsersRepo;
+  /** The quota of accounts whose quota_bytes is null. */
+  defaultQuotaBytes: number;
   securityLog: (trx: Knex.Transaction) => SecurityLogRepo;
   storage: StorageDriver;
   processing: Semaphore;
@@ -23,12 +28,20 @@ export type UploadDeps = {
   limits: { maxPixels: number; thumbnailSize: number; workDir: string };
 };
 
-export type UploadInput = { tempPath: string; originalName: string | undefined; ip: string | undefined; userAgent: string | undefined };
+export type UploadInput = {
+  tempPath: string;
+  originalName: string | undefined;
+  /** The signed-in uploader, whose quota pays for the image; null for a guest. */
+  ownerId: string | null;
+  ip: string | undefined;
+  userAgent: string | undefined;
+};
 export type UploadResult = { image: ImageRecord; deleteKey: string };
 
 /**
  * The upload pipeline: validate and re-encode, store the bytes, then record the row and its security-log entry
- * in one transaction. If recording fails the stored bytes are deleted again, so no orphan is left either way.
+ * in one transaction. An account's quota is reserved in that same transaction, so an upload over quota leaves
+ * nothing behind. If recording fails the stored bytes are deleted again, so no orphan is left either way.
  */
 export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise<UploadResult> {
   const processed = await deps.processing.run(() => processImage(input.tempPath, deps.limits));
@@ -51,15 +64,19 @@ export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise
       thumbHeight: processed.thumbnail.height,
       thumbSha256: processed.thumbnail.sha256,
       createdAt: deps.clock(),
+      ownerId: input.ownerId,
+      visibility: 'unlisted',
+      title: null,
     };
     const keys = imageKeys(image);
     try {
       await deps.storage.put(keys.original, createReadStream(processed.original.path));
       await deps.storage.put(keys.thumbnail, createReadStream(processed.thumbnail.path));
       await deps.db.transaction(async (trx) => {
+        if (input.ownerId) await reserveStorage(deps, input.ownerId, storedBytes(image), trx);
         await deps.images.insert(image, trx);
         await deps.securityLog(trx).insert(
-          { event: 'image.upload', ip: input.ip, userAgent: input.userAgent, detail: { imageId: id, size: image.size } },
+          { event: 'image.upload', userId: input.ownerId, ip: input.ip, userAgent: input.userAgent, detail: { imageId: id, size: image.size } },
           image.createdAt,
         );
       });

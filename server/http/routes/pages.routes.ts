@@ -5,24 +5,27 @@ import { secretMatchesHash } from '../../lib/hash.js';
 import { embedSnippets } from '../../lib/snippets.js';
 import { imageUrls, secretUrls } from '../../lib/urls.js';
 import { findImage } from '../../services/images.service.js';
+import { usageOf } from '../../services/quota.service.js';
 import { takeDeleteKey } from '../one-time-secret.js';
 
-export function pagesRoutes(deps: { images: ImagesRepo; publicUrl: string }): Router {
+export function pagesRoutes(deps: { images: ImagesRepo; publicUrl: string; defaultQuotaBytes: number }): Router {
   const router = Router();
 
-  router.get('/', (_req, res) => {
-    res.render('home', { title: 'Upload an image' });
+  router.get('/', (req, res) => {
+    const usage = req.auth ? usageOf(req.auth.user, deps.defaultQuotaBytes) : null;
+    res.render('home', { title: 'Upload an image', usage });
   });
 
   // The result page shows the delete link once, straight after the upload; afterwards it shows only the public links.
   router.get('/upload/:id', async (req, res) => {
-    const image = await findImage(deps, req.params.id);
+    const image = await findImage(deps, req.params.id, req.auth?.user.id);
     const key = takeDeleteKey(req, res, image.id);
     const deleteUrl = key !== undefined && isDeleteKey(key) && secretMatchesHash(key, image.deleteKeyHash) ? secretUrls(deps.publicUrl, image.id, key).deleteUrl : null;
     res.set({ 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer', 'X-Robots-Tag': 'noindex' });
     const urls = imageUrls(deps.publicUrl, image);
     const snippets = embedSnippets({ name: image.originalName || image.id, ...urls, width: image.width, height: image.height });
-    res.render('result', { title: 'Uploaded', image, ...urls, snippets, deleteUrl });
+    const owned = image.ownerId !== null && image.ownerId === req.auth?.user.id;
+    res.render('result', { title: 'Uploaded', image, ...urls, snippets, deleteUrl, owned });
   });
 
   return router;

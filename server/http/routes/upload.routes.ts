@@ -2,13 +2,16 @@ import { Router, type Request, type RequestHandler } from 'express';
 import type { Config } from '../../config/config.js';
 import { imageUrls, resultUrl, secretUrls } from '../../lib/urls.js';
 import { handOverDeleteKey } from '../one-time-secret.js';
+import { assertRoomLeft } from '../../services/quota.service.js';
+import type { RateLimits } from '../../services/rate-limits.service.js';
 import { verifyTurnstile } from '../../services/turnstile.service.js';
 import { uploadImage, type UploadDeps } from '../../services/upload.service.js';
 import { wantsJson } from '../errors.js';
+import type { Csrf } from '../middleware/csrf.middleware.js';
 import { singleImageUpload } from '../middleware/upload.middleware.js';
 import { clientInfo } from '../request-info.js';
 
-type Deps = { config: Config; upload: UploadDeps; tempDir: string };
+type Deps = { config: Config; upload: UploadDeps; tempDir: string; csrf: Csrf; limits: RateLimits };
 
 const TOKEN_FIELD = 'cf-turnstile-response';
 
@@ -16,7 +19,7 @@ const TOKEN_FIELD = 'cf-turnstile-response';
  * The bot check runs as soon as the file part begins when the token came first (as the upload page sends it),
  * so a bot's file is never written to disk; otherwise it runs once the form has arrived. It runs once per request.
  */
-function turnstileCheck(config: Config): { early: (req: Request) => Promise<void>; guard: RequestHandler } | null {
+function turnstileCheck(config: Config): { early: (req: Request) => Promise<void>; verify: (req: Request) => Promise<void> } | null {
   const settings = config.turnstile;
   if (!settings) return null;
   const hostname = new URL(config.publicUrl).hostname;
@@ -30,27 +33,49 @@ function turnstileCheck(config: Config): { early: (req: Request) => Promise<void
     early: async (req) => {
       if (req.body?.[TOKEN_FIELD] !== undefined) await verify(req);
     },
-    guard: async (req, _res, next) => {
-      await verify(req);
-      next();
-    },
+    verify,
   };
 }
 
-const noCheck: RequestHandler = (_req, _res, next) => next();
-
+/**
+ * Guests prove they are human with Turnstile; a signed-in account is its own gate, and instead proves the request
+ * came from its own pages with the CSRF token, which must be the first form field (or the X-CSRF-Token header) so
+ * a forged request is refused before a byte of its file is written.
+ */
 export function uploadRoutes(deps: Deps): Router {
   const router = Router();
-
   const botCheck = turnstileCheck(deps.config);
+
+  // Before the body is read: rate limits, and an account that is already full is told so at once.
+  const gate: RequestHandler = async (req, _res, next) => {
+    if (req.auth) {
+      await deps.limits.consume('uploadPerAccount', req.auth.user.id);
+      assertRoomLeft(req.auth.user, deps.config.defaultQuotaBytes);
+    } else {
+      await deps.limits.consume('uploadPerIp', req.ip ?? 'unknown');
+    }
+    next();
+  };
+  const beforeFile = async (req: Request) => {
+    if (req.auth) deps.csrf.check(req);
+    else await botCheck?.early(req);
+  };
+  const afterForm: RequestHandler = async (req, _res, next) => {
+    if (req.auth) deps.csrf.check(req);
+    else await botCheck?.verify(req);
+    next();
+  };
+
   router.post(
     '/upload',
-    singleImageUpload({ tempDir: deps.tempDir, maxBytes: deps.config.maxUploadBytes, beforeFile: botCheck?.early }),
-    botCheck?.guard ?? noCheck,
+    gate,
+    singleImageUpload({ tempDir: deps.tempDir, maxBytes: deps.config.maxUploadBytes, beforeFile }),
+    afterForm,
     async (req, res) => {
       const { image, deleteKey } = await uploadImage(deps.upload, {
         tempPath: req.file!.path,
         originalName: req.file!.originalname,
+        ownerId: req.auth?.user.id ?? null,
         ...clientInfo(req),
       });
       const secrets = secretUrls(deps.config.publicUrl, image.id, deleteKey);

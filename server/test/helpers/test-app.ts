@@ -7,6 +7,7 @@ import { Writable } from 'node:stream';
 import { createApp } from '../../app.js';
 import { loadConfig, type Config } from '../../config/config.js';
 import type { Db } from '../../db/knex.js';
+import type { RateLimits } from '../../services/rate-limits.service.js';
 import { LocalStorage } from '../../storage/local.storage.js';
 import { testDatabase } from './test-db.js';
 
@@ -24,7 +25,11 @@ export type TestApp = {
 /** Starts the real app on an ephemeral loopback port, against the run's database, with extra env settings. */
 export async function startTestApp(
   env: Record<string, string> = {},
-  options: { clock?: () => Date; /** The PUBLIC_URL host: browser tests use localhost, as the fake widget does. */ publicHost?: string } = {},
+  options: {
+    clock?: () => Date;
+    /** The PUBLIC_URL host: browser tests use localhost, as the fake widget does. */ publicHost?: string;
+    /** Swaps the rate limits, e.g. for lower ones. */ rateLimits?: (db: Db) => RateLimits;
+  } = {},
 ): Promise<TestApp> {
   const { db, dataDir, databaseUrl } = testDatabase();
   const server: Server = createServer();
@@ -51,7 +56,7 @@ export async function startTestApp(
     },
   });
   const logger = pino({ level: 'debug' }, sink);
-  const app = createApp({ config, db, storage, logger, tempDir, clock: options.clock });
+  const app = createApp({ config, db, storage, logger, tempDir, clock: options.clock, rateLimits: options.rateLimits?.(db) });
   server.on('request', app);
   return {
     url: `http://${options.publicHost ?? '127.0.0.1'}:${port}`,

@@ -26,6 +26,9 @@ function imageRecord(overrides: Partial<ImageRecord> = {}): ImageRecord {
     thumbHeight: 300,
     thumbSha256: 'c'.repeat(64),
     createdAt: new Date('2026-01-15T12:34:56.789Z'),
+    ownerId: null,
+    visibility: 'unlisted',
+    title: null,
     ...overrides,
   };
 }

@@ -1,0 +1,129 @@
+import { VISIBILITIES, type ImageRecord, type PagePosition, type Visibility } from '../db/images.repo.js';
+import { BadRequest, NotFound } from '../http/errors.js';
+import { isImageId } from '../lib/ids.js';
+import { cleanTitle, MAX_TITLE_CHARS, titleLength } from '../lib/title.js';
+import { allImageKeys } from '../storage/keys.js';
+import type { ImagesDeps } from './images.service.js';
+import { releaseStorage, storedBytes } from './quota.service.js';
+
+export type AccountImagesDeps = ImagesDeps & { defaultQuotaBytes: number };
+
+export const PAGE_SIZE = 60;
+export const MAX_BULK_IDS = 500;
+const MAX_SEARCH_CHARS = 100;
+
+export const messages = {
+  badCursor: 'That page link is not valid (it may have been cut short). Start again from the first page.',
+  badSort: 'Sort by "newest" or "oldest".',
+  titleTooLong: `A title can be at most ${MAX_TITLE_CHARS} characters.`,
+  badVisibility: 'Visibility must be public, unlisted or private.',
+  noneSelected: 'Tick at least one image to delete.',
+  tooMany: `At most ${MAX_BULK_IDS} images can be deleted at once. Tick fewer and try again.`,
+  badIds: 'The selection contained something that is not an image id. Reload the page and try again.',
+};
+
+export type ListOptions = { sort: 'newest' | 'oldest'; search: string; after: PagePosition | null };
+export type ImagePage = { images: ImageRecord[]; next: string | null };
+
+// The cursor is opaque to clients: base64url of "<created_at epoch ms>.<id>" of the last row shown.
+const CURSOR = /^(\d{1,15})\.([0-9A-Za-z]{12})$/;
+
+export function encodeCursor(position: PagePosition): string {
+  return Buffer.from(`${position.createdAt.getTime()}.${position.id}`, 'utf8').toString('base64url');
+}
+
+export function decodeCursor(cursor: string): PagePosition {
+  const match = /^[A-Za-z0-9_-]{1,64}$/.test(cursor) ? CURSOR.exec(Buffer.from(cursor, 'base64url').toString('utf8')) : null;
+  if (!match) throw new BadRequest(messages.badCursor, 'bad_cursor');
+  return { createdAt: new Date(Number(match[1])), id: match[2]! };
+}
+
+const one = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
+
+/** Reads ?sort, ?q and ?after from a query string; anything malformed is a 400 that says what to do. */
+export function listOptionsFrom(query: Record<string, unknown>): ListOptions {
+  const sort = one(query.sort) ?? 'newest';
+  if (sort !== 'newest' && sort !== 'oldest') throw new BadRequest(messages.badSort, 'bad_sort');
+  const search = Array.from(cleanTitle(one(query.q) ?? '')).slice(0, MAX_SEARCH_CHARS).join('');
+  const after = one(query.after);
+  return { sort, search, after: after ? decodeCursor(after) : null };
+}
+
+/** One page of an owner's images (or only the public ones, for the profile page), with the next page's cursor. */
+export async function listOwnerImages(
+  deps: Pick<AccountImagesDeps, 'images'>,
+  ownerId: string,
+  options: ListOptions,
+  only?: Visibility,
+): Promise<ImagePage> {
+  const rows = await deps.images.listByOwner(ownerId, {
+    sort: options.sort,
+    after: options.after,
+    search: options.search || undefined,
+    visibility: only,
+    limit: PAGE_SIZE + 1,
+  });
+  const images = rows.slice(0, PAGE_SIZE);
+  const last = images[images.length - 1];
+  return { images, next: rows.length > PAGE_SIZE && last ? encodeCursor(last) : null };
+}
+
+function imageIdOrNotFound(id: string): string {
+  if (!isImageId(id)) throw new NotFound();
+  return id;
+}
+
+export async function renameImage(deps: Pick<AccountImagesDeps, 'images'>, ownerId: string, id: string, rawTitle: string): Promise<string | null> {
+  const title = cleanTitle(rawTitle);
+  if (titleLength(title) > MAX_TITLE_CHARS) throw new BadRequest(messages.titleTooLong, 'title_too_long');
+  const stored = title === '' ? null : title;
+  if (!(await deps.images.updateOwned(ownerId, imageIdOrNotFound(id), { title: stored }))) throw new NotFound();
+  return stored;
+}
+
+export function parseVisibility(raw: unknown): Visibility {
+  if (typeof raw !== 'string' || !(VISIBILITIES as readonly string[]).includes(raw)) throw new BadRequest(messages.badVisibility, 'bad_visibility');
+  return raw as Visibility;
+}
+
+export async function changeVisibility(deps: Pick<AccountImagesDeps, 'images'>, ownerId: string, id: string, raw: unknown): Promise<Visibility> {
+  const visibility = parseVisibility(raw);
+  if (!(await deps.images.updateOwned(ownerId, imageIdOrNotFound(id), { visibility }))) throw new NotFound();
+  return visibility;
+}
+
+/** The ids of a bulk selection: one string, a list, or a comma/space separated string; deduplicated, at most 500. */
+export function parseIds(raw: unknown): string[] {
+  const list = (Array.isArray(raw) ? raw : [raw]).flatMap((v) => (typeof v === 'string' ? v.split(/[\s,]+/) : [])).filter(Boolean);
+  if (Array.isArray(raw) && raw.some((v) => typeof v !== 'string')) throw new BadRequest(messages.badIds, 'bad_ids');
+  const ids = [...new Set(list)];
+  if (ids.length === 0) throw new BadRequest(messages.noneSelected, 'none_selected');
+  if (ids.length > MAX_BULK_IDS) throw new BadRequest(messages.tooMany, 'too_many_ids');
+  if (!ids.every(isImageId)) throw new BadRequest(messages.badIds, 'bad_ids');
+  return ids;
+}
+
+/**
+ * Deletes those of ids that belong to the owner (others are ignored, as if they did not exist), gives their
+ * bytes back to the quota in the same transaction, then removes every stored variant. Returns how many went.
+ */
+export async function deleteOwnedImages(
+  deps: AccountImagesDeps,
+  ownerId: string,
+  ids: readonly string[],
+  client: { ip: string | undefined; userAgent: string | undefined },
+): Promise<number> {
+  const deleted = await deps.db.transaction(async (trx) => {
+    const rows = await deps.images.deleteOwned(ownerId, ids, trx);
+    await releaseStorage(deps, ownerId, rows.reduce((sum, image) => sum + storedBytes(image), 0), trx);
+    if (rows.length > 0) {
+      await deps.securityLog(trx).insert(
+        { event: 'image.delete', userId: ownerId, ...client, detail: { imageIds: rows.map((r) => r.id), by: 'owner' } },
+        deps.clock(),
+      );
+    }
+    return rows;
+  });
+  await Promise.all(deleted.flatMap((image) => allImageKeys(image).map((key) => deps.storage.delete(key))));
+  return deleted.length;
+}

@@ -1,0 +1,54 @@
+import type { Knex } from 'knex';
+import { createUsersRepo, type UserRecord, type UsersRepo } from '../db/users.repo.js';
+import { PayloadTooLarge } from '../http/errors.js';
+import { humanBytes } from '../lib/format.js';
+
+/**
+ * Storage quotas: an account's used_bytes counts every stored variant (original + thumbnail) of its images.
+ * Bytes are reserved by one conditional UPDATE inside the transaction that records the image, so concurrent
+ * uploads can never overshoot, and released in the transaction that removes the row.
+ */
+export type QuotaDeps = { users: UsersRepo; defaultQuotaBytes: number };
+export type Usage = { used: number; quota: number; free: number; percent: number };
+
+const messages = {
+  full: (u: Usage) =>
+    `Your storage is full: ${humanBytes(u.used)} of your ${humanBytes(u.quota)} are used. Delete some images in My images to make room, then try again.`,
+  tooBig: (needed: number, u: Usage) =>
+    `This image needs ${humanBytes(needed)}, but only ${humanBytes(u.free)} of your ${humanBytes(u.quota)} storage is free. Delete some images in My images to make room, then try again.`,
+};
+
+export class QuotaExceeded extends PayloadTooLarge {
+  constructor(message: string) {
+    super(message, 'quota_exceeded');
+  }
+}
+
+/** What an image costs against its owner's quota: every variant that is stored. */
+export const storedBytes = (image: { size: number; thumbSize: number }): number => image.size + image.thumbSize;
+
+export function usageOf(user: Pick<UserRecord, 'usedBytes' | 'quotaBytes'>, defaultQuotaBytes: number): Usage {
+  const quota = user.quotaBytes ?? defaultQuotaBytes;
+  const used = user.usedBytes;
+  const free = Math.max(0, quota - used);
+  return { used, quota, free, percent: quota > 0 ? Math.min(100, Math.round((used / quota) * 100)) : 100 };
+}
+
+/** The cheap check before an upload is processed at all: an account already at or over its quota is refused. */
+export function assertRoomLeft(user: Pick<UserRecord, 'usedBytes' | 'quotaBytes'>, defaultQuotaBytes: number): void {
+  const usage = usageOf(user, defaultQuotaBytes);
+  if (usage.free <= 0) throw new QuotaExceeded(messages.full(usage));
+}
+
+/** Reserves bytes for the account inside trx, or throws QuotaExceeded (413) saying how much room is left. */
+export async function reserveStorage(deps: QuotaDeps, userId: string, bytes: number, trx: Knex.Transaction): Promise<void> {
+  if (await deps.users.reserveBytes(userId, bytes, deps.defaultQuotaBytes, trx)) return;
+  // Read inside the transaction: on SQLite it holds the only connection.
+  const user = await createUsersRepo(trx).findById(userId);
+  const usage = usageOf(user ?? { usedBytes: 0, quotaBytes: 0 }, deps.defaultQuotaBytes);
+  throw new QuotaExceeded(usage.free <= 0 ? messages.full(usage) : messages.tooBig(bytes, usage));
+}
+
+export async function releaseStorage(deps: Pick<QuotaDeps, 'users'>, userId: string, bytes: number, trx: Knex.Transaction): Promise<void> {
+  if (bytes > 0) await deps.users.releaseBytes(userId, bytes, trx);
+}
