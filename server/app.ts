@@ -135,7 +135,7 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
   app.use(imagesRoutes({ images, storage, publicUrl: config.publicUrl }));
-  app.use(deleteRoutes({ db, images, users, securityLog, storage, clock, publicUrl: config.publicUrl }));
+  app.use(deleteRoutes({ limits, db, images, users, securityLog, storage, clock, publicUrl: config.publicUrl }));
 
   app.use(notFoundHandler);
   app.use(errorHandler(logger));

@@ -1,5 +1,7 @@
 import { expect } from 'chai';
-import { LIMITS } from '../../../services/rate-limits.service.js';
+import { createRateLimits, LIMITS } from '../../../services/rate-limits.service.js';
+import { fixtures } from '../../fixtures/images.js';
+import { rawRequest, upload } from '../../helpers/http.js';
 import { signedInUser } from '../../helpers/accounts.js';
 import { startTestApp, type TestApp } from '../../helpers/test-app.js';
 import { WebClient } from '../../helpers/web-client.js';
@@ -103,5 +105,21 @@ describe('rate limits (counters in the database)', function () {
     }
     expect(last).to.equal(429);
     expect(await app.db('users')).to.have.length(LIMITS.signupPerIp.points);
+  });
+
+  it('limits delete-key attempts per IP, on the confirm page and the delete alike', async () => {
+    const limited = await startTestApp({}, { rateLimits: (db) => createRateLimits(db, { deletePerIp: { points: 5 } }) });
+    try {
+      const { id } = (await upload(limited.url, { bytes: await fixtures.png() })).json();
+      const statuses: number[] = [];
+      for (let i = 0; i < 6; i += 1) {
+        const path = `/delete/${id}/${'A'.repeat(23)}${i}`;
+        const res = i % 2 ? await rawRequest(`${limited.url}${path}`, { method: 'POST', headers: { Accept: 'application/json', 'X-Forwarded-For': `198.51.100.${i}` } }) : await rawRequest(`${limited.url}${path}`, { headers: { Accept: 'application/json' } });
+        statuses.push(res.status);
+      }
+      expect(statuses).to.deep.equal([404, 404, 404, 404, 404, 429]);
+    } finally {
+      await limited.close();
+    }
   });
 });
