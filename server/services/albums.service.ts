@@ -1,6 +1,7 @@
 import { SHARED_VISIBILITIES, type AlbumImage, type AlbumRecord, type AlbumsRepo, type AlbumSummary, type Visibility } from '../db/albums.repo.js';
 import { BadRequest, NotFound } from '../http/errors.js';
 import { isImageId, randomBase62 } from '../lib/ids.js';
+import { cleanTitle, MAX_TITLE_CHARS, titleLength } from '../lib/title.js';
 
 export const messages = {
   titleRequired: 'Give the album a title.',
@@ -10,27 +11,23 @@ export const messages = {
 };
 
 export const ALBUM_ID_LENGTH = 16;
-export const MAX_TITLE_LENGTH = 200;
+export const MAX_TITLE_LENGTH = MAX_TITLE_CHARS;
 export const MAX_IDS_PER_REQUEST = 500;
 /** Album pages show this many images at a time; the picker fits one form under the body parser's 50-field limit. */
 export const ALBUM_PAGE_SIZE = 60;
 export const PICKER_PAGE_SIZE = 48;
 
 const ALBUM_ID_PATTERN = new RegExp(`^[0-9A-Za-z]{${ALBUM_ID_LENGTH}}$`);
-// C0/C1 controls and the Unicode bidi embeddings, overrides, isolates and marks.
-// eslint-disable-next-line no-control-regex -- stripping control characters is the point
-const UNSAFE_CHARS = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 export type AlbumsDeps = { albums: AlbumsRepo; clock: () => Date };
 
 export const isAlbumId = (value: string): boolean => ALBUM_ID_PATTERN.test(value);
 
 /** A title as it is stored: NFC, no controls or bidi tricks, whitespace collapsed and trimmed, 1–200 characters. */
-export function cleanTitle(raw: string): string {
-  // Whitespace first, so a tab or newline becomes a space rather than vanishing with the other controls.
-  const title = raw.normalize('NFC').replace(/\s+/g, ' ').replace(UNSAFE_CHARS, '').replace(/\s+/g, ' ').trim();
+export function cleanAlbumTitle(raw: string): string {
+  const title = cleanTitle(raw);
   if (!title) throw new BadRequest(messages.titleRequired, 'title_required');
-  if (Array.from(title).length > MAX_TITLE_LENGTH) throw new BadRequest(messages.titleTooLong, 'title_too_long');
+  if (titleLength(title) > MAX_TITLE_LENGTH) throw new BadRequest(messages.titleTooLong, 'title_too_long');
   return title;
 }
 
@@ -47,7 +44,7 @@ export function imageIdList(raw: unknown): string[] {
 const pageOf = (page: number, size: number) => ({ limit: size, offset: (Math.max(1, page) - 1) * size });
 
 export async function createAlbum(deps: AlbumsDeps, ownerId: string, rawTitle: string): Promise<AlbumRecord> {
-  const album = { id: randomBase62(ALBUM_ID_LENGTH), title: cleanTitle(rawTitle), createdAt: deps.clock() };
+  const album = { id: randomBase62(ALBUM_ID_LENGTH), title: cleanAlbumTitle(rawTitle), createdAt: deps.clock() };
   await deps.albums.insert(ownerId, album);
   return { ...album, ownerId, coverImageId: null };
 }
@@ -75,7 +72,7 @@ export async function manageAlbum(deps: AlbumsDeps, ownerId: string, albumId: st
 
 export async function renameAlbum(deps: AlbumsDeps, ownerId: string, albumId: string, rawTitle: string): Promise<void> {
   const album = await ownAlbum(deps, ownerId, albumId);
-  if (!(await deps.albums.rename(ownerId, album.id, cleanTitle(rawTitle)))) throw new NotFound();
+  if (!(await deps.albums.rename(ownerId, album.id, cleanAlbumTitle(rawTitle)))) throw new NotFound();
 }
 
 export async function deleteAlbum(deps: AlbumsDeps, ownerId: string, albumId: string): Promise<void> {
