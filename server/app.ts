@@ -107,7 +107,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(loadSession({ ...sessions, https }));
   app.use(csrf.provideToken);
 
-  app.use(pagesRoutes({ images, publicUrl: config.publicUrl, defaultQuotaBytes: config.defaultQuotaBytes }));
+  app.use(pagesRoutes({ images, publicUrl: config.publicUrl, defaultQuotaBytes: config.defaultQuotaBytes, legal: { termsVersion: config.termsVersion, minAge: config.minAge, turnstile: config.turnstile !== null } }));
   app.use(authRoutes({ auth, sessions, limits, csrf, config }));
   const account: AccountDeps = { db, config, logger, clock, images, users, sessions: sessionsRepo, sessionsDeps: sessions, securityLog, storage, csrf, limits, auth };
   app.use(accountImagesRoutes(account));

@@ -8,8 +8,12 @@ import { findImage } from '../../services/images.service.js';
 import { usageOf } from '../../services/quota.service.js';
 import { takeDeleteKey } from '../one-time-secret.js';
 
-export function pagesRoutes(deps: { images: ImagesRepo; publicUrl: string; defaultQuotaBytes: number }): Router {
+export function pagesRoutes(deps: { images: ImagesRepo; publicUrl: string; defaultQuotaBytes: number; legal: { termsVersion: string; minAge: number; turnstile: boolean } }): Router {
   const router = Router();
+
+  // The terms and privacy policy that sign-up links to; the privacy engine (issue 6) will render them from live config.
+  router.get('/privacy', (_req, res) => res.render('legal', { title: 'Privacy policy', page: 'privacy', ...deps.legal }));
+  router.get('/terms', (_req, res) => res.render('legal', { title: 'Terms of service', page: 'terms', ...deps.legal }));
 
   router.get('/', (req, res) => {
     const usage = req.auth ? usageOf(req.auth.user, deps.defaultQuotaBytes) : null;

@@ -215,6 +215,18 @@ describe('accounts: sign-up, verification, login, logout, reset', () => {
     }
   });
 
+  it('links sign-up to terms and privacy pages that show the version being accepted', async () => {
+    const client = new WebClient(app.url);
+    const html = (await client.get('/signup')).body.toString();
+    expect(html).to.include('href="/terms"').and.include('href="/privacy"');
+    for (const path of ['/terms', '/privacy']) {
+      const page = await client.get(path);
+      expect(page.status, path).to.equal(200);
+      expect(page.body.toString()).to.include('Version 2026-11-25');
+    }
+    expect((await client.get('/privacy')).body.toString()).to.include('No analytics').and.not.include('Turnstile');
+  });
+
   it('writes mail to the log when SMTP_URL is unset', async () => {
     const logApp = await startTestApp();
     try {
