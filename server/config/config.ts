@@ -48,7 +48,7 @@ const schema = z
     TRUST_PROXY: optionalString,
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     SHUTDOWN_TIMEOUT_MS: integer(0, 600_000, 25_000),
-    BCRYPT_COST: integer(4, 15, 12),
+    BCRYPT_COST: integer(12, 15, 12),
     SESSION_IDLE_DAYS: integer(1, 3650, 90),
     SESSION_MAX_DAYS: integer(1, 3650, 180),
     MIN_AGE: integer(13, 21, 13),
@@ -193,9 +193,6 @@ export function startupWarnings(config: Config): string[] {
     warnings.push(
       'TURNSTILE_SECRET_KEY is not set: guest uploads are NOT protected against bots. Set TURNSTILE_SITE_KEY and TURNSTILE_SECRET_KEY before exposing Pixbin to the internet.',
     );
-  }
-  if (config.bcryptCost < 12) {
-    warnings.push(`BCRYPT_COST is ${config.bcryptCost}: passwords are hashed below the safe minimum of 12. Use this only for tests.`);
   }
   if (config.turnstile && TURNSTILE_DUMMY_SECRETS.has(config.turnstile.secretKey)) {
     warnings.push(

@@ -58,7 +58,7 @@ export function accountSettingsRoutes(deps: AccountDeps): Router {
     securityLog: deps.securityLog,
     limits: deps.limits,
     clock: deps.clock,
-    bcryptCost: deps.config.bcryptCost,
+    bcryptCost: deps.auth.settings.bcryptCost,
   };
 
   const renderSettings = async (req: Request, res: Response, status: number, extra: { error?: string; errorFor?: Section; notice?: string; values?: object }) => {

@@ -29,6 +29,7 @@ export async function startTestApp(
     clock?: () => Date;
     /** The PUBLIC_URL host: browser tests use localhost, as the fake widget does. */ publicHost?: string;
     /** Swaps the rate limits, e.g. for lower ones. */ rateLimits?: (db: Db) => RateLimits;
+    /** Hash passwords at the configured cost (12) instead of the fast test cost 4. */ realBcryptCost?: boolean;
   } = {},
 ): Promise<TestApp> {
   const { db, dataDir, databaseUrl } = testDatabase();
@@ -40,7 +41,6 @@ export async function startTestApp(
     PORT: String(port),
     PUBLIC_URL: `http://${options.publicHost ?? '127.0.0.1'}:${port}`,
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
-    BCRYPT_COST: '4', // cost 12 is tested on its own; here it would only slow every sign-up down
     ...env,
   });
   const storageRoot = path.join(dataDir, 'storage');
@@ -56,7 +56,7 @@ export async function startTestApp(
     },
   });
   const logger = pino({ level: 'debug' }, sink);
-  const app = createApp({ config, db, storage, logger, tempDir, clock: options.clock, rateLimits: options.rateLimits?.(db) });
+  const app = createApp({ config, db, storage, logger, tempDir, clock: options.clock, rateLimits: options.rateLimits?.(db), bcryptCostForTests: options.realBcryptCost ? undefined : 4 });
   server.on('request', app);
   return {
     url: `http://${options.publicHost ?? '127.0.0.1'}:${port}`,

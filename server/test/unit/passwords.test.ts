@@ -46,7 +46,7 @@ describe('passwords', () => {
 
   it('stores cost-12 hashes when BCRYPT_COST is left at its default', async function () {
     this.timeout(20_000);
-    const app = await startTestApp({ BCRYPT_COST: '' });
+    const app = await startTestApp({}, { realBcryptCost: true });
     try {
       const res = await new WebClient(app.url).post('/signup', { username: 'costly', email: 'costly@example.test', password: 'correct horse battery', age: 'yes', terms: 'yes' });
       expect(res.status).to.equal(200);
