@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import path from 'node:path';
+import { CONFIG_VARIABLES } from '../../config/config.js';
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, '../../..');
 
 // Every variable config.ts reads (and its _FILE form): a child sees only what the test sets.
-const CONFIG_VARIABLE =
-  /^(PORT|HOST|PUBLIC_URL|DATA_DIR|DATABASE_URL|TURNSTILE_\w+|MAX_UPLOAD_BYTES|MAX_IMAGE_PIXELS|THUMBNAIL_SIZE|IMAGE_CONCURRENCY|TRUST_PROXY|LOG_LEVEL|SHUTDOWN_TIMEOUT_MS)(_FILE)?$/;
+const CONFIG_NAMES = new Set(CONFIG_VARIABLES.flatMap((name) => [name, `${name}_FILE`]));
 
 export type Exit = { code: number | null; signal: NodeJS.Signals | null };
 
@@ -32,7 +32,7 @@ export function killAllChildren(): void {
 }
 
 export function spawnChild(command: string, args: string[], env: Record<string, string>): Child {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([key]) => !CONFIG_VARIABLE.test(key)));
+  const base = Object.fromEntries(Object.entries(process.env).filter(([key]) => !CONFIG_NAMES.has(key)));
   const proc = spawn(command, args, { cwd: REPO_ROOT, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(proc);
   let stdout = '';

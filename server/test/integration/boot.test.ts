@@ -7,7 +7,9 @@ import { loadConfig } from '../../config/config.js';
 import { createDb } from '../../db/knex.js';
 import { StorageError } from '../../storage/storage.js';
 import { freePort, killAllChildren, spawnChild, spawnTs, type Child } from '../helpers/child-process.js';
-import { rawRequest } from '../helpers/http.js';
+import { connect } from 'node:net';
+import { fixtures } from '../fixtures/images.js';
+import { multipart, rawRequest } from '../helpers/http.js';
 import { APP_TABLES, appTables, createScratchPostgres, MIGRATION_NAMES } from '../helpers/scratch-db.js';
 import { listFiles } from '../helpers/test-app.js';
 import { testDatabase } from '../helpers/test-db.js';
@@ -177,6 +179,31 @@ describe('boot', () => {
       expect(warnings[0]!.msg).to.match(TURNSTILE_OFF);
       expect(child.stderr()).to.equal('');
       await fs.access(path.join(dataDir, 'pixbin.sqlite'));
+    });
+
+    it('lets an upload in flight finish when SIGTERM arrives, refuses new connections, then exits 0', async () => {
+      const { child, url } = await startServer({ DATA_DIR: await tempDir() });
+      const { port } = new URL(url);
+      const png = await fixtures.png();
+      const { body, contentType } = multipart([{ name: 'file', value: Buffer.concat([png, Buffer.alloc(256 * 1024)]), filename: 'slow.png' }]);
+      const socket = connect(Number(port), '127.0.0.1');
+      await new Promise((resolve) => socket.once('connect', resolve));
+      let response = '';
+      socket.on('data', (chunk: Buffer) => (response += chunk.toString('latin1')));
+      const closed = new Promise((resolve) => socket.once('close', resolve));
+      socket.write(`POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: ${contentType}\r\nContent-Length: ${body.length}\r\nAccept: application/json\r\n\r\n`);
+      socket.write(body.subarray(0, body.length / 2));
+      await new Promise((r) => setTimeout(r, 200));
+      child.process.kill('SIGTERM');
+      await child.waitUntil(() => child.logs().some((l) => String(l.msg).startsWith('shutting down')), 5000, 'shutdown log line');
+      // A new connection is refused while the old upload is still running.
+      expect(await rawRequest(`${url}/healthz`).then(() => 'answered', () => 'refused')).to.equal('refused');
+      socket.write(body.subarray(body.length / 2));
+      await Promise.race([closed, child.waitUntil(() => response.includes('"deleteUrl"'), 10_000, 'the upload response')]);
+      socket.destroy();
+      expect(response, child.stdout()).to.match(/^HTTP\/1\.1 201 /);
+      const exit = await child.waitForExit(STOP_TIMEOUT_MS);
+      expect(exit, child.stderr()).to.deep.equal({ code: 0, signal: null });
     });
 
     it('starts against a freshly created PostgreSQL database given by DATABASE_URL', async () => {
