@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from './config/config.js';
 import { createDb, type Db } from './db/knex.js';
-import { migrateToLatest } from './db/migrate.js';
+import { migrateToLatest, unknownAppliedMigrations } from './db/migrate.js';
 import { LocalStorage } from './storage/local.storage.js';
 
 export type Runtime = { db: Db; storage: LocalStorage; tempDir: string };
@@ -10,6 +10,8 @@ export type Runtime = { db: Db; storage: LocalStorage; tempDir: string };
 export class BootError extends Error {
   override name = 'BootError';
 }
+
+class NewerDatabase extends Error {}
 
 /** Everything start-up needs before HTTP: data folders, the database (migrated) and a storage check. */
 export async function prepareRuntime(config: Config, onMigrated?: (applied: string[]) => void): Promise<Runtime> {
@@ -28,10 +30,17 @@ export async function prepareRuntime(config: Config, onMigrated?: (applied: stri
   const db = createDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   let applied: string[];
   try {
+    const unknown = await unknownAppliedMigrations(db);
+    if (unknown.length) {
+      throw new NewerDatabase(
+        `the database was migrated by a newer Pixbin (unknown migration ${unknown.join(', ')}); run that version or newer, never an older image, against it`,
+      );
+    }
     applied = await migrateToLatest(db);
   } catch (err) {
     await db.destroy();
     const what = config.databaseUrl ? 'DATABASE_URL: cannot prepare the PostgreSQL database' : 'DATA_DIR: cannot prepare the SQLite database';
+    if (err instanceof NewerDatabase) throw new BootError(`${what}: ${err.message}`);
     throw new BootError(`${what} (${(err as Error).message})`);
   }
   onMigrated?.(applied);

@@ -31,6 +31,15 @@ export const migrationConfig: Knex.MigratorConfig = {
   tableName: 'knex_migrations',
 };
 
+/** Migrations the database has applied that this code does not know: the database is newer than the code. */
+export async function unknownAppliedMigrations(db: Knex): Promise<string[]> {
+  if (!(await db.schema.hasTable('knex_migrations'))) return [];
+  const known = new Set((await migrationConfig.migrationSource!.getMigrations([])).map((f) => migrationConfig.migrationSource!.getMigrationName(f)));
+  const applied = (await db('knex_migrations').select('name')) as Array<{ name: string }>;
+  return applied.map((r) => r.name.replace(/\.(ts|js)$/, '')).filter((name) => !known.has(name));
+}
+
+/** Applies pending migrations. knex holds its migration lock meanwhile, so replicas starting together apply each once. */
 export async function migrateToLatest(db: Knex): Promise<string[]> {
   const [, applied] = (await db.migrate.latest(migrationConfig)) as [number, string[]];
   return applied;

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { BootError, prepareRuntime, type Runtime } from '../../boot.js';
 import { loadConfig } from '../../config/config.js';
 import { createDb } from '../../db/knex.js';
+import { migrateToLatest } from '../../db/migrate.js';
 import { StorageError } from '../../storage/storage.js';
 import { freePort, killAllChildren, spawnChild, spawnTs, type Child } from '../helpers/child-process.js';
 import { connect } from 'node:net';
@@ -65,6 +66,22 @@ describe('boot', () => {
       const sqliteErr = await bootFailure({ DATA_DIR: sqliteBlocked });
       expect(sqliteErr).to.be.instanceOf(BootError);
       expect(sqliteErr.message).to.match(/^DATA_DIR: cannot prepare the SQLite database/);
+    });
+
+    it('refuses a database migrated by a newer Pixbin, with a message saying so', async () => {
+      const dataDir = await tempDir();
+      const db = createDb({ databaseUrl: undefined, dataDir });
+      try {
+        await migrateToLatest(db);
+        await db('knex_migrations').insert({ name: '20991231000000_from_the_future', batch: 99, migration_time: new Date() });
+      } finally {
+        await db.destroy();
+      }
+      const err = await bootFailure({ DATA_DIR: dataDir });
+      expect(err).to.be.instanceOf(BootError);
+      expect(err.message).to.equal(
+        'DATA_DIR: cannot prepare the SQLite database: the database was migrated by a newer Pixbin (unknown migration 20991231000000_from_the_future); run that version or newer, never an older image, against it',
+      );
     });
 
     it('fails fast on an unreachable DATABASE_URL, naming it without revealing the password', async () => {
