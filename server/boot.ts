@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Config } from './config/config.js';
 import { createDb, type Db } from './db/knex.js';
 import { migrateToLatest, unknownAppliedMigrations } from './db/migrate.js';
+import { removeStaleEntries } from './lib/stale-files.js';
 import { LocalStorage } from './storage/local.storage.js';
 
 export type Runtime = { db: Db; storage: LocalStorage; tempDir: string };
@@ -18,8 +19,8 @@ export async function prepareRuntime(config: Config, onMigrated?: (applied: stri
   const tempDir = path.join(config.dataDir, 'tmp');
   try {
     await fs.mkdir(tempDir, { recursive: true });
-    // Leftovers from a crash: nothing in tmp is ever needed after a restart.
-    for (const entry of await fs.readdir(tempDir)) await fs.rm(path.join(tempDir, entry), { recursive: true, force: true });
+    // Leftovers from a crash; recent files may belong to another replica's upload in progress.
+    await removeStaleEntries(tempDir);
   } catch (err) {
     throw new BootError(`DATA_DIR: cannot use ${config.dataDir} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomBase62 } from '../lib/ids.js';
+import { removeStaleEntries } from '../lib/stale-files.js';
 import { assertValidKey, StorageError, type ByteRange, type StorageDriver, type StoredObject } from './storage.js';
 
 const TEMP_DIR = '.tmp';
@@ -90,12 +91,9 @@ export class LocalStorage implements StorageDriver {
     }
   }
 
-  /** Removes temp files a crash left behind; called at boot. */
-  async removeStaleTempFiles(): Promise<number> {
-    const dir = path.join(this.root, TEMP_DIR);
-    const entries = await fs.readdir(dir).catch(() => [] as string[]);
-    await Promise.all(entries.map((e) => fs.rm(path.join(dir, e), { force: true, recursive: true })));
-    return entries.length;
+  /** Removes temp files a crash left behind (older than an hour, so other replicas' writes survive); called at boot. */
+  async removeStaleTempFiles(now = Date.now()): Promise<number> {
+    return removeStaleEntries(path.join(this.root, TEMP_DIR), now);
   }
 }
 

@@ -111,21 +111,26 @@ describe('boot', () => {
       expect(reported).to.deep.equal([MIGRATIONS]);
     });
 
-    it('removes stale files from the upload temp folder and the storage .tmp folder, and nothing else', async () => {
+    it('removes stale files (over an hour old) from the upload temp folder and the storage .tmp folder, and nothing else', async () => {
       const dataDir = await tempDir();
       const stale = ['tmp/upload-abc123', 'tmp/work/thumb.webp', 'storage/.tmp/Xy12.part', 'storage/.tmp/probe-old'];
       const kept = ['storage/ab/abcdefghijkl.webp', 'storage/ab/abcdefghijkl.thumb.webp'];
+      const old = new Date(Date.now() - 2 * 3600_000);
       for (const file of [...stale, ...kept]) {
         await fs.mkdir(path.dirname(path.join(dataDir, file)), { recursive: true });
         await fs.writeFile(path.join(dataDir, file), file);
       }
+      for (const entry of ['tmp/upload-abc123', 'tmp/work', 'storage/.tmp/Xy12.part', 'storage/.tmp/probe-old']) {
+        await fs.utimes(path.join(dataDir, entry), old, old);
+      }
+      // Another replica's upload, written a moment ago, survives this one's start.
+      await fs.writeFile(path.join(dataDir, 'tmp', 'in-progress.upload'), 'x');
       const { databaseUrl } = testDatabase();
       let runtime: Runtime | undefined;
       try {
         runtime = await prepareRuntime(loadConfig({ DATA_DIR: dataDir, ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) }));
         expect(runtime.tempDir).to.equal(path.join(dataDir, 'tmp'));
-        expect(await listFiles(path.join(dataDir, 'tmp'))).to.deep.equal([]);
-        expect(await fs.readdir(path.join(dataDir, 'tmp'))).to.deep.equal([]);
+        expect(await listFiles(path.join(dataDir, 'tmp'))).to.deep.equal(['in-progress.upload']);
         expect(await fs.readdir(path.join(dataDir, 'storage', '.tmp'))).to.deep.equal([]);
         expect(await listFiles(path.join(dataDir, 'storage'))).to.deep.equal(['ab/abcdefghijkl.thumb.webp', 'ab/abcdefghijkl.webp']);
       } finally {

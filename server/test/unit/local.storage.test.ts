@@ -170,14 +170,18 @@ describe('LocalStorage', () => {
     expect(await fs.readFile(path.join(root, 'x.bin'), 'utf8')).to.equal('here');
   });
 
-  it('removes stale temp files and says how many', async () => {
+  it('removes temp files older than an hour and says how many, keeping recent ones (another replica may be writing)', async () => {
     expect(await storage.removeStaleTempFiles()).to.equal(0);
     await fs.mkdir(path.join(root, '.tmp'), { recursive: true });
-    await fs.writeFile(path.join(root, '.tmp', 'a.part'), 'x');
-    await fs.writeFile(path.join(root, '.tmp', 'b.part'), 'y');
+    const old = new Date(Date.now() - 2 * 3600_000);
+    for (const name of ['a.part', 'b.part']) {
+      await fs.writeFile(path.join(root, '.tmp', name), 'x');
+      await fs.utimes(path.join(root, '.tmp', name), old, old);
+    }
+    await fs.writeFile(path.join(root, '.tmp', 'fresh.part'), 'y');
     await storage.put(KEY, Readable.from([BYTES]));
     expect(await storage.removeStaleTempFiles()).to.equal(2);
-    expect(await listFiles(root)).to.deep.equal([KEY]);
+    expect(await listFiles(root)).to.deep.equal(['.tmp/fresh.part', KEY]);
   });
 
   describe('refuses keys that escape the root', () => {
