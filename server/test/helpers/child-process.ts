@@ -94,8 +94,8 @@ export function spawnChild(command: string, args: string[], env: Record<string, 
 }
 
 /** Runs a TypeScript entry point of this repository the way `npm run dev` does, without the tsx CLI in between. */
-export function spawnTs(entry: string, env: Record<string, string>): Child {
-  return spawnChild(process.execPath, ['--import', 'tsx', entry], env);
+export function spawnTs(entry: string, env: Record<string, string>, args: string[] = []): Child {
+  return spawnChild(process.execPath, ['--import', 'tsx', entry, ...args], env);
 }
 
 /** A TCP port that was free a moment ago (PORT=0 is not a valid setting). */
