@@ -16,6 +16,7 @@ import { viewLocals } from './http/middleware/locals.middleware.js';
 import { requestContext } from './http/middleware/request-context.middleware.js';
 import { cspNonce, securityHeaders } from './http/middleware/security-headers.middleware.js';
 import { createCsrf } from './http/middleware/csrf.middleware.js';
+import { publicUrlCheck } from './http/middleware/public-url-check.middleware.js';
 import { loadSession } from './http/middleware/session.middleware.js';
 import { accountImagesBodyParsers, accountImagesRoutes } from './http/routes/account-images.routes.js';
 import { accountSettingsRoutes } from './http/routes/account-settings.routes.js';
@@ -89,6 +90,7 @@ export function createApp(deps: AppDeps): Express {
   app.set('etag', false); // pages are dynamic; image responses set their own content ETags
 
   app.use(requestContext(logger));
+  app.use(publicUrlCheck(config.publicUrl, logger));
   app.use(cspNonce);
   app.use(securityHeaders({ turnstile: config.turnstile !== null, https: config.publicUrl.startsWith('https:') }));
   app.use(

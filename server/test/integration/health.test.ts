@@ -61,4 +61,26 @@ describe('health and readiness', () => {
       await fs.rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('warns once, naming PUBLIC_URL, when browsers reach the app under another host', async () => {
+    const app = await startTestApp({ PUBLIC_URL: 'https://pix.example.test' });
+    try {
+      await rawRequest(`${app.url}/healthz`);
+      expect(app.logs.filter((l) => String(l.msg).startsWith('PUBLIC_URL'))).to.have.length(0);
+      await rawRequest(`${app.url}/`);
+      await rawRequest(`${app.url}/`);
+      const warnings = app.logs.filter((l) => String(l.msg).startsWith('PUBLIC_URL'));
+      expect(warnings).to.have.length(1);
+      expect(warnings[0]!.msg).to.include('https://pix.example.test').and.include('127.0.0.1');
+    } finally {
+      await app.close();
+    }
+    const right = await startTestApp();
+    try {
+      await rawRequest(`${right.url}/`);
+      expect(right.logs.filter((l) => String(l.msg).startsWith('PUBLIC_URL'))).to.have.length(0);
+    } finally {
+      await right.close();
+    }
+  });
 });
