@@ -6,7 +6,7 @@ import type { SessionsRepo } from '../db/sessions.repo.js';
 import { usernameKey, type UserRecord, type UsersRepo } from '../db/users.repo.js';
 import { BadRequest, Forbidden, NotFound } from '../http/errors.js';
 import { hashPassword, verifyPassword, PASSWORD_MAX } from '../lib/passwords.js';
-import { messages as authMessages, sendEmailChangeLink, sendVerification, validateEmail, validateNewPassword, validateUsername, type AuthDeps } from './auth.service.js';
+import { accountKey, messages as authMessages, sendEmailChangeLink, sendVerification, validateEmail, validateNewPassword, validateUsername, type AuthDeps } from './auth.service.js';
 import type { RateLimits } from './rate-limits.service.js';
 import { isUniqueViolation } from '../db/knex.js';
 
@@ -45,9 +45,9 @@ async function log(deps: SettingsDeps, trx: Knex, event: string, userId: string,
  * one password guessing at /login would spend), and a correct password gives it back.
  */
 async function checkCurrentPassword(deps: SettingsDeps, user: UserRecord, password: string, action: string, client: Client): Promise<void> {
-  const key = `account:${user.id}`;
+  const key = accountKey(user.id); // the same budget as logins to this account
   await deps.limits.consume('loginPerAccount', key);
-  const ok = password.length > 0 && password.length <= PASSWORD_MAX && (await verifyPassword(password, user.passwordHash));
+  const ok = password.length > 0 && [...password].length <= PASSWORD_MAX && (await verifyPassword(password, user.passwordHash));
   if (!ok) {
     await log(deps, deps.db, 'account.reauth_failed', user.id, client, { action });
     throw new Forbidden(messages.wrongPassword, 'wrong_password');
@@ -123,7 +123,7 @@ export async function changePassword(deps: SettingsDeps, user: UserRecord, curre
     if (input.signOutOthers) signedOut = await deps.sessions.deleteAllForUser(user.id, { exceptIdHash: currentSessionIdHash }, trx);
     await log(deps, trx, 'account.password_changed', user.id, client, { signedOutOthers: signedOut });
   });
-  await deps.auth.emailTokens.invalidateForUser(user.id, 'reset_password', now);
+  for (const purpose of ['reset_password', 'change_email'] as const) await deps.auth.emailTokens.invalidateForUser(user.id, purpose, now);
   return { signedOut };
 }
 

@@ -141,9 +141,16 @@ export async function signUp(deps: AuthDeps, input: SignupInput, client: Client)
   sendLater(deps, () => sendVerification(deps, user));
 }
 
+/** The rate-limit key of an account, however it is named at login; unknown names get a key of their own. */
+export async function accountLimitKey(deps: AuthDeps, login: string): Promise<string> {
+  const user = login ? await deps.users.findByLogin(login) : null;
+  return user ? accountKey(user.id) : `unknown:${login || '(empty)'}`;
+}
+export const accountKey = (userId: string): string => `user:${userId}`;
+
 /** Checks a login; unknown accounts are compared against a dummy hash so both answers take as long. */
 export async function authenticate(deps: AuthDeps, login: string, password: string, client: Client): Promise<UserRecord> {
-  const user = login.trim() && password.length <= PASSWORD_MAX ? await deps.users.findByLogin(login.trim()) : null;
+  const user = login.trim() && [...password].length <= PASSWORD_MAX ? await deps.users.findByLogin(login.trim()) : null;
   const ok = user ? await verifyPassword(password, user.passwordHash) : await verifyAgainstDummy(password, deps.settings.bcryptCost);
   const now = deps.clock();
   await deps.securityLog(deps.db).insert({ event: ok ? 'auth.login' : 'auth.login_failed', userId: user?.id ?? null, ip: client.ip, userAgent: client.userAgent }, now);
@@ -158,10 +165,13 @@ export async function requestPasswordReset(deps: AuthDeps, emailInput: string, c
   const now = deps.clock();
   await deps.securityLog(deps.db).insert({ event: 'auth.reset_requested', userId: user?.id ?? null, ip: client.ip, userAgent: client.userAgent }, now);
   if (!user) return;
-  const token = newToken();
-  await deps.emailTokens.invalidateForUser(user.id, 'reset_password', now);
-  await deps.emailTokens.insert({ tokenHash: sha256Hex(token), userId: user.id, purpose: 'reset_password', email: null, createdAt: now, expiresAt: new Date(now.getTime() + RESET_TTL_MINUTES * 60_000) });
-  sendLater(deps, () => deps.mailer.send(emails.reset(user.email, user.username, `${deps.settings.publicUrl}/reset-password/${token}`, RESET_TTL_MINUTES)));
+  // Token writes and mail happen after the response, so both answers take the same time.
+  sendLater(deps, async () => {
+    const token = newToken();
+    await deps.emailTokens.invalidateForUser(user.id, 'reset_password', now);
+    await deps.emailTokens.insert({ tokenHash: sha256Hex(token), userId: user.id, purpose: 'reset_password', email: null, createdAt: now, expiresAt: new Date(now.getTime() + RESET_TTL_MINUTES * 60_000) });
+    await deps.mailer.send(emails.reset(user.email, user.username, `${deps.settings.publicUrl}/reset-password/${token}`, RESET_TTL_MINUTES));
+  });
 }
 
 export async function isResetTokenUsable(deps: AuthDeps, token: string): Promise<boolean> {
@@ -181,6 +191,8 @@ export async function resetPassword(deps: AuthDeps, token: string, password: str
   await deps.db.transaction(async (trx) => {
     await deps.users.updatePasswordHash(user.id, hash, trx);
     await deps.sessions.deleteAllForUser(user.id, {}, trx);
+    // Links mailed before the reset (another email change, another reset) may be the intruder's: void them.
+    for (const purpose of ['reset_password', 'change_email'] as const) await deps.emailTokens.invalidateForUser(user.id, purpose, now, trx);
     await deps.securityLog(trx).insert({ event: 'auth.password_reset', userId: user.id, ip: client.ip, userAgent: client.userAgent }, now);
   });
 }
@@ -202,6 +214,8 @@ export async function verifyEmail(deps: AuthDeps, token: string): Promise<void> 
   if (!change?.email) throw new BadRequest(messages.badToken, 'bad_token');
   try {
     await deps.users.replaceEmailVerified(change.userId, change.email, now);
+    // Reset links went to the old address; they must not outlive the switch.
+    await deps.emailTokens.invalidateForUser(change.userId, 'reset_password', now);
   } catch (err) {
     if (isUniqueViolation(err)) throw new BadRequest(messages.emailTakenMeanwhile, 'email_taken');
     throw err;

@@ -17,6 +17,7 @@ export const LIMITS = {
   loginPerIp: { points: 30, duration: 15 * MINUTE, blockDuration: 15 * MINUTE },
   loginPerAccount: { points: 10, duration: 15 * MINUTE, blockDuration: 15 * MINUTE },
   signupPerIp: { points: 10, duration: HOUR, blockDuration: HOUR },
+  signupPerAddress: { points: 3, duration: HOUR, blockDuration: HOUR },
   resetPerIp: { points: 10, duration: HOUR, blockDuration: HOUR },
   resetPerAccount: { points: 3, duration: HOUR, blockDuration: HOUR },
   uploadPerIp: { points: 120, duration: HOUR, blockDuration: 0 },

@@ -1,6 +1,7 @@
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import type { Config } from '../../config/config.js';
 import {
+  accountLimitKey,
   authenticate,
   isResetTokenUsable,
   messages,
@@ -37,9 +38,10 @@ function formHandler(view: string, locals: (req: Request) => object, handle: (re
       await handle(req, res);
     } catch (err) {
       if (!(err instanceof AppError) || err.status >= 500 || wantsJson(req)) throw err;
-      const values = { ...(req.body as object) } as Record<string, unknown>;
-      delete values.password;
-      delete values._csrf;
+      // Only string fields go back into the form (a hostile JSON body may hold anything), never the password.
+      const values = Object.fromEntries(
+        Object.entries((req.body ?? {}) as Record<string, unknown>).filter(([name, value]) => typeof value === 'string' && name !== 'password' && name !== '_csrf'),
+      );
       res.status(err.status).set({ ...err.headers, 'Cache-Control': 'no-store' }).render(view, { ...locals(req), error: err.message, values });
     }
   };
@@ -71,6 +73,8 @@ export function authRoutes(deps: Deps): Router {
     deps.csrf.protect,
     formHandler('auth/signup', signupLocals, async (req, res) => {
       await deps.limits.consume('signupPerIp', ipKey(req));
+      // Each sign-up with a taken address mails its owner: bound that per address too.
+      await deps.limits.consume('signupPerAddress', field(req, 'email').trim().toLowerCase().slice(0, 254) || '(empty)');
       await botCheck('signup')(req);
       const input = {
         username: field(req, 'username'),
@@ -95,13 +99,14 @@ export function authRoutes(deps: Deps): Router {
     deps.csrf.protect,
     formHandler('auth/login', () => ({ title: 'Log in' }), async (req, res) => {
       const login = field(req, 'login').trim().toLowerCase().slice(0, 254);
-      // Per IP and per account name, whether or not the account exists, so neither rotating addresses nor
-      // probing names dodges the limit.
+      // Per IP, and per account whichever name (username or email) is typed; unknown names get their own key,
+      // so the limit says nothing about whether an account exists.
       await deps.limits.consume('loginPerIp', ipKey(req));
-      await deps.limits.consume('loginPerAccount', login || '(empty)');
+      const key = await accountLimitKey(deps.auth, login);
+      await deps.limits.consume('loginPerAccount', key);
       await botCheck('login')(req);
       const user = await authenticate(deps.auth, login, field(req, 'password'), clientInfo(req));
-      await deps.limits.reset('loginPerAccount', login);
+      await deps.limits.reset('loginPerAccount', key);
       await logIn(req, res, user.id);
       if (wantsJson(req)) {
         res.json({ user: { id: user.id, username: user.username } });

@@ -227,6 +227,36 @@ describe('accounts: sign-up, verification, login, logout, reset', () => {
     expect((await client.get('/privacy')).body.toString()).to.include('No analytics').and.not.include('Turnstile');
   });
 
+  it('logs in with a 128-character password of emoji (counted in characters everywhere)', async () => {
+    const client = new WebClient(app.url);
+    const emoji = '😀'.repeat(70);
+    expect((await signup(client, { password: emoji })).status).to.equal(200);
+    expect((await client.post('/login', { login: 'alice', password: emoji })).status).to.equal(303);
+  });
+
+  it('answers a hostile JSON body (objects where strings belong) with a 4xx, never a 500', async () => {
+    const client = new WebClient(app.url);
+    const token = await client.csrfFrom('/login');
+    const body = Buffer.from(JSON.stringify({ _csrf: token, login: { toString: 1 }, password: ['x'] }));
+    const res = await client.request('/login', { method: 'POST', headers: { 'Content-Type': 'application/json', 'Content-Length': String(body.length) }, body });
+    expect(res.status).to.equal(403);
+    expect(res.body.toString()).to.include('do not match');
+  });
+
+  it('voids a pending email-change link when the password is reset', async () => {
+    const user = await signedInUser(app, { username: 'ivy', email: 'ivy@example.test' });
+    // An intruder who knew the password asks to move the account to their address...
+    await user.client.post('/account/settings/email', { email: 'intruder@example.test', current_password: user.password });
+    const changeLink = linkIn((await smtp.waitFor('intruder@example.test', /Confirm/)).text, `${app.url}/verify-email/`);
+    // ...the owner resets the password...
+    await new WebClient(app.url).post('/forgot-password', { email: 'ivy@example.test' });
+    const resetLink = linkIn((await smtp.waitFor('ivy@example.test', /Reset/)).text, `${app.url}/reset-password/`);
+    expect((await new WebClient(app.url).post(resetLink, { password: 'the owner takes it back' })).status).to.equal(200);
+    // ...and the intruder's link no longer works.
+    expect((await new WebClient(app.url).post(changeLink, {})).status).to.equal(400);
+    expect((await app.db('users').where({ id: user.id }).first()).email).to.equal('ivy@example.test');
+  });
+
   it('writes mail to the log when SMTP_URL is unset', async () => {
     const logApp = await startTestApp();
     try {

@@ -39,7 +39,7 @@ describe('rate limits (counters in the database)', function () {
     expect(await app.db('sessions').where({ user_id: user.id })).to.have.length(1); // only signedInUser's own login
     // The counters are rows in the database, keyed by account and by IP.
     const keys = (await app.db('rate_limits').select('key')).map((r: { key: string }) => r.key);
-    expect(keys).to.include('loginPerAccount:victim');
+    expect(keys).to.include(`loginPerAccount:user:${user.id}`);
   });
 
   it('limits one IP that tries many accounts; X-Forwarded-For does not move it when TRUST_PROXY is off', async () => {
@@ -121,5 +121,26 @@ describe('rate limits (counters in the database)', function () {
     } finally {
       await limited.close();
     }
+  });
+
+  it('gives an account one login budget whether it is named by username or by email', async () => {
+    const user = await signedInUser(app, { username: 'twonames', email: 'twonames@example.test' });
+    const client = new WebClient(app.url);
+    for (let i = 0; i < LIMITS.loginPerAccount.points; i += 1) {
+      expect((await attempt(client, i % 2 ? 'twonames' : 'TwoNames@example.test', `wrong ${i}`)).status).to.equal(403);
+    }
+    expect((await attempt(client, 'twonames@example.test', user.password)).status).to.equal(429);
+  });
+
+  it('limits sign-ups per address, so nobody can flood the owner of an address with mail', async () => {
+    const addresses = Array.from({ length: LIMITS.signupPerAddress.points + 1 }, (_, i) => ({ username: `flood${i}`, email: 'target@example.test' }));
+    const statuses: number[] = [];
+    for (const [i, a] of addresses.entries()) {
+      const client = new WebClient(app.url);
+      const body = { ...a, password: 'correct horse battery', age: 'yes', terms: 'yes' };
+      statuses.push((await client.post('/signup', body, { json: true, csrfPage: '/signup' })).status);
+      expect(i).to.be.below(10);
+    }
+    expect(statuses).to.deep.equal([...Array(LIMITS.signupPerAddress.points).fill(202), 429]);
   });
 });
