@@ -23,6 +23,7 @@ import { accountSettingsRoutes } from './http/routes/account-settings.routes.js'
 import type { AccountDeps } from './http/routes/account-deps.js';
 import { albumsRoutes } from './http/routes/albums.routes.js';
 import { authRoutes } from './http/routes/auth.routes.js';
+import { setupRoutes } from './http/routes/setup.routes.js';
 import { deleteRoutes } from './http/routes/delete.routes.js';
 import { healthRoutes } from './http/routes/health.routes.js';
 import { imagesRoutes } from './http/routes/images.routes.js';
@@ -113,6 +114,7 @@ export function createApp(deps: AppDeps): Express {
 
   app.use(pagesRoutes({ images, publicUrl: config.publicUrl, defaultQuotaBytes: config.defaultQuotaBytes, legal: { termsVersion: config.termsVersion, minAge: config.minAge, turnstile: config.turnstile !== null } }));
   app.use(authRoutes({ auth, sessions, limits, csrf, config }));
+  app.use(setupRoutes({ auth, sessions, csrf, config }));
   const account: AccountDeps = { db, config, logger, clock, images, users, sessions: sessionsRepo, sessionsDeps: sessions, securityLog, storage, csrf, limits, auth };
   app.use(accountImagesRoutes(account));
   app.use(albumsRoutes(account));

@@ -4,6 +4,8 @@ import { BootError, prepareRuntime } from './boot.js';
 import { ConfigError, loadConfig, startupWarnings, type Config } from './config/config.js';
 import { loadDotEnv } from './config/env-file.js';
 import { createLogger } from './logger.js';
+import { createUsersRepo } from './db/users.repo.js';
+import { issueSetupToken } from './services/admin-setup.service.js';
 import { StorageError } from './storage/storage.js';
 
 // Start-up order: config → database (migrate) → storage check → HTTP. SIGTERM drains and stops.
@@ -33,6 +35,10 @@ async function main(): Promise<void> {
     throw err;
   }
   for (const warning of startupWarnings(config)) logger.warn(warning);
+  const setupToken = await issueSetupToken(runtime.db, createUsersRepo(runtime.db), new Date());
+  if (setupToken) {
+    logger.warn({ setupUrl: `${config.publicUrl}/setup/${setupToken}` }, `No admin account yet. Open ${config.publicUrl}/setup/${setupToken} to create the first one (the link works once; a restart prints a new one).`);
+  }
 
   const app = createApp({ config, logger, ...runtime });
   const server: Server = app.listen(config.port, config.host, () => {

@@ -10,6 +10,7 @@ export type UserRecord = {
   quotaBytes: number | null;
   usedBytes: number;
   marketingConsent: boolean;
+  role: 'user' | 'admin';
   createdAt: Date;
 };
 
@@ -24,6 +25,7 @@ const fromRow = (r: UserRow): UserRecord => ({
   quotaBytes: r.quota_bytes === null || r.quota_bytes === undefined ? null : Number(r.quota_bytes),
   usedBytes: Number(r.used_bytes),
   marketingConsent: Boolean(r.marketing_consent),
+  role: r.role === 'admin' ? 'admin' : 'user',
   createdAt: toDate(r.created_at),
 });
 
@@ -37,7 +39,7 @@ export function createUsersRepo(db: Knex) {
     return row ? fromRow(row) : null;
   };
   return {
-    async insert(user: Omit<UserRecord, 'usedBytes' | 'quotaBytes' | 'emailVerifiedAt'>, trx: Knex = db): Promise<void> {
+    async insert(user: Omit<UserRecord, 'usedBytes' | 'quotaBytes' | 'emailVerifiedAt' | 'role'> & { role?: UserRecord['role'] }, trx: Knex = db): Promise<void> {
       await trx('users').insert({
         id: user.id,
         username: user.username,
@@ -47,8 +49,15 @@ export function createUsersRepo(db: Knex) {
         email_verified_at: null,
         password_hash: user.passwordHash,
         marketing_consent: user.marketingConsent,
+        role: user.role ?? 'user',
         created_at: user.createdAt,
       });
+    },
+    async hasAdmin(): Promise<boolean> {
+      return Boolean(await db('users').where({ role: 'admin' }).first('id'));
+    },
+    async makeAdmin(id: string, verifiedAt: Date): Promise<void> {
+      await db('users').where({ id }).update({ role: 'admin', email_verified_at: db.raw('coalesce(email_verified_at, ?)', [verifiedAt]) });
     },
     findById: (id: string) => one(db('users').where({ id })),
     findByUsername: (username: string) => one(db('users').where({ username_key: usernameKey(username) })),

@@ -31,9 +31,10 @@ export function killAllChildren(): void {
   running.clear();
 }
 
-export function spawnChild(command: string, args: string[], env: Record<string, string>): Child {
+export function spawnChild(command: string, args: string[], env: Record<string, string>, input?: string): Child {
   const base = Object.fromEntries(Object.entries(process.env).filter(([key]) => !CONFIG_NAMES.has(key)));
-  const proc = spawn(command, args, { cwd: REPO_ROOT, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(command, args, { cwd: REPO_ROOT, env: { ...base, ...env }, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+  if (input !== undefined) proc.stdin!.end(input);
   running.add(proc);
   let stdout = '';
   let stderr = '';
@@ -94,8 +95,8 @@ export function spawnChild(command: string, args: string[], env: Record<string, 
 }
 
 /** Runs a TypeScript entry point of this repository the way `npm run dev` does, without the tsx CLI in between. */
-export function spawnTs(entry: string, env: Record<string, string>, args: string[] = []): Child {
-  return spawnChild(process.execPath, ['--import', 'tsx', entry, ...args], env);
+export function spawnTs(entry: string, env: Record<string, string>, args: string[] = [], input?: string): Child {
+  return spawnChild(process.execPath, ['--import', 'tsx', entry, ...args], env, input);
 }
 
 /** A TCP port that was free a moment ago (PORT=0 is not a valid setting). */
