@@ -16,6 +16,21 @@ upload() { curl -fsS -H 'Accept: application/json' -F "file=@$1;type=image/png" 
 field() { node -e "process.stdout.write(String(JSON.parse(process.argv[1])[process.argv[2]]))" "$1" "$2"; }
 local_url() { node -e "const u = new URL(process.argv[1]); process.stdout.write(process.argv[2] + u.pathname)" "$1" "$APP_URL"; }
 
+# First-run setup: the one-time admin URL is in the app's log.
+setup_line=$("$COMPOSE" logs --no-color app | grep -o '"setupUrl":"[^"]*"' | tail -1)
+test -n "$setup_line"
+setup_url=${setup_line#\"setupUrl\":\"}
+setup=$(local_url "${setup_url%\"}")
+jar="$work/cookies"
+csrf=$(curl -fsS -c "$jar" "$setup" | grep -o 'name="_csrf" value="[^"]*"' | head -1 | sed 's/.*value="//; s/"$//')
+test -n "$csrf"
+status=$(curl -sS -b "$jar" -c "$jar" -o /dev/null -w '%{http_code}' -X POST \
+  --data-urlencode "_csrf=$csrf" --data-urlencode username=ciadmin --data-urlencode email=ci-admin@example.test \
+  --data-urlencode "password=ci admin passphrase $RANDOM$RANDOM" "$setup")
+test "$status" = 303
+test "$(curl -sS -o /dev/null -w '%{http_code}' "$setup")" = 404
+echo "created the first admin through the one-time setup URL; the URL now answers 404"
+
 first=$(upload "$work/a.png")
 url=$(local_url "$(field "$first" url)")
 delete_url=$(local_url "$(field "$first" deleteUrl)")
