@@ -187,12 +187,21 @@ export const TURNSTILE_DUMMY_SECRETS: ReadonlySet<string> = new Set([
   '3x0000000000000000000000000000000AA',
 ]);
 
+/** Passwords from examples and defaults (ours included); a database using one is as good as open. */
+const WELL_KNOWN_PASSWORDS = new Set(['change-me', 'changeme', 'pixbin', 'postgres', 'password', 'secret', 'admin', 'root']);
+
 export function startupWarnings(config: Config): string[] {
   const warnings: string[] = [];
   if (!config.turnstile) {
     warnings.push(
       'TURNSTILE_SECRET_KEY is not set: guest uploads are NOT protected against bots. Set TURNSTILE_SITE_KEY and TURNSTILE_SECRET_KEY before exposing Pixbin to the internet.',
     );
+  }
+  if (config.databaseUrl) {
+    const password = decodeURIComponent(new URL(config.databaseUrl).password);
+    if (WELL_KNOWN_PASSWORDS.has(password.toLowerCase())) {
+      warnings.push(`DATABASE_URL uses the well-known password "${password}" (POSTGRES_PASSWORD in .env for docker compose): set a long random one before exposing the database.`);
+    }
   }
   if (config.turnstile && TURNSTILE_DUMMY_SECRETS.has(config.turnstile.secretKey)) {
     warnings.push(

@@ -339,6 +339,15 @@ describe('loadConfig', () => {
 });
 
 describe('startupWarnings', () => {
+  it('warns about a well-known database password, naming DATABASE_URL and POSTGRES_PASSWORD', () => {
+    const keys = { TURNSTILE_SITE_KEY: 'k', TURNSTILE_SECRET_KEY: 's' };
+    const weak = startupWarnings(loadConfig({ ...keys, DATABASE_URL: 'postgres://pixbin:change-me@db:5432/pixbin' }));
+    expect(weak).to.have.length(1);
+    expect(weak[0]).to.include('DATABASE_URL').and.include('POSTGRES_PASSWORD').and.include('change-me');
+    expect(startupWarnings(loadConfig({ ...keys, DATABASE_URL: 'postgres://pixbin:Xk2v9Qw7zR4t@db:5432/pixbin' }))).to.deep.equal([]);
+    expect(startupWarnings(loadConfig({ ...keys, DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/pixbin' }))).to.deep.equal([]);
+  });
+
   const withSecret = (secret: string): Config => loadConfig({ TURNSTILE_SITE_KEY: SITE_KEY, TURNSTILE_SECRET_KEY: secret });
 
   it('warns that guest uploads are unprotected when Turnstile is off', () => {
