@@ -3,6 +3,8 @@ import { createApp } from './app.js';
 import { BootError, prepareRuntime } from './boot.js';
 import { ConfigError, loadConfig, startupWarnings, type Config } from './config/config.js';
 import { loadDotEnv } from './config/env-file.js';
+import { onConfigError } from './config/on-error.js';
+import { failStartup } from './config-error-server.js';
 import { createLogger } from './logger.js';
 import { createUsersRepo } from './db/users.repo.js';
 import { issueSetupToken } from './services/admin-setup.service.js';
@@ -11,13 +13,15 @@ import { StorageError } from './storage/storage.js';
 // Start-up order: config → database (migrate) → storage check → HTTP. SIGTERM drains and stops.
 async function main(): Promise<void> {
   let config: Config;
+  const onError = onConfigError();
   try {
     loadDotEnv();
     config = loadConfig();
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`pixbin: ${err.message}\n`);
-      process.exit(78); // EX_CONFIG
+      failStartup(err.message, onError);
+      return;
     }
     throw err;
   }
@@ -30,7 +34,8 @@ async function main(): Promise<void> {
   } catch (err) {
     if (err instanceof BootError || err instanceof StorageError) {
       logger.fatal(err.message);
-      process.exit(78);
+      failStartup(err.message, onError);
+      return;
     }
     throw err;
   }

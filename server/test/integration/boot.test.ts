@@ -166,6 +166,29 @@ describe('boot', () => {
       expect(child.stderr()).not.to.match(/\n\s+at /); // a message, not a stack trace
     });
 
+    it('in the container (PIXBIN_ON_CONFIG_ERROR=wait) stays up answering 503 with the reason instead of exiting into a restart loop', async () => {
+      const file = path.join(await tempDir(), 'file');
+      await fs.writeFile(file, 'x');
+      for (const [env, named] of [
+        [{ MAX_UPLOAD_BYTES: 'lots' }, 'MAX_UPLOAD_BYTES'],
+        [{ DATA_DIR: file }, 'DATA_DIR'],
+      ] as const) {
+        const port = await freePort();
+        const child = spawnTs('server/main.ts', { PIXBIN_ON_CONFIG_ERROR: 'wait', HOST: '127.0.0.1', PORT: String(port), DATA_DIR: await tempDir(), ...env });
+        let res: Awaited<ReturnType<typeof rawRequest>> | undefined;
+        const deadline = Date.now() + START_TIMEOUT_MS;
+        while (!res && Date.now() < deadline) {
+          res = await rawRequest(`http://127.0.0.1:${port}/healthz`).catch(() => undefined);
+          if (!res) await new Promise((r) => setTimeout(r, 100));
+        }
+        expect(res?.status, child.stderr() + child.stdout()).to.equal(503);
+        expect(res!.json().error.message).to.include(named);
+        expect(child.process.exitCode, 'still running').to.equal(null);
+        child.process.kill('SIGTERM');
+        expect(await child.waitForExit(STOP_TIMEOUT_MS)).to.deep.equal({ code: 0, signal: null });
+      }
+    });
+
     it('exits 78 on boot errors: DATA_DIR unusable, DATABASE_URL unreachable (password never printed)', async () => {
       const file = path.join(await tempDir(), 'file');
       await fs.writeFile(file, 'x');
@@ -242,7 +265,7 @@ describe('boot', () => {
         } finally {
           await stopServer(child);
         }
-        expect(child.logs().filter((l) => l.level === 40).map((l) => l.msg)).to.have.length(1);
+        expect(child.logs().filter((l) => l.level === 40 && !l.setupUrl).map((l) => l.msg)).to.have.length(1);
         const db = createDb({ databaseUrl: pg.url, dataDir: os.tmpdir() });
         try {
           expect(await appTables(db)).to.deep.equal(APP_TABLES);
