@@ -16,6 +16,7 @@ import { clearSessionCookie } from '../middleware/session.middleware.js';
 import { authOf, requireUser } from '../middleware/require-user.middleware.js';
 import { clientInfo } from '../request-info.js';
 import type { AccountDeps } from './account-deps.js';
+import { field } from '../form-fields.js';
 
 /** What a successful form says after the redirect; the query names a key, never free text. */
 const messages = {
@@ -35,10 +36,6 @@ type Done = keyof typeof messages;
 /** Which form an error belongs to, so the message is shown next to it. */
 type Section = 'username' | 'email' | 'verification' | 'password' | 'marketing';
 
-const field = (req: Request, name: string): string => {
-  const value = (req.body as Record<string, unknown> | undefined)?.[name];
-  return typeof value === 'string' ? value : '';
-};
 const checked = (req: Request, name: string): boolean => {
   const value = (req.body as Record<string, unknown> | undefined)?.[name];
   return value === true || ['yes', 'on', 'true'].includes(typeof value === 'string' ? value : '');

@@ -18,13 +18,10 @@ import { AppError, wantsJson } from '../errors.js';
 import type { Csrf } from '../middleware/csrf.middleware.js';
 import { clearSessionCookie, setSessionCookie } from '../middleware/session.middleware.js';
 import { clientInfo } from '../request-info.js';
+import { field } from '../form-fields.js';
 
 type Deps = { auth: AuthDeps; sessions: SessionsDeps; limits: RateLimits; csrf: Csrf; config: Config };
 
-const field = (req: Request, name: string): string => {
-  const value = (req.body as Record<string, unknown> | undefined)?.[name];
-  return typeof value === 'string' ? value : '';
-};
 const checked = (req: Request, name: string): boolean => ['yes', 'on', 'true'].includes(field(req, name));
 const TOKEN = /^[A-Za-z0-9_-]{43}$/;
 

@@ -1,4 +1,4 @@
-import { Router, type Request } from 'express';
+import { Router } from 'express';
 import type { Config } from '../../config/config.js';
 import { createFirstAdmin, isSetupTokenValid } from '../../services/admin-setup.service.js';
 import type { AuthDeps } from '../../services/auth.service.js';
@@ -7,11 +7,8 @@ import { AppError, NotFound, wantsJson } from '../errors.js';
 import type { Csrf } from '../middleware/csrf.middleware.js';
 import { setSessionCookie } from '../middleware/session.middleware.js';
 import { clientInfo } from '../request-info.js';
+import { field } from '../form-fields.js';
 
-const field = (req: Request, name: string): string => {
-  const value = (req.body as Record<string, unknown> | undefined)?.[name];
-  return typeof value === 'string' ? value : '';
-};
 
 /** The one-time first-admin page; once an admin exists every setup URL answers 404. */
 export function setupRoutes(deps: { auth: AuthDeps; sessions: SessionsDeps; csrf: Csrf; config: Config }): Router {

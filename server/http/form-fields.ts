@@ -1,0 +1,7 @@
+import type { Request } from 'express';
+
+/** A form (or JSON) field as a string; anything else a hostile client sends (arrays, objects) reads as ''. */
+export function field(req: Request, name: string): string {
+  const value = (req.body as Record<string, unknown> | undefined)?.[name];
+  return typeof value === 'string' ? value : '';
+}
