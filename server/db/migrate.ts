@@ -2,6 +2,8 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Knex } from 'knex';
+import { withAdvisoryLock } from './advisory-lock.js';
+import type { Db } from './knex.js';
 
 // Compiled code lives in dist/server/db and its migrations in dist/migrations; under tsx both sit at the repo root.
 const MIGRATIONS_DIR = path.resolve(import.meta.dirname, '../../migrations');
@@ -39,8 +41,35 @@ export async function unknownAppliedMigrations(db: Knex): Promise<string[]> {
   return applied.map((r) => r.name.replace(/\.(ts|js)$/, '')).filter((name) => !known.has(name));
 }
 
-/** Applies pending migrations. knex holds its migration lock meanwhile, so replicas starting together apply each once. */
-export async function migrateToLatest(db: Knex): Promise<string[]> {
-  const [, applied] = (await db.migrate.latest(migrationConfig)) as [number, string[]];
-  return applied;
+/**
+ * Applies pending migrations. knex's own lock row cannot help processes that start together on an empty database:
+ * both race to create knex_migrations itself, and the loser of the lock row gets an error instead of waiting. So on
+ * PostgreSQL the whole run holds an advisory lock, and the replica that waited finds nothing left to apply.
+ */
+export async function migrateToLatest(db: Db): Promise<string[]> {
+  if (db.dialect === 'sqlite') return migrateSqliteWithRetry(db);
+  return withAdvisoryLock(db, 'pixbin:migrations', async () => {
+    const [, applied] = (await db.migrate.latest(migrationConfig)) as [number, string[]];
+    return applied;
+  });
+}
+
+const SQLITE_MIGRATION_ATTEMPTS = 40;
+const SQLITE_MIGRATION_RETRY_MS = 250;
+
+/**
+ * SQLite has no advisory locks. Two processes on one file (the app and `npm run migrate` or `admin:create`) can
+ * collide creating knex's bookkeeping tables, or find knex's lock row taken; both are transient, so wait and retry.
+ */
+async function migrateSqliteWithRetry(db: Db): Promise<string[]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const [, applied] = (await db.migrate.latest(migrationConfig)) as [number, string[]];
+      return applied;
+    } catch (err) {
+      const transient = (err as Error).name === 'MigrationLocked' || /knex_migrations\S*` already exists/.test((err as Error).message);
+      if (!transient || attempt >= SQLITE_MIGRATION_ATTEMPTS) throw err;
+      await new Promise((resolve) => setTimeout(resolve, SQLITE_MIGRATION_RETRY_MS));
+    }
+  }
 }

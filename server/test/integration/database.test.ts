@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { createImagesRepo, type ImageRecord } from '../../db/images.repo.js';
-import { databaseNow, insertInBatches, SQLITE_INSERT_BATCH, type Db } from '../../db/knex.js';
+import { createDb, databaseNow, insertInBatches, SQLITE_INSERT_BATCH, type Db } from '../../db/knex.js';
 import { migrateToLatest, migrationConfig } from '../../db/migrate.js';
 import { createSecurityLogRepo } from '../../db/security-log.repo.js';
 import { newImageId } from '../../lib/ids.js';
@@ -266,6 +266,24 @@ describe(`database (${testDialect()})`, () => {
         await images.insert(image);
         expect(await images.findById(image.id)).to.deep.equal(image);
       } finally {
+        await scratch.dispose();
+      }
+    });
+
+    it('applies each migration once when several processes migrate one empty database at the same moment', async function () {
+      this.timeout(60_000);
+      const scratch = await createScratchDb(testDialect());
+      // Separate pools stand in for separate replicas: each has its own connections and its own view of the database.
+      const others = Array.from({ length: 4 }, () => createDb({ databaseUrl: scratch.databaseUrl, dataDir: scratch.dataDir }));
+      try {
+        const results = await Promise.all([scratch.db, ...others].map((db) => migrateToLatest(db)));
+        expect(results.flat().sort()).to.deep.equal([...MIGRATIONS].sort());
+        expect(results.filter((applied) => applied.length > 0)).to.have.length(1);
+        const names = ((await scratch.db('knex_migrations').select('name')) as Array<{ name: string }>).map((r) => r.name.replace(/\.(ts|js)$/, ''));
+        expect(names.sort()).to.deep.equal([...MIGRATIONS].sort());
+        expect(await appTables(scratch.db)).to.deep.equal(APP_TABLES);
+      } finally {
+        await Promise.all(others.map((db) => db.destroy()));
         await scratch.dispose();
       }
     });
