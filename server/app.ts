@@ -7,6 +7,8 @@ import { getOrCreateSecret } from './db/app-secrets.repo.js';
 import { createConsentLogRepo } from './db/consent-log.repo.js';
 import { createEmailTokensRepo } from './db/email-tokens.repo.js';
 import { createImagesRepo } from './db/images.repo.js';
+import { createDelivery, deliveryOrigin } from './http/delivery.js';
+import { createRecoveryRepo } from './db/recovery.repo.js';
 import { createSessionsRepo } from './db/sessions.repo.js';
 import { createUsersRepo } from './db/users.repo.js';
 import type { Db } from './db/knex.js';
@@ -63,6 +65,7 @@ export function createApp(deps: AppDeps): Express {
   const images = createImagesRepo(db);
   const users = createUsersRepo(db);
   const sessionsRepo = createSessionsRepo(db);
+  const recovery = createRecoveryRepo(db);
   const securityLog = createSecurityLogRepo;
   const https = config.publicUrl.startsWith('https:');
   const limits = deps.rateLimits ?? createRateLimits(db);
@@ -93,7 +96,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(requestContext(logger));
   app.use(publicUrlCheck(config.publicUrl, logger));
   app.use(cspNonce);
-  app.use(securityHeaders({ turnstile: config.turnstile !== null, https: config.publicUrl.startsWith('https:') }));
+  app.use(securityHeaders({ turnstile: config.turnstile !== null, https: config.publicUrl.startsWith('https:'), imageOrigin: deliveryOrigin(config) }));
   app.use(
     '/static',
     express.static(path.join(PROJECT_ROOT, 'public'), { index: false, fallthrough: true, maxAge: '1d', dotfiles: 'deny' }),
@@ -115,7 +118,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(pagesRoutes({ images, publicUrl: config.publicUrl, defaultQuotaBytes: config.defaultQuotaBytes, legal: { termsVersion: config.termsVersion, minAge: config.minAge, turnstile: config.turnstile !== null } }));
   app.use(authRoutes({ auth, sessions, limits, csrf, config }));
   app.use(setupRoutes({ auth, sessions, csrf, config }));
-  const account: AccountDeps = { db, config, logger, clock, images, users, sessions: sessionsRepo, sessionsDeps: sessions, securityLog, storage, csrf, limits, auth };
+  const account: AccountDeps = { db, config, logger, clock, images, users, sessions: sessionsRepo, sessionsDeps: sessions, securityLog, storage, recovery, csrf, limits, auth };
   app.use(accountImagesRoutes(account));
   app.use(albumsRoutes(account));
   app.use(accountSettingsRoutes(account));
@@ -140,8 +143,8 @@ export function createApp(deps: AppDeps): Express {
       },
     }),
   );
-  app.use(imagesRoutes({ images, storage, publicUrl: config.publicUrl }));
-  app.use(deleteRoutes({ limits, db, images, users, securityLog, storage, clock, publicUrl: config.publicUrl }));
+  app.use(imagesRoutes({ images, storage, publicUrl: config.publicUrl, delivery: createDelivery(config, storage) }));
+  app.use(deleteRoutes({ limits, db, images, users, securityLog, storage, recovery, logger, clock, publicUrl: config.publicUrl }));
 
   app.use(notFoundHandler);
   app.use(errorHandler(logger));

@@ -4,9 +4,11 @@ import type { Config } from './config/config.js';
 import { createDb, type Db } from './db/knex.js';
 import { migrateToLatest, unknownAppliedMigrations } from './db/migrate.js';
 import { removeStaleEntries } from './lib/stale-files.js';
+import { createStorage } from './storage/create-storage.js';
 import { LocalStorage } from './storage/local.storage.js';
+import type { StorageDriver } from './storage/storage.js';
 
-export type Runtime = { db: Db; storage: LocalStorage; tempDir: string };
+export type Runtime = { db: Db; storage: StorageDriver; tempDir: string };
 
 export class BootError extends Error {
   override name = 'BootError';
@@ -24,9 +26,9 @@ export async function prepareRuntime(config: Config, onMigrated?: (applied: stri
   } catch (err) {
     throw new BootError(`DATA_DIR: cannot use ${config.dataDir} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
-  const storage = new LocalStorage(path.join(config.dataDir, 'storage'));
+  const storage = createStorage(config);
   await storage.check();
-  await storage.removeStaleTempFiles();
+  if (storage instanceof LocalStorage) await storage.removeStaleTempFiles();
 
   const db = createDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   let applied: string[];

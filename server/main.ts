@@ -65,6 +65,7 @@ async function main(): Promise<void> {
     server.close(async () => {
       clearTimeout(force);
       await runtime.db.destroy();
+      runtime.storage.destroy?.();
       logger.info('stopped');
       process.exit(0);
     });

@@ -27,6 +27,12 @@ const httpUrl = z
     }
   }, 'must be an http(s) URL with no query, fragment or credentials');
 
+const boolean = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
+    .default(fallback ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
 const schema = z
   .object({
     PORT: integer(1, 65535, 3000),
@@ -56,10 +62,36 @@ const schema = z
     DEFAULT_QUOTA_BYTES: integer(0, Number.MAX_SAFE_INTEGER, 1024 * 1024 * 1024),
     SMTP_URL: optionalString.refine((v) => v === undefined || /^smtps?:\/\//.test(v), 'must start with smtp:// or smtps://'),
     MAIL_FROM: z.string().trim().min(3).max(254).default('Pixbin <pixbin@localhost>'),
+    STORAGE_DRIVER: z.enum(['local', 's3'], { message: 'must be local or s3' }).default('local'),
+    S3_ENDPOINT: httpUrl.optional(),
+    S3_REGION: z.string().trim().min(1).max(64).default('us-east-1'),
+    S3_BUCKET: optionalString.refine((v) => v === undefined || /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(v), 'must be a bucket name: 3 to 63 of a-z 0-9 . -'),
+    S3_ACCESS_KEY_ID: optionalString,
+    S3_SECRET_ACCESS_KEY: optionalString,
+    S3_FORCE_PATH_STYLE: boolean(false),
+    S3_PREFIX: optionalString.refine(
+      (v) => v === undefined || /^([A-Za-z0-9][A-Za-z0-9._-]*\/)*[A-Za-z0-9][A-Za-z0-9._-]*\/?$/.test(v),
+      'must be a folder-like path such as pixbin/ (letters, digits, . _ - and /)',
+    ),
+    S3_REQUEST_CHECKSUM: z.enum(['when_required', 'when_supported'], { message: 'must be when_required or when_supported' }).default('when_required'),
+    S3_TIMEOUT_MS: integer(500, 120_000, 10_000),
+    S3_SERVE_MODE: z.enum(['proxy', 'presigned', 'public'], { message: 'must be proxy, presigned or public' }).default('proxy'),
+    S3_PUBLIC_URL: httpUrl.optional(),
+    S3_PRESIGN_SECONDS: integer(10, 3600, 300),
+    RECOVERY_DAYS: integer(1, 365, 14),
   })
   .superRefine((env, ctx) => {
     if (env.SESSION_MAX_DAYS < env.SESSION_IDLE_DAYS) {
       ctx.addIssue({ code: 'custom', path: ['SESSION_MAX_DAYS'], message: 'must be at least SESSION_IDLE_DAYS' });
+    }
+    if (env.STORAGE_DRIVER === 's3' && !env.S3_BUCKET) {
+      ctx.addIssue({ code: 'custom', path: ['S3_BUCKET'], message: 'must be set when STORAGE_DRIVER=s3' });
+    }
+    if (Boolean(env.S3_ACCESS_KEY_ID) !== Boolean(env.S3_SECRET_ACCESS_KEY)) {
+      ctx.addIssue({ code: 'custom', path: [env.S3_ACCESS_KEY_ID ? 'S3_SECRET_ACCESS_KEY' : 'S3_ACCESS_KEY_ID'], message: 'set both S3 keys, or neither' });
+    }
+    if (env.S3_SERVE_MODE === 'public' && !env.S3_PUBLIC_URL) {
+      ctx.addIssue({ code: 'custom', path: ['S3_PUBLIC_URL'], message: 'must be set when S3_SERVE_MODE=public' });
     }
     if (env.TURNSTILE_SECRET_KEY && !env.TURNSTILE_SITE_KEY) {
       ctx.addIssue({ code: 'custom', path: ['TURNSTILE_SITE_KEY'], message: 'must be set when TURNSTILE_SECRET_KEY is set' });
@@ -95,6 +127,22 @@ export type Config = Readonly<{
   defaultQuotaBytes: number;
   smtpUrl: string | undefined;
   mailFrom: string;
+  storageDriver: 'local' | 's3';
+  s3: Readonly<{
+    endpoint: string | undefined;
+    region: string;
+    bucket: string;
+    accessKeyId: string | undefined;
+    secretAccessKey: string | undefined;
+    forcePathStyle: boolean;
+    prefix: string;
+    requestChecksum: 'WHEN_REQUIRED' | 'WHEN_SUPPORTED';
+    timeoutMs: number;
+    serveMode: 'proxy' | 'presigned' | 'public';
+    publicUrl: string | undefined;
+    presignSeconds: number;
+  }> | null;
+  recoveryDays: number;
 }>;
 
 export class ConfigError extends Error {
@@ -176,6 +224,25 @@ export function loadConfig(env: Env = process.env): Config {
     defaultQuotaBytes: e.DEFAULT_QUOTA_BYTES,
     smtpUrl: e.SMTP_URL,
     mailFrom: e.MAIL_FROM,
+    storageDriver: e.STORAGE_DRIVER,
+    // Read whenever a bucket is named, so storage:migrate can reach it before the app is switched over.
+    s3: e.S3_BUCKET
+      ? Object.freeze({
+          endpoint: e.S3_ENDPOINT?.replace(/\/+$/, ''),
+          region: e.S3_REGION,
+          bucket: e.S3_BUCKET,
+          accessKeyId: e.S3_ACCESS_KEY_ID,
+          secretAccessKey: e.S3_SECRET_ACCESS_KEY,
+          forcePathStyle: e.S3_FORCE_PATH_STYLE,
+          prefix: e.S3_PREFIX ? e.S3_PREFIX.replace(/\/?$/, '/') : '',
+          requestChecksum: e.S3_REQUEST_CHECKSUM === 'when_supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED',
+          timeoutMs: e.S3_TIMEOUT_MS,
+          serveMode: e.S3_SERVE_MODE,
+          publicUrl: e.S3_PUBLIC_URL?.replace(/\/+$/, ''),
+          presignSeconds: e.S3_PRESIGN_SECONDS,
+        })
+      : null,
+    recoveryDays: e.RECOVERY_DAYS,
   });
 }
 

@@ -99,6 +99,10 @@ export function createUsersRepo(db: Knex) {
         .increment('used_bytes', bytes);
       return updated > 0;
     },
+    /** Adds bytes whatever the quota says (a staff restore). */
+    async addBytes(id: string, bytes: number, trx: Knex = db): Promise<void> {
+      await trx('users').where({ id }).increment('used_bytes', bytes);
+    },
     async releaseBytes(id: string, bytes: number, trx: Knex = db): Promise<void> {
       await trx('users').where({ id }).update({ used_bytes: trx.raw('case when used_bytes > ? then used_bytes - ? else 0 end', [bytes, bytes]) });
     },

@@ -1,5 +1,6 @@
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import type { Logger } from 'pino';
+import { StorageUnavailable } from '../storage/storage.js';
 
 /** An error whose message is written for the person who caused it; safe to show. */
 export class AppError extends Error {
@@ -72,6 +73,11 @@ export function wantsJson(req: Request): boolean {
 /** Turns any thrown value into a status, code and a message safe for the client. */
 export function toPublicError(err: unknown): AppError {
   if (err instanceof AppError) return err;
+  if (err instanceof StorageUnavailable) {
+    const unavailable = new ServiceUnavailable('Image storage is not answering right now. Please try again in a minute.', 'storage_unavailable');
+    unavailable.headers['Retry-After'] = '30';
+    return unavailable;
+  }
   // body-parser and friends mark client errors with a status; their messages are written for developers.
   const status = (err as { status?: unknown; statusCode?: unknown })?.status ?? (err as { statusCode?: unknown })?.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {

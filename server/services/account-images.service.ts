@@ -2,9 +2,9 @@ import { VISIBILITIES, type ImageRecord, type PagePosition, type Visibility } fr
 import { BadRequest, NotFound } from '../http/errors.js';
 import { isImageId } from '../lib/ids.js';
 import { cleanTitle, MAX_TITLE_CHARS, titleLength } from '../lib/title.js';
-import { allImageKeys } from '../storage/keys.js';
 import type { ImagesDeps } from './images.service.js';
 import { releaseStorage, storedBytes } from './quota.service.js';
+import { moveToRecovery, recordDeletions } from './recovery.service.js';
 
 export type AccountImagesDeps = ImagesDeps & { defaultQuotaBytes: number };
 
@@ -105,7 +105,8 @@ export function parseIds(raw: unknown): string[] {
 
 /**
  * Deletes those of ids that belong to the owner (others are ignored, as if they did not exist), gives their
- * bytes back to the quota in the same transaction, then removes every stored variant. Returns how many went.
+ * bytes back to the quota in the same transaction, then moves every stored variant to the recovery store.
+ * Returns how many went.
  */
 export async function deleteOwnedImages(
   deps: AccountImagesDeps,
@@ -113,7 +114,7 @@ export async function deleteOwnedImages(
   ids: readonly string[],
   client: { ip: string | undefined; userAgent: string | undefined },
 ): Promise<number> {
-  const deleted = await deps.db.transaction(async (trx) => {
+  const items = await deps.db.transaction(async (trx) => {
     const rows = await deps.images.deleteOwned(ownerId, ids, trx);
     await releaseStorage(deps, ownerId, rows.reduce((sum, image) => sum + storedBytes(image), 0), trx);
     if (rows.length > 0) {
@@ -122,8 +123,8 @@ export async function deleteOwnedImages(
         deps.clock(),
       );
     }
-    return rows;
+    return recordDeletions(deps, rows, 'owner', deps.clock(), trx);
   });
-  await Promise.all(deleted.flatMap((image) => allImageKeys(image).map((key) => deps.storage.delete(key))));
-  return deleted.length;
+  await moveToRecovery(deps, items);
+  return items.length;
 }

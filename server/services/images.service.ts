@@ -1,13 +1,15 @@
 import type { Knex } from 'knex';
+import type { Logger } from 'pino';
 import type { ImageRecord, ImagesRepo } from '../db/images.repo.js';
+import type { RecoveryRepo } from '../db/recovery.repo.js';
 import type { SecurityLogRepo } from '../db/security-log.repo.js';
 import type { UsersRepo } from '../db/users.repo.js';
 import { NotFound } from '../http/errors.js';
 import { secretMatchesHash } from '../lib/hash.js';
 import { isDeleteKey, isImageId } from '../lib/ids.js';
-import { allImageKeys } from '../storage/keys.js';
 import type { StorageDriver } from '../storage/storage.js';
 import { releaseStorage, storedBytes } from './quota.service.js';
+import { moveToRecovery, recordDeletions } from './recovery.service.js';
 
 export type ImagesDeps = {
   db: Knex;
@@ -15,6 +17,8 @@ export type ImagesDeps = {
   users: UsersRepo;
   securityLog: (trx: Knex | Knex.Transaction) => SecurityLogRepo;
   storage: StorageDriver;
+  recovery: RecoveryRepo;
+  logger?: Logger;
   clock: () => Date;
 };
 
@@ -44,21 +48,22 @@ export async function findImageForDeletion(deps: Pick<ImagesDeps, 'images'>, id:
 }
 
 /**
- * Removes the row first (so nothing is served from that moment), then every stored variant. An image uploaded
- * from an account gives its bytes back to that account's quota in the same transaction.
+ * Removes the row first (so nothing is served from that moment), then moves every stored variant to the recovery
+ * store. An image uploaded from an account gives its bytes back to that account's quota in the same transaction.
  */
 export async function deleteImageWithKey(
   deps: ImagesDeps,
   input: { id: string; key: string; ip: string | undefined; userAgent: string | undefined },
 ): Promise<void> {
   const image = await findImageForDeletion(deps, input.id, input.key);
-  await deps.db.transaction(async (trx) => {
+  const items = await deps.db.transaction(async (trx) => {
     if (!(await deps.images.deleteByIdAndKeyHash(image.id, image.deleteKeyHash, trx))) throw new NotFound();
     if (image.ownerId) await releaseStorage(deps, image.ownerId, storedBytes(image), trx);
     await deps.securityLog(trx).insert(
       { event: 'image.delete', userId: image.ownerId, ip: input.ip, userAgent: input.userAgent, detail: { imageId: image.id, by: 'delete_key' } },
       deps.clock(),
     );
+    return recordDeletions(deps, [image], 'delete_key', deps.clock(), trx);
   });
-  await Promise.all(allImageKeys(image).map((key) => deps.storage.delete(key)));
+  await moveToRecovery(deps, items);
 }

@@ -70,8 +70,8 @@ export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise
     };
     const keys = imageKeys(image);
     try {
-      await deps.storage.put(keys.original, createReadStream(processed.original.path));
-      await deps.storage.put(keys.thumbnail, createReadStream(processed.thumbnail.path));
+      await deps.storage.put(keys.original, createReadStream(processed.original.path), { contentType: image.mime });
+      await deps.storage.put(keys.thumbnail, createReadStream(processed.thumbnail.path), { contentType: 'image/webp' });
       await deps.db.transaction(async (trx) => {
         if (input.ownerId) await reserveStorage(deps, input.ownerId, storedBytes(image), trx);
         await deps.images.insert(image, trx);

@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomBase62 } from '../lib/ids.js';
 import { removeStaleEntries } from '../lib/stale-files.js';
-import { assertValidKey, StorageError, type ByteRange, type StorageDriver, type StoredObject } from './storage.js';
+import { assertValidKey, MissingObject, StorageError, type ByteRange, type ListedObject, type StorageDriver, type StoredObject } from './storage.js';
 
 const TEMP_DIR = '.tmp';
 
@@ -36,6 +36,7 @@ export class LocalStorage implements StorageDriver {
   }
 
   async put(key: string, body: Readable): Promise<{ size: number }> {
+    // The content type is the S3 driver's business; files on disk are served with the type from the database.
     const target = this.pathFor(key);
     const tempDir = path.join(this.root, TEMP_DIR);
     await fs.mkdir(tempDir, { recursive: true });
@@ -56,7 +57,13 @@ export class LocalStorage implements StorageDriver {
 
   async get(key: string, range?: ByteRange): Promise<Readable> {
     const file = this.pathFor(key);
-    const handle = await fs.open(file, 'r'); // fails with ENOENT before any byte is promised to a client
+    let handle;
+    try {
+      handle = await fs.open(file, 'r'); // fails before any byte is promised to a client
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new MissingObject(`no object at ${JSON.stringify(key)}`);
+      throw err;
+    }
     return handle.createReadStream({ start: range?.start, end: range?.end });
   }
 
@@ -76,6 +83,41 @@ export class LocalStorage implements StorageDriver {
 
   async delete(key: string): Promise<void> {
     await fs.rm(this.pathFor(key), { force: true });
+  }
+
+  async move(from: string, to: string): Promise<boolean> {
+    const source = this.pathFor(from);
+    const target = this.pathFor(to);
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    try {
+      await fs.rename(source, target); // one filesystem: atomic, and readers never see half a file
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return this.exists(to);
+      throw err;
+    }
+    await syncDirectory(path.dirname(target));
+    return true;
+  }
+
+  async *list(prefix: string): AsyncIterable<ListedObject> {
+    const walk = async function* (dir: string, rel: string): AsyncIterable<ListedObject> {
+      let entries;
+      try {
+        entries = await fs.readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw err;
+      }
+      for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+        if (entry.name.startsWith('.')) continue; // the temp folder and anything else hidden is not an object
+        const key = rel ? `${rel}/${entry.name}` : entry.name;
+        if (entry.isDirectory()) yield* walk(path.join(dir, entry.name), key);
+        else if (entry.isFile() && key.startsWith(prefix)) yield { key, size: (await fs.stat(path.join(dir, entry.name))).size };
+      }
+    };
+    // Walk only the folder the prefix names, when it names one.
+    const folder = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
+    yield* walk(folder ? this.pathFor(folder) : this.root, folder);
   }
 
   async check(): Promise<void> {

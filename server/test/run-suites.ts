@@ -1,14 +1,18 @@
 /**
- * Runs the whole mocha suite once on SQLite and, when TEST_DATABASE_URL names a PostgreSQL server, once more on
- * PostgreSQL. Each pass creates its own fresh database (see helpers/test-db.ts), so no state leaks between runs.
+ * Runs the whole mocha suite on SQLite with local storage, on SQLite with S3 storage (a loopback s3rver), and,
+ * when TEST_DATABASE_URL names a PostgreSQL server, on PostgreSQL with local storage. Each pass creates its own
+ * fresh database (see helpers/test-db.ts) and bucket (helpers/s3.ts), so no state leaks between runs.
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 
 type Pass = { name: string; env: Record<string, string> };
 
-const passes: Pass[] = [{ name: 'SQLite', env: { PIXBIN_TEST_DB: 'sqlite' } }];
-if (process.env.TEST_DATABASE_URL) passes.push({ name: 'PostgreSQL', env: { PIXBIN_TEST_DB: 'postgres' } });
+const passes: Pass[] = [
+  { name: 'SQLite', env: { PIXBIN_TEST_DB: 'sqlite', PIXBIN_TEST_STORAGE: 'local' } },
+  { name: 'SQLite + S3 storage', env: { PIXBIN_TEST_DB: 'sqlite', PIXBIN_TEST_STORAGE: 's3' } },
+];
+if (process.env.TEST_DATABASE_URL) passes.push({ name: 'PostgreSQL', env: { PIXBIN_TEST_DB: 'postgres', PIXBIN_TEST_STORAGE: 'local' } });
 else console.warn('TEST_DATABASE_URL is not set: the PostgreSQL pass is skipped (CI always sets it).');
 
 const mocha = path.join(process.cwd(), 'node_modules', 'mocha', 'bin', 'mocha.js');

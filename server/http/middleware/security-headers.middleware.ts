@@ -10,8 +10,11 @@ export const cspNonce: RequestHandler = (_req, res, next) => {
   next();
 };
 
-/** Page headers: a strict CSP that admits Turnstile's origin only when Turnstile is on. */
-export function securityHeaders(options: { turnstile: boolean; https: boolean }): RequestHandler {
+/**
+ * Page headers: a strict CSP that admits Turnstile's origin only when Turnstile is on, and the bucket's (or its
+ * CDN's) origin for images only when S3_SERVE_MODE redirects image requests there.
+ */
+export function securityHeaders(options: { turnstile: boolean; https: boolean; imageOrigin?: string }): RequestHandler {
   const turnstile = options.turnstile ? [TURNSTILE_ORIGIN] : [];
   return helmet({
     contentSecurityPolicy: {
@@ -20,7 +23,7 @@ export function securityHeaders(options: { turnstile: boolean; https: boolean })
         defaultSrc: ["'self'"],
         scriptSrc: ["'self'", (_req, res) => `'nonce-${(res as Response).locals.cspNonce as string}'`, ...turnstile],
         styleSrc: ["'self'"],
-        imgSrc: ["'self'", 'blob:', 'data:'],
+        imgSrc: ["'self'", 'blob:', 'data:', ...(options.imageOrigin ? [options.imageOrigin] : [])],
         fontSrc: ["'self'"],
         connectSrc: ["'self'"],
         frameSrc: turnstile.length ? turnstile : ["'none'"],

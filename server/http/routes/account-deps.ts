@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/config.js';
 import type { ImagesRepo } from '../../db/images.repo.js';
+import type { RecoveryRepo } from '../../db/recovery.repo.js';
 import type { Db } from '../../db/knex.js';
 import type { SecurityLogRepo } from '../../db/security-log.repo.js';
 import type { SessionsRepo } from '../../db/sessions.repo.js';
@@ -24,6 +25,7 @@ export type AccountDeps = {
   sessionsDeps: SessionsDeps;
   securityLog: (trx: Knex) => SecurityLogRepo;
   storage: StorageDriver;
+  recovery: RecoveryRepo;
   csrf: Csrf;
   limits: RateLimits;
   auth: AuthDeps;

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import type { Page } from 'playwright-core';
 import { fixtures } from '../fixtures/images.js';
 import { foreignRequests, openBrowser, seriousA11yViolations, type TestBrowser } from '../helpers/browser.js';
-import { listFiles, startTestApp, type TestApp } from '../helpers/test-app.js';
+import { startTestApp, type TestApp } from '../helpers/test-app.js';
 
 /** Signs up and logs in through the forms, as a person would; ends on My images. */
 async function signUpAndLogIn(page: Page, appUrl: string, username: string): Promise<void> {
@@ -90,7 +90,7 @@ describe('browser: My images', function () {
     await page.getByRole('button', { name: 'Delete selected' }).click();
     await page.getByText('Deleted 2 images.').waitFor();
     expect(await page.locator('.image-card').count()).to.equal(1);
-    expect((await listFiles(app.storageRoot)).filter((f) => f.includes(second) || f.includes(third))).to.deep.equal([]);
+    expect((await app.storedKeys()).filter((f) => f.includes(second) || f.includes(third))).to.deep.equal([]);
 
     // Claim a guest upload by pasting its delete link.
     const uploader = await openBrowser();

@@ -81,7 +81,7 @@ describe('browser: the guest journey', function () {
     await page.waitForLoadState();
     expect(await page.textContent('main')).to.match(/deleted/i);
     for (const url of [shareUrl, directUrl]) expect((await rawRequest(url)).status).to.equal(404);
-    expect(await listFiles(app.storageRoot)).to.deep.equal([]);
+    expect(await app.storedKeys()).to.deep.equal([]);
 
     expect(foreignRequests(browser.requests, app.url)).to.deep.equal([]);
     expect(browser.consoleErrors).to.deep.equal([]);

@@ -5,7 +5,7 @@ import { sha256Hex } from '../../lib/hash.js';
 import { newImageId } from '../../lib/ids.js';
 import type { TestUser } from './accounts.js';
 import { multipart, type Part, type RawResponse } from './http.js';
-import { listFiles, type TestApp } from './test-app.js';
+import { type TestApp } from './test-app.js';
 
 /** The CSRF token of a signed-in client, read from a page that has forms (it also sets the CSRF cookie). */
 export const csrfOf = (user: TestUser): Promise<string> => user.client.csrfFrom('/account/images');
@@ -82,7 +82,7 @@ export async function expectConsistentUsage(app: TestApp, userId: string): Promi
   const usage = await usageOfUser(app, userId);
   expect(usage.used, 'used_bytes equals the sum of stored images').to.equal(usage.stored);
   const totalRows = Number((await app.db('images').count({ n: '*' }))[0]!.n);
-  expect(await listFiles(app.storageRoot), 'two stored files per image row').to.have.length(totalRows * 2);
+  expect(await app.storedKeys(), 'two stored files per image row').to.have.length(totalRows * 2);
   return usage;
 }
 

@@ -15,7 +15,7 @@ export async function waitForEmptyTemp(app: TestApp, timeoutMs = 3000): Promise<
 /** The promise every rejected upload must keep: no row, no stored bytes, no temp file. */
 export async function expectNothingLeft(app: TestApp): Promise<void> {
   expect(await waitForEmptyTemp(app), 'temp files').to.deep.equal([]);
-  expect(await listFiles(app.storageRoot), 'stored files').to.deep.equal([]);
+  expect(await app.storedKeys(), 'stored files').to.deep.equal([]);
   expect(Number((await app.db('images').count({ n: '*' }))[0]!.n), 'image rows').to.equal(0);
   expect(await app.db('security_log').where({ event: 'image.upload' }), 'upload log rows').to.have.length(0);
 }

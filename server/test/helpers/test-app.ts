@@ -8,16 +8,23 @@ import { createApp } from '../../app.js';
 import { loadConfig, type Config } from '../../config/config.js';
 import type { Db } from '../../db/knex.js';
 import type { RateLimits } from '../../services/rate-limits.service.js';
-import { LocalStorage } from '../../storage/local.storage.js';
+import { createStorage } from '../../storage/create-storage.js';
+import { RECOVERY_PREFIX } from '../../services/recovery.service.js';
+import type { StorageDriver } from '../../storage/storage.js';
+import { s3Env, TEST_BUCKET, testS3, testStorageDriver } from './s3.js';
 import { testDatabase } from './test-db.js';
 
 export type TestApp = {
   url: string;
   config: Config;
   db: Db;
-  storage: LocalStorage;
-  storageRoot: string;
+  /** The driver this pass runs on: local disk, or the S3 pass's bucket. */
+  storage: StorageDriver;
   tempDir: string;
+  /** Keys of live objects (what can be served), sorted. */
+  storedKeys: () => Promise<string[]>;
+  /** Keys in the recovery store, sorted. */
+  recoveryKeys: () => Promise<string[]>;
   logs: Array<Record<string, unknown>>;
   close: () => Promise<void>;
 };
@@ -41,12 +48,12 @@ export async function startTestApp(
     PORT: String(port),
     PUBLIC_URL: `http://${options.publicHost ?? '127.0.0.1'}:${port}`,
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+    ...(testStorageDriver() === 's3' ? s3Env(testS3().endpoint, TEST_BUCKET) : {}),
     ...env,
   });
-  const storageRoot = path.join(dataDir, 'storage');
   const tempDir = path.join(dataDir, 'tmp');
   await fs.mkdir(tempDir, { recursive: true });
-  const storage = new LocalStorage(storageRoot);
+  const storage = createStorage(config);
   await storage.check();
   const logs: Array<Record<string, unknown>> = [];
   const sink = new Writable({
@@ -63,15 +70,26 @@ export async function startTestApp(
     config,
     db,
     storage,
-    storageRoot,
     tempDir,
     logs,
+    storedKeys: async () => (await listKeys(storage, '')).filter((key) => !key.startsWith(RECOVERY_PREFIX)),
+    recoveryKeys: () => listKeys(storage, RECOVERY_PREFIX),
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
-        server.close(() => resolve());
+        server.close(() => {
+          storage.destroy?.();
+          resolve();
+        });
       }),
   };
+}
+
+/** Every key under prefix in a store, sorted. */
+export async function listKeys(storage: StorageDriver, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const object of storage.list(prefix)) if (!object.key.startsWith('.')) keys.push(object.key);
+  return keys.sort();
 }
 
 /** Every file under a folder, relative to it. */

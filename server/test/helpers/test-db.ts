@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { migrateToLatest } from '../../db/migrate.js';
+import { emptyTestBucket } from './s3.js';
 import { createScratchDb, type ScratchDb } from './scratch-db.js';
 
 /**
@@ -27,12 +28,13 @@ export function testDatabase(): TestDatabase {
 }
 
 // Children before parents, for the foreign keys.
-const TABLES = ['album_images', 'albums', 'consent_log', 'email_tokens', 'sessions', 'rate_limits', 'images', 'users', 'security_log', 'app_secrets'];
+const TABLES = ['album_images', 'albums', 'consent_log', 'email_tokens', 'sessions', 'rate_limits', 'recovery_items', 'images', 'users', 'security_log', 'app_secrets'];
 
-/** Empties every table and the storage folder: each test starts from nothing, whatever ran before. */
+/** Empties every table, the storage folder and the test bucket: each test starts from nothing, whatever ran before. */
 export async function resetState(): Promise<void> {
   const { db, dataDir } = testDatabase();
   for (const table of TABLES) await db(table).delete();
   await fs.rm(path.join(dataDir, 'storage'), { recursive: true, force: true });
+  await emptyTestBucket();
   await fs.rm(path.join(dataDir, 'tmp'), { recursive: true, force: true });
 }

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { fixtures } from '../fixtures/images.js';
 import { expectJsonError } from '../helpers/assertions.js';
 import { rawRequest, upload } from '../helpers/http.js';
-import { listFiles, startTestApp, type TestApp } from '../helpers/test-app.js';
+import { startTestApp, type TestApp } from '../helpers/test-app.js';
 
 describe('deleting with the secret link', () => {
   let app: TestApp;
@@ -23,13 +23,18 @@ describe('deleting with the secret link', () => {
     for (const url of allLinks()) expect((await rawRequest(url)).status, url).to.equal(200);
   });
 
-  it('POST with JSON deletes the row and every stored variant; every link answers 404 straight afterwards', async () => {
-    expect(await listFiles(app.storageRoot)).to.have.length(2);
+  it('POST with JSON deletes the row and moves every stored variant to the recovery store; every link answers 404 straight afterwards', async () => {
+    const live = await app.storedKeys();
+    expect(live).to.have.length(2);
     const res = await rawRequest(image.deleteUrl, { method: 'POST', headers: { Accept: 'application/json' } });
     expect(res.status).to.equal(200);
     expect(res.json()).to.deep.equal({ deleted: true });
     for (const url of allLinks()) expect((await rawRequest(url)).status, url).to.equal(404);
-    expect(await listFiles(app.storageRoot)).to.deep.equal([]);
+    expect(await app.storedKeys()).to.deep.equal([]);
+    const [item] = await app.db('recovery_items').where({ image_id: image.id });
+    expect(item, 'recovery item').to.include({ reason: 'delete_key' });
+    expect(Boolean(item.bytes_moved)).to.equal(true);
+    expect(await app.recoveryKeys()).to.deep.equal(live.map((key) => `recovery/${item.token}/${key}`).sort());
     expect(await app.db('images').where({ id: image.id })).to.have.length(0);
     const log = await app.db('security_log').where({ event: 'image.delete' });
     expect(log).to.have.length(1);
@@ -64,7 +69,7 @@ describe('deleting with the secret link', () => {
       expect((await rawRequest(`${app.url}${path}`)).status).to.equal(404);
     }
     for (const url of allLinks()) expect((await rawRequest(url)).status, url).to.equal(200);
-    expect(await listFiles(app.storageRoot)).to.have.length(4);
+    expect(await app.storedKeys()).to.have.length(4);
   });
 
 });

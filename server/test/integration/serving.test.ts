@@ -3,7 +3,7 @@ import sharp from 'sharp';
 import { fixtures } from '../fixtures/images.js';
 import { expectJsonError } from '../helpers/assertions.js';
 import { rawRequest, upload } from '../helpers/http.js';
-import { listFiles, startTestApp, type TestApp } from '../helpers/test-app.js';
+import { startTestApp, type TestApp } from '../helpers/test-app.js';
 
 type Uploaded = { id: string; url: string; pageUrl: string; thumbnailUrl: string; deleteUrl: string; size: number; width: number; height: number };
 
@@ -141,7 +141,7 @@ describe('serving images and pages', () => {
   });
 
   it('answers 404, not a broken 200, when a row outlived its bytes', async () => {
-    for (const f of await listFiles(app.storageRoot)) await app.storage.delete(f);
+    for (const f of await app.storedKeys()) await app.storage.delete(f);
     expect((await rawRequest(image.url)).status).to.equal(404);
     expect((await rawRequest(image.url, { method: 'HEAD' })).status).to.equal(404);
   });

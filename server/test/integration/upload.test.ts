@@ -4,7 +4,7 @@ import sharp from 'sharp';
 import { fixtures, MARKERS } from '../fixtures/images.js';
 import { waitForEmptyTemp } from '../helpers/assertions.js';
 import { rawRequest, upload } from '../helpers/http.js';
-import { listFiles, startTestApp, type TestApp } from '../helpers/test-app.js';
+import { startTestApp, type TestApp } from '../helpers/test-app.js';
 
 async function fetchBytes(url: string): Promise<Buffer> {
   const res = await rawRequest(url);
@@ -49,7 +49,7 @@ describe('upload (guest, no bot check)', () => {
     expect(body.deleteUrl).to.match(new RegExp(`^${app.config.publicUrl}/delete/${body.id}/[0-9A-Za-z]{24}$`));
     expect(body).to.include({ width: 320, height: 240, mime: 'image/png' });
     expect(body.size).to.equal((await fetchBytes(body.url)).length);
-    expect(await listFiles(app.storageRoot)).to.have.length(2);
+    expect(await app.storedKeys()).to.have.length(2);
     expect(await waitForEmptyTemp(app)).to.deep.equal([]);
   });
 
@@ -240,7 +240,7 @@ describe('upload (guest, no bot check)', () => {
       expect(res.status, res.body.toString()).to.equal(201);
       const row = await app.db('images').where({ id: res.json().id }).first();
       expect(row.original_name).to.equal(expected);
-      expect(await listFiles(app.storageRoot)).to.satisfy((files: string[]) => files.every((f) => /^(images|thumbs)\/[0-9A-Za-z]{2}\/[0-9A-Za-z]{12}\.\w+$/.test(f)));
+      expect(await app.storedKeys()).to.satisfy((files: string[]) => files.every((f) => /^(images|thumbs)\/[0-9A-Za-z]{2}\/[0-9A-Za-z]{12}\.\w+$/.test(f)));
     });
   }
 

@@ -51,6 +51,9 @@ describe('loadConfig', () => {
       defaultQuotaBytes: 1024 * 1024 * 1024,
       smtpUrl: undefined,
       mailFrom: 'Pixbin <pixbin@localhost>',
+      storageDriver: 'local',
+      s3: null,
+      recoveryDays: 14,
     });
   });
 

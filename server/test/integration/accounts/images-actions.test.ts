@@ -4,7 +4,7 @@ import { expectConsistentUsage, fakeImage, insertFakeImages, ownerPost, ownerPos
 import { signedInUser, type TestUser } from '../../helpers/accounts.js';
 import { expectJsonError } from '../../helpers/assertions.js';
 import { rawRequest } from '../../helpers/http.js';
-import { listFiles, startTestApp, type TestApp } from '../../helpers/test-app.js';
+import { startTestApp, type TestApp } from '../../helpers/test-app.js';
 
 describe('accounts: rename, visibility and delete in My images', () => {
   let app: TestApp;
@@ -79,7 +79,7 @@ describe('accounts: rename, visibility and delete in My images', () => {
     const id = await upload();
     expect((await ownerPost(alice, `/account/images/${id}/delete`, {}, { json: true })).json()).to.deep.equal({ deleted: 1 });
     expect(await row(id)).to.equal(undefined);
-    expect((await listFiles(app.storageRoot)).filter((f) => f.includes(id))).to.deep.equal([]);
+    expect((await app.storedKeys()).filter((f) => f.includes(id))).to.deep.equal([]);
     expect((await rawRequest(`${app.url}/i/${id}.png`)).status).to.equal(404);
     await expectConsistentUsage(app, alice.id);
     expectJsonError(await ownerPost(alice, `/account/images/${id}/delete`, {}, { json: true }), 404, 'not_found');
@@ -100,7 +100,7 @@ describe('accounts: rename, visibility and delete in My images', () => {
     expect((await alice.client.get(form.headers.location as string)).body.toString()).to.include('Deleted 1 image.');
     expect((await ownerPostJson(alice, '/account/images/delete', { ids: [mine[1], mine[2], mine[1]] })).json()).to.deep.equal({ deleted: 2 });
     expect(await app.db('images').pluck('id')).to.deep.equal([his]);
-    expect(await listFiles(app.storageRoot)).to.have.length(2);
+    expect(await app.storedKeys()).to.have.length(2);
     expect((await expectConsistentUsage(app, alice.id)).used).to.equal(0);
     await expectConsistentUsage(app, bob.id);
   });

@@ -4,7 +4,7 @@ import { expectConsistentUsage, ownerPost, ownerUpload, usageOfUser } from '../.
 import { signedInUser, type TestUser } from '../../helpers/accounts.js';
 import { expectJsonError, expectNothingLeft, waitForEmptyTemp } from '../../helpers/assertions.js';
 import { rawRequest } from '../../helpers/http.js';
-import { listFiles, startTestApp, type TestApp } from '../../helpers/test-app.js';
+import { startTestApp, type TestApp } from '../../helpers/test-app.js';
 
 describe('accounts: storage quota', () => {
   let app: TestApp;
@@ -96,7 +96,7 @@ describe('accounts: storage quota', () => {
     const viaLink = await rawRequest(links[3]!, { method: 'POST', headers: { Accept: 'application/json' } });
     expect(viaLink.status).to.equal(200);
     expect((await expectConsistentUsage(app, alice.id)).used).to.equal(0);
-    expect(await listFiles(app.storageRoot)).to.deep.equal([]);
+    expect(await app.storedKeys()).to.deep.equal([]);
 
     // Room again for a new upload.
     await setQuota(alice.id, cost);

@@ -7,7 +7,7 @@ import { signedInUser, type TestUser } from '../../helpers/accounts.js';
 import { expectJsonError, expectNothingLeft, waitForEmptyTemp } from '../../helpers/assertions.js';
 import { startFakeTurnstile, type FakeTurnstile } from '../../helpers/fake-turnstile.js';
 import { upload } from '../../helpers/http.js';
-import { listFiles, startTestApp, type TestApp } from '../../helpers/test-app.js';
+import { startTestApp, type TestApp } from '../../helpers/test-app.js';
 import { WebClient } from '../../helpers/web-client.js';
 
 describe('accounts: uploads by a signed-in user', () => {
@@ -143,7 +143,7 @@ describe('accounts: upload gates (Turnstile for guests, rate limits for both)', 
       expectJsonError(await upload(app.url, { bytes: png }), 429, 'rate_limited');
       expect(await app.db('images')).to.have.length(4);
       expect(await waitForEmptyTemp(app)).to.deep.equal([]);
-      expect(await listFiles(app.storageRoot)).to.have.length(8);
+      expect(await app.storedKeys()).to.have.length(8);
     } finally {
       await app.close();
     }

@@ -1,0 +1,89 @@
+import type { Knex } from 'knex';
+import type { ImageRecord } from './images.repo.js';
+import { insertInBatches, toDate } from './knex.js';
+
+/** Why an image left the live store; the moderation and retention issues add their own. */
+export type DeletionReason = 'owner' | 'delete_key' | 'expired' | 'moderation' | 'account';
+
+export type RecoveryItem = {
+  imageId: string;
+  token: string;
+  record: ImageRecord;
+  ownerId: string | null;
+  reason: DeletionReason;
+  deletedAt: Date;
+  bytesMoved: boolean;
+};
+
+type Row = {
+  image_id: string;
+  token: string;
+  record: string;
+  owner_id: string | null;
+  reason: string;
+  deleted_at: Date | number;
+  bytes_moved: boolean | number;
+};
+
+function fromRow(r: Row): RecoveryItem {
+  const raw = JSON.parse(r.record) as ImageRecord & { createdAt: string };
+  return {
+    imageId: r.image_id,
+    token: r.token,
+    record: { ...raw, createdAt: new Date(raw.createdAt) },
+    ownerId: r.owner_id ?? null,
+    reason: r.reason as DeletionReason,
+    deletedAt: toDate(r.deleted_at),
+    bytesMoved: Boolean(r.bytes_moved),
+  };
+}
+
+export function createRecoveryRepo(db: Knex) {
+  return {
+    async insertMany(items: readonly Omit<RecoveryItem, 'bytesMoved'>[], trx: Knex | Knex.Transaction = db): Promise<void> {
+      const rows = items.map((i) => ({
+        image_id: i.imageId,
+        token: i.token,
+        record: JSON.stringify(i.record),
+        owner_id: i.ownerId,
+        reason: i.reason,
+        deleted_at: i.deletedAt,
+        bytes_moved: false,
+      }));
+      await insertInBatches(trx, 'recovery_items', rows);
+    },
+
+    async find(imageId: string, trx: Knex | Knex.Transaction = db): Promise<RecoveryItem | null> {
+      const row = (await trx('recovery_items').where({ image_id: imageId }).first()) as Row | undefined;
+      return row ? fromRow(row) : null;
+    },
+
+    async markMoved(imageId: string): Promise<void> {
+      await db('recovery_items').where({ image_id: imageId }).update({ bytes_moved: true });
+    },
+
+    /** Deletes the row only if it is still there; false when another process got to it first. */
+    async remove(imageId: string, trx: Knex | Knex.Transaction = db): Promise<boolean> {
+      return (await trx('recovery_items').where({ image_id: imageId }).delete()) > 0;
+    },
+
+    /** Items deleted at or before the cut-off, oldest first. */
+    async listExpired(cutoff: Date, limit: number): Promise<RecoveryItem[]> {
+      return ((await db('recovery_items').where('deleted_at', '<=', cutoff).orderBy('deleted_at').limit(limit)) as Row[]).map(fromRow);
+    },
+
+    /** Items whose bytes were never moved (the move failed after the delete was committed), deleted before `before`. */
+    async listUnmoved(before: Date, limit: number): Promise<RecoveryItem[]> {
+      return ((await db('recovery_items').where({ bytes_moved: false }).andWhere('deleted_at', '<', before).orderBy('deleted_at').limit(limit)) as Row[]).map(
+        fromRow,
+      );
+    },
+
+    async count(): Promise<number> {
+      const row = (await db('recovery_items').count({ n: '*' }).first()) as { n: number | string } | undefined;
+      return Number(row?.n ?? 0);
+    },
+  };
+}
+
+export type RecoveryRepo = ReturnType<typeof createRecoveryRepo>;
