@@ -13,7 +13,11 @@ import sharp from 'sharp';
 import { createApp } from '../app.js';
 import { prepareRuntime } from '../boot.js';
 import { loadConfig } from '../config/config.js';
+import { spawn } from 'node:child_process';
+import { Readable } from 'node:stream';
+import { S3Storage } from '../storage/s3.storage.js';
 import { rawRequest, upload } from '../test/helpers/http.js';
+import { s3Settings } from '../test/helpers/s3.js';
 
 const MB = 1024 * 1024;
 
@@ -89,6 +93,35 @@ try {
   });
   peak = sampler.stop();
   rows.push(['download image/thumbnail ×400, 16 at once', `${downs.perSecond.toFixed(0)}/s`, `${downs.p50.toFixed(1)} ms`, `${downs.p95.toFixed(1)} ms`, `${((peak - baseline) / MB).toFixed(0)} MB`]);
+
+  // The S3 driver on its own: a 200 MB object streamed up (multipart) and down, against s3rver in another process.
+  const s3rver = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 's3rver-child.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const endpoint = await new Promise<string>((resolve) => s3rver.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString().trim())));
+  const s3 = new S3Storage(s3Settings(endpoint, 'bench'));
+  try {
+    const size = 200 * MB;
+    const chunk = Buffer.alloc(MB, 7);
+    const s3Baseline = process.memoryUsage().rss;
+    sampler = rssSampler();
+    let t0 = performance.now();
+    await s3.put('images/be/nch.jpg', Readable.from((function* () {
+      for (let i = 0; i < size / MB; i++) yield chunk;
+    })()));
+    let seconds = (performance.now() - t0) / 1000;
+    peak = sampler.stop();
+    rows.push(['S3 put 200 MB stream (multipart, 8 MiB parts)', `${(size / MB / seconds).toFixed(0)} MB/s`, `${(seconds * 1000).toFixed(0)} ms`, '-', `${((peak - s3Baseline) / MB).toFixed(0)} MB`]);
+    sampler = rssSampler();
+    t0 = performance.now();
+    let received = 0;
+    for await (const part of await s3.get('images/be/nch.jpg')) received += (part as Buffer).length;
+    seconds = (performance.now() - t0) / 1000;
+    peak = sampler.stop();
+    if (received !== size) throw new Error(`S3 get returned ${received} bytes`);
+    rows.push(['S3 get 200 MB stream', `${(size / MB / seconds).toFixed(0)} MB/s`, `${(seconds * 1000).toFixed(0)} ms`, '-', `${((peak - s3Baseline) / MB).toFixed(0)} MB`]);
+  } finally {
+    s3.destroy();
+    s3rver.kill('SIGTERM');
+  }
 
   const header = ['scenario', 'throughput', 'p50', 'p95', 'peak RSS over baseline'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

@@ -57,6 +57,9 @@ try {
   if (command === 'backup') await backup(config.dataDir, target);
   else await restore(config.dataDir, target, flag === '--force');
   process.stdout.write(`${command === 'backup' ? 'backed up' : 'restored'}: ${config.dataDir} ${command === 'backup' ? '->' : '<-'} ${target}\n`);
+  if (config.storageDriver === 's3') {
+    process.stdout.write(`note: STORAGE_DRIVER=s3, so this covers the database only; the images are in bucket ${config.s3?.bucket ?? '(unset)'}: keep them with the store's own versioning or replication\n`);
+  }
 } catch (err) {
   process.stderr.write(`pixbin ${process.argv[2] ?? 'backup'}: ${err instanceof ConfigError ? err.message : (err as Error).message}\n`);
   process.exitCode = 1;

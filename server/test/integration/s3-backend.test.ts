@@ -7,7 +7,7 @@ import { fixtures } from '../fixtures/images.js';
 import { ownerPost, ownerUpload } from '../helpers/account-images.js';
 import { signedInUser } from '../helpers/accounts.js';
 import { expectJsonError, waitForEmptyTemp } from '../helpers/assertions.js';
-import { freePort } from '../helpers/child-process.js';
+import { freePort, killAllChildren, spawnTs } from '../helpers/child-process.js';
 import { rawRequest, upload } from '../helpers/http.js';
 import { s3Env, s3Settings, startErrorS3, startFaultyRelay, startS3Server, type S3Server } from '../helpers/s3.js';
 import { startTestApp, type TestApp } from '../helpers/test-app.js';
@@ -269,6 +269,29 @@ describe('S3 storage: boot check, outages and serve modes', function () {
     } finally {
       storage.destroy();
       await relay.close();
+    }
+  });
+
+  it('a process killed in the middle of a multipart upload leaves nothing that can be read or listed', async () => {
+    const bucket = await newBucket();
+    const child = spawnTs('server/test/fixtures/slow-multipart-put.ts', {}, [s3.endpoint, bucket, 'images/ab/killed.png']);
+    try {
+      // Two parts of 5 MiB have been handed to S3 and a third is under way.
+      await child.waitUntil(() => /produced (1[2-9]|[2-9]\d)\d{6}/.test(child.stdout()), 30_000, 'two parts sent');
+      child.process.kill('SIGKILL');
+      await child.waitForExit(10_000);
+    } finally {
+      killAllChildren();
+    }
+    expect(child.stdout()).not.to.include('finished');
+    const storage = new S3Storage(s3Settings(s3.endpoint, bucket));
+    try {
+      expect(await storage.exists('images/ab/killed.png')).to.equal(false);
+      const listed: string[] = [];
+      for await (const o of storage.list('')) listed.push(o.key);
+      expect(listed).to.deep.equal([]);
+    } finally {
+      storage.destroy();
     }
   });
 });
