@@ -9,6 +9,8 @@ import { createLogger } from './logger.js';
 import { createUsersRepo } from './db/users.repo.js';
 import { issueSetupToken } from './services/admin-setup.service.js';
 import { StorageError } from './storage/storage.js';
+import { createJobDeps, JOBS } from './jobs/index.js';
+import { createScheduler, SchedulerConfigError } from './jobs/scheduler.js';
 
 // Start-up order: config → database (migrate) → storage check → HTTP. SIGTERM drains and stops.
 async function main(): Promise<void> {
@@ -39,6 +41,16 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  let scheduler;
+  try {
+    scheduler = createScheduler(createJobDeps({ ...runtime, config, logger }), JOBS);
+  } catch (err) {
+    if (!(err instanceof SchedulerConfigError)) throw err;
+    await runtime.db.destroy();
+    logger.fatal(err.message);
+    failStartup(err.message, onError);
+    return;
+  }
   for (const warning of startupWarnings(config)) logger.warn(warning);
   const setupToken = await issueSetupToken(runtime.db, createUsersRepo(runtime.db), new Date());
   if (setupToken) {
@@ -49,6 +61,7 @@ async function main(): Promise<void> {
   const server: Server = app.listen(config.port, config.host, () => {
     logger.info({ url: config.publicUrl, port: config.port, database: runtime.db.dialect }, 'Pixbin is listening');
   });
+  scheduler.start();
   server.requestTimeout = 10 * 60_000; // a slow phone on a 25 MB upload still finishes
   server.headersTimeout = 30_000;
 
@@ -62,8 +75,10 @@ async function main(): Promise<void> {
       server.closeAllConnections();
     }, config.shutdownTimeoutMs);
     force.unref();
+    const jobsStopped = scheduler.stop(); // no new runs; a run in progress finishes before the database closes
     server.close(async () => {
       clearTimeout(force);
+      await jobsStopped;
       await runtime.db.destroy();
       runtime.storage.destroy?.();
       logger.info('stopped');

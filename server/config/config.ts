@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import type { S3Settings } from '../storage/s3.storage.js';
 
 const CLOUDFLARE_SITEVERIFY = 'https://challenges.cloudflare.com/turnstile/v0/siteverify';
 
@@ -79,6 +80,11 @@ const schema = z
     S3_PUBLIC_URL: httpUrl.optional(),
     S3_PRESIGN_SECONDS: integer(10, 3600, 300),
     RECOVERY_DAYS: integer(1, 365, 14),
+    IP_LOG_RETENTION_DAYS: integer(1, 3650, 90),
+    ACCOUNT_PURGE_DAYS: integer(1, 365, 30),
+    JOBS_ENABLED: boolean(true),
+    JOBS_DISABLED: optionalString,
+    JOB_SCHEDULES: optionalString,
   })
   .superRefine((env, ctx) => {
     if (env.SESSION_MAX_DAYS < env.SESSION_IDLE_DAYS) {
@@ -128,21 +134,23 @@ export type Config = Readonly<{
   smtpUrl: string | undefined;
   mailFrom: string;
   storageDriver: 'local' | 's3';
-  s3: Readonly<{
-    endpoint: string | undefined;
-    region: string;
-    bucket: string;
-    accessKeyId: string | undefined;
-    secretAccessKey: string | undefined;
-    forcePathStyle: boolean;
-    prefix: string;
-    requestChecksum: 'WHEN_REQUIRED' | 'WHEN_SUPPORTED';
-    timeoutMs: number;
-    serveMode: 'proxy' | 'presigned' | 'public';
-    publicUrl: string | undefined;
-    presignSeconds: number;
-  }> | null;
+  /** Set whenever S3_BUCKET is, so storage:migrate can reach the bucket before STORAGE_DRIVER switches. */
+  s3: Readonly<
+    S3Settings & {
+      serveMode: 'proxy' | 'presigned' | 'public';
+      publicUrl: string | undefined;
+      presignSeconds: number;
+    }
+  > | null;
   recoveryDays: number;
+  ipLogRetentionDays: number;
+  accountPurgeDays: number;
+  /** false: this process runs no scheduled jobs (another replica does). */
+  jobsEnabled: boolean;
+  /** Job names that never run. Validated against the job list when the scheduler starts. */
+  jobsDisabled: readonly string[];
+  /** Cron expressions that replace a job's default schedule, by job name. */
+  jobSchedules: Readonly<Record<string, string>>;
 }>;
 
 export class ConfigError extends Error {
@@ -183,6 +191,17 @@ function parseTrustProxy(value: string | undefined): boolean | number | string {
   if (value === 'true') return true;
   if (/^\d+$/.test(value)) return Number(value);
   return value; // a list of addresses/subnets, or names like "loopback", as Express understands them
+}
+
+/** "name=cron expression; name=…" into a map. Expressions are checked by the scheduler against node-cron. */
+function parseSchedules(value: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of (value ?? '').split(';').map((p) => p.trim()).filter(Boolean)) {
+    const eq = part.indexOf('=');
+    if (eq < 1) throw new ConfigError(`JOB_SCHEDULES: "${part}" is not name=cron expression`);
+    out[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
+  }
+  return out;
 }
 
 /** Parses the environment once. Throws ConfigError naming every variable that is wrong. */
@@ -243,6 +262,11 @@ export function loadConfig(env: Env = process.env): Config {
         })
       : null,
     recoveryDays: e.RECOVERY_DAYS,
+    ipLogRetentionDays: e.IP_LOG_RETENTION_DAYS,
+    accountPurgeDays: e.ACCOUNT_PURGE_DAYS,
+    jobsEnabled: e.JOBS_ENABLED,
+    jobsDisabled: Object.freeze((e.JOBS_DISABLED ?? '').split(',').map((n) => n.trim()).filter(Boolean)),
+    jobSchedules: Object.freeze(parseSchedules(e.JOB_SCHEDULES)),
   });
 }
 

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { toDate } from './knex.js';
+import { toDate, toDateOrNull } from './knex.js';
 
 export type Visibility = 'public' | 'unlisted' | 'private';
 export const VISIBILITIES: readonly Visibility[] = ['public', 'unlisted', 'private'];
@@ -25,6 +25,10 @@ export type ImageRecord = {
   visibility: Visibility;
   /** Set by the owner; null shows the original file name. */
   title: string | null;
+  /** When a guest upload deletes itself; null keeps it until it is deleted. */
+  expiresAt: Date | null;
+  /** Set by the orphan sweep while the stored bytes are missing; such an image is not served. */
+  missingSince: Date | null;
 };
 
 /** Where a keyset page starts: the (created_at, id) of the last row of the page before. */
@@ -58,6 +62,8 @@ type ImageRow = {
   owner_id: string | null;
   visibility: string;
   title: string | null;
+  expires_at?: Date | number | null;
+  missing_since?: Date | number | null;
 };
 
 const asVisibility = (value: string): Visibility => ((VISIBILITIES as readonly string[]).includes(value) ? (value as Visibility) : 'private');
@@ -81,10 +87,13 @@ const fromRow = (r: ImageRow): ImageRecord => ({
   ownerId: r.owner_id ?? null,
   visibility: asVisibility(r.visibility),
   title: r.title ?? null,
+  expiresAt: toDateOrNull(r.expires_at),
+  missingSince: toDateOrNull(r.missing_since),
 });
 
 /** A new row may leave out the owner fields: a guest upload, unlisted, untitled. */
-export type NewImage = Omit<ImageRecord, 'ownerId' | 'visibility' | 'title'> & Partial<Pick<ImageRecord, 'ownerId' | 'visibility' | 'title'>>;
+export type NewImage = Omit<ImageRecord, 'ownerId' | 'visibility' | 'title' | 'expiresAt' | 'missingSince'> &
+  Partial<Pick<ImageRecord, 'ownerId' | 'visibility' | 'title' | 'expiresAt' | 'missingSince'>>;
 
 /** The row for a new image (exported for bulk inserts). */
 export const toRow = (i: NewImage): ImageRow => ({
@@ -106,6 +115,8 @@ export const toRow = (i: NewImage): ImageRow => ({
   owner_id: i.ownerId ?? null,
   visibility: i.visibility ?? 'unlisted',
   title: i.title ?? null,
+  expires_at: i.expiresAt ?? null,
+  missing_since: i.missingSince ?? null,
 });
 
 /** A LIKE pattern matching text that contains `search`, with % _ and \ taken literally (ESCAPE '\'). */

@@ -26,11 +26,12 @@ type Row = {
 };
 
 function fromRow(r: Row): RecoveryItem {
-  const raw = JSON.parse(r.record) as ImageRecord & { createdAt: string };
+  const raw = JSON.parse(r.record) as Omit<ImageRecord, 'createdAt' | 'expiresAt'> & { createdAt: string; expiresAt?: string | null };
   return {
     imageId: r.image_id,
     token: r.token,
-    record: { ...raw, createdAt: new Date(raw.createdAt) },
+    // A restored image is served again, so it is not missing; an expiry it had is kept.
+    record: { ...raw, createdAt: new Date(raw.createdAt), expiresAt: raw.expiresAt ? new Date(raw.expiresAt) : null, missingSince: null },
     ownerId: r.owner_id ?? null,
     reason: r.reason as DeletionReason,
     deletedAt: toDate(r.deleted_at),

@@ -91,7 +91,8 @@ export async function restoreImage(
   for (const { live, recovery } of pairs) {
     if (!(await deps.storage.move(recovery, live))) throw new RecoveryGone();
   }
-  const record: ImageRecord = { ...item.record, ownerId: item.ownerId };
+  // An image restored after it expired stays: restoring it was a decision to keep it.
+  const record: ImageRecord = { ...item.record, ownerId: item.ownerId, expiresAt: item.reason === 'expired' ? null : item.record.expiresAt };
   try {
     await deps.db.transaction(async (trx) => {
       if (!(await deps.recovery.remove(imageId, trx))) throw new RecoveryGone(); // reaped or restored meanwhile

@@ -35,6 +35,8 @@ export type UploadInput = {
   ownerId: string | null;
   ip: string | undefined;
   userAgent: string | undefined;
+  /** A guest's chosen deletion time, already checked against the operator's ceiling. */
+  expiresAt?: Date | null;
 };
 export type UploadResult = { image: ImageRecord; deleteKey: string };
 
@@ -67,6 +69,8 @@ export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise
       ownerId: input.ownerId,
       visibility: 'unlisted',
       title: null,
+      expiresAt: input.expiresAt ?? null,
+      missingSince: null,
     };
     const keys = imageKeys(image);
     try {

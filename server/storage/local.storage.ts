@@ -112,7 +112,10 @@ export class LocalStorage implements StorageDriver {
         if (entry.name.startsWith('.')) continue; // the temp folder and anything else hidden is not an object
         const key = rel ? `${rel}/${entry.name}` : entry.name;
         if (entry.isDirectory()) yield* walk(path.join(dir, entry.name), key);
-        else if (entry.isFile() && key.startsWith(prefix)) yield { key, size: (await fs.stat(path.join(dir, entry.name))).size };
+        else if (entry.isFile() && key.startsWith(prefix)) {
+          const stat = await fs.stat(path.join(dir, entry.name));
+          yield { key, size: stat.size, modifiedAt: stat.mtime };
+        }
       }
     };
     // Walk only the folder the prefix names, when it names one.

@@ -249,13 +249,13 @@ export class S3Storage implements StorageDriver {
   async *list(prefix: string): AsyncIterable<ListedObject> {
     let token: string | undefined;
     do {
-      const page = await this.send<{ Contents?: Array<{ Key?: string; Size?: number }>; NextContinuationToken?: string; IsTruncated?: boolean }>(
+      const page = await this.send<{ Contents?: Array<{ Key?: string; Size?: number; LastModified?: Date }>; NextContinuationToken?: string; IsTruncated?: boolean }>(
         new ListObjectsV2Command({ Bucket: this.settings.bucket, Prefix: `${this.settings.prefix}${prefix}`, ContinuationToken: token }),
         'list',
       );
       for (const item of page.Contents ?? []) {
         if (!item.Key) continue;
-        yield { key: item.Key.slice(this.settings.prefix.length), size: item.Size ?? 0 };
+        yield { key: item.Key.slice(this.settings.prefix.length), size: item.Size ?? 0, modifiedAt: item.LastModified ?? new Date(0) };
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 
 export type ByteRange = { start: number; end: number }; // inclusive, as in HTTP
 export type StoredObject = { size: number; modifiedAt: Date };
-export type ListedObject = { key: string; size: number };
+export type ListedObject = { key: string; size: number; modifiedAt: Date };
 export type PutOptions = { contentType?: string };
 
 /**

@@ -29,6 +29,8 @@ function imageRecord(overrides: Partial<ImageRecord> = {}): ImageRecord {
     ownerId: null,
     visibility: 'unlisted',
     title: null,
+    expiresAt: null,
+    missingSince: null,
     ...overrides,
   };
 }

@@ -1,4 +1,7 @@
 import { expect } from 'chai';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { loadConfig } from '../../config/config.js';
 import { S3Storage } from '../../storage/s3.storage.js';
@@ -90,6 +93,22 @@ describe('S3 storage: boot check, outages and serve modes', function () {
         }
       });
     }
+
+    it('the server itself stops at start (exit 78) naming the setting, and never prints the secret; *_FILE secrets work', async () => {
+      const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pixbin-s3-boot-'));
+      try {
+        const secretFile = path.join(dir, 'secret');
+        await fs.writeFile(secretFile, 'file-s3cret\n');
+        const env = { ...s3Env(s3.endpoint, 'not-made-yet'), S3_SECRET_ACCESS_KEY: '', S3_SECRET_ACCESS_KEY_FILE: secretFile };
+        const child = spawnTs('server/main.ts', { ...env, DATA_DIR: dir, PORT: String(await freePort()) });
+        expect((await child.waitForExit(30_000)).code, child.stderr()).to.equal(78);
+        expect(child.logs().find((l) => l.level === 60)?.msg).to.match(/^S3_BUCKET: bucket "not-made-yet"/);
+        expect(child.stdout() + child.stderr()).not.to.include('file-s3cret');
+        expect(loadConfig(env).s3?.secretAccessKey).to.equal('file-s3cret');
+      } finally {
+        await fs.rm(dir, { recursive: true, force: true });
+      }
+    });
 
     it('rejects an S3 configuration that cannot work before trying it', () => {
       expect(() => loadConfig({ STORAGE_DRIVER: 's3' })).to.throw(/S3_BUCKET: must be set when STORAGE_DRIVER=s3/);

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { LocalStorage } from '../../storage/local.storage.js';
 import { S3Storage } from '../../storage/s3.storage.js';
-import { MissingObject, type StorageDriver } from '../../storage/storage.js';
+import { MissingObject, type ListedObject, type StorageDriver } from '../../storage/storage.js';
 import { s3Settings, startS3Server, type S3Server } from '../helpers/s3.js';
 
 async function readAll(stream: Readable): Promise<Buffer> {
@@ -138,9 +138,10 @@ describe('storage drivers: one contract, local disk and S3', function () {
         await storage.put('images/cd/2.png', Readable.from([Buffer.alloc(5)]));
         await storage.put('thumbs/ab/1.webp', Readable.from([Buffer.alloc(7)]));
         await storage.put('recovery/t/images/ab/9.png', Readable.from([Buffer.alloc(1)]));
-        const all: Array<{ key: string; size: number }> = [];
+        const all: ListedObject[] = [];
         for await (const o of storage.list('')) all.push(o);
-        expect(all.sort((a, b) => a.key.localeCompare(b.key))).to.deep.equal([
+        for (const o of all) expect(o.modifiedAt, o.key).to.be.instanceOf(Date);
+        expect(all.map(({ key, size }) => ({ key, size })).sort((a, b) => a.key.localeCompare(b.key))).to.deep.equal([
           { key: 'images/ab/1.png', size: 3 },
           { key: 'images/cd/2.png', size: 5 },
           { key: 'recovery/t/images/ab/9.png', size: 1 },

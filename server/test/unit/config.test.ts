@@ -54,6 +54,11 @@ describe('loadConfig', () => {
       storageDriver: 'local',
       s3: null,
       recoveryDays: 14,
+      ipLogRetentionDays: 90,
+      accountPurgeDays: 30,
+      jobsEnabled: true,
+      jobsDisabled: [],
+      jobSchedules: {},
     });
   });
 

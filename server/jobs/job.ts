@@ -1,0 +1,35 @@
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import type { Config } from '../config/config.js';
+import type { ImagesRepo } from '../db/images.repo.js';
+import type { Db } from '../db/knex.js';
+import type { RecoveryRepo } from '../db/recovery.repo.js';
+import type { SecurityLogRepo } from '../db/security-log.repo.js';
+import type { UsersRepo } from '../db/users.repo.js';
+import type { StorageDriver } from '../storage/storage.js';
+
+/** What every job may use. Jobs take `now` (the database clock, or a test's clock) and never read Date.now(). */
+export type JobDeps = {
+  db: Db;
+  storage: StorageDriver;
+  config: Config;
+  logger: Logger;
+  images: ImagesRepo;
+  users: UsersRepo;
+  recovery: RecoveryRepo;
+  securityLog: (trx: Knex | Knex.Transaction) => SecurityLogRepo;
+};
+
+/** What a run did: how many items it touched and a small detail for the run log (no identifiers of people). */
+export type JobResult = { items: number; detail?: Record<string, unknown> };
+
+/** A scheduled job. Every job is idempotent: running it twice in a row does nothing more the second time. */
+export type Job = {
+  name: string;
+  /** Default cron expression (UTC); JOB_SCHEDULES can replace it. */
+  schedule: string;
+  run: (deps: JobDeps, now: Date) => Promise<JobResult>;
+};
+
+export const DAY_MS = 86_400_000;
+export const daysBefore = (now: Date, days: number): Date => new Date(now.getTime() - days * DAY_MS);

@@ -1,0 +1,26 @@
+import { aggregateDailyStats } from './aggregate-daily-stats.job.js';
+import { daysBefore, type Job } from './job.js';
+
+const BATCH = 1000;
+
+/**
+ * Promise 1: rows holding IP addresses are kept at most IP_LOG_RETENTION_DAYS. Days about to go are counted into
+ * daily_stats first; then rows older than the window are deleted a batch at a time, each batch its own short
+ * statement, so uploads writing to the log are never blocked for long.
+ */
+export const rotateSecurityLog: Job = {
+  name: 'rotate-security-log',
+  schedule: '17 3 * * *',
+  async run(deps, now) {
+    await aggregateDailyStats.run(deps, now);
+    const cutoff = daysBefore(now, deps.config.ipLogRetentionDays);
+    let deleted = 0;
+    for (;;) {
+      const ids = (await deps.db('security_log').where('created_at', '<', cutoff).orderBy('created_at').limit(BATCH).pluck('id')) as string[];
+      if (ids.length === 0) break;
+      deleted += await deps.db('security_log').whereIn('id', ids).delete();
+      if (ids.length < BATCH) break;
+    }
+    return { items: deleted, detail: { cutoff: cutoff.toISOString() } };
+  },
+};

@@ -1,0 +1,92 @@
+import { RECOVERY_PREFIX } from '../services/recovery.service.js';
+import type { Job } from './job.js';
+
+const GRACE_MS = 60 * 60_000;
+const LIVE_KEY = /^(images|thumbs)\/[0-9A-Za-z]{2}\/([0-9A-Za-z]{12})\.\w+$/;
+const ID_BATCH = 500;
+const REPORTED_IDS = 50;
+
+/**
+ * Bytes with no row (an upload that died between storing and recording, a restore cut short) are removed once
+ * they are an hour old, so an upload in progress in another replica is never touched. Recovery objects whose item
+ * is gone go the same way. Rows whose bytes are missing are reported and marked, which hides them from serving;
+ * the mark is lifted if the bytes come back (restored from a backup, say).
+ */
+export const sweepOrphans: Job = {
+  name: 'sweep-orphans',
+  schedule: '57 4 * * *',
+  async run({ db, storage }, now) {
+    const listedAt = now.getTime();
+    const liveById = new Map<string, Array<{ key: string; modifiedAt: Date }>>();
+    const recoveryByToken = new Map<string, Array<{ key: string; modifiedAt: Date }>>();
+    for await (const object of storage.list('')) {
+      const live = LIVE_KEY.exec(object.key);
+      if (live) {
+        const list = liveById.get(live[2]!) ?? [];
+        list.push(object);
+        liveById.set(live[2]!, list);
+      } else if (object.key.startsWith(RECOVERY_PREFIX)) {
+        const token = object.key.slice(RECOVERY_PREFIX.length).split('/')[0]!;
+        const list = recoveryByToken.get(token) ?? [];
+        list.push(object);
+        recoveryByToken.set(token, list);
+      }
+    }
+
+    const stale = (o: { modifiedAt: Date }) => listedAt - o.modifiedAt.getTime() > GRACE_MS;
+    let removed = 0;
+    const ids = [...liveById.keys()];
+    for (let i = 0; i < ids.length; i += ID_BATCH) {
+      const batch = ids.slice(i, i + ID_BATCH);
+      const known = new Set((await db('images').whereIn('id', batch).pluck('id')) as string[]);
+      for (const id of batch) {
+        if (known.has(id)) continue;
+        for (const object of liveById.get(id)!.filter(stale)) {
+          await storage.delete(object.key);
+          removed++;
+        }
+      }
+    }
+    const tokens = [...recoveryByToken.keys()];
+    for (let i = 0; i < tokens.length; i += ID_BATCH) {
+      const batch = tokens.slice(i, i + ID_BATCH);
+      const known = new Set((await db('recovery_items').whereIn('token', batch).pluck('token')) as string[]);
+      for (const token of batch) {
+        if (known.has(token)) continue;
+        for (const object of recoveryByToken.get(token)!.filter(stale)) {
+          await storage.delete(object.key);
+          removed++;
+        }
+      }
+    }
+
+    // Rows older than the listing (minus a margin): a newer row's bytes may have been stored after the listing.
+    const missing: string[] = [];
+    let cleared = 0;
+    let after = '';
+    for (;;) {
+      const rows = (await db('images')
+        .where('id', '>', after)
+        .andWhere('created_at', '<', new Date(listedAt - 60_000))
+        .orderBy('id')
+        .limit(ID_BATCH)
+        .select('id', 'ext', 'missing_since')) as Array<{ id: string; ext: string; missing_since: unknown }>;
+      if (rows.length === 0) break;
+      for (const row of rows) {
+        const keys = (liveById.get(row.id) ?? []).map((o) => o.key);
+        const complete = keys.includes(`images/${row.id.slice(0, 2)}/${row.id}.${row.ext}`) && keys.includes(`thumbs/${row.id.slice(0, 2)}/${row.id}.webp`);
+        if (!complete) missing.push(row.id);
+        if (!complete && !row.missing_since) await db('images').where({ id: row.id }).update({ missing_since: now });
+        if (complete && row.missing_since) {
+          await db('images').where({ id: row.id }).update({ missing_since: null });
+          cleared++;
+        }
+      }
+      after = rows[rows.length - 1]!.id;
+    }
+    return {
+      items: removed + missing.length,
+      detail: { orphanObjectsRemoved: removed, rowsMissingBytes: missing.length, missingIds: missing.slice(0, REPORTED_IDS), rowsBytesBack: cleared },
+    };
+  },
+};
