@@ -21,6 +21,7 @@ import { createCsrf } from './http/middleware/csrf.middleware.js';
 import { publicUrlCheck } from './http/middleware/public-url-check.middleware.js';
 import { loadSession } from './http/middleware/session.middleware.js';
 import { accountImagesBodyParsers, accountImagesRoutes } from './http/routes/account-images.routes.js';
+import { accountDeletionRoutes } from './http/routes/account-deletion.routes.js';
 import { accountSettingsRoutes } from './http/routes/account-settings.routes.js';
 import type { AccountDeps } from './http/routes/account-deps.js';
 import { albumsRoutes } from './http/routes/albums.routes.js';
@@ -122,6 +123,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(accountImagesRoutes(account));
   app.use(albumsRoutes(account));
   app.use(accountSettingsRoutes(account));
+  app.use(accountDeletionRoutes(account));
   app.use(profileRoutes(account));
   app.use(
     uploadRoutes({

@@ -123,8 +123,13 @@ export function createAlbumsRepo(db: Knex) {
     },
 
     /** For the public share page, which anyone holding the link may open; what it shows is filtered by visibility. */
+    /** An album as anyone may see it: not while its owner's account waits to be deleted. */
     async findShared(albumId: string): Promise<AlbumRecord | null> {
-      const row = (await db('albums').where({ id: albumId }).first()) as AlbumRow | undefined;
+      const row = (await db('albums')
+        .join('users', 'users.id', 'albums.owner_id')
+        .where('albums.id', albumId)
+        .whereNull('users.deletion_requested_at')
+        .first('albums.*')) as AlbumRow | undefined;
       return row ? fromRow(row) : null;
     },
 

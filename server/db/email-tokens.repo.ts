@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 
-export type EmailTokenPurpose = 'verify_email' | 'change_email' | 'reset_password';
+export type EmailTokenPurpose = 'verify_email' | 'change_email' | 'reset_password' | 'cancel_deletion';
 export type EmailToken = { tokenHash: string; userId: string; purpose: EmailTokenPurpose; email: string | null; createdAt: Date; expiresAt: Date };
 
 export function createEmailTokensRepo(db: Knex) {

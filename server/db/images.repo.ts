@@ -200,6 +200,15 @@ export function createImagesRepo(db: Knex) {
       return (await db('images').where({ owner_id: ownerId, id }).update(row)) > 0;
     },
 
+    /** Every image of an owner (for account deletion and export). */
+    async listAllOwned(ownerId: string, trx: Knex | Knex.Transaction = db): Promise<ImageRecord[]> {
+      return ((await trx('images').where({ owner_id: ownerId }).orderBy('created_at')) as ImageRow[]).map(fromRow);
+    },
+
+    async deleteAllOwned(ownerId: string, trx: Knex | Knex.Transaction = db): Promise<number> {
+      return trx('images').where({ owner_id: ownerId }).delete();
+    },
+
     /** Deletes the owner's rows among ids and returns exactly the rows this statement removed. */
     async deleteOwned(ownerId: string, ids: readonly string[], trx: Knex | Knex.Transaction = db): Promise<ImageRecord[]> {
       if (ids.length === 0) return [];

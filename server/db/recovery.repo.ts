@@ -9,6 +9,8 @@ export type RecoveryItem = {
   imageId: string;
   token: string;
   record: ImageRecord;
+  /** The owner's albums the image was in, put back on restore (only kept when the whole account was deleted). */
+  albumIds: string[];
   ownerId: string | null;
   reason: DeletionReason;
   deletedAt: Date;
@@ -26,12 +28,13 @@ type Row = {
 };
 
 function fromRow(r: Row): RecoveryItem {
-  const raw = JSON.parse(r.record) as Omit<ImageRecord, 'createdAt' | 'expiresAt'> & { createdAt: string; expiresAt?: string | null };
+  const { albumIds, ...raw } = JSON.parse(r.record) as Omit<ImageRecord, 'createdAt' | 'expiresAt'> & { createdAt: string; expiresAt?: string | null; albumIds?: string[] };
   return {
     imageId: r.image_id,
     token: r.token,
     // A restored image is served again, so it is not missing; an expiry it had is kept.
     record: { ...raw, createdAt: new Date(raw.createdAt), expiresAt: raw.expiresAt ? new Date(raw.expiresAt) : null, missingSince: null },
+    albumIds: albumIds ?? [],
     ownerId: r.owner_id ?? null,
     reason: r.reason as DeletionReason,
     deletedAt: toDate(r.deleted_at),
@@ -45,7 +48,7 @@ export function createRecoveryRepo(db: Knex) {
       const rows = items.map((i) => ({
         image_id: i.imageId,
         token: i.token,
-        record: JSON.stringify(i.record),
+        record: JSON.stringify({ ...i.record, albumIds: i.albumIds.length ? i.albumIds : undefined }),
         owner_id: i.ownerId,
         reason: i.reason,
         deleted_at: i.deletedAt,
@@ -66,6 +69,13 @@ export function createRecoveryRepo(db: Knex) {
     /** Deletes the row only if it is still there; false when another process got to it first. */
     async remove(imageId: string, trx: Knex | Knex.Transaction = db): Promise<boolean> {
       return (await trx('recovery_items').where({ image_id: imageId }).delete()) > 0;
+    },
+
+    /** Items of one owner's images, for one deletion reason or all. */
+    async listByOwner(ownerId: string, reason?: DeletionReason): Promise<RecoveryItem[]> {
+      const q = db('recovery_items').where({ owner_id: ownerId });
+      if (reason) q.andWhere({ reason });
+      return ((await q) as Row[]).map(fromRow);
     },
 
     /** Items deleted at or before the cut-off, oldest first. */

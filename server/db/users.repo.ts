@@ -12,6 +12,8 @@ export type UserRecord = {
   marketingConsent: boolean;
   role: 'user' | 'admin';
   createdAt: Date;
+  /** Set while the account waits for its purge; it can be restored until then. */
+  deletionRequestedAt: Date | null;
 };
 
 type UserRow = Record<string, unknown>;
@@ -27,6 +29,7 @@ const fromRow = (r: UserRow): UserRecord => ({
   marketingConsent: Boolean(r.marketing_consent),
   role: r.role === 'admin' ? 'admin' : 'user',
   createdAt: toDate(r.created_at),
+  deletionRequestedAt: toDateOrNull(r.deletion_requested_at),
 });
 
 /** Case-insensitive identity: what uniqueness and lookups use. */
@@ -39,7 +42,7 @@ export function createUsersRepo(db: Knex) {
     return row ? fromRow(row) : null;
   };
   return {
-    async insert(user: Omit<UserRecord, 'usedBytes' | 'quotaBytes' | 'emailVerifiedAt' | 'role'> & { role?: UserRecord['role'] }, trx: Knex = db): Promise<void> {
+    async insert(user: Omit<UserRecord, 'usedBytes' | 'quotaBytes' | 'emailVerifiedAt' | 'role' | 'deletionRequestedAt'> & { role?: UserRecord['role'] }, trx: Knex = db): Promise<void> {
       await trx('users').insert({
         id: user.id,
         username: user.username,
@@ -102,6 +105,21 @@ export function createUsersRepo(db: Knex) {
     /** Adds bytes whatever the quota says (a staff restore). */
     async addBytes(id: string, bytes: number, trx: Knex = db): Promise<void> {
       await trx('users').where({ id }).increment('used_bytes', bytes);
+    },
+    /** Starts the grace period; false if it had already started (a double submit). */
+    async markDeletionRequested(id: string, at: Date, trx: Knex = db): Promise<boolean> {
+      return (await trx('users').where({ id }).whereNull('deletion_requested_at').update({ deletion_requested_at: at })) > 0;
+    },
+    /** Ends the grace period; false if there was none (already cancelled, or purged). */
+    async clearDeletionRequest(id: string, trx: Knex = db): Promise<boolean> {
+      return (await trx('users').where({ id }).whereNotNull('deletion_requested_at').update({ deletion_requested_at: null })) > 0;
+    },
+    /** Accounts whose grace period ended at or before the cut-off. */
+    async listDueForPurge(cutoff: Date, limit: number): Promise<string[]> {
+      return (await db('users').whereNotNull('deletion_requested_at').andWhere('deletion_requested_at', '<=', cutoff).orderBy('deletion_requested_at').limit(limit).pluck('id')) as string[];
+    },
+    async deleteById(id: string, trx: Knex = db): Promise<boolean> {
+      return (await trx('users').where({ id }).delete()) > 0;
     },
     async releaseBytes(id: string, bytes: number, trx: Knex = db): Promise<void> {
       await trx('users').where({ id }).update({ used_bytes: trx.raw('case when used_bytes > ? then used_bytes - ? else 0 end', [bytes, bytes]) });

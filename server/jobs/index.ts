@@ -5,12 +5,13 @@ import { createRecoveryRepo } from '../db/recovery.repo.js';
 import { createSecurityLogRepo } from '../db/security-log.repo.js';
 import { createUsersRepo } from '../db/users.repo.js';
 import type { Job, JobDeps } from './job.js';
+import { purgeDeletedAccounts } from './purge-deleted-accounts.job.js';
 import { reapRecoveryStore } from './reap-recovery-store.job.js';
 import { rotateSecurityLog } from './rotate-security-log.job.js';
 import { sweepOrphans } from './sweep-orphans.job.js';
 
 /** Every scheduled job, by name. */
-export const JOBS: readonly Job[] = [rotateSecurityLog, aggregateDailyStats, reapRecoveryStore, expireSessionsAndTokens, sweepOrphans];
+export const JOBS: readonly Job[] = [rotateSecurityLog, aggregateDailyStats, purgeDeletedAccounts, reapRecoveryStore, expireSessionsAndTokens, sweepOrphans];
 
 /** The jobs' dependencies, built from what start-up prepared. */
 export function createJobDeps(base: Pick<JobDeps, 'db' | 'storage' | 'config' | 'logger'>): JobDeps {

@@ -44,7 +44,7 @@ async function log(deps: SettingsDeps, trx: Knex, event: string, userId: string,
  * Re-authentication for sensitive changes. Every attempt spends a point of the account's login budget (the same
  * one password guessing at /login would spend), and a correct password gives it back.
  */
-async function checkCurrentPassword(deps: SettingsDeps, user: UserRecord, password: string, action: string, client: Client): Promise<void> {
+export async function checkCurrentPassword(deps: SettingsDeps, user: UserRecord, password: string, action: string, client: Client): Promise<void> {
   const key = accountKey(user.id); // the same budget as logins to this account
   await deps.limits.consume('loginPerAccount', key);
   const ok = password.length > 0 && [...password].length <= PASSWORD_MAX && (await verifyPassword(password, user.passwordHash));

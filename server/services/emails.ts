@@ -21,6 +21,9 @@ export const emails = {
   alreadyRegistered: (to: string, loginUrl: string, resetUrl: string) =>
     compose(to, 'Someone tried to sign up to Pixbin with your address', ['Someone, perhaps you, tried to create a Pixbin account with this email address, but it already has one.', `If it was you, log in instead, or reset your password: ${resetUrl}. If not, you can ignore this message.`], { label: 'Log in', url: loginUrl }),
 
+  deletionRequested: (to: string, username: string, url: string, purgeOn: string) =>
+    compose(to, 'Your Pixbin account will be deleted', [`Hello ${username}, your Pixbin account and every image in it will be erased for good on ${purgeOn}. Your images are no longer shown to anyone.`, 'If you change your mind before then, follow the link, or simply log in: either restores the account with its images. If you did not ask for this, restore it and change your password.'], { label: 'Keep my account', url }),
+
   reset: (to: string, username: string, url: string, minutes: number) =>
     compose(to, 'Reset your Pixbin password', [`Hello ${username}, someone asked to reset the password of your Pixbin account.`, `The link works once and expires in ${minutes} minutes. Resetting signs out every device. If you did not ask, ignore this message; your password stays as it is.`], { label: 'Choose a new password', url }),
 };

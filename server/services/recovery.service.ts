@@ -46,8 +46,17 @@ export async function recordDeletions(
   reason: DeletionReason,
   now: Date,
   trx: Knex.Transaction,
+  albumsByImage: ReadonlyMap<string, string[]> = new Map(),
 ): Promise<RecoveryItem[]> {
-  const items = images.map((record) => ({ imageId: record.id, token: randomBase62(TOKEN_LENGTH), record, ownerId: record.ownerId, reason, deletedAt: now }));
+  const items = images.map((record) => ({
+    imageId: record.id,
+    token: randomBase62(TOKEN_LENGTH),
+    record,
+    albumIds: albumsByImage.get(record.id) ?? [],
+    ownerId: record.ownerId,
+    reason,
+    deletedAt: now,
+  }));
   await deps.recovery.insertMany(items, trx);
   return items.map((item) => ({ ...item, bytesMoved: false }));
 }
@@ -97,7 +106,13 @@ export async function restoreImage(
     await deps.db.transaction(async (trx) => {
       if (!(await deps.recovery.remove(imageId, trx))) throw new RecoveryGone(); // reaped or restored meanwhile
       await deps.images.insert(record, trx);
-      if (record.ownerId) await deps.users.addBytes(record.ownerId, storedBytes(record), trx);
+      if (record.ownerId) {
+        await deps.users.addBytes(record.ownerId, storedBytes(record), trx);
+        const albums = item.albumIds.length
+          ? ((await trx('albums').whereIn('id', item.albumIds).andWhere({ owner_id: record.ownerId }).pluck('id')) as string[])
+          : [];
+        if (albums.length) await trx('album_images').insert(albums.map((albumId) => ({ album_id: albumId, image_id: imageId, added_at: now })));
+      }
       await deps.securityLog(trx).insert(
         { event: 'image.restore', userId: actor.userId, ip: actor.ip, userAgent: actor.userAgent, detail: { imageId, reason: item.reason } },
         now,

@@ -1,9 +1,23 @@
 import type { Request, RequestHandler } from 'express';
 import type { AuthContext } from '../auth-context.js';
-import { Unauthorized, wantsJson } from '../errors.js';
+import { Forbidden, Unauthorized, wantsJson } from '../errors.js';
 
-/** Account pages: browsers are sent to the login page, API clients get 401. */
+export const RESTORE_PATH = '/account/restore';
+const pendingMessage = 'Your account is waiting to be deleted. Restore it first (on /account/restore) to use it again.';
+
+/**
+ * Account pages: browsers are sent to the login page, API clients get 401. An account waiting for its purge can
+ * only be restored: every other account page sends the browser to the restore page (403 for API clients).
+ */
 export const requireUser: RequestHandler = (req, res, next) => {
+  if (req.auth?.user.deletionRequestedAt && req.path !== RESTORE_PATH) {
+    if (req.method === 'GET' && !wantsJson(req)) {
+      res.redirect(303, RESTORE_PATH);
+      return;
+    }
+    next(new Forbidden(pendingMessage, 'account_pending_deletion'));
+    return;
+  }
   if (req.auth) {
     next();
     return;

@@ -60,7 +60,15 @@ export function accountSettingsRoutes(deps: AccountDeps): Router {
 
   const renderSettings = async (req: Request, res: Response, status: number, extra: { error?: string; errorFor?: Section; notice?: string; values?: object }) => {
     const view = await settingsView(settings, authOf(req).user.id);
-    res.status(status).set(NO_STORE).render('account/settings', { title: 'Settings', when, ...view, values: {}, ...extra });
+    res.status(status).set(NO_STORE).render('account/settings', {
+      title: 'Settings',
+      when,
+      ...view,
+      values: {},
+      purgeDays: deps.config.accountPurgeDays,
+      deleteFailed: req.query.failed === 'delete',
+      ...extra,
+    });
   };
 
   /** Runs a settings form; a client error re-renders the page with the message beside its form, or answers JSON. */

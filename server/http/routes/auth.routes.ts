@@ -105,11 +105,13 @@ export function authRoutes(deps: Deps): Router {
       const user = await authenticate(deps.auth, login, field(req, 'password'), clientInfo(req));
       await deps.limits.reset('loginPerAccount', key);
       await logIn(req, res, user.id);
+      const pending = user.deletionRequestedAt !== null;
       if (wantsJson(req)) {
-        res.json({ user: { id: user.id, username: user.username } });
+        res.json({ user: { id: user.id, username: user.username }, ...(pending ? { pendingDeletion: true } : {}) });
         return;
       }
-      res.redirect(303, '/account/images');
+      // Logging in during the grace period offers to keep the account.
+      res.redirect(303, pending ? '/account/restore' : '/account/images');
     }),
   );
 

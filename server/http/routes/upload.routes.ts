@@ -6,7 +6,7 @@ import { assertRoomLeft } from '../../services/quota.service.js';
 import type { RateLimits } from '../../services/rate-limits.service.js';
 import { verifyTurnstile } from '../../services/turnstile.service.js';
 import { uploadImage, type UploadDeps } from '../../services/upload.service.js';
-import { wantsJson } from '../errors.js';
+import { Forbidden, wantsJson } from '../errors.js';
 import type { Csrf } from '../middleware/csrf.middleware.js';
 import { singleImageUpload } from '../middleware/upload.middleware.js';
 import { clientInfo } from '../request-info.js';
@@ -48,6 +48,7 @@ export function uploadRoutes(deps: Deps): Router {
 
   // Before the body is read: rate limits, and an account that is already full is told so at once.
   const gate: RequestHandler = async (req, _res, next) => {
+    if (req.auth?.user.deletionRequestedAt) throw new Forbidden('Your account is waiting to be deleted, so it cannot upload. Restore it on /account/restore first.', 'account_pending_deletion');
     if (req.auth) {
       await deps.limits.consume('uploadPerAccount', req.auth.user.id);
       assertRoomLeft(req.auth.user, deps.config.defaultQuotaBytes);

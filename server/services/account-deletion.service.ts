@@ -1,0 +1,151 @@
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import type { EmailTokensRepo } from '../db/email-tokens.repo.js';
+import type { ImageRecord, ImagesRepo } from '../db/images.repo.js';
+import type { RecoveryRepo } from '../db/recovery.repo.js';
+import type { SecurityLogRepo } from '../db/security-log.repo.js';
+import type { SessionsRepo } from '../db/sessions.repo.js';
+import { emailKey, usernameKey, type UserRecord, type UsersRepo } from '../db/users.repo.js';
+import { BadRequest } from '../http/errors.js';
+import { sha256Hex } from '../lib/hash.js';
+import { randomBase62 } from '../lib/ids.js';
+import type { StorageDriver } from '../storage/storage.js';
+import { accountKey } from './auth.service.js';
+import { emails } from './emails.js';
+import type { Mailer } from './mailer.service.js';
+import { releaseStorage, storedBytes } from './quota.service.js';
+import { moveToRecovery, recordDeletions, recoveryKeyPairs, restoreImage } from './recovery.service.js';
+
+/**
+ * Promise 2: a deleted account's personal data is removed within ACCOUNT_PURGE_DAYS. Asking (with the current
+ * password) signs out every session and moves every image to the recovery store at once, so nothing of the account
+ * is shown any more; the emailed link, or simply logging in, restores it all during the grace period. The purge
+ * then erases the account row and everything hanging off it, reaps the images' bytes, and deletes the security-log
+ * rows that name the user.
+ */
+export type AccountDeletionDeps = {
+  db: Knex;
+  users: UsersRepo;
+  sessions: SessionsRepo;
+  images: ImagesRepo;
+  recovery: RecoveryRepo;
+  emailTokens: EmailTokensRepo;
+  securityLog: (trx: Knex | Knex.Transaction) => SecurityLogRepo;
+  storage: StorageDriver;
+  mailer: Mailer;
+  logger: Logger;
+  publicUrl: string;
+  purgeDays: number;
+  clock: () => Date;
+};
+
+type Client = { ip: string | undefined; userAgent: string | undefined };
+
+const DAY_MS = 86_400_000;
+export const purgeDateOf = (requestedAt: Date, purgeDays: number): Date => new Date(requestedAt.getTime() + purgeDays * DAY_MS);
+
+const messages = {
+  badToken: 'This link has expired or was already used. If your account still exists, log in to keep it.',
+};
+
+/** Every image the owner has, with the albums each is in (kept so a restore puts them back). */
+async function ownedImagesWithAlbums(deps: Pick<AccountDeletionDeps, 'images'>, trx: Knex.Transaction, ownerId: string): Promise<{ images: ImageRecord[]; albums: Map<string, string[]> }> {
+  const images = await deps.images.listAllOwned(ownerId, trx);
+  const albums = new Map<string, string[]>();
+  const ids = images.map((i) => i.id);
+  for (let i = 0; i < ids.length; i += 500) {
+    const rows = (await trx('album_images').whereIn('image_id', ids.slice(i, i + 500)).select('image_id', 'album_id')) as Array<{ image_id: string; album_id: string }>;
+    for (const row of rows) albums.set(row.image_id, [...(albums.get(row.image_id) ?? []), row.album_id]);
+  }
+  return { images, albums };
+}
+
+/** Called after the password was checked. Returns when the purge will happen. */
+export async function requestAccountDeletion(deps: AccountDeletionDeps, user: UserRecord, client: Client): Promise<Date> {
+  const now = deps.clock();
+  const items = await deps.db.transaction(async (trx) => {
+    if (!(await deps.users.markDeletionRequested(user.id, now, trx))) return null; // already pending: nothing more to do
+    await deps.sessions.deleteAllForUser(user.id, {}, trx);
+    const { images, albums } = await ownedImagesWithAlbums(deps, trx, user.id);
+    if (images.length) {
+      await deps.images.deleteAllOwned(user.id, trx);
+      await releaseStorage(deps, user.id, images.reduce((sum, i) => sum + storedBytes(i), 0), trx);
+    }
+    await deps.securityLog(trx).insert({ event: 'account.deletion_requested', userId: user.id, ...client, detail: { images: images.length } }, now);
+    return recordDeletions(deps, images, 'account', now, trx, albums);
+  });
+  const purgeAt = purgeDateOf(user.deletionRequestedAt ?? now, deps.purgeDays);
+  if (items) {
+    await moveToRecovery(deps, items);
+    const token = randomBase62(32);
+    await deps.emailTokens.insert({ tokenHash: sha256Hex(token), userId: user.id, purpose: 'cancel_deletion', email: null, createdAt: now, expiresAt: purgeAt });
+    const day = purgeAt.toISOString().slice(0, 10);
+    setImmediate(() =>
+      deps.mailer
+        .send(emails.deletionRequested(user.email, user.username, `${deps.publicUrl}/account/keep/${token}`, day))
+        .catch((err: unknown) => deps.logger.error({ err }, 'sending an email failed')),
+    );
+  }
+  return purgeAt;
+}
+
+/** Ends the grace period and brings every image back (with its albums). Safe to repeat. */
+export async function cancelAccountDeletion(deps: AccountDeletionDeps, userId: string, client: Client): Promise<number> {
+  const now = deps.clock();
+  if (!(await deps.users.clearDeletionRequest(userId))) return 0;
+  await deps.emailTokens.invalidateForUser(userId, 'cancel_deletion', now);
+  let restored = 0;
+  for (const item of await deps.recovery.listByOwner(userId, 'account')) {
+    try {
+      await restoreImage(deps, item.imageId, { userId, ...client }, now);
+      restored++;
+    } catch (err) {
+      deps.logger.warn({ err, imageId: item.imageId }, 'an image could not be restored with its account');
+    }
+  }
+  await deps.securityLog(deps.db).insert({ event: 'account.deletion_cancelled', userId, ...client, detail: { images: restored } }, now);
+  return restored;
+}
+
+/** The emailed link: works until the purge date, once. */
+export async function cancelAccountDeletionWithToken(deps: AccountDeletionDeps, token: string, client: Client): Promise<void> {
+  const spent = /^[0-9A-Za-z]{32}$/.test(token) ? await deps.emailTokens.consume(sha256Hex(token), 'cancel_deletion', deps.clock()) : null;
+  if (!spent) throw new BadRequest(messages.badToken, 'bad_token');
+  await cancelAccountDeletion(deps, spent.userId, client);
+}
+
+export const isCancelToken = (token: string): boolean => /^[0-9A-Za-z]{32}$/.test(token);
+
+/**
+ * Erases an account now: its images (bytes included, through the recovery store and straight out of it), albums,
+ * sessions, tokens and consent records (these go with the row, by foreign key), security-log rows that name it,
+ * and its rate-limit counters. Used by the purge job when the grace period ends, and by staff to skip it.
+ */
+export async function purgeAccount(deps: AccountDeletionDeps, userId: string, now: Date): Promise<boolean> {
+  // Anything still live (an immediate purge skips the request step) goes through the recovery store as well.
+  const items = await deps.db.transaction(async (trx) => {
+    const { images } = await ownedImagesWithAlbums(deps, trx, userId);
+    if (images.length) await deps.images.deleteAllOwned(userId, trx);
+    return recordDeletions(deps, images, 'account', now, trx);
+  });
+  await moveToRecovery(deps, items);
+  for (const item of await deps.recovery.listByOwner(userId)) {
+    for (const { live, recovery } of recoveryKeyPairs(item)) {
+      await deps.storage.delete(recovery);
+      await deps.storage.delete(live);
+    }
+    await deps.recovery.remove(item.imageId);
+  }
+  // Counters are keyed "<limit>:<value>"; values here are the id, the address or the name as typed.
+  const user = await deps.users.findById(userId);
+  const erased = await deps.db.transaction(async (trx) => {
+    await trx('security_log').where({ user_id: userId }).delete();
+    const values = [userId, accountKey(userId), ...(user ? [emailKey(user.email), usernameKey(user.username)] : [])];
+    for (const value of values) await trx('rate_limits').whereRaw("key like ? escape '\\'", [`%:${value.replace(/[\\%_]/g, (c) => `\\${c}`)}`]).delete();
+    const gone = await deps.users.deleteById(userId, trx);
+    // Counted, never named: the log shows that a purge happened, not whose.
+    if (gone) await deps.securityLog(trx).insert({ event: 'account.purged', detail: {} }, now);
+    return gone;
+  });
+  return erased;
+}

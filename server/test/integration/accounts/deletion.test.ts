@@ -1,0 +1,201 @@
+import { expect } from 'chai';
+import pino from 'pino';
+import { createEmailTokensRepo } from '../../../db/email-tokens.repo.js';
+import { createImagesRepo } from '../../../db/images.repo.js';
+import { createRecoveryRepo } from '../../../db/recovery.repo.js';
+import { createSecurityLogRepo } from '../../../db/security-log.repo.js';
+import { createSessionsRepo } from '../../../db/sessions.repo.js';
+import { createUsersRepo } from '../../../db/users.repo.js';
+import { createJobDeps, JOBS } from '../../../jobs/index.js';
+import { createScheduler } from '../../../jobs/scheduler.js';
+import { purgeAccount, type AccountDeletionDeps } from '../../../services/account-deletion.service.js';
+import { createMailer } from '../../../services/mailer.service.js';
+import { fixtures } from '../../fixtures/images.js';
+import { expectConsistentUsage, ownerUpload } from '../../helpers/account-images.js';
+import { signedInUser, type TestUser } from '../../helpers/accounts.js';
+import { expectJsonError } from '../../helpers/assertions.js';
+import { rawRequest } from '../../helpers/http.js';
+import { linkIn, startSmtp, type TestSmtp } from '../../helpers/smtp.js';
+import { startTestApp, type TestApp } from '../../helpers/test-app.js';
+import { WebClient } from '../../helpers/web-client.js';
+
+const DAY = 86_400_000;
+const silent = pino({ level: 'silent' });
+
+/** Every text-ish value in every application table, as "table.column=value" lines, to search for traces of a person. */
+async function everyValue(app: TestApp): Promise<string[]> {
+  const tables =
+    app.db.dialect === 'postgres'
+      ? ((await app.db.raw<{ rows: Array<{ name: string }> }>("select tablename as name from pg_tables where schemaname = 'public'")).rows).map((r) => r.name)
+      : ((await app.db.raw<Array<{ name: string }>>("select name from sqlite_master where type = 'table' and name not like 'sqlite_%'")).map((r) => r.name));
+  const out: string[] = [];
+  for (const table of tables) {
+    for (const row of (await app.db(table).select('*')) as Array<Record<string, unknown>>) {
+      for (const [column, value] of Object.entries(row)) if (value !== null) out.push(`${table}.${column}=${value instanceof Date ? value.toISOString() : String(value)}`);
+    }
+  }
+  return out;
+}
+
+describe('accounts: deletion, grace period, restore and purge (promise 2)', function () {
+  this.timeout(60_000);
+  let smtp: TestSmtp;
+  let app: TestApp;
+  let alice: TestUser;
+  before(async () => {
+    smtp = await startSmtp();
+  });
+  after(() => smtp.close());
+  beforeEach(async () => {
+    app = await startTestApp({ SMTP_URL: smtp.url, ACCOUNT_PURGE_DAYS: '30' });
+    alice = await signedInUser(app, { username: 'alice_del', email: 'alice.del@example.test' });
+    await smtp.waitFor('alice.del@example.test', /Confirm/);
+    smtp.messages.length = 0;
+  });
+  afterEach(() => app.close());
+
+  const deleteAccount = (user: TestUser, password: string) => user.client.post('/account/settings/delete', { current_password: password }, { csrfPage: '/account/settings' });
+  const populate = async () => {
+    const first = (await ownerUpload(alice, await fixtures.png())).json();
+    const second = (await ownerUpload(alice, await fixtures.jpegWithGps())).json();
+    const album = await alice.client.post('/account/albums', { title: 'Trip' });
+    const albumId = /\/account\/albums\/(\w+)$/.exec(String(album.headers.location))![1]!;
+    await alice.client.post(`/account/albums/${albumId}/images`, [['image_id', first.id]], { csrfPage: `/account/albums/${albumId}` });
+    return { first, second, albumId };
+  };
+  const logIn = async (user: TestUser) => {
+    const client = new WebClient(app.url);
+    const res = await client.post('/login', { login: user.username, password: user.password });
+    return { client, res };
+  };
+
+  it('needs the current password; a wrong one changes nothing and says so beside the form', async () => {
+    const { first } = await populate();
+    const res = await deleteAccount(alice, 'not my password');
+    expect(res.status).to.equal(303);
+    expect(res.headers.location).to.equal('/account/settings?failed=delete#danger-heading');
+    const page = await alice.client.get('/account/settings?failed=delete');
+    expect(page.body.toString()).to.include('Your current password is not correct, so nothing was deleted.');
+    expect((await app.db('users').where({ id: alice.id }).first()).deletion_requested_at).to.equal(null);
+    expect((await rawRequest(first.url)).status).to.equal(200);
+    expectJsonError(await alice.client.post('/account/settings/delete', { current_password: 'nope' }, { csrfPage: '/account/settings', json: true }), 403, 'wrong_password');
+    // Without a CSRF token nothing happens at all.
+    expect((await alice.client.post('/account/settings/delete', { current_password: alice.password }, { csrf: false })).status).to.equal(403);
+    expect((await app.db('users').where({ id: alice.id }).first()).deletion_requested_at).to.equal(null);
+  });
+
+  it('signs out everywhere and hides every image, album and the profile at once; logging in offers the restore, which brings it all back', async () => {
+    const { first, second, albumId } = await populate();
+    const other = await logIn(alice); // a second device
+    const before = await expectConsistentUsage(app, alice.id);
+
+    const res = await deleteAccount(alice, alice.password);
+    expect(res.status).to.equal(200);
+    expect(res.body.toString()).to.include('Your account will be deleted');
+    expect(await app.db('sessions').where({ user_id: alice.id })).to.deep.equal([]);
+    expect((await alice.client.get('/account/images')).headers.location).to.equal('/login');
+    expect((await other.client.get('/account/images')).headers.location).to.equal('/login');
+    for (const url of [first.url, first.pageUrl, second.url, second.thumbnailUrl]) expect((await rawRequest(url)).status, url).to.equal(404);
+    expect((await rawRequest(`${app.url}/u/${alice.username}`)).status).to.equal(404);
+    expect((await rawRequest(`${app.url}/a/${albumId}`)).status).to.equal(404);
+    expect(await app.storedKeys()).to.deep.equal([]);
+    expect(await app.recoveryKeys()).to.have.length(4);
+    const mail = await smtp.waitFor('alice.del@example.test', /will be deleted/);
+    const purgeDay = new Date(Date.now() + 30 * DAY).toISOString().slice(0, 10);
+    expect(mail.text).to.include(purgeDay);
+    expect(linkIn(mail.text, `${app.url}/account/keep/`)).to.match(/\/account\/keep\/[0-9A-Za-z]{32}$/);
+
+    // Logging in during the grace period leads to the restore page; nothing else of the account works meanwhile.
+    const back = await logIn(alice);
+    expect(back.res.headers.location).to.equal('/account/restore');
+    expect((await back.client.get('/account/images')).headers.location).to.equal('/account/restore');
+    expectJsonError(await back.client.post('/account/albums', { title: 'x' }, { csrfPage: '/account/restore', json: true }), 403, 'account_pending_deletion');
+    expectJsonError(await ownerUpload({ ...alice, client: back.client }, await fixtures.png(), { csrf: await back.client.csrfFrom('/account/restore') }), 403, 'account_pending_deletion');
+    const restorePage = await back.client.get('/account/restore');
+    expect(restorePage.body.toString()).to.include(purgeDay).and.include('Restore my account');
+
+    const restored = await back.client.post('/account/restore', {}, { csrfPage: '/account/restore' });
+    expect(restored.headers.location).to.equal('/account/images');
+    for (const url of [first.url, second.url, `${app.url}/u/${alice.username}`, `${app.url}/a/${albumId}`]) expect((await rawRequest(url)).status, url).to.equal(200);
+    expect((await app.db('album_images').where({ album_id: albumId }).pluck('image_id'))).to.deep.equal([first.id]);
+    expect(await app.recoveryKeys()).to.deep.equal([]);
+    expect((await expectConsistentUsage(app, alice.id)).used).to.equal(before.used);
+    expect((await app.db('users').where({ id: alice.id }).first()).deletion_requested_at).to.equal(null);
+    // The emailed link is spent by the restore.
+    const keep = linkIn(mail.text, `${app.url}/account/keep/`);
+    expectJsonError(await new WebClient(app.url).post(keep.slice(app.url.length), {}, { csrfPage: keep.slice(app.url.length), json: true }), 400, 'bad_token');
+  });
+
+  it('the emailed link keeps the account: GET only asks, the POST restores', async () => {
+    const { first } = await populate();
+    await deleteAccount(alice, alice.password);
+    const keep = linkIn((await smtp.waitFor('alice.del@example.test', /will be deleted/)).text, `${app.url}/account/keep/`).slice(app.url.length);
+    const stranger = new WebClient(app.url);
+    const page = await stranger.get(keep);
+    expect(page.status).to.equal(200);
+    expect(page.headers['referrer-policy']).to.equal('no-referrer');
+    expect((await rawRequest(first.url)).status, 'a GET changes nothing').to.equal(404);
+    const done = await stranger.post(keep, {}, { csrfPage: keep });
+    expect(done.status).to.equal(200);
+    expect(done.body.toString()).to.include('Your account is kept');
+    expect((await rawRequest(first.url)).status).to.equal(200);
+    expect((await rawRequest(`${app.url}/account/keep/${'A'.repeat(32)}`)).status).to.equal(200); // the same page for any well-formed token…
+    expectJsonError(await stranger.post(`/account/keep/${'A'.repeat(32)}`, {}, { csrfPage: keep, json: true }), 400, 'bad_token'); // …which only then fails
+    expect((await rawRequest(`${app.url}/account/keep/short`)).status).to.equal(404);
+  });
+
+  it('the purge job erases the account after ACCOUNT_PURGE_DAYS, not before, and no trace of the person remains', async () => {
+    const { first, second } = await populate();
+    await app.db('consent_log').insert({ id: '00000000-0000-4000-8000-000000000001', user_id: alice.id, kind: 'marketing', value: 'yes', created_at: new Date() });
+    await deleteAccount(alice, alice.password);
+    await smtp.waitFor('alice.del@example.test', /will be deleted/);
+    const deps = createJobDeps({ db: app.db, storage: app.storage, config: app.config, logger: silent });
+    let clock = new Date(Date.now() + 29 * DAY);
+    const scheduler = () => createScheduler(deps, JOBS, { now: async () => clock });
+
+    expect(await scheduler().run('purge-deleted-accounts')).to.deep.include({ status: 'ran', result: { items: 0 } });
+    expect(await app.db('users').where({ id: alice.id })).to.have.length(1);
+
+    clock = new Date(Date.now() + 31 * DAY);
+    expect(await scheduler().run('purge-deleted-accounts')).to.deep.include({ status: 'ran', result: { items: 1 } });
+    expect(await app.db('users').where({ id: alice.id })).to.deep.equal([]);
+    expect(await app.storedKeys()).to.deep.equal([]);
+    expect(await app.recoveryKeys()).to.deep.equal([]);
+
+    const traces = (await everyValue(app)).filter((v) =>
+      [alice.id, alice.username, alice.email, first.id, second.id].some((needle) => v.toLowerCase().includes(needle.toLowerCase())),
+    );
+    expect(traces, 'values still naming the person or their images').to.deep.equal([]);
+    expect(await app.db('security_log').where({ event: 'account.purged' })).to.have.length(1);
+    // The login now fails as for anyone unknown, and a second run has nothing to do.
+    expect((await logIn(alice)).res.status).to.equal(403);
+    clock = new Date(clock.getTime() + 60_000);
+    expect(await scheduler().run('purge-deleted-accounts')).to.deep.include({ status: 'ran', result: { items: 0 } });
+  });
+
+  it('staff can purge an account at once, skipping the grace period', async () => {
+    const { first } = await populate();
+    const deps: AccountDeletionDeps = {
+      db: app.db,
+      users: createUsersRepo(app.db),
+      sessions: createSessionsRepo(app.db),
+      images: createImagesRepo(app.db),
+      recovery: createRecoveryRepo(app.db),
+      emailTokens: createEmailTokensRepo(app.db),
+      securityLog: createSecurityLogRepo,
+      storage: app.storage,
+      mailer: createMailer({ smtpUrl: undefined, from: 'x <x@example.test>', logger: silent }),
+      logger: silent,
+      publicUrl: app.url,
+      purgeDays: 30,
+      clock: () => new Date(),
+    };
+    expect(await purgeAccount(deps, alice.id, new Date())).to.equal(true);
+    expect((await rawRequest(first.url)).status).to.equal(404);
+    expect(await app.storedKeys()).to.deep.equal([]);
+    expect(await app.recoveryKeys()).to.deep.equal([]);
+    const traces = (await everyValue(app)).filter((v) => v.includes(alice.id) || v.toLowerCase().includes(alice.email));
+    expect(traces).to.deep.equal([]);
+    expect(await purgeAccount(deps, alice.id, new Date()), 'already gone').to.equal(false);
+  });
+});
