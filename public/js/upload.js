@@ -64,6 +64,8 @@
     const body = new FormData();
     if (csrfField) body.append('_csrf', csrfField.value);
     if (needsBotCheck) body.append('cf-turnstile-response', botToken());
+    const expires = document.getElementById('expires');
+    if (expires) body.append('expires', expires.value);
     body.append('file', pending, pending.name);
     const xhr = new XMLHttpRequest();
     xhr.open('POST', form.action);

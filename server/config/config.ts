@@ -85,6 +85,9 @@ const schema = z
     JOBS_ENABLED: boolean(true),
     JOBS_DISABLED: optionalString,
     JOB_SCHEDULES: optionalString,
+    GUEST_RETENTION_OPTIONS: optionalString,
+    GUEST_RETENTION_DEFAULT: optionalString,
+    GUEST_MAX_RETENTION_DAYS: integer(0, 3650, 0),
   })
   .superRefine((env, ctx) => {
     if (env.SESSION_MAX_DAYS < env.SESSION_IDLE_DAYS) {
@@ -98,6 +101,11 @@ const schema = z
     }
     if (env.S3_SERVE_MODE === 'public' && !env.S3_PUBLIC_URL) {
       ctx.addIssue({ code: 'custom', path: ['S3_PUBLIC_URL'], message: 'must be set when S3_SERVE_MODE=public' });
+    }
+    const retention = guestRetentionOf(env);
+    if (typeof retention === 'string') {
+      const [path, message] = retention.split(': ', 2) as [string, string];
+      ctx.addIssue({ code: 'custom', path: [path], message });
     }
     if (env.TURNSTILE_SECRET_KEY && !env.TURNSTILE_SITE_KEY) {
       ctx.addIssue({ code: 'custom', path: ['TURNSTILE_SITE_KEY'], message: 'must be set when TURNSTILE_SECRET_KEY is set' });
@@ -151,6 +159,8 @@ export type Config = Readonly<{
   jobsDisabled: readonly string[];
   /** Cron expressions that replace a job's default schedule, by job name. */
   jobSchedules: Readonly<Record<string, string>>;
+  /** What a guest may choose for "delete after", the preselected choice, and the ceiling (0: none). */
+  guestRetention: Readonly<{ options: readonly RetentionOption[]; defaultKey: string; maxDays: number }>;
 }>;
 
 export class ConfigError extends Error {
@@ -191,6 +201,55 @@ function parseTrustProxy(value: string | undefined): boolean | number | string {
   if (value === 'true') return true;
   if (/^\d+$/.test(value)) return Number(value);
   return value; // a list of addresses/subnets, or names like "loopback", as Express understands them
+}
+
+export type RetentionOption = { key: string; hours: number | null; label: string };
+
+/** "never,1h,7d" into options; a string is the reason it is not valid. */
+export function parseRetentionOptions(value: string): RetentionOption[] | string {
+  const keys = value.split(',').map((k) => k.trim()).filter(Boolean);
+  if (keys.length === 0) return 'must list at least one of never, <n>h, <n>d';
+  const options: RetentionOption[] = [];
+  for (const key of keys) {
+    if (key === 'never') {
+      options.push({ key, hours: null, label: 'Never: keep it until I delete it' });
+      continue;
+    }
+    const match = /^(\d{1,4})([hd])$/.exec(key);
+    if (!match || Number(match[1]) === 0) return `"${key}" is not never, <n>h or <n>d`;
+    const n = Number(match[1]);
+    const unit = match[2] === 'h' ? 'hour' : 'day';
+    options.push({ key, hours: match[2] === 'h' ? n : n * 24, label: `After ${n} ${unit}${n === 1 ? '' : 's'}` });
+  }
+  if (new Set(keys).size !== keys.length) return 'lists an option twice';
+  return options;
+}
+
+const DEFAULT_RETENTION_OPTIONS = 'never,1h,1d,7d,30d';
+
+/**
+ * The guest "delete after" choices. Left unset, they are the defaults cut to GUEST_MAX_RETENTION_DAYS (the
+ * ceiling itself is then the longest choice and the preselected one); set explicitly, they must respect it.
+ * A string is "VARIABLE: what is wrong".
+ */
+function guestRetentionOf(env: {
+  GUEST_RETENTION_OPTIONS?: string | undefined;
+  GUEST_RETENTION_DEFAULT?: string | undefined;
+  GUEST_MAX_RETENTION_DAYS: number;
+}): { options: RetentionOption[]; defaultKey: string; maxDays: number } | string {
+  const maxDays = env.GUEST_MAX_RETENTION_DAYS;
+  const fits = (o: RetentionOption) => maxDays === 0 || (o.hours !== null && o.hours <= maxDays * 24);
+  let options = parseRetentionOptions(env.GUEST_RETENTION_OPTIONS ?? DEFAULT_RETENTION_OPTIONS);
+  if (typeof options === 'string') return `GUEST_RETENTION_OPTIONS: ${options}`;
+  if (env.GUEST_RETENTION_OPTIONS) {
+    const tooLong = options.filter((o) => !fits(o));
+    if (tooLong.length) return `GUEST_RETENTION_OPTIONS: longer than GUEST_MAX_RETENTION_DAYS=${maxDays} allows: ${tooLong.map((o) => o.key).join(', ')}`;
+  } else if (maxDays > 0) {
+    options = [...options.filter(fits).filter((o) => o.hours !== maxDays * 24), ...(parseRetentionOptions(`${maxDays}d`) as RetentionOption[])];
+  }
+  const defaultKey = env.GUEST_RETENTION_DEFAULT ?? (options.some((o) => o.key === 'never') ? 'never' : options[options.length - 1]!.key);
+  if (!options.some((o) => o.key === defaultKey)) return `GUEST_RETENTION_DEFAULT: must be one of ${options.map((o) => o.key).join(', ')}`;
+  return { options, defaultKey, maxDays };
 }
 
 /** "name=cron expression; name=…" into a map. Expressions are checked by the scheduler against node-cron. */
@@ -267,6 +326,7 @@ export function loadConfig(env: Env = process.env): Config {
     jobsEnabled: e.JOBS_ENABLED,
     jobsDisabled: Object.freeze((e.JOBS_DISABLED ?? '').split(',').map((n) => n.trim()).filter(Boolean)),
     jobSchedules: Object.freeze(parseSchedules(e.JOB_SCHEDULES)),
+    guestRetention: Object.freeze(guestRetentionOf(e) as { options: RetentionOption[]; defaultKey: string; maxDays: number }),
   });
 }
 

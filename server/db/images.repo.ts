@@ -200,6 +200,11 @@ export function createImagesRepo(db: Knex) {
       return (await db('images').where({ owner_id: ownerId, id }).update(row)) > 0;
     },
 
+    /** Guest uploads whose chosen deletion time has come, oldest first. */
+    async listExpired(now: Date, limit: number): Promise<ImageRecord[]> {
+      return ((await db('images').whereNotNull('expires_at').andWhere('expires_at', '<=', now).orderBy('expires_at').limit(limit)) as ImageRow[]).map(fromRow);
+    },
+
     /** Every image of an owner (for account deletion and export). */
     async listAllOwned(ownerId: string, trx: Knex | Knex.Transaction = db): Promise<ImageRecord[]> {
       return ((await trx('images').where({ owner_id: ownerId }).orderBy('created_at')) as ImageRow[]).map(fromRow);
@@ -223,7 +228,8 @@ export function createImagesRepo(db: Knex) {
       const updated = await trx('images')
         .where({ id, delete_key_hash: expectedKeyHash })
         .whereNull('owner_id')
-        .update({ owner_id: ownerId, delete_key_hash: newKeyHash });
+        // An account keeps what it claims: a guest's chosen deletion time no longer applies.
+        .update({ owner_id: ownerId, delete_key_hash: newKeyHash, expires_at: null });
       return updated > 0;
     },
   };

@@ -1,4 +1,5 @@
 import { aggregateDailyStats } from './aggregate-daily-stats.job.js';
+import { expireGuestUploads } from './expire-guest-uploads.job.js';
 import { expireSessionsAndTokens } from './expire-sessions-and-tokens.job.js';
 import { createImagesRepo } from '../db/images.repo.js';
 import { createRecoveryRepo } from '../db/recovery.repo.js';
@@ -11,7 +12,7 @@ import { rotateSecurityLog } from './rotate-security-log.job.js';
 import { sweepOrphans } from './sweep-orphans.job.js';
 
 /** Every scheduled job, by name. */
-export const JOBS: readonly Job[] = [rotateSecurityLog, aggregateDailyStats, purgeDeletedAccounts, reapRecoveryStore, expireSessionsAndTokens, sweepOrphans];
+export const JOBS: readonly Job[] = [rotateSecurityLog, aggregateDailyStats, purgeDeletedAccounts, expireGuestUploads, reapRecoveryStore, expireSessionsAndTokens, sweepOrphans];
 
 /** The jobs' dependencies, built from what start-up prepared. */
 export function createJobDeps(base: Pick<JobDeps, 'db' | 'storage' | 'config' | 'logger'>): JobDeps {

@@ -12,6 +12,7 @@ export function viewLocals(config: Config): RequestHandler {
     maxUploadBytes: config.maxUploadBytes,
     maxUploadLabel: humanBytes(config.maxUploadBytes),
     acceptedMimes: ACCEPTED_TYPES.map((t) => t.mime).join(','),
+    guestRetention: config.guestRetention,
   });
   return (_req, res, next) => {
     res.locals.site = site;

@@ -6,7 +6,8 @@ import { assertRoomLeft } from '../../services/quota.service.js';
 import type { RateLimits } from '../../services/rate-limits.service.js';
 import { verifyTurnstile } from '../../services/turnstile.service.js';
 import { uploadImage, type UploadDeps } from '../../services/upload.service.js';
-import { Forbidden, wantsJson } from '../errors.js';
+import { BadRequest, Forbidden, wantsJson } from '../errors.js';
+import { field } from '../form-fields.js';
 import type { Csrf } from '../middleware/csrf.middleware.js';
 import { singleImageUpload } from '../middleware/upload.middleware.js';
 import { clientInfo } from '../request-info.js';
@@ -35,6 +36,14 @@ function turnstileCheck(config: Config): { early: (req: Request) => Promise<void
     },
     verify,
   };
+}
+
+/** The deletion time a guest chose (or the operator's default), refusing anything not offered. */
+export function guestExpiry(retention: Config['guestRetention'], chosen: string, now: Date): Date | null {
+  const key = chosen || retention.defaultKey;
+  const option = retention.options.find((o) => o.key === key);
+  if (!option) throw new BadRequest(`Choose when the image deletes itself from the offered times (${retention.options.map((o) => o.key).join(', ')}).`, 'bad_expiry');
+  return option.hours === null ? null : new Date(now.getTime() + option.hours * 3_600_000);
 }
 
 /**
@@ -77,6 +86,8 @@ export function uploadRoutes(deps: Deps): Router {
         tempPath: req.file!.path,
         originalName: req.file!.originalname,
         ownerId: req.auth?.user.id ?? null,
+        // Guests choose when their upload deletes itself; an account's images stay until their owner deletes them.
+        expiresAt: req.auth ? null : guestExpiry(deps.config.guestRetention, field(req, 'expires'), deps.upload.clock()),
         ...clientInfo(req),
       });
       const secrets = secretUrls(deps.config.publicUrl, image.id, deleteKey);
@@ -94,6 +105,7 @@ export function uploadRoutes(deps: Deps): Router {
         height: image.height,
         size: image.size,
         mime: image.mime,
+        expiresAt: image.expiresAt?.toISOString() ?? null,
       });
     },
   );

@@ -41,7 +41,7 @@ describe('upload (guest, no bot check)', () => {
     const res = await upload(app.url, { bytes: await fixtures.png(), filename: 'cat.png', contentType: 'image/png' });
     expect(res.status).to.equal(201);
     const body = res.json();
-    expect(Object.keys(body).sort()).to.deep.equal(['deleteUrl', 'height', 'id', 'mime', 'pageUrl', 'size', 'thumbnailUrl', 'url', 'width'].sort());
+    expect(Object.keys(body).sort()).to.deep.equal(['deleteUrl', 'expiresAt', 'height', 'id', 'mime', 'pageUrl', 'size', 'thumbnailUrl', 'url', 'width'].sort());
     expect(body.id).to.match(/^[0-9A-Za-z]{12}$/);
     expect(body.pageUrl).to.equal(`${app.config.publicUrl}/i/${body.id}`);
     expect(body.url).to.equal(`${app.config.publicUrl}/i/${body.id}.png`);

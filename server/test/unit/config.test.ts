@@ -59,6 +59,17 @@ describe('loadConfig', () => {
       jobsEnabled: true,
       jobsDisabled: [],
       jobSchedules: {},
+      guestRetention: {
+        options: [
+          { key: 'never', hours: null, label: 'Never: keep it until I delete it' },
+          { key: '1h', hours: 1, label: 'After 1 hour' },
+          { key: '1d', hours: 24, label: 'After 1 day' },
+          { key: '7d', hours: 168, label: 'After 7 days' },
+          { key: '30d', hours: 720, label: 'After 30 days' },
+        ],
+        defaultKey: 'never',
+        maxDays: 0,
+      },
     });
   });
 
