@@ -1,4 +1,6 @@
+import contentDisposition from 'content-disposition';
 import { Router, type Request } from 'express';
+import { writeExport } from '../../services/export.service.js';
 import { checkCurrentPassword } from '../../services/account-settings.service.js';
 import {
   cancelAccountDeletion,
@@ -18,7 +20,7 @@ import type { AccountDeps } from './account-deps.js';
 const NO_STORE = { 'Cache-Control': 'no-store' };
 const day = (d: Date) => d.toISOString().slice(0, 10);
 
-/** Settings → Danger zone, the restore page for a pending account, and the emailed "keep my account" link. */
+/** Settings → Danger zone, the restore page for a pending account, the emailed "keep my account" link, and the data export. */
 export function accountDeletionRoutes(deps: AccountDeps): Router {
   const router = Router();
   const https = deps.config.publicUrl.startsWith('https:');
@@ -107,6 +109,26 @@ export function accountDeletionRoutes(deps: AccountDeps): Router {
       return;
     }
     res.render('notice', { title: 'Your account is kept', message: 'Your account and its images are back. Log in to use it.', next: { href: '/login', label: 'Log in' } });
+  });
+
+  // Access and portability: a ZIP of account.json and every original, streamed as it is made.
+  router.get('/account/export', requireUser, async (req, res) => {
+    const { user } = authOf(req);
+    const now = deps.clock();
+    await deps.securityLog(deps.db).insert({ event: 'account.export', userId: user.id, ...clientInfo(req) }, now);
+    res.set({
+      ...NO_STORE,
+      'Content-Type': 'application/zip',
+      'Content-Disposition': contentDisposition(`pixbin-${user.username}-${day(now)}.zip`),
+      'X-Content-Type-Options': 'nosniff',
+    });
+    try {
+      await writeExport({ db: deps.db, storage: deps.storage }, user.id, now, res);
+    } catch (err) {
+      // Headers are out; the client sees a cut-off download, the operator the reason.
+      deps.logger.error({ err }, 'export failed part-way');
+      res.destroy();
+    }
   });
 
   return router;

@@ -1,0 +1,91 @@
+import { ZipArchive } from 'archiver';
+import type { Knex } from 'knex';
+import type { Writable } from 'node:stream';
+import { toDate } from '../db/knex.js';
+import { imageKeys } from '../storage/keys.js';
+import type { StorageDriver } from '../storage/storage.js';
+
+/**
+ * Access and portability: everything Pixbin keeps about an account, as account.json, plus every original image,
+ * streamed into a ZIP (nothing is assembled in memory; one image at a time is read from storage). Entry names are
+ * made by the server from ids, never from names the user typed. Secrets (password hash, session and token hashes,
+ * delete-key hashes) are left out: they identify nothing and are of no use outside Pixbin.
+ */
+export type ExportDeps = { db: Knex; storage: StorageDriver };
+
+/** Each table that holds rows about a user, and the column that names the user. The schema test keeps it complete. */
+export const EXPORTED_TABLES = {
+  users: 'id',
+  consent_log: 'user_id',
+  sessions: 'user_id',
+  email_tokens: 'user_id',
+  security_log: 'user_id',
+  images: 'owner_id',
+  albums: 'owner_id',
+  recovery_items: 'owner_id',
+} as const;
+
+const SECRET_COLUMNS = new Set(['password_hash', 'id_hash', 'token_hash', 'delete_key_hash', 'token']);
+
+function clean(row: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(row)) {
+    if (SECRET_COLUMNS.has(key)) continue;
+    out[key] = /(_at|_since)$/.test(key) && value !== null && value !== undefined ? toDate(value).toISOString() : value;
+  }
+  return out;
+}
+
+export async function accountData(db: Knex, userId: string): Promise<Record<string, unknown>> {
+  const data: Record<string, unknown> = {};
+  for (const [table, column] of Object.entries(EXPORTED_TABLES)) {
+    const rows = ((await db(table).where({ [column]: userId })) as Array<Record<string, unknown>>).map(clean);
+    data[table] = table === 'users' ? (rows[0] ?? null) : rows;
+  }
+  const albumIds = ((data.albums as Array<{ id: string }>) ?? []).map((a) => a.id);
+  data.album_images = albumIds.length ? await db('album_images').whereIn('album_id', albumIds).select('album_id', 'image_id', 'added_at').then((rows) => rows.map(clean)) : [];
+  for (const row of data.recovery_items as Array<Record<string, unknown>>) {
+    const record = JSON.parse(String(row.record)) as Record<string, unknown>;
+    delete record.deleteKeyHash;
+    row.record = record;
+  }
+  for (const row of data.security_log as Array<Record<string, unknown>>) row.detail = JSON.parse(String(row.detail));
+  return data;
+}
+
+/** Writes the ZIP to `out`, resolving when it has been written whole. */
+export async function writeExport(deps: ExportDeps, userId: string, exportedAt: Date, out: Writable): Promise<void> {
+  const data = await accountData(deps.db, userId);
+  const images = (data.images as Array<{ id: string; ext: string; missing_since: unknown }>).filter((i) => !i.missing_since);
+  const zip = new ZipArchive({ zlib: { level: 6 } });
+  const finished = new Promise<void>((resolve, reject) => {
+    out.on('close', resolve);
+    out.on('finish', resolve);
+    out.on('error', reject);
+    zip.on('error', reject);
+  });
+  zip.pipe(out);
+  const manifest = {
+    format: 'pixbin-export/1',
+    exportedAt: exportedAt.toISOString(),
+    note: 'Everything Pixbin stores about this account. Originals are in images/, named by image id; their metadata is under "images".',
+    ...data,
+  };
+  // One entry at a time: the next storage stream is opened only once the previous entry is written.
+  const add = (source: string | NodeJS.ReadableStream, name: string, store: boolean) =>
+    new Promise<void>((resolve, reject) => {
+      const onEntry = (entry: { name: string }) => {
+        if (entry.name !== name) return;
+        zip.off('entry', onEntry);
+        resolve();
+      };
+      zip.on('entry', onEntry);
+      if (typeof source !== 'string') source.once('error', reject);
+      zip.append(source as string, { name, store, date: exportedAt });
+    });
+  await add(JSON.stringify(manifest, null, 2), 'account.json', false);
+  // Already-compressed image formats are stored, not deflated again.
+  for (const image of images) await add(await deps.storage.get(imageKeys(image).original), `images/${image.id}.${image.ext}`, true);
+  await zip.finalize();
+  await finished;
+}
