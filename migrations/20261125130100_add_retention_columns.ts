@@ -8,6 +8,10 @@ export async function up(knex: Knex): Promise<void> {
     t.timestamp('expires_at', { useTz: true }).nullable();
     t.index(['expires_at']);
   });
+  await knex.schema.alterTable('consent_log', (t) => {
+    // Two-letter country from a header the operator's proxy sets (CONSENT_COUNTRY_HEADER); never looked up.
+    t.string('country', 2).nullable();
+  });
   await knex.schema.alterTable('users', (t) => {
     // When the account holder asked to delete it; the purge job erases it ACCOUNT_PURGE_DAYS later.
     t.timestamp('deletion_requested_at', { useTz: true }).nullable();
@@ -16,6 +20,9 @@ export async function up(knex: Knex): Promise<void> {
 }
 
 export async function down(knex: Knex): Promise<void> {
+  await knex.schema.alterTable('consent_log', (t) => {
+    t.dropColumn('country');
+  });
   await knex.schema.alterTable('users', (t) => {
     t.dropIndex(['deletion_requested_at']);
     t.dropColumn('deletion_requested_at');

@@ -8,6 +8,8 @@ import { createConsentLogRepo } from './db/consent-log.repo.js';
 import { createEmailTokensRepo } from './db/email-tokens.repo.js';
 import { createImagesRepo } from './db/images.repo.js';
 import { createDelivery, deliveryOrigin } from './http/delivery.js';
+import { pageViews } from './http/middleware/page-views.middleware.js';
+import { policyFacts } from './services/policy.service.js';
 import { createRecoveryRepo } from './db/recovery.repo.js';
 import { createSessionsRepo } from './db/sessions.repo.js';
 import { createUsersRepo } from './db/users.repo.js';
@@ -103,6 +105,7 @@ export function createApp(deps: AppDeps): Express {
     express.static(path.join(PROJECT_ROOT, 'public'), { index: false, fallthrough: true, maxAge: '1d', dotfiles: 'deny' }),
   );
   app.use(viewLocals(config));
+  app.use(pageViews({ enabled: config.pageViewLogging, securityLog: () => securityLog(db), logger, clock }));
   app.use(healthRoutes({ db, storage }));
   // Loaded on the first request that needs it (and retried until the database answers).
   app.use(async (_req, _res, next) => {
@@ -116,7 +119,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(loadSession({ ...sessions, https }));
   app.use(csrf.provideToken);
 
-  app.use(pagesRoutes({ images, publicUrl: config.publicUrl, defaultQuotaBytes: config.defaultQuotaBytes, legal: { termsVersion: config.termsVersion, minAge: config.minAge, turnstile: config.turnstile !== null } }));
+  app.use(pagesRoutes({ images, publicUrl: config.publicUrl, defaultQuotaBytes: config.defaultQuotaBytes, legal: { termsVersion: config.termsVersion, minAge: config.minAge, turnstile: config.turnstile !== null }, policy: policyFacts(config) }));
   app.use(authRoutes({ auth, sessions, limits, csrf, config }));
   app.use(setupRoutes({ auth, sessions, csrf, config }));
   const account: AccountDeps = { db, config, logger, clock, images, users, sessions: sessionsRepo, sessionsDeps: sessions, securityLog, storage, recovery, csrf, limits, auth };

@@ -88,6 +88,18 @@ const schema = z
     GUEST_RETENTION_OPTIONS: optionalString,
     GUEST_RETENTION_DEFAULT: optionalString,
     GUEST_MAX_RETENTION_DAYS: integer(0, 3650, 0),
+    PAGE_VIEW_LOGGING: boolean(false),
+    PRIVACY_OPERATOR: optionalString.refine((v) => v === undefined || v.length <= 200, 'must be at most 200 characters'),
+    PRIVACY_CONTACT: optionalString.refine((v) => v === undefined || v.length <= 254, 'must be at most 254 characters'),
+    PRIVACY_INTRO: optionalString.refine((v) => v === undefined || v.length <= 20_000, 'must be at most 20000 characters'),
+    PRIVACY_JURISDICTION: optionalString.refine((v) => v === undefined || v.length <= 5_000, 'must be at most 5000 characters'),
+    POLICY_UPDATED: z
+      .string()
+      .trim()
+      .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date like 2026-11-25')
+      .refine((v) => !Number.isNaN(Date.parse(`${v}T00:00:00Z`)), 'must be a real date')
+      .default('2026-11-25'),
+    CONSENT_COUNTRY_HEADER: optionalString.refine((v) => v === undefined || /^[A-Za-z0-9-]{1,64}$/.test(v), 'must be a header name such as CF-IPCountry'),
   })
   .superRefine((env, ctx) => {
     if (env.SESSION_MAX_DAYS < env.SESSION_IDLE_DAYS) {
@@ -161,6 +173,12 @@ export type Config = Readonly<{
   jobSchedules: Readonly<Record<string, string>>;
   /** What a guest may choose for "delete after", the preselected choice, and the ceiling (0: none). */
   guestRetention: Readonly<{ options: readonly RetentionOption[]; defaultKey: string; maxDays: number }>;
+  /** Log page views (with IP, to the security log) — off by default, and never for Sec-GPC: 1. */
+  pageViewLogging: boolean;
+  /** Header whose two-letter country goes with consent records; unset: none is recorded. */
+  consentCountryHeader: string | undefined;
+  /** What the operator adds to the generated privacy pages (PRIVACY_INTRO_FILE etc. read them from files). */
+  policy: Readonly<{ operator: string | undefined; contact: string | undefined; intro: string | undefined; jurisdiction: string | undefined; updated: string }>;
 }>;
 
 export class ConfigError extends Error {
@@ -326,6 +344,9 @@ export function loadConfig(env: Env = process.env): Config {
     jobsEnabled: e.JOBS_ENABLED,
     jobsDisabled: Object.freeze((e.JOBS_DISABLED ?? '').split(',').map((n) => n.trim()).filter(Boolean)),
     jobSchedules: Object.freeze(parseSchedules(e.JOB_SCHEDULES)),
+    pageViewLogging: e.PAGE_VIEW_LOGGING,
+    policy: Object.freeze({ operator: e.PRIVACY_OPERATOR, contact: e.PRIVACY_CONTACT, intro: e.PRIVACY_INTRO, jurisdiction: e.PRIVACY_JURISDICTION, updated: e.POLICY_UPDATED }),
+    consentCountryHeader: e.CONSENT_COUNTRY_HEADER,
     guestRetention: Object.freeze(guestRetentionOf(e) as { options: RetentionOption[]; defaultKey: string; maxDays: number }),
   });
 }

@@ -1,16 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
+import type { SecurityEventName } from '../services/security-events.js';
 import { toDate } from './knex.js';
 
 export type SecurityEvent = {
-  event: string;
+  /** Only the events services/security-events.ts lists can be recorded. */
+  event: SecurityEventName;
   userId?: string | null;
   ip?: string | null;
   userAgent?: string | null;
   detail?: Record<string, unknown>;
 };
 
-export type SecurityLogEntry = Required<Omit<SecurityEvent, 'detail'>> & {
+export type SecurityLogEntry = Required<Omit<SecurityEvent, 'detail' | 'event'>> & {
+  event: string;
   id: string;
   createdAt: Date;
   detail: Record<string, unknown>;

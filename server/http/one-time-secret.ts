@@ -6,7 +6,8 @@ import type { Request, Response } from 'express';
  * (URLs end up in browser history, proxies and screenshots). The cookie is HttpOnly, SameSite=Strict, scoped
  * to that one result page and short-lived; the page clears it as it renders, so a reload no longer shows the key.
  */
-const MAX_AGE_MS = 10 * 60 * 1000;
+export const DELETE_LINK_COOKIE_MINUTES = 10;
+const MAX_AGE_MS = DELETE_LINK_COOKIE_MINUTES * 60 * 1000;
 const cookieName = (id: string) => `pixbin_delete_${id}`;
 const resultPath = (id: string) => `/upload/${id}`;
 

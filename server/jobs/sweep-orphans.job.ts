@@ -1,7 +1,8 @@
 import { RECOVERY_PREFIX } from '../services/recovery.service.js';
 import type { Job } from './job.js';
 
-const GRACE_MS = 60 * 60_000;
+export const ORPHAN_GRACE_MINUTES = 60;
+const GRACE_MS = ORPHAN_GRACE_MINUTES * 60_000;
 const LIVE_KEY = /^(images|thumbs)\/[0-9A-Za-z]{2}\/([0-9A-Za-z]{12})\.\w+$/;
 const ID_BATCH = 500;
 const REPORTED_IDS = 50;

@@ -9,6 +9,7 @@ import { hashPassword, verifyPassword, PASSWORD_MAX } from '../lib/passwords.js'
 import { accountKey, messages as authMessages, sendEmailChangeLink, sendVerification, validateEmail, validateNewPassword, validateUsername, type AuthDeps } from './auth.service.js';
 import type { RateLimits } from './rate-limits.service.js';
 import { isUniqueViolation } from '../db/knex.js';
+import type { SecurityEventName } from './security-events.js';
 
 export const messages = {
   wrongPassword: 'Your current password is not correct. Type the password you use to log in now; if you forgot it, log out and use "Forgot your password?".',
@@ -36,7 +37,7 @@ function sendLater(deps: SettingsDeps, work: () => Promise<void>): void {
   setImmediate(() => work().catch((err: unknown) => deps.auth.logger.error({ err }, 'sending an email failed')));
 }
 
-async function log(deps: SettingsDeps, trx: Knex, event: string, userId: string, client: Client, detail?: Record<string, unknown>): Promise<void> {
+async function log(deps: SettingsDeps, trx: Knex, event: SecurityEventName, userId: string, client: Client, detail?: Record<string, unknown>): Promise<void> {
   await deps.securityLog(trx).insert({ event, userId, ip: client.ip, userAgent: client.userAgent, detail }, deps.clock());
 }
 

@@ -52,7 +52,7 @@ export type AuthDeps = {
   settings: { bcryptCost: number; publicUrl: string; termsVersion: string; minAge: number };
 };
 
-type Client = { ip: string | undefined; userAgent: string | undefined };
+type Client = { ip: string | undefined; userAgent: string | undefined; country?: string | null };
 
 export function validateUsername(username: string): string {
   const trimmed = username.trim();
@@ -127,9 +127,10 @@ export async function signUp(deps: AuthDeps, input: SignupInput, client: Client)
     await deps.db.transaction(async (trx) => {
       await deps.users.insert(user, trx);
       const consent = deps.consentLog(trx);
-      await consent.insert(user.id, { kind: 'terms', value: deps.settings.termsVersion, createdAt: now }, trx);
-      await consent.insert(user.id, { kind: 'age', value: `at least ${deps.settings.minAge}`, createdAt: now }, trx);
-      await consent.insert(user.id, { kind: 'marketing', value: input.marketing ? 'granted' : 'declined', createdAt: now }, trx);
+      const country = client.country ?? null;
+      await consent.insert(user.id, { kind: 'terms', value: deps.settings.termsVersion, createdAt: now, country }, trx);
+      await consent.insert(user.id, { kind: 'age', value: `at least ${deps.settings.minAge}`, createdAt: now, country }, trx);
+      await consent.insert(user.id, { kind: 'marketing', value: input.marketing ? 'granted' : 'declined', createdAt: now, country }, trx);
       await deps.securityLog(trx).insert({ event: 'auth.signup', userId: user.id, ip: client.ip, userAgent: client.userAgent }, now);
     });
   } catch (err) {

@@ -17,7 +17,7 @@ import { verifyTurnstile } from '../../services/turnstile.service.js';
 import { AppError, wantsJson } from '../errors.js';
 import type { Csrf } from '../middleware/csrf.middleware.js';
 import { clearSessionCookie, setSessionCookie } from '../middleware/session.middleware.js';
-import { clientInfo } from '../request-info.js';
+import { clientInfo, countryOf } from '../request-info.js';
 import { field } from '../form-fields.js';
 
 type Deps = { auth: AuthDeps; sessions: SessionsDeps; limits: RateLimits; csrf: Csrf; config: Config };
@@ -81,7 +81,7 @@ export function authRoutes(deps: Deps): Router {
         termsAccepted: checked(req, 'terms'),
         marketing: checked(req, 'marketing'),
       };
-      await signUp(deps.auth, input, clientInfo(req));
+      await signUp(deps.auth, input, { ...clientInfo(req), country: countryOf(req, deps.config.consentCountryHeader) });
       if (wantsJson(req)) {
         res.status(202).json({ status: 'check_email', message: messages.checkEmail });
         return;

@@ -1,4 +1,5 @@
-import { Router } from 'express';
+import { Router, type Request, type Response } from 'express';
+import type { PolicyFacts } from '../../services/policy.service.js';
 import type { ImagesRepo } from '../../db/images.repo.js';
 import { isDeleteKey } from '../../lib/ids.js';
 import { secretMatchesHash } from '../../lib/hash.js';
@@ -8,11 +9,21 @@ import { findImage } from '../../services/images.service.js';
 import { usageOf } from '../../services/quota.service.js';
 import { takeDeleteKey } from '../one-time-secret.js';
 
-export function pagesRoutes(deps: { images: ImagesRepo; publicUrl: string; defaultQuotaBytes: number; legal: { termsVersion: string; minAge: number; turnstile: boolean } }): Router {
+export function pagesRoutes(deps: {
+  images: ImagesRepo;
+  publicUrl: string;
+  defaultQuotaBytes: number;
+  legal: { termsVersion: string; minAge: number; turnstile: boolean };
+  policy: PolicyFacts;
+}): Router {
   const router = Router();
 
-  // The terms and privacy policy that sign-up links to; the privacy engine (issue 6) will render them from live config.
-  router.get('/privacy', (_req, res) => res.render('legal', { title: 'Privacy policy', page: 'privacy', ...deps.legal }));
+  // The privacy pages are rendered from the live configuration (services/policy.service.ts), never typed by hand.
+  const policyPage = (page: 'privacy' | 'retention' | 'subprocessors', title: string) => (_req: Request, res: Response) =>
+    res.render('policy', { title, page, facts: deps.policy });
+  router.get('/privacy', policyPage('privacy', 'Privacy policy'));
+  router.get('/retention', policyPage('retention', 'How long data is kept'));
+  router.get('/subprocessors', policyPage('subprocessors', 'Third parties that receive data'));
   router.get('/terms', (_req, res) => res.render('legal', { title: 'Terms of service', page: 'terms', ...deps.legal }));
 
   router.get('/', (req, res) => {

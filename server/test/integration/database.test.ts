@@ -123,10 +123,10 @@ describe(`database (${testDialect()})`, () => {
         // Wall-clock 02:30 happens twice in Berlin that night; the earlier instant must still sort first.
         const second = new Date('2026-10-25T01:30:00.001Z');
         const first = new Date('2026-10-25T00:30:00.999Z');
-        await log.insert({ event: 'test.second', detail: { n: 2 } }, second);
-        await log.insert({ event: 'test.first', detail: { n: 1 } }, first);
+        await log.insert({ event: 'auth.login', detail: { n: 2 } }, second);
+        await log.insert({ event: 'auth.signup', detail: { n: 1 } }, first);
         const entries = await log.list();
-        expect(entries.map((e) => e.event)).to.deep.equal(['test.first', 'test.second']);
+        expect(entries.map((e) => e.event)).to.deep.equal(['auth.signup', 'auth.login']);
         expect(entries.map((e) => e.createdAt.getTime())).to.deep.equal([first.getTime(), second.getTime()]);
         expect(entries[0]!.createdAt).to.be.instanceOf(Date);
         expect(entries[1]!.detail).to.deep.equal({ n: 2 });

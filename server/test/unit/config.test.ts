@@ -70,6 +70,9 @@ describe('loadConfig', () => {
         defaultKey: 'never',
         maxDays: 0,
       },
+      pageViewLogging: false,
+      consentCountryHeader: undefined,
+      policy: { operator: undefined, contact: undefined, intro: undefined, jurisdiction: undefined, updated: '2026-11-25' },
     });
   });
 
