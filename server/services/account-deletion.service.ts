@@ -14,6 +14,7 @@ import { accountKey } from './auth.service.js';
 import { emails } from './emails.js';
 import type { Mailer } from './mailer.service.js';
 import { releaseStorage, storedBytes } from './quota.service.js';
+import { anonymisePrivacyRequests } from './privacy-requests.service.js';
 import { moveToRecovery, recordDeletions, recoveryKeyPairs, restoreImage } from './recovery.service.js';
 
 /**
@@ -140,6 +141,8 @@ export async function purgeAccount(deps: AccountDeletionDeps, userId: string, no
   const user = await deps.users.findById(userId);
   const erased = await deps.db.transaction(async (trx) => {
     await trx('security_log').where({ user_id: userId }).delete();
+    // Records kept for legal reasons stay, without the identity (abuse and copyright reports join with issue 7).
+    await anonymisePrivacyRequests(trx, userId);
     const values = [userId, accountKey(userId), ...(user ? [emailKey(user.email), usernameKey(user.username)] : [])];
     for (const value of values) await trx('rate_limits').whereRaw("key like ? escape '\\'", [`%:${value.replace(/[\\%_]/g, (c) => `\\${c}`)}`]).delete();
     const gone = await deps.users.deleteById(userId, trx);

@@ -23,6 +23,7 @@ export const EXPORTED_TABLES = {
   images: 'owner_id',
   albums: 'owner_id',
   recovery_items: 'owner_id',
+  privacy_requests: 'user_id',
 } as const;
 
 const SECRET_COLUMNS = new Set(['password_hash', 'id_hash', 'token_hash', 'delete_key_hash', 'token']);

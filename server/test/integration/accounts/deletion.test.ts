@@ -10,6 +10,7 @@ import { createJobDeps, JOBS } from '../../../jobs/index.js';
 import { createScheduler } from '../../../jobs/scheduler.js';
 import { purgeAccount, type AccountDeletionDeps } from '../../../services/account-deletion.service.js';
 import { createMailer } from '../../../services/mailer.service.js';
+import { recordPrivacyRequest } from '../../../services/privacy-requests.service.js';
 import { fixtures } from '../../fixtures/images.js';
 import { expectConsistentUsage, ownerUpload } from '../../helpers/account-images.js';
 import { signedInUser, type TestUser } from '../../helpers/accounts.js';
@@ -147,6 +148,7 @@ describe('accounts: deletion, grace period, restore and purge (promise 2)', func
   it('the purge job erases the account after ACCOUNT_PURGE_DAYS, not before, and no trace of the person remains', async () => {
     const { first, second } = await populate();
     await app.db('consent_log').insert({ id: '00000000-0000-4000-8000-000000000001', user_id: alice.id, kind: 'marketing', value: 'yes', created_at: new Date() });
+    const request = await recordPrivacyRequest(app.db, { kind: 'restriction', receivedAt: new Date(), userId: alice.id, requester: alice.email });
     await deleteAccount(alice, alice.password);
     await smtp.waitFor('alice.del@example.test', /will be deleted/);
     const deps = createJobDeps({ db: app.db, storage: app.storage, config: app.config, logger: silent });
@@ -167,6 +169,8 @@ describe('accounts: deletion, grace period, restore and purge (promise 2)', func
     );
     expect(traces, 'values still naming the person or their images').to.deep.equal([]);
     expect(await app.db('security_log').where({ event: 'account.purged' })).to.have.length(1);
+    // The record of the request survives, anonymised.
+    expect(await app.db('privacy_requests').where({ id: request.id }).first()).to.include({ kind: 'restriction', user_id: null, requester: null });
     // The login now fails as for anyone unknown, and a second run has nothing to do.
     expect((await logIn(alice)).res.status).to.equal(403);
     clock = new Date(clock.getTime() + 60_000);
