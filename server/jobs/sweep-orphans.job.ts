@@ -35,31 +35,23 @@ export const sweepOrphans: Job = {
     }
 
     const stale = (o: { modifiedAt: Date }) => listedAt - o.modifiedAt.getTime() > GRACE_MS;
-    let removed = 0;
-    const ids = [...liveById.keys()];
-    for (let i = 0; i < ids.length; i += ID_BATCH) {
-      const batch = ids.slice(i, i + ID_BATCH);
-      const known = new Set((await db('images').whereIn('id', batch).pluck('id')) as string[]);
-      for (const id of batch) {
-        if (known.has(id)) continue;
-        for (const object of liveById.get(id)!.filter(stale)) {
-          await storage.delete(object.key);
-          removed++;
+    /** Deletes the stale objects of every group whose name the table does not know. */
+    const removeUnknown = async (groups: Map<string, Array<{ key: string; modifiedAt: Date }>>, table: string, column: string) => {
+      let count = 0;
+      const names = [...groups.keys()];
+      for (let i = 0; i < names.length; i += ID_BATCH) {
+        const batch = names.slice(i, i + ID_BATCH);
+        const known = new Set((await db(table).whereIn(column, batch).pluck(column)) as string[]);
+        for (const name of batch.filter((n) => !known.has(n))) {
+          for (const object of groups.get(name)!.filter(stale)) {
+            await storage.delete(object.key);
+            count++;
+          }
         }
       }
-    }
-    const tokens = [...recoveryByToken.keys()];
-    for (let i = 0; i < tokens.length; i += ID_BATCH) {
-      const batch = tokens.slice(i, i + ID_BATCH);
-      const known = new Set((await db('recovery_items').whereIn('token', batch).pluck('token')) as string[]);
-      for (const token of batch) {
-        if (known.has(token)) continue;
-        for (const object of recoveryByToken.get(token)!.filter(stale)) {
-          await storage.delete(object.key);
-          removed++;
-        }
-      }
-    }
+      return count;
+    };
+    const removed = (await removeUnknown(liveById, 'images', 'id')) + (await removeUnknown(recoveryByToken, 'recovery_items', 'token'));
 
     // Rows older than the listing (minus a margin): a newer row's bytes may have been stored after the listing.
     const missing: string[] = [];

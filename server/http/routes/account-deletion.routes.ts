@@ -15,7 +15,7 @@ import { field } from '../form-fields.js';
 import { clearSessionCookie } from '../middleware/session.middleware.js';
 import { authOf, RESTORE_PATH, requireUser } from '../middleware/require-user.middleware.js';
 import { clientInfo } from '../request-info.js';
-import type { AccountDeps } from './account-deps.js';
+import { settingsDepsOf, type AccountDeps } from './account-deps.js';
 
 const NO_STORE = { 'Cache-Control': 'no-store' };
 const day = (d: Date) => d.toISOString().slice(0, 10);
@@ -39,16 +39,7 @@ export function accountDeletionRoutes(deps: AccountDeps): Router {
     purgeDays: deps.config.accountPurgeDays,
     clock: deps.clock,
   };
-  const settings = {
-    db: deps.db,
-    auth: deps.auth,
-    users: deps.users,
-    sessions: deps.sessions,
-    securityLog: deps.securityLog,
-    limits: deps.limits,
-    clock: deps.clock,
-    bcryptCost: deps.auth.settings.bcryptCost,
-  };
+  const settings = settingsDepsOf(deps);
 
   router.post('/account/settings/delete', requireUser, deps.csrf.protect, async (req, res) => {
     const { user } = authOf(req);

@@ -7,6 +7,7 @@ import type { Db } from '../../db/knex.js';
 import type { SecurityLogRepo } from '../../db/security-log.repo.js';
 import type { SessionsRepo } from '../../db/sessions.repo.js';
 import type { UsersRepo } from '../../db/users.repo.js';
+import type { SettingsDeps } from '../../services/account-settings.service.js';
 import type { AuthDeps } from '../../services/auth.service.js';
 import type { RateLimits } from '../../services/rate-limits.service.js';
 import type { SessionsDeps } from '../../services/sessions.service.js';
@@ -30,3 +31,17 @@ export type AccountDeps = {
   limits: RateLimits;
   auth: AuthDeps;
 };
+
+/** What the settings service needs, from the account route deps. */
+export function settingsDepsOf(deps: AccountDeps): SettingsDeps {
+  return {
+    db: deps.db,
+    auth: deps.auth,
+    users: deps.users,
+    sessions: deps.sessions,
+    securityLog: deps.securityLog,
+    limits: deps.limits,
+    clock: deps.clock,
+    bcryptCost: deps.auth.settings.bcryptCost,
+  };
+}

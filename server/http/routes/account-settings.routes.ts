@@ -9,13 +9,12 @@ import {
   revokeSession,
   setMarketingConsent,
   settingsView,
-  type SettingsDeps,
 } from '../../services/account-settings.service.js';
 import { AppError, wantsJson } from '../errors.js';
 import { clearSessionCookie } from '../middleware/session.middleware.js';
 import { authOf, requireUser } from '../middleware/require-user.middleware.js';
 import { clientInfo } from '../request-info.js';
-import type { AccountDeps } from './account-deps.js';
+import { settingsDepsOf, type AccountDeps } from './account-deps.js';
 import { field } from '../form-fields.js';
 
 /** What a successful form says after the redirect; the query names a key, never free text. */
@@ -47,16 +46,7 @@ const when = (d: Date): string => `${d.toISOString().slice(0, 16).replace('T', '
 export function accountSettingsRoutes(deps: AccountDeps): Router {
   const router = Router();
   const https = deps.config.publicUrl.startsWith('https:');
-  const settings: SettingsDeps = {
-    db: deps.db,
-    auth: deps.auth,
-    users: deps.users,
-    sessions: deps.sessions,
-    securityLog: deps.securityLog,
-    limits: deps.limits,
-    clock: deps.clock,
-    bcryptCost: deps.auth.settings.bcryptCost,
-  };
+  const settings = settingsDepsOf(deps);
 
   const renderSettings = async (req: Request, res: Response, status: number, extra: { error?: string; errorFor?: Section; notice?: string; values?: object }) => {
     const view = await settingsView(settings, authOf(req).user.id);
