@@ -200,9 +200,11 @@ export function createImagesRepo(db: Knex) {
       return (await db('images').where({ owner_id: ownerId, id }).update(row)) > 0;
     },
 
-    /** Guest uploads whose chosen deletion time has come, oldest first. */
-    async listExpired(now: Date, limit: number): Promise<ImageRecord[]> {
-      return ((await db('images').whereNotNull('expires_at').andWhere('expires_at', '<=', now).orderBy('expires_at').limit(limit)) as ImageRow[]).map(fromRow);
+    /** Guest uploads whose chosen deletion time has come, and (with a ceiling) guest uploads older than it. */
+    async listExpired(now: Date, limit: number, guestCeiling: Date | null = null): Promise<ImageRecord[]> {
+      const q = db('images').where((e) => e.whereNotNull('expires_at').andWhere('expires_at', '<=', now));
+      if (guestCeiling) q.orWhere((c) => c.whereNull('owner_id').andWhere('created_at', '<=', guestCeiling));
+      return ((await q.orderBy('created_at').limit(limit)) as ImageRow[]).map(fromRow);
     },
 
     /** Every image of an owner (for account deletion and export). */

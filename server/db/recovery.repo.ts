@@ -78,9 +78,23 @@ export function createRecoveryRepo(db: Knex) {
       return ((await q) as Row[]).map(fromRow);
     },
 
-    /** Items deleted at or before the cut-off, oldest first. */
+    /**
+     * Items deleted at or before the cut-off, oldest first. Images of an account that waits for its purge are
+     * not among them: they must stay restorable for the whole grace period, and the purge erases them itself.
+     */
     async listExpired(cutoff: Date, limit: number): Promise<RecoveryItem[]> {
-      return ((await db('recovery_items').where('deleted_at', '<=', cutoff).orderBy('deleted_at').limit(limit)) as Row[]).map(fromRow);
+      return (
+        (await db('recovery_items')
+          .where('deleted_at', '<=', cutoff)
+          .andWhere((q) => q.whereNot({ reason: 'account' }).orWhereNull('owner_id'))
+          .orderBy('deleted_at')
+          .limit(limit)) as Row[]
+      ).map(fromRow);
+    },
+
+    /** Whether any item (moved or not) is for this image id: its live bytes are not orphans. */
+    async knownImageIds(ids: readonly string[]): Promise<Set<string>> {
+      return new Set((await db('recovery_items').whereIn('image_id', [...ids]).pluck('image_id')) as string[]);
     },
 
     /** Items whose bytes were never moved (the move failed after the delete was committed), deleted before `before`. */

@@ -6,6 +6,9 @@ import type { StorageDriver } from '../storage/storage.js';
 
 export type Redirect = { url: string; cacheControl: string };
 
+/** Seconds a cache may keep a redirect to the public URL: short, so a deletion or a switch to private takes effect soon. */
+const PUBLIC_REDIRECT_MAX_AGE = 300;
+
 /** How image bytes reach a viewer who may see them: through the app (null), or by a redirect to the bucket. */
 export type Delivery = (file: { key: string; mime: string; filename: string; visibility: Visibility }) => Promise<Redirect | null>;
 
@@ -45,6 +48,6 @@ export function createDelivery(config: Pick<Config, 's3' | 'storageDriver'>, sto
   const base = s3.publicUrl!;
   return (file) =>
     Promise.resolve(
-      file.visibility === 'private' ? null : { url: `${base}/${storage.objectKey(file.key)}`, cacheControl: 'public, max-age=86400' },
+      file.visibility === 'private' ? null : { url: `${base}/${storage.objectKey(file.key)}`, cacheControl: `public, max-age=${PUBLIC_REDIRECT_MAX_AGE}` },
     );
 }

@@ -97,7 +97,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, next) => {
     const publicError = toPublicError(err);
     const requestId = String(res.locals.requestId ?? '');
-    if (publicError.status >= 500) logger.error({ err, requestId, method: req.method, path: req.path }, 'request failed');
+    // The route pattern, not the path: a path can carry a secret (a delete key, an emailed token).
+    if (publicError.status >= 500) logger.error({ err, requestId, method: req.method, route: typeof req.route?.path === 'string' ? req.route.path : '(none)' }, 'request failed');
     if (res.headersSent) {
       next(err); // Express closes the connection; nothing more can be said to the client
       return;

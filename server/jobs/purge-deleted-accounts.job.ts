@@ -21,9 +21,14 @@ export const purgeDeletedAccounts: Job = {
       clock: () => now,
     };
     let purged = 0;
+    const cutoff = daysBefore(now, deps.config.accountPurgeDays);
+    const skipped = new Set<string>();
     for (;;) {
-      const due = await deps.users.listDueForPurge(daysBefore(now, deps.config.accountPurgeDays), BATCH);
-      for (const id of due) if (await purgeAccount(accountDeps, id, now)) purged++;
+      const due = (await deps.users.listDueForPurge(cutoff, BATCH + skipped.size)).filter((id) => !skipped.has(id));
+      for (const id of due) {
+        if (await purgeAccount(accountDeps, id, now, { onlyIfPendingSince: cutoff })) purged++;
+        else skipped.add(id); // restored meanwhile
+      }
       if (due.length < BATCH) break;
     }
     return { items: purged };

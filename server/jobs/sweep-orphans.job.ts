@@ -16,7 +16,7 @@ const REPORTED_IDS = 50;
 export const sweepOrphans: Job = {
   name: 'sweep-orphans',
   schedule: '57 4 * * *',
-  async run({ db, storage }, now) {
+  async run({ db, storage, recovery }, now) {
     const listedAt = now.getTime();
     const liveById = new Map<string, Array<{ key: string; modifiedAt: Date }>>();
     const recoveryByToken = new Map<string, Array<{ key: string; modifiedAt: Date }>>();
@@ -36,12 +36,13 @@ export const sweepOrphans: Job = {
 
     const stale = (o: { modifiedAt: Date }) => listedAt - o.modifiedAt.getTime() > GRACE_MS;
     /** Deletes the stale objects of every group whose name the table does not know. */
-    const removeUnknown = async (groups: Map<string, Array<{ key: string; modifiedAt: Date }>>, table: string, column: string) => {
+    const removeUnknown = async (groups: Map<string, Array<{ key: string; modifiedAt: Date }>>, table: string, column: string, alsoKnown?: (ids: string[]) => Promise<Set<string>>) => {
       let count = 0;
       const names = [...groups.keys()];
       for (let i = 0; i < names.length; i += ID_BATCH) {
         const batch = names.slice(i, i + ID_BATCH);
         const known = new Set((await db(table).whereIn(column, batch).pluck(column)) as string[]);
+        for (const id of (await alsoKnown?.(batch)) ?? []) known.add(id);
         for (const name of batch.filter((n) => !known.has(n))) {
           for (const object of groups.get(name)!.filter(stale)) {
             await storage.delete(object.key);
@@ -51,7 +52,9 @@ export const sweepOrphans: Job = {
       }
       return count;
     };
-    const removed = (await removeUnknown(liveById, 'images', 'id')) + (await removeUnknown(recoveryByToken, 'recovery_items', 'token'));
+    // Live bytes of a deleted image whose move to the recovery store has not happened yet are not orphans.
+    const removed =
+      (await removeUnknown(liveById, 'images', 'id', (ids) => recovery.knownImageIds(ids))) + (await removeUnknown(recoveryByToken, 'recovery_items', 'token'));
 
     // Rows older than the listing (minus a margin): a newer row's bytes may have been stored after the listing.
     const missing: string[] = [];

@@ -6,16 +6,17 @@ import type { RecoveryRepo } from '../db/recovery.repo.js';
 import type { SecurityLogRepo } from '../db/security-log.repo.js';
 import type { SessionsRepo } from '../db/sessions.repo.js';
 import { emailKey, usernameKey, type UserRecord, type UsersRepo } from '../db/users.repo.js';
-import { BadRequest } from '../http/errors.js';
+import { BadRequest, ServiceUnavailable } from '../http/errors.js';
 import { sha256Hex } from '../lib/hash.js';
 import { randomBase62 } from '../lib/ids.js';
 import type { StorageDriver } from '../storage/storage.js';
 import { accountKey } from './auth.service.js';
+import { LIMITS } from './rate-limits.service.js';
 import { emails } from './emails.js';
 import type { Mailer } from './mailer.service.js';
 import { releaseStorage, storedBytes } from './quota.service.js';
 import { anonymisePrivacyRequests } from './privacy-requests.service.js';
-import { moveToRecovery, recordDeletions, recoveryKeyPairs, restoreImage } from './recovery.service.js';
+import { moveToRecovery, recordDeletions, RecoveryGone, recoveryKeyPairs, restoreImage } from './recovery.service.js';
 
 /**
  * Promise 2: a deleted account's personal data is removed within ACCOUNT_PURGE_DAYS. Asking (with the current
@@ -90,20 +91,31 @@ export async function requestAccountDeletion(deps: AccountDeletionDeps, user: Us
   return purgeAt;
 }
 
-/** Ends the grace period and brings every image back (with its albums). Safe to repeat. */
+const partialRestore = 'Some of your images could not be brought back just now (the image store did not answer). Your account stays scheduled for deletion; please try again in a minute.';
+
+/**
+ * Brings every image back (with its albums), then ends the grace period. If the store fails for some image, the
+ * account stays pending (so nothing is lost and the purge date holds) and a retry picks up where this stopped.
+ */
 export async function cancelAccountDeletion(deps: AccountDeletionDeps, userId: string, client: Client): Promise<number> {
   const now = deps.clock();
-  if (!(await deps.users.clearDeletionRequest(userId))) return 0;
-  await deps.emailTokens.invalidateForUser(userId, 'cancel_deletion', now);
+  const user = await deps.users.findById(userId);
+  if (!user?.deletionRequestedAt) return 0;
   let restored = 0;
+  let failed = 0;
   for (const item of await deps.recovery.listByOwner(userId, 'account')) {
     try {
       await restoreImage(deps, item.imageId, { userId, ...client }, now);
       restored++;
     } catch (err) {
       deps.logger.warn({ err, imageId: item.imageId }, 'an image could not be restored with its account');
+      // Bytes that are gone for good (removed outside Pixbin) must not keep the account from coming back.
+      if (!(err instanceof RecoveryGone)) failed++;
     }
   }
+  if (failed) throw new ServiceUnavailable(partialRestore, 'restore_incomplete');
+  if (!(await deps.users.clearDeletionRequest(userId))) return restored;
+  await deps.emailTokens.invalidateForUser(userId, 'cancel_deletion', now);
   await deps.securityLog(deps.db).insert({ event: 'account.deletion_cancelled', userId, ...client, detail: { images: restored } }, now);
   return restored;
 }
@@ -122,13 +134,19 @@ export const isCancelToken = (token: string): boolean => /^[0-9A-Za-z]{32}$/.tes
  * sessions, tokens and consent records (these go with the row, by foreign key), security-log rows that name it,
  * and its rate-limit counters. Used by the purge job when the grace period ends, and by staff to skip it.
  */
-export async function purgeAccount(deps: AccountDeletionDeps, userId: string, now: Date): Promise<boolean> {
+export async function purgeAccount(deps: AccountDeletionDeps, userId: string, now: Date, options: { onlyIfPendingSince?: Date } = {}): Promise<boolean> {
+  const user = await deps.users.findById(userId);
+  if (!user) return false;
+  // The job purges only accounts still pending since before the cut-off: one restored meanwhile is left alone.
+  const due = () => !options.onlyIfPendingSince || (user.deletionRequestedAt !== null && user.deletionRequestedAt <= options.onlyIfPendingSince);
+  if (!due()) return false;
   // Anything still live (an immediate purge skips the request step) goes through the recovery store as well.
   const items = await deps.db.transaction(async (trx) => {
     const { images } = await ownedImagesWithAlbums(deps, trx, userId);
     if (images.length) await deps.images.deleteAllOwned(userId, trx);
     return recordDeletions(deps, images, 'account', now, trx);
   });
+  const imageIds = [...items.map((i) => i.imageId), ...(await deps.recovery.listByOwner(userId)).map((i) => i.imageId)];
   await moveToRecovery(deps, items);
   for (const item of await deps.recovery.listByOwner(userId)) {
     for (const { live, recovery } of recoveryKeyPairs(item)) {
@@ -137,18 +155,34 @@ export async function purgeAccount(deps: AccountDeletionDeps, userId: string, no
     }
     await deps.recovery.remove(item.imageId);
   }
-  // Counters are keyed "<limit>:<value>"; values here are the id, the address or the name as typed.
-  const user = await deps.users.findById(userId);
   const erased = await deps.db.transaction(async (trx) => {
     await trx('security_log').where({ user_id: userId }).delete();
+    // Rows about the account's images that do not name it (the upload of a guest image it later claimed).
+    for (let i = 0; i < imageIds.length; i += 200) {
+      const batch = imageIds.slice(i, i + 200);
+      await trx('security_log').where((q) => {
+        for (const id of batch) q.orWhere('detail', 'like', `%"${id}"%`);
+      }).delete();
+    }
     // Records kept for legal reasons stay, without the identity (abuse and copyright reports join with issue 7).
-    await anonymisePrivacyRequests(trx, userId);
-    const values = [userId, accountKey(userId), ...(user ? [emailKey(user.email), usernameKey(user.username)] : [])];
-    for (const value of values) await trx('rate_limits').whereRaw("key like ? escape '\\'", [`%:${value.replace(/[\\%_]/g, (c) => `\\${c}`)}`]).delete();
-    const gone = await deps.users.deleteById(userId, trx);
+    await anonymisePrivacyRequests(trx, userId, [user.email]);
+    // Counters are keyed "<limit>:<value>"; values here are the id, the address or the name as typed.
+    const values = [userId, accountKey(userId), emailKey(user.email), usernameKey(user.username)];
+    const keys = Object.keys(LIMITS).flatMap((limit) => values.map((value) => `${limit}:${value}`));
+    await trx('rate_limits').whereIn('key', keys).delete();
+    // Deleted only while still due: a restore that won the race keeps the account.
+    const gone = options.onlyIfPendingSince
+      ? (await trx('users').where({ id: userId }).whereNotNull('deletion_requested_at').andWhere('deletion_requested_at', '<=', options.onlyIfPendingSince).delete()) > 0
+      : await deps.users.deleteById(userId, trx);
+    if (!gone) throw new PurgeAbandoned();
     // Counted, never named: the log shows that a purge happened, not whose.
-    if (gone) await deps.securityLog(trx).insert({ event: 'account.purged', detail: {} }, now);
-    return gone;
+    await deps.securityLog(trx).insert({ event: 'account.purged', detail: {} }, now);
+    return true;
+  }).catch((err: unknown) => {
+    if (err instanceof PurgeAbandoned) return false;
+    throw err;
   });
   return erased;
 }
+
+class PurgeAbandoned extends Error {}

@@ -3,7 +3,7 @@ import type { Knex } from 'knex';
 import type { Writable } from 'node:stream';
 import { toDate } from '../db/knex.js';
 import { imageKeys } from '../storage/keys.js';
-import type { StorageDriver } from '../storage/storage.js';
+import { MissingObject, type StorageDriver } from '../storage/storage.js';
 
 /**
  * Access and portability: everything Pixbin keeps about an account, as account.json, plus every original image,
@@ -54,17 +54,29 @@ export async function accountData(db: Knex, userId: string): Promise<Record<stri
   return data;
 }
 
-/** Writes the ZIP to `out`, resolving when it has been written whole. */
+/**
+ * Writes the ZIP to `out`, resolving when it has been written whole. If the client goes away, the archive is
+ * aborted and the storage stream being read is closed, so nothing waits or stays open. An original missing from
+ * storage is skipped and listed in missing.json rather than failing the whole export.
+ */
 export async function writeExport(deps: ExportDeps, userId: string, exportedAt: Date, out: Writable): Promise<void> {
   const data = await accountData(deps.db, userId);
   const images = (data.images as Array<{ id: string; ext: string; missing_since: unknown }>).filter((i) => !i.missing_since);
   const zip = new ZipArchive({ zlib: { level: 6 } });
-  const finished = new Promise<void>((resolve, reject) => {
-    out.on('close', resolve);
-    out.on('finish', resolve);
-    out.on('error', reject);
-    zip.on('error', reject);
+  let current: NodeJS.ReadableStream | null = null;
+  let gone = false;
+  const abandoned = new Promise<never>((_, reject) => {
+    out.once('close', () => {
+      if (out.writableFinished) return;
+      gone = true;
+      zip.abort();
+      (current as { destroy?: () => void } | null)?.destroy?.();
+      reject(new Error('the client closed the download'));
+    });
   });
+  abandoned.catch(() => undefined);
+  const failed = new Promise<never>((_, reject) => zip.once('error', reject));
+  failed.catch(() => undefined);
   zip.pipe(out);
   const manifest = {
     format: 'pixbin-export/1',
@@ -74,19 +86,39 @@ export async function writeExport(deps: ExportDeps, userId: string, exportedAt: 
   };
   // One entry at a time: the next storage stream is opened only once the previous entry is written.
   const add = (source: string | NodeJS.ReadableStream, name: string, store: boolean) =>
-    new Promise<void>((resolve, reject) => {
-      const onEntry = (entry: { name: string }) => {
-        if (entry.name !== name) return;
-        zip.off('entry', onEntry);
-        resolve();
-      };
-      zip.on('entry', onEntry);
-      if (typeof source !== 'string') source.once('error', reject);
-      zip.append(source as string, { name, store, date: exportedAt });
-    });
+    Promise.race([
+      abandoned,
+      failed,
+      new Promise<void>((resolve, reject) => {
+        const onEntry = (entry: { name: string }) => {
+          if (entry.name !== name) return;
+          zip.off('entry', onEntry);
+          resolve();
+        };
+        zip.on('entry', onEntry);
+        if (typeof source !== 'string') {
+          current = source;
+          source.once('error', reject);
+        }
+        zip.append(source as string, { name, store, date: exportedAt });
+      }),
+    ]);
   await add(JSON.stringify(manifest, null, 2), 'account.json', false);
+  const missing: string[] = [];
   // Already-compressed image formats are stored, not deflated again.
-  for (const image of images) await add(await deps.storage.get(imageKeys(image).original), `images/${image.id}.${image.ext}`, true);
-  await zip.finalize();
-  await finished;
+  for (const image of images) {
+    if (gone) break;
+    let body;
+    try {
+      body = await deps.storage.get(imageKeys(image).original);
+    } catch (err) {
+      if (!(err instanceof MissingObject)) throw err;
+      missing.push(image.id);
+      continue;
+    }
+    await add(body, `images/${image.id}.${image.ext}`, true);
+  }
+  if (missing.length) await add(JSON.stringify({ note: 'These originals were missing from storage when the export was made.', imageIds: missing }, null, 2), 'missing.json', false);
+  await Promise.race([abandoned, failed, zip.finalize()]);
+  await Promise.race([abandoned, new Promise<void>((resolve) => (out.writableFinished ? resolve() : out.once('finish', () => resolve())))]);
 }

@@ -46,7 +46,24 @@ export function policyFacts(config: Config) {
     });
   }
   if (storage.kind === 's3') {
-    subprocessors.push({ name: storage.name, purpose: 'stores the uploaded images', data: 'the images and their size and type; no account data', when: 'whenever an image is stored or shown' });
+    const mode = config.s3!.serveMode;
+    subprocessors.push({
+      name: storage.name,
+      purpose: 'stores the uploaded images',
+      data:
+        mode === 'presigned'
+          ? 'the images and their size and type; and, because your browser fetches images from it directly, your IP address and browser when you view one'
+          : 'the images and their size and type; no account data and no visitor data (Pixbin fetches the images itself)',
+      when: 'whenever an image is stored or shown',
+    });
+    if (mode === 'public' && config.s3!.publicUrl) {
+      subprocessors.push({
+        name: `the image delivery network at ${new URL(config.s3!.publicUrl).hostname}`,
+        purpose: 'delivers public and unlisted images to viewers',
+        data: 'your IP address and browser when you view an image, as your browser fetches it from there',
+        when: 'whenever a public or unlisted image is shown',
+      });
+    }
   }
   if (smtpHost) {
     subprocessors.push({ name: `the mail server at ${smtpHost}`, purpose: 'delivers account email (confirmation, password reset, deletion notices)', data: 'your email address, username and the message', when: 'when an account email is sent' });

@@ -80,7 +80,13 @@ export async function listPendingPrivacyRequests(db: Knex): Promise<PrivacyReque
   return ((await db('privacy_requests').whereIn('status', ['open', 'in_progress']).orderBy('due_at')) as Array<Record<string, unknown>>).map(fromRow);
 }
 
-/** Called by the account purge: the record of what was asked and done stays, the identity goes. */
-export async function anonymisePrivacyRequests(trx: Knex, userId: string): Promise<void> {
-  await trx('privacy_requests').where({ user_id: userId }).update({ user_id: null, requester: null });
+/**
+ * Called by the account purge: the record of what was asked and done stays (kind, dates, status); who asked, and
+ * notes that may name them, go. Requests recorded by address only are matched by that address.
+ */
+export async function anonymisePrivacyRequests(trx: Knex, userId: string, addresses: readonly string[] = []): Promise<void> {
+  await trx('privacy_requests')
+    .where({ user_id: userId })
+    .orWhereIn(trx.raw('lower(requester)') as unknown as string, addresses.map((a) => a.toLowerCase()))
+    .update({ user_id: null, requester: null, note: null });
 }

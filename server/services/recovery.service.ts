@@ -28,6 +28,7 @@ const TOKEN_LENGTH = 24;
 /** A move that has not finished this long after the delete was committed is taken to have failed. */
 const UNMOVED_GRACE_MS = 5 * 60_000;
 const REAP_BATCH = 100;
+const MOVE_CONCURRENCY = 4;
 
 export class RecoveryGone extends AppError {
   constructor() {
@@ -66,16 +67,20 @@ export async function recordDeletions(
  * bytes meanwhile; a move that fails (the store is down) is logged and finished later by the reaper.
  */
 export async function moveToRecovery(deps: RecoveryDeps, items: readonly RecoveryItem[]): Promise<void> {
-  await Promise.all(
-    items.map(async (item) => {
+  // A few at a time: deleting a large account must not queue hundreds of storage calls behind each other's timeouts.
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++]!;
       try {
         for (const { live, recovery } of recoveryKeyPairs(item)) await deps.storage.move(live, recovery);
         await deps.recovery.markMoved(item.imageId);
       } catch (err) {
         deps.logger?.warn({ err, imageId: item.imageId }, 'could not move deleted image to the recovery store; the reaper will retry');
       }
-    }),
-  );
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(MOVE_CONCURRENCY, items.length) }, worker));
 }
 
 export type RestoreDeps = RecoveryDeps & {
@@ -147,11 +152,14 @@ export async function reapRecovery(deps: RecoveryDeps, recoveryDays: number, now
     if (batch.length < REAP_BATCH) break;
   }
   let moved = 0;
-  const unmoved = await deps.recovery.listUnmoved(new Date(now.getTime() - UNMOVED_GRACE_MS), REAP_BATCH);
-  for (const item of unmoved) {
-    for (const { live, recovery } of recoveryKeyPairs(item)) await deps.storage.move(live, recovery);
-    await deps.recovery.markMoved(item.imageId);
-    moved++;
+  for (;;) {
+    const unmoved = await deps.recovery.listUnmoved(new Date(now.getTime() - UNMOVED_GRACE_MS), REAP_BATCH);
+    for (const item of unmoved) {
+      for (const { live, recovery } of recoveryKeyPairs(item)) await deps.storage.move(live, recovery);
+      await deps.recovery.markMoved(item.imageId);
+      moved++;
+    }
+    if (unmoved.length < REAP_BATCH) break;
   }
   return { reaped, moved };
 }

@@ -178,6 +178,7 @@ export class S3Storage implements StorageDriver {
     } catch (err) {
       body.unpipe(counted);
       counted.destroy();
+      body.destroy(); // the caller's stream (often a file) must not stay open after a failed upload
       if (stalled) throw new StorageUnavailable('S3 upload failed: the store stopped answering', { cause: err });
       if ((err as { name?: string }).name === 'AbortError' && body.errored) throw body.errored;
       throw this.translate(err, 'upload');

@@ -5,7 +5,8 @@ import { clientInfo, sendsGpc } from '../request-info.js';
 
 /**
  * Optional page-view logging (PAGE_VIEW_LOGGING, off by default): each HTML page answered 200 becomes a page.view
- * row in the security log, with the route pattern (never the real path, which can hold a token) and the address,
+ * row in the security log, with the route pattern (never the real path, which can hold a token), the address and
+ * the signed-in user if any (so an account purge removes that user's rows too),
  * so the rotation job removes it with every other address. Image and thumbnail fetches, JSON, redirects and
  * errors are never logged, and neither is any request that sends Sec-GPC: 1.
  */
@@ -21,7 +22,7 @@ export function pageViews(deps: { enabled: boolean; securityLog: () => SecurityL
       const route = typeof req.route?.path === 'string' ? (req.route.path as string) : 'unknown';
       deps
         .securityLog()
-        .insert({ event: 'page.view', ...clientInfo(req), detail: { route } }, deps.clock())
+        .insert({ event: 'page.view', userId: req.auth?.user.id ?? null, ...clientInfo(req), detail: { route } }, deps.clock())
         .catch((err: unknown) => deps.logger.warn({ err }, 'could not log a page view'));
     });
     next();

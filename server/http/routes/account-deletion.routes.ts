@@ -116,6 +116,10 @@ export function accountDeletionRoutes(deps: AccountDeps): Router {
     try {
       await writeExport({ db: deps.db, storage: deps.storage }, user.id, now, res);
     } catch (err) {
+      if (res.destroyed && !res.writableFinished && req.socket.destroyed) {
+        deps.logger.info('export cancelled by the client');
+        return;
+      }
       // Headers are out; the client sees a cut-off download, the operator the reason.
       deps.logger.error({ err }, 'export failed part-way');
       res.destroy();

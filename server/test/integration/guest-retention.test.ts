@@ -88,4 +88,17 @@ describe('guest uploads: "delete after" (promise 3)', function () {
     const options = [...(await rawRequest(app.url)).body.toString().matchAll(/<option value="([^"]+)"( selected)?>/g)].map((m) => `${m[1]}${m[2] ? '*' : ''}`);
     expect(options).to.deep.equal(['1h', '1d', '7d', '14d*']);
   });
+
+  it('a ceiling set later also removes older guest uploads that had no deletion time, and never an account’s', async () => {
+    app = await startTestApp();
+    const old = (await upload(app.url, { bytes: await fixtures.png() })).json();
+    const alice = await signedInUser(app);
+    const mine = (await ownerUpload(alice, await fixtures.png())).json();
+    await app.close();
+    app = await startTestApp({ GUEST_MAX_RETENTION_DAYS: '7' });
+    expect(await expireJob(new Date(Date.now() + 6 * DAY))).to.deep.include({ status: 'ran', result: { items: 0 } });
+    expect(await expireJob(new Date(Date.now() + 8 * DAY))).to.deep.include({ status: 'ran', result: { items: 1 } });
+    expect((await rawRequest(`${app.url}/i/${old.id}.png`)).status).to.equal(404);
+    expect((await rawRequest(`${app.url}/i/${mine.id}.png`)).status).to.equal(200);
+  });
 });

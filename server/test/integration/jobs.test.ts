@@ -6,6 +6,7 @@ import { createSecurityLogRepo } from '../../db/security-log.repo.js';
 import { createJobDeps, JOBS } from '../../jobs/index.js';
 import type { Job, JobDeps } from '../../jobs/job.js';
 import { createScheduler, SchedulerConfigError } from '../../jobs/scheduler.js';
+import { recordDeletions } from '../../services/recovery.service.js';
 import { fixtures } from '../fixtures/images.js';
 import { signedInUser } from '../helpers/accounts.js';
 import { rawRequest, upload } from '../helpers/http.js';
@@ -140,6 +141,21 @@ describe('scheduled jobs: retention and housekeeping, on a clock the test sets',
       expect(await app.storedKeys()).to.have.length(2);
       expect(await app.recoveryKeys()).to.deep.equal([]);
       expect((await rawRequest(kept.url)).status).to.equal(200);
+    });
+
+    it('leaves the live bytes of a deleted image alone while its move to the recovery store is still pending', async () => {
+      const image = (await upload(app.url, { bytes: await fixtures.png() })).json();
+      const record = await deps.images.findById(image.id);
+      await app.db.transaction(async (trx) => {
+        await trx('images').where({ id: image.id }).delete();
+        await recordDeletions(deps, [record!], 'delete_key', new Date(), trx);
+      });
+      clock = new Date(Date.now() + 2 * 60 * 60_000);
+      const outcome = await scheduler().run('sweep-orphans');
+      expect(outcome.status === 'ran' && outcome.result.detail).to.include({ orphanObjectsRemoved: 0 });
+      expect(await app.storedKeys()).to.have.length(2);
+      expect(await scheduler().run('reap-recovery-store', new Date(clock.getTime() + 1))).to.deep.include({ status: 'ran', result: { items: 1, detail: { reaped: 0, moved: 1 } } });
+      expect(await app.recoveryKeys()).to.have.length(2);
     });
 
     it('reports rows whose bytes are gone and hides them from serving, until the bytes come back', async () => {

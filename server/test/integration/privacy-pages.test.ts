@@ -4,6 +4,7 @@ import { ORPHAN_GRACE_MINUTES } from '../../jobs/sweep-orphans.job.js';
 import { RESET_TTL_MINUTES, VERIFY_TTL_HOURS } from '../../services/auth.service.js';
 import { LIMITS } from '../../services/rate-limits.service.js';
 import { fixtures } from '../fixtures/images.js';
+import { signedInUser } from '../helpers/accounts.js';
 import { rawRequest, upload } from '../helpers/http.js';
 import { startTestApp, type TestApp } from '../helpers/test-app.js';
 import { WebClient } from '../helpers/web-client.js';
@@ -122,6 +123,12 @@ describe('privacy pages rendered from the live configuration', function () {
     const facts = policyFacts({ ...app.config, storageDriver: 's3' });
     expect(facts.storage.name).to.equal('Cloudflare R2');
     expect(facts.subprocessors.map((s) => s.name)).to.deep.equal(['Cloudflare R2']);
+    expect(facts.subprocessors[0]!.data).to.include('no visitor data');
+    // When browsers fetch images from the bucket or a CDN, the page says they get the viewer's address.
+    const presigned = policyFacts({ ...app.config, storageDriver: 's3', s3: { ...app.config.s3!, serveMode: 'presigned' } });
+    expect(presigned.subprocessors[0]!.data).to.include('your IP address');
+    const viaCdn = policyFacts({ ...app.config, storageDriver: 's3', s3: { ...app.config.s3!, serveMode: 'public', publicUrl: 'https://img.example.test' } });
+    expect(viaCdn.subprocessors.map((s) => s.name)).to.deep.equal(['Cloudflare R2', 'the image delivery network at img.example.test']);
   });
 
   it('lists exactly the cookies the site sets, under their real names', async () => {
@@ -129,11 +136,14 @@ describe('privacy pages rendered from the live configuration', function () {
     const page = (await rawRequest(`${app.url}/privacy`)).body.toString();
     const listed = [...page.matchAll(/<li><code>([^<]+)<\/code>:/g)].map((m) => m[1]);
     expect(listed).to.deep.equal(['pixbin_session', 'pixbin_csrf', 'pixbin_delete_&lt;image id&gt;']);
-    // And those are the only cookies a full visit sets: a form, an upload, a login.
+    // And those are the only cookies a full visit sets: a form, an upload, a sign-up and login.
     const client = new WebClient(app.url);
     await client.get('/signup');
     const res = await upload(app.url, { bytes: await fixtures.png() }, { headers: { Accept: 'text/html' } });
-    const names = new Set([...client.cookies.keys(), ...([] as string[]).concat(res.headers['set-cookie'] ?? []).map((c) => c.split('=')[0]!)]);
+    const member = await signedInUser(app);
+    await member.client.get('/account/settings');
+    expect([...member.client.cookies.keys()].sort()).to.deep.equal(['pixbin_csrf', 'pixbin_session']);
+    const names = new Set([...client.cookies.keys(), ...member.client.cookies.keys(), ...([] as string[]).concat(res.headers['set-cookie'] ?? []).map((c) => c.split('=')[0]!)]);
     for (const name of names) expect(name, name).to.match(/^(pixbin_session|pixbin_csrf|pixbin_delete_\w{12})$/);
   });
 });

@@ -15,7 +15,7 @@ import { fixtures } from '../../fixtures/images.js';
 import { expectConsistentUsage, ownerUpload } from '../../helpers/account-images.js';
 import { signedInUser, type TestUser } from '../../helpers/accounts.js';
 import { expectJsonError } from '../../helpers/assertions.js';
-import { rawRequest } from '../../helpers/http.js';
+import { rawRequest, upload } from '../../helpers/http.js';
 import { linkIn, startSmtp, type TestSmtp } from '../../helpers/smtp.js';
 import { startTestApp, type TestApp } from '../../helpers/test-app.js';
 import { WebClient } from '../../helpers/web-client.js';
@@ -146,11 +146,23 @@ describe('accounts: deletion, grace period, restore and purge (promise 2)', func
   });
 
   it('the purge job erases the account after ACCOUNT_PURGE_DAYS, not before, and no trace of the person remains', async () => {
+    await app.close();
+    app = await startTestApp({ SMTP_URL: smtp.url, ACCOUNT_PURGE_DAYS: '30', PAGE_VIEW_LOGGING: 'true' });
+    alice = await signedInUser(app, { username: 'alice_pv', email: 'alice.pv@example.test' });
+    await smtp.waitFor('alice.pv@example.test', /Confirm/);
+    smtp.messages.length = 0;
     const { first, second } = await populate();
+    // A guest upload she later claimed: its upload row names no user, only the image.
+    const guest = (await upload(app.url, { bytes: await fixtures.png() })).json();
+    expect((await alice.client.post('/account/claim', { link: guest.deleteUrl }, { csrfPage: '/account/images', json: true })).status).to.equal(200);
+    await alice.client.get('/account/images'); // a logged page view
+    await new Promise((r) => setTimeout(r, 150));
+    expect(await app.db('security_log').where({ event: 'page.view', user_id: alice.id })).to.have.length.greaterThan(0);
     await app.db('consent_log').insert({ id: '00000000-0000-4000-8000-000000000001', user_id: alice.id, kind: 'marketing', value: 'yes', created_at: new Date() });
-    const request = await recordPrivacyRequest(app.db, { kind: 'restriction', receivedAt: new Date(), userId: alice.id, requester: alice.email });
+    const request = await recordPrivacyRequest(app.db, { kind: 'restriction', receivedAt: new Date(), userId: alice.id, requester: alice.email, note: `asked by ${alice.email}` });
+    const byMail = await recordPrivacyRequest(app.db, { kind: 'objection', receivedAt: new Date(), requester: alice.email.toUpperCase() });
     await deleteAccount(alice, alice.password);
-    await smtp.waitFor('alice.del@example.test', /will be deleted/);
+    await smtp.waitFor(alice.email, /will be deleted/);
     const deps = createJobDeps({ db: app.db, storage: app.storage, config: app.config, logger: silent });
     let clock = new Date(Date.now() + 29 * DAY);
     const scheduler = () => createScheduler(deps, JOBS, { now: async () => clock });
@@ -165,12 +177,13 @@ describe('accounts: deletion, grace period, restore and purge (promise 2)', func
     expect(await app.recoveryKeys()).to.deep.equal([]);
 
     const traces = (await everyValue(app)).filter((v) =>
-      [alice.id, alice.username, alice.email, first.id, second.id].some((needle) => v.toLowerCase().includes(needle.toLowerCase())),
+      [alice.id, alice.username, alice.email, first.id, second.id, guest.id].some((needle) => v.toLowerCase().includes(needle.toLowerCase())),
     );
     expect(traces, 'values still naming the person or their images').to.deep.equal([]);
     expect(await app.db('security_log').where({ event: 'account.purged' })).to.have.length(1);
     // The record of the request survives, anonymised.
-    expect(await app.db('privacy_requests').where({ id: request.id }).first()).to.include({ kind: 'restriction', user_id: null, requester: null });
+    expect(await app.db('privacy_requests').where({ id: request.id }).first()).to.include({ kind: 'restriction', user_id: null, requester: null, note: null });
+    expect(await app.db('privacy_requests').where({ id: byMail.id }).first()).to.include({ kind: 'objection', requester: null });
     // The login now fails as for anyone unknown, and a second run has nothing to do.
     expect((await logIn(alice)).res.status).to.equal(403);
     clock = new Date(clock.getTime() + 60_000);
@@ -201,5 +214,57 @@ describe('accounts: deletion, grace period, restore and purge (promise 2)', func
     const traces = (await everyValue(app)).filter((v) => v.includes(alice.id) || v.toLowerCase().includes(alice.email));
     expect(traces).to.deep.equal([]);
     expect(await purgeAccount(deps, alice.id, new Date()), 'already gone').to.equal(false);
+  });
+
+  it('stays restorable for the whole grace period: the recovery reaper leaves a pending account’s images alone', async () => {
+    const { first } = await populate();
+    await deleteAccount(alice, alice.password);
+    const deps = createJobDeps({ db: app.db, storage: app.storage, config: app.config, logger: silent });
+    // Day 20: past RECOVERY_DAYS (14), inside ACCOUNT_PURGE_DAYS (30).
+    const day20 = new Date(Date.now() + 20 * DAY);
+    expect(await createScheduler(deps, JOBS, { now: async () => day20 }).run('reap-recovery-store')).to.deep.include({ status: 'ran', result: { items: 0, detail: { reaped: 0, moved: 0 } } });
+    expect(await app.recoveryKeys()).to.have.length(4);
+    const back = await logIn(alice);
+    await back.client.post('/account/restore', {}, { csrfPage: '/account/restore' });
+    expect((await rawRequest(first.url)).status).to.equal(200);
+  });
+
+  it('the purge leaves an account alone that was restored after it was listed', async () => {
+    const { first } = await populate();
+    await deleteAccount(alice, alice.password);
+    const cutoff = new Date(Date.now() + 1000);
+    const back = await logIn(alice);
+    await back.client.post('/account/restore', {}, { csrfPage: '/account/restore' });
+    const deps: AccountDeletionDeps = {
+      db: app.db,
+      users: createUsersRepo(app.db),
+      sessions: createSessionsRepo(app.db),
+      images: createImagesRepo(app.db),
+      recovery: createRecoveryRepo(app.db),
+      emailTokens: createEmailTokensRepo(app.db),
+      securityLog: createSecurityLogRepo,
+      storage: app.storage,
+      mailer: createMailer({ smtpUrl: undefined, from: 'x <x@example.test>', logger: silent }),
+      logger: silent,
+      publicUrl: app.url,
+      purgeDays: 30,
+      clock: () => new Date(),
+    };
+    expect(await purgeAccount(deps, alice.id, new Date(), { onlyIfPendingSince: cutoff })).to.equal(false);
+    expect(await app.db('users').where({ id: alice.id })).to.have.length(1);
+    expect((await rawRequest(first.url)).status).to.equal(200);
+  });
+
+  it('an image whose bytes were lost outside Pixbin does not keep the rest of the account from coming back', async () => {
+    const { first, second } = await populate();
+    await deleteAccount(alice, alice.password);
+    const lost = (await app.recoveryKeys()).filter((k) => k.includes(second.id));
+    for (const key of lost) await app.storage.delete(key);
+    const back = await logIn(alice);
+    const res = await back.client.post('/account/restore', {}, { csrfPage: '/account/restore', json: true });
+    expect(res.status).to.equal(200);
+    expect(res.json()).to.deep.equal({ restored: true, images: 1 });
+    expect((await rawRequest(first.url)).status).to.equal(200);
+    expect((await app.db('users').where({ id: alice.id }).first()).deletion_requested_at).to.equal(null);
   });
 });

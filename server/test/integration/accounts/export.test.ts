@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import http from 'node:http';
 import yauzl from 'yauzl';
 import { EXPORTED_TABLES } from '../../../services/export.service.js';
 import { fixtures } from '../../fixtures/images.js';
@@ -123,5 +124,29 @@ describe('accounts: data export (access and portability)', function () {
     const bobs = await unzip((await bob.client.request('/account/export')).body);
     expect([...bobs.keys()]).to.deep.equal(['account.json']);
     expect(bobs.get('account.json')!.toString()).not.to.include(png.id).and.not.include(alice.id);
+  });
+
+  it('stops cleanly when the client hangs up mid-download, and skips an original missing from storage', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) ids.push((await ownerUpload(alice, await fixtures.jpegWithGps())).json().id);
+    await app.storage.delete(`images/${ids[0]!.slice(0, 2)}/${ids[0]}.jpg`);
+    // Hang up after the first bytes.
+    await new Promise<void>((resolve, reject) => {
+      const req = http.get(`${app.url}/account/export`, { headers: { Cookie: alice.client.cookieHeader() } }, (res) => {
+        res.once('data', () => {
+          req.destroy();
+          resolve();
+        });
+      });
+      req.on('error', (err) => ((err as NodeJS.ErrnoException).code === 'ECONNRESET' ? undefined : reject(err)));
+    });
+    const deadline = Date.now() + 5000;
+    while (!app.logs.some((l) => l.msg === 'export cancelled by the client') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    expect(app.logs.some((l) => l.msg === 'export cancelled by the client'), 'the export noticed the hang-up').to.equal(true);
+    expect(app.logs.some((l) => l.msg === 'export failed part-way')).to.equal(false);
+
+    const entries = await unzip((await alice.client.request('/account/export')).body);
+    expect([...entries.keys()].filter((n) => n.startsWith('images/'))).to.have.length(3);
+    expect(JSON.parse(entries.get('missing.json')!.toString()).imageIds).to.deep.equal([ids[0]]);
   });
 });
