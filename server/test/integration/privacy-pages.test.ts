@@ -59,6 +59,7 @@ describe('privacy pages rendered from the live configuration', function () {
       SESSION_MAX_DAYS: '66',
       GUEST_MAX_RETENTION_DAYS: '12',
       POLICY_UPDATED: '2026-11-20',
+      STORAGE_DRIVER: 'local', // the S3 pass's loopback endpoint would put its address on the pages
     });
     const expected = expectedFigures(app);
     const seen = new Set<string>();
@@ -84,7 +85,7 @@ describe('privacy pages rendered from the live configuration', function () {
   });
 
   it('names no third party and no Turnstile when none is configured; lists each one the configuration brings in', async () => {
-    app = await startTestApp();
+    app = await startTestApp({ STORAGE_DRIVER: 'local' });
     const none = (await rawRequest(`${app.url}/subprocessors`)).body.toString();
     expect(none).to.include('id="no-subprocessors"');
     const privacy = (await rawRequest(`${app.url}/privacy`)).body.toString();
