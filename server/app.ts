@@ -23,6 +23,7 @@ import { createCsrf } from './http/middleware/csrf.middleware.js';
 import { publicUrlCheck } from './http/middleware/public-url-check.middleware.js';
 import { loadSession } from './http/middleware/session.middleware.js';
 import { accountImagesBodyParsers, accountImagesRoutes } from './http/routes/account-images.routes.js';
+import { adminRoutes } from './http/routes/admin.routes.js';
 import { accountDeletionRoutes } from './http/routes/account-deletion.routes.js';
 import { accountSettingsRoutes } from './http/routes/account-settings.routes.js';
 import type { AccountDeps } from './http/routes/account-deps.js';
@@ -127,6 +128,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(albumsRoutes(account));
   app.use(accountSettingsRoutes(account));
   app.use(accountDeletionRoutes(account));
+  app.use(adminRoutes(account));
   app.use(profileRoutes(account));
   app.use(
     uploadRoutes({

@@ -89,6 +89,7 @@ const schema = z
     GUEST_RETENTION_DEFAULT: optionalString,
     GUEST_MAX_RETENTION_DAYS: integer(0, 3650, 0),
     PAGE_VIEW_LOGGING: boolean(false),
+    STAFF_REAUTH_MINUTES: integer(1, 1440, 15),
     PRIVACY_OPERATOR: optionalString.refine((v) => v === undefined || v.length <= 200, 'must be at most 200 characters'),
     PRIVACY_CONTACT: optionalString.refine((v) => v === undefined || v.length <= 254, 'must be at most 254 characters'),
     PRIVACY_INTRO: optionalString.refine((v) => v === undefined || v.length <= 20_000, 'must be at most 20000 characters'),
@@ -173,6 +174,8 @@ export type Config = Readonly<{
   jobSchedules: Readonly<Record<string, string>>;
   /** What a guest may choose for "delete after", the preselected choice, and the ceiling (0: none). */
   guestRetention: Readonly<{ options: readonly RetentionOption[]; defaultKey: string; maxDays: number }>;
+  /** How recently staff must have typed their password for an action that destroys something. */
+  staffReauthMinutes: number;
   /** Log page views (with IP, to the security log) — off by default, and never for Sec-GPC: 1. */
   pageViewLogging: boolean;
   /** Header whose two-letter country goes with consent records; unset: none is recorded. */
@@ -345,6 +348,7 @@ export function loadConfig(env: Env = process.env): Config {
     jobsDisabled: Object.freeze((e.JOBS_DISABLED ?? '').split(',').map((n) => n.trim()).filter(Boolean)),
     jobSchedules: Object.freeze(parseSchedules(e.JOB_SCHEDULES)),
     pageViewLogging: e.PAGE_VIEW_LOGGING,
+    staffReauthMinutes: e.STAFF_REAUTH_MINUTES,
     policy: Object.freeze({ operator: e.PRIVACY_OPERATOR, contact: e.PRIVACY_CONTACT, intro: e.PRIVACY_INTRO, jurisdiction: e.PRIVACY_JURISDICTION, updated: e.POLICY_UPDATED }),
     consentCountryHeader: e.CONSENT_COUNTRY_HEADER,
     guestRetention: Object.freeze(guestRetentionOf(e) as { options: RetentionOption[]; defaultKey: string; maxDays: number }),

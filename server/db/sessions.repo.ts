@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { toDate } from './knex.js';
+import { toDate, toDateOrNull } from './knex.js';
 
 export type SessionRecord = {
   idHash: string;
@@ -10,6 +10,8 @@ export type SessionRecord = {
   lastSeenAt: Date;
   expiresAt: Date;
   absoluteExpiresAt: Date;
+  /** When the user last confirmed their password in this session (staff re-authentication). */
+  reauthAt?: Date | null;
 };
 
 const fromRow = (r: Record<string, unknown>): SessionRecord => ({
@@ -21,6 +23,7 @@ const fromRow = (r: Record<string, unknown>): SessionRecord => ({
   lastSeenAt: toDate(r.last_seen_at),
   expiresAt: toDate(r.expires_at),
   absoluteExpiresAt: toDate(r.absolute_expires_at),
+  reauthAt: toDateOrNull(r.reauth_at),
 });
 
 export function createSessionsRepo(db: Knex) {
@@ -43,6 +46,9 @@ export function createSessionsRepo(db: Knex) {
     },
     async touch(idHash: string, lastSeenAt: Date, expiresAt: Date): Promise<void> {
       await db('sessions').where({ id_hash: idHash }).update({ last_seen_at: lastSeenAt, expires_at: expiresAt });
+    },
+    async markReauthenticated(idHash: string, at: Date): Promise<void> {
+      await db('sessions').where({ id_hash: idHash }).update({ reauth_at: at });
     },
     async delete(idHash: string): Promise<void> {
       await db('sessions').where({ id_hash: idHash }).delete();

@@ -1,6 +1,9 @@
 import type { Knex } from 'knex';
 import { toDate, toDateOrNull } from './knex.js';
 
+/** admin: everything; moderator: moderation only; user: no staff pages at all. */
+export type Role = 'user' | 'moderator' | 'admin';
+
 export type UserRecord = {
   id: string;
   username: string;
@@ -10,7 +13,7 @@ export type UserRecord = {
   quotaBytes: number | null;
   usedBytes: number;
   marketingConsent: boolean;
-  role: 'user' | 'admin';
+  role: Role;
   createdAt: Date;
   /** Set while the account waits for its purge; it can be restored until then. */
   deletionRequestedAt: Date | null;
@@ -27,7 +30,7 @@ const fromRow = (r: UserRow): UserRecord => ({
   quotaBytes: r.quota_bytes === null || r.quota_bytes === undefined ? null : Number(r.quota_bytes),
   usedBytes: Number(r.used_bytes),
   marketingConsent: Boolean(r.marketing_consent),
-  role: r.role === 'admin' ? 'admin' : 'user',
+  role: r.role === 'admin' || r.role === 'moderator' ? r.role : 'user',
   createdAt: toDate(r.created_at),
   deletionRequestedAt: toDateOrNull(r.deletion_requested_at),
 });

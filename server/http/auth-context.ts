@@ -1,7 +1,7 @@
 import type { UserRecord } from '../db/users.repo.js';
 
 /** What the session middleware attaches to a request. */
-export type AuthContext = { user: UserRecord; sessionIdHash: string; sessionPublicId: string };
+export type AuthContext = { user: UserRecord; sessionIdHash: string; sessionPublicId: string; reauthAt?: Date | null };
 
 declare module 'express-serve-static-core' {
   interface Request {

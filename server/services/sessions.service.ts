@@ -30,7 +30,10 @@ export async function startSession(deps: SessionsDeps, userId: string, userAgent
 }
 
 /** Resolves a cookie value to its live session and user, sliding the idle expiry (never past the absolute one). */
-export async function resumeSession(deps: SessionsDeps, value: string): Promise<{ user: UserRecord; idHash: string; publicId: string } | null> {
+export async function resumeSession(
+  deps: SessionsDeps,
+  value: string,
+): Promise<{ user: UserRecord; idHash: string; publicId: string; reauthAt: Date | null } | null> {
   if (!SESSION_VALUE.test(value)) return null;
   const idHash = sha256Hex(value);
   const now = deps.clock();
@@ -42,7 +45,7 @@ export async function resumeSession(deps: SessionsDeps, value: string): Promise<
     const expiresAt = new Date(Math.min(now.getTime() + deps.idleDays * DAY_MS, session.absoluteExpiresAt.getTime()));
     await deps.sessions.touch(idHash, now, expiresAt);
   }
-  return { user, idHash, publicId: session.publicId };
+  return { user, idHash, publicId: session.publicId, reauthAt: session.reauthAt ?? null };
 }
 
 export async function endSession(deps: Pick<SessionsDeps, 'sessions'>, idHash: string): Promise<void> {

@@ -22,8 +22,8 @@ export function loadSession(deps: SessionsDeps & { https: boolean }): RequestHan
     if (value) {
       const resumed = await resumeSession(deps, value);
       if (resumed) {
-        req.auth = { user: resumed.user, sessionIdHash: resumed.idHash, sessionPublicId: resumed.publicId };
-        res.locals.currentUser = { id: resumed.user.id, username: resumed.user.username, emailVerified: resumed.user.emailVerifiedAt !== null };
+        req.auth = { user: resumed.user, sessionIdHash: resumed.idHash, sessionPublicId: resumed.publicId, reauthAt: resumed.reauthAt };
+        res.locals.currentUser = { id: resumed.user.id, username: resumed.user.username, emailVerified: resumed.user.emailVerifiedAt !== null, role: resumed.user.role };
       } else {
         clearSessionCookie(res, deps.https);
       }

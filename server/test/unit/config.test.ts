@@ -71,6 +71,7 @@ describe('loadConfig', () => {
         maxDays: 0,
       },
       pageViewLogging: false,
+      staffReauthMinutes: 15,
       consentCountryHeader: undefined,
       policy: { operator: undefined, contact: undefined, intro: undefined, jurisdiction: undefined, updated: '2026-11-25' },
     });
