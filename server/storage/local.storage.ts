@@ -42,14 +42,18 @@ export class LocalStorage implements StorageDriver {
     await fs.mkdir(tempDir, { recursive: true });
     await fs.mkdir(path.dirname(target), { recursive: true });
     const temp = path.join(tempDir, `${randomBase62(16)}.part`);
+    // flush: fsync before close, so the rename below never exposes a file whose bytes are not on disk.
+    const out = createWriteStream(temp, { flags: 'wx', mode: 0o640, flush: true });
     try {
-      // flush: fsync before close, so the rename below never exposes a file whose bytes are not on disk.
-      await pipeline(body, createWriteStream(temp, { flags: 'wx', mode: 0o640, flush: true }));
+      await pipeline(body, out);
       const { size } = await fs.stat(temp);
       await fs.rename(temp, target);
       await syncDirectory(path.dirname(target));
       return { size };
     } catch (err) {
+      // A source that fails at once can beat the file's own open: wait until the stream has closed the file
+      // it may still be creating, or the removal below would run first and the temp file would stay.
+      if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()));
       await fs.rm(temp, { force: true });
       throw err;
     }
