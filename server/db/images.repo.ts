@@ -29,6 +29,9 @@ export type ImageRecord = {
   expiresAt: Date | null;
   /** Set by the orphan sweep while the stored bytes are missing; such an image is not served. */
   missingSince: Date | null;
+  /** A moderator's decision: sensitive (behind a warning) or hidden (not served); null when none. */
+  moderationState: 'sensitive' | 'hidden' | null;
+  moderationReason: string | null;
 };
 
 /** Where a keyset page starts: the (created_at, id) of the last row of the page before. */
@@ -64,6 +67,8 @@ type ImageRow = {
   title: string | null;
   expires_at?: Date | number | null;
   missing_since?: Date | number | null;
+  moderation_state?: string | null;
+  moderation_reason?: string | null;
 };
 
 const asVisibility = (value: string): Visibility => ((VISIBILITIES as readonly string[]).includes(value) ? (value as Visibility) : 'private');
@@ -89,11 +94,13 @@ const fromRow = (r: ImageRow): ImageRecord => ({
   title: r.title ?? null,
   expiresAt: toDateOrNull(r.expires_at),
   missingSince: toDateOrNull(r.missing_since),
+  moderationState: r.moderation_state === 'sensitive' || r.moderation_state === 'hidden' ? r.moderation_state : null,
+  moderationReason: r.moderation_reason ?? null,
 });
 
 /** A new row may leave out the owner fields: a guest upload, unlisted, untitled. */
-export type NewImage = Omit<ImageRecord, 'ownerId' | 'visibility' | 'title' | 'expiresAt' | 'missingSince'> &
-  Partial<Pick<ImageRecord, 'ownerId' | 'visibility' | 'title' | 'expiresAt' | 'missingSince'>>;
+export type NewImage = Omit<ImageRecord, 'ownerId' | 'visibility' | 'title' | 'expiresAt' | 'missingSince' | 'moderationState' | 'moderationReason'> &
+  Partial<Pick<ImageRecord, 'ownerId' | 'visibility' | 'title' | 'expiresAt' | 'missingSince' | 'moderationState' | 'moderationReason'>>;
 
 /** The row for a new image (exported for bulk inserts). */
 export const toRow = (i: NewImage): ImageRow => ({
@@ -117,6 +124,8 @@ export const toRow = (i: NewImage): ImageRow => ({
   title: i.title ?? null,
   expires_at: i.expiresAt ?? null,
   missing_since: i.missingSince ?? null,
+  moderation_state: i.moderationState ?? null,
+  moderation_reason: i.moderationReason ?? null,
 });
 
 /** A LIKE pattern matching text that contains `search`, with % _ and \ taken literally (ESCAPE '\'). */

@@ -33,7 +33,14 @@ function fromRow(r: Row): RecoveryItem {
     imageId: r.image_id,
     token: r.token,
     // A restored image is served again, so it is not missing; an expiry it had is kept.
-    record: { ...raw, createdAt: new Date(raw.createdAt), expiresAt: raw.expiresAt ? new Date(raw.expiresAt) : null, missingSince: null },
+    record: {
+      ...raw,
+      createdAt: new Date(raw.createdAt),
+      expiresAt: raw.expiresAt ? new Date(raw.expiresAt) : null,
+      missingSince: null,
+      moderationState: raw.moderationState ?? null,
+      moderationReason: raw.moderationReason ?? null,
+    },
     albumIds: albumIds ?? [],
     ownerId: r.owner_id ?? null,
     reason: r.reason as DeletionReason,

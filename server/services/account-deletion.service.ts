@@ -15,6 +15,7 @@ import { LIMITS } from './rate-limits.service.js';
 import { emails } from './emails.js';
 import type { Mailer } from './mailer.service.js';
 import { releaseStorage, storedBytes } from './quota.service.js';
+import { anonymiseReports } from './moderation.service.js';
 import { anonymisePrivacyRequests } from './privacy-requests.service.js';
 import { moveToRecovery, recordDeletions, RecoveryGone, recoveryKeyPairs, restoreImage } from './recovery.service.js';
 
@@ -164,8 +165,9 @@ export async function purgeAccount(deps: AccountDeletionDeps, userId: string, no
         for (const id of batch) q.orWhere('detail', 'like', `%"${id}"%`);
       }).delete();
     }
-    // Records kept for legal reasons stay, without the identity (abuse and copyright reports join with issue 7).
+    // Records kept for legal reasons stay, without the identity: privacy requests, and reports the person filed.
     await anonymisePrivacyRequests(trx, userId, [user.email]);
+    await anonymiseReports(trx, user.email);
     // Counters are keyed "<limit>:<value>"; values here are the id, the address or the name as typed.
     const values = [userId, accountKey(userId), emailKey(user.email), usernameKey(user.username)];
     const keys = Object.keys(LIMITS).flatMap((limit) => values.map((value) => `${limit}:${value}`));

@@ -36,7 +36,8 @@ export const cacheControlFor = (image: Pick<ImageRecord, 'visibility'>): string 
 /** The image behind a public id as this viewer may see it, or NotFound. Malformed ids never reach the database. */
 export async function findImage(deps: Pick<ImagesDeps, 'images'>, id: string, viewer: Viewer): Promise<ImageRecord> {
   const image = isImageId(id) ? await deps.images.findById(id) : null;
-  if (!image || image.missingSince || !canView(image, viewer)) throw new NotFound();
+  // Hidden by moderators: not served to anyone (its owner sees why in My images).
+  if (!image || image.missingSince || image.moderationState === 'hidden' || !canView(image, viewer)) throw new NotFound();
   return image;
 }
 

@@ -23,6 +23,7 @@ export const LIMITS = {
   uploadPerIp: { points: 120, duration: HOUR, blockDuration: 0 },
   uploadPerAccount: { points: 300, duration: HOUR, blockDuration: 0 },
   deletePerIp: { points: 60, duration: 15 * MINUTE, blockDuration: 15 * MINUTE },
+  reportPerIp: { points: 20, duration: HOUR, blockDuration: 0 },
 } as const;
 
 const message = (seconds: number) =>

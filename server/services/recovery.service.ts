@@ -106,7 +106,13 @@ export async function restoreImage(
     if (!(await deps.storage.move(recovery, live))) throw new RecoveryGone();
   }
   // An image restored after it expired stays: restoring it was a decision to keep it.
-  const record: ImageRecord = { ...item.record, ownerId: item.ownerId, expiresAt: item.reason === 'expired' ? null : item.record.expiresAt };
+  const record: ImageRecord = {
+    ...item.record,
+    ownerId: item.ownerId,
+    expiresAt: item.reason === 'expired' ? null : item.record.expiresAt,
+    // Restoring what moderators removed is their decision to undo it.
+    ...(item.reason === 'moderation' ? { moderationState: null, moderationReason: null } : {}),
+  };
   try {
     await deps.db.transaction(async (trx) => {
       if (!(await deps.recovery.remove(imageId, trx))) throw new RecoveryGone(); // reaped or restored meanwhile

@@ -71,6 +71,8 @@ export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise
       title: null,
       expiresAt: input.expiresAt ?? null,
       missingSince: null,
+      moderationState: null,
+      moderationReason: null,
     };
     const keys = imageKeys(image);
     try {

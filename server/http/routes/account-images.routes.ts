@@ -14,6 +14,7 @@ import {
   type ListOptions,
 } from '../../services/account-images.service.js';
 import { claimImage } from '../../services/claim.service.js';
+import { ownerModerationNotices } from '../../services/moderation.service.js';
 import { usageOf } from '../../services/quota.service.js';
 import { AppError, NotFound, wantsJson } from '../errors.js';
 import { authOf, requireUser } from '../middleware/require-user.middleware.js';
@@ -110,8 +111,10 @@ export function accountImagesRoutes(deps: AccountDeps): Router {
     const options = extra.options ?? listOptionsFrom(req.query);
     const page = await listOwnerImages(service, user.id, options);
     res.set('Cache-Control', 'private, no-store');
+    // The statement of reasons for every moderation decision about the account's images.
+    const moderation = await ownerModerationNotices(deps.db, user.id);
     if (wantsJson(req)) {
-      res.json({ images: page.images.map((i) => imageSummary(publicUrl, i)), next: page.next, usage: usageOf(user, deps.config.defaultQuotaBytes) });
+      res.json({ images: page.images.map((i) => imageSummary(publicUrl, i)), next: page.next, usage: usageOf(user, deps.config.defaultQuotaBytes), moderation });
       return;
     }
     res.status(extra.status ?? 200).render('account/images', {
@@ -125,6 +128,7 @@ export function accountImagesRoutes(deps: AccountDeps): Router {
       nextHref: page.next ? pageHref('/account/images', options, page.next) : null,
       notice: extra.claimError ? null : doneNotice(req.query),
       claimError: extra.claimError ?? null,
+      moderation,
     });
   };
 

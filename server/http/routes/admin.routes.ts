@@ -3,6 +3,10 @@ import { JOBS } from '../../jobs/index.js';
 import { checkCurrentPassword } from '../../services/account-settings.service.js';
 import { purgeAccount, type AccountDeletionDeps } from '../../services/account-deletion.service.js';
 import { dashboard } from '../../services/admin-dashboard.service.js';
+import { DESTRUCTIVE_ACTIONS, moderateImage, REPORT_REASONS, reportQueue } from '../../services/moderation.service.js';
+import { isImageId } from '../../lib/ids.js';
+import { imageKeys } from '../../storage/keys.js';
+import { serveStoredFile } from '../serve-stored-file.js';
 import { AUDIT_CSV_HEADER, auditCsvRow, listAudit, recordStaffAction, type StaffActor } from '../../services/audit.service.js';
 import {
   listPendingPrivacyRequests,
@@ -35,6 +39,7 @@ export function adminRoutes(deps: AccountDeps): Router {
   const recent = requireRecentReauth(deps.config.staffReauthMinutes, deps.clock);
   const settings = settingsDepsOf(deps);
   const actorOf = (req: Request): StaffActor => ({ user: authOf(req).user, ...clientInfo(req) });
+  const moderation = { db: deps.db, images: deps.images, users: deps.users, recovery: deps.recovery, storage: deps.storage, securityLog: deps.securityLog };
 
   router.get('/admin', staff, async (req, res) => {
     const view = await dashboard(deps.db, deps.config, JOBS.map((j) => j.name), deps.clock());
@@ -155,6 +160,44 @@ export function adminRoutes(deps: AccountDeps): Router {
       return;
     }
     res.redirect(303, '/admin/privacy-requests');
+  });
+
+  router.get('/admin/reports', staff, async (req, res) => {
+    const reason = typeof req.query.reason === 'string' && Object.hasOwn(REPORT_REASONS, req.query.reason) ? req.query.reason : undefined;
+    const sort = req.query.sort === 'newest' ? 'newest' : 'oldest';
+    const groups = await reportQueue(deps.db, { reason, sort });
+    if (wantsJson(req)) {
+      res.json({ groups });
+      return;
+    }
+    res.render('admin/reports', { title: 'Reports', groups, reasons: REPORT_REASONS, filter: { reason, sort }, when });
+  });
+
+  // Staff see a reported image's thumbnail whatever its state (hidden images answer 404 everywhere else).
+  router.get('/admin/images/:id/thumb', staff, async (req, res) => {
+    const image = isImageId(String(req.params.id)) ? await deps.images.findById(String(req.params.id)) : null;
+    if (!image) throw new NotFound();
+    await serveStoredFile(req, res, deps.storage, {
+      key: imageKeys(image).thumbnail,
+      mime: 'image/webp',
+      size: image.thumbSize,
+      sha256: image.thumbSha256,
+      lastModified: image.createdAt,
+      filename: `${image.id}-thumb.webp`,
+      cacheControl: 'private, no-store',
+    });
+  });
+
+  // One decision about one image. Removing destroys (bytes go to the recovery store): it needs a fresh password.
+  router.post('/admin/images/:id/moderate', staff, deps.csrf.protect, (req, res, next) => (DESTRUCTIVE_ACTIONS.has(field(req, 'action')) ? recent(req, res, next) : next()), async (req, res) => {
+    const imageId = String(req.params.id);
+    if (!isImageId(imageId)) throw new NotFound();
+    await moderateImage(moderation, actorOf(req), imageId, field(req, 'action'), field(req, 'reason'), deps.clock());
+    if (wantsJson(req)) {
+      res.json({ ok: true });
+      return;
+    }
+    res.redirect(303, '/admin/reports');
   });
 
   return router;

@@ -1,7 +1,10 @@
 import { Router, type RequestHandler } from 'express';
 import type { RateLimits } from '../../services/rate-limits.service.js';
 import { deleteImageWithKey, findImageForDeletion, type ImagesDeps } from '../../services/images.service.js';
-import { wantsJson } from '../errors.js';
+import { NotFound, wantsJson } from '../errors.js';
+import { isDeleteKey, isImageId } from '../../lib/ids.js';
+import { secretMatchesHash } from '../../lib/hash.js';
+import { removalStatement } from '../../services/moderation.service.js';
 import { clientInfo } from '../request-info.js';
 import { imageUrls } from '../../lib/urls.js';
 
@@ -16,7 +19,18 @@ export function deleteRoutes(deps: ImagesDeps & { publicUrl: string; limits: Rat
 
   // GET only asks; link previews and prefetchers must never delete anything.
   router.get('/delete/:id/:key', limited, async (req, res) => {
-    const image = await findImageForDeletion(deps, String(req.params.id), String(req.params.key));
+    const id = String(req.params.id);
+    const key = String(req.params.key);
+    let image;
+    try {
+      image = await findImageForDeletion(deps, id, key);
+    } catch (err) {
+      // The guest's statement of reasons: an image moderators removed says so to whoever holds its delete link.
+      const removed = err instanceof NotFound && isImageId(id) && isDeleteKey(key) ? await removalStatement(deps.db, id) : null;
+      if (!removed || !secretMatchesHash(key, removed.deleteKeyHash)) throw err;
+      res.set(noLeak).render('notice', { title: 'Removed by the moderators', message: `The moderators of this site removed this image on ${removed.at.toISOString().slice(0, 10)}. Reason: ${removed.statement}` });
+      return;
+    }
     res.set(noLeak).render('delete-confirm', { title: 'Delete image', image, ...imageUrls(deps.publicUrl, image) });
   });
 

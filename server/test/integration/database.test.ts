@@ -31,6 +31,8 @@ function imageRecord(overrides: Partial<ImageRecord> = {}): ImageRecord {
     title: null,
     expiresAt: null,
     missingSince: null,
+    moderationState: null,
+    moderationReason: null,
     ...overrides,
   };
 }
