@@ -110,7 +110,9 @@ export function createAlbumsRepo(db: Knex) {
         this.on('images.id', '=', 'album_images.image_id').andOn('images.owner_id', '=', 'albums.owner_id');
       })
       .where('album_images.album_id', albumId)
-      .whereIn('images.visibility', visibilities);
+      .whereIn('images.visibility', visibilities)
+      // Hidden by moderators: listed nowhere (a sensitive image stays, behind its own warning page).
+      .andWhere((q) => q.whereNull('images.moderation_state').orWhereNot('images.moderation_state', 'hidden'));
 
   return {
     async insert(ownerId: string, album: { id: string; title: string; createdAt: Date }): Promise<void> {

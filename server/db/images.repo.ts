@@ -144,7 +144,8 @@ const rawRows = <T>(result: unknown): T[] => (Array.isArray(result) ? (result as
 export function ownerPageQuery(db: Knex, ownerId: string, query: OwnerListQuery): Knex.QueryBuilder {
   const direction = query.sort === 'oldest' ? 'asc' : 'desc';
   const q = db('images').where('owner_id', ownerId);
-  if (query.visibility) q.andWhere('visibility', query.visibility);
+  // A listing for others (the public profile) never shows what moderators hid; the owner's own list does.
+  if (query.visibility) q.andWhere('visibility', query.visibility).andWhere((h) => h.whereNull('moderation_state').orWhereNot('moderation_state', 'hidden'));
   if (query.search) {
     const pattern = containsPattern(query.search);
     // One parenthesised raw clause: an OR must never escape the owner filter.

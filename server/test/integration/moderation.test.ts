@@ -92,8 +92,18 @@ describe('reports and moderation', function () {
 
   it('hide: not served on any route to anyone, the owner sees why, and unhiding brings it back', async () => {
     const image = (await ownerUpload(owner, await fixtures.png())).json();
+    await ownerPost(owner, `/account/images/${image.id}/visibility`, { visibility: 'public' }, { json: true });
+    const album = await owner.client.post('/account/albums', { title: 'Shared' });
+    const albumId = /\/account\/albums\/(\w+)$/.exec(String(album.headers.location))![1]!;
+    await owner.client.post(`/account/albums/${albumId}/images`, [['image_id', image.id]], { csrfPage: `/account/albums/${albumId}` });
+    const listed = async () => [
+      (await rawRequest(`${app.url}/u/${owner.username}`)).body.toString().includes(image.id),
+      (await rawRequest(`${app.url}/a/${albumId}`)).body.toString().includes(image.id),
+    ];
+    expect(await listed()).to.deep.equal([true, true]);
     await report(image.id, { reason: 'harassment' });
     expect((await moderate(image.id, 'hide', 'Shows a private address')).status).to.equal(200);
+    expect(await listed(), 'listed on the profile and the album page').to.deep.equal([false, false]);
     for (const url of variants(image)) {
       expect((await rawRequest(url)).status, url).to.equal(404);
       expect((await owner.client.request(url)).status, `owner ${url}`).to.equal(404);
