@@ -8,14 +8,13 @@ import {
   isCancelToken,
   purgeDateOf,
   requestAccountDeletion,
-  type AccountDeletionDeps,
 } from '../../services/account-deletion.service.js';
 import { AppError, NotFound, wantsJson } from '../errors.js';
 import { field } from '../form-fields.js';
 import { clearSessionCookie } from '../middleware/session.middleware.js';
 import { authOf, RESTORE_PATH, requireUser } from '../middleware/require-user.middleware.js';
 import { clientInfo } from '../request-info.js';
-import { settingsDepsOf, type AccountDeps } from './account-deps.js';
+import { deletionDepsOf, settingsDepsOf, type AccountDeps } from './account-deps.js';
 
 const NO_STORE = { 'Cache-Control': 'no-store' };
 const day = (d: Date) => d.toISOString().slice(0, 10);
@@ -24,21 +23,7 @@ const day = (d: Date) => d.toISOString().slice(0, 10);
 export function accountDeletionRoutes(deps: AccountDeps): Router {
   const router = Router();
   const https = deps.config.publicUrl.startsWith('https:');
-  const deletion: AccountDeletionDeps = {
-    db: deps.db,
-    users: deps.users,
-    sessions: deps.sessions,
-    images: deps.images,
-    recovery: deps.recovery,
-    emailTokens: deps.auth.emailTokens,
-    securityLog: deps.securityLog,
-    storage: deps.storage,
-    mailer: deps.auth.mailer,
-    logger: deps.logger,
-    publicUrl: deps.config.publicUrl,
-    purgeDays: deps.config.accountPurgeDays,
-    clock: deps.clock,
-  };
+  const deletion = deletionDepsOf(deps);
   const settings = settingsDepsOf(deps);
 
   router.post('/account/settings/delete', requireUser, deps.csrf.protect, async (req, res) => {

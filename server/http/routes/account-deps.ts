@@ -7,6 +7,7 @@ import type { Db } from '../../db/knex.js';
 import type { SecurityLogRepo } from '../../db/security-log.repo.js';
 import type { SessionsRepo } from '../../db/sessions.repo.js';
 import type { UsersRepo } from '../../db/users.repo.js';
+import type { AccountDeletionDeps } from '../../services/account-deletion.service.js';
 import type { SettingsDeps } from '../../services/account-settings.service.js';
 import type { AuthDeps } from '../../services/auth.service.js';
 import type { RateLimits } from '../../services/rate-limits.service.js';
@@ -43,5 +44,24 @@ export function settingsDepsOf(deps: AccountDeps): SettingsDeps {
     limits: deps.limits,
     clock: deps.clock,
     bcryptCost: deps.auth.settings.bcryptCost,
+  };
+}
+
+/** What account deletion and purge need, from the account route deps. */
+export function deletionDepsOf(deps: AccountDeps): AccountDeletionDeps {
+  return {
+    db: deps.db,
+    users: deps.users,
+    sessions: deps.sessions,
+    images: deps.images,
+    recovery: deps.recovery,
+    emailTokens: deps.auth.emailTokens,
+    securityLog: deps.securityLog,
+    storage: deps.storage,
+    mailer: deps.auth.mailer,
+    logger: deps.logger,
+    publicUrl: deps.config.publicUrl,
+    purgeDays: deps.config.accountPurgeDays,
+    clock: deps.clock,
   };
 }

@@ -1,7 +1,7 @@
 import { Router, type Request } from 'express';
 import { JOBS } from '../../jobs/index.js';
 import { checkCurrentPassword } from '../../services/account-settings.service.js';
-import { purgeAccount, type AccountDeletionDeps } from '../../services/account-deletion.service.js';
+import { purgeAccount } from '../../services/account-deletion.service.js';
 import { dashboard } from '../../services/admin-dashboard.service.js';
 import { DESTRUCTIVE_ACTIONS, moderateImage, REPORT_REASONS, reportQueue } from '../../services/moderation.service.js';
 import { isImageId } from '../../lib/ids.js';
@@ -20,7 +20,7 @@ import { field } from '../form-fields.js';
 import { authOf } from '../middleware/require-user.middleware.js';
 import { REAUTH_PATH, requireRecentReauth, requireStaff, safeNext } from '../middleware/staff.middleware.js';
 import { clientInfo } from '../request-info.js';
-import { settingsDepsOf, type AccountDeps } from './account-deps.js';
+import { deletionDepsOf, settingsDepsOf, type AccountDeps } from './account-deps.js';
 
 
 const when = (d: Date | null): string => (d ? `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC` : 'never');
@@ -134,21 +134,7 @@ export function adminRoutes(deps: AccountDeps): Router {
     const id = String(req.params.id).slice(0, 36);
     const request = (await deps.db('privacy_requests').where({ id }).first()) as { user_id: string | null } | undefined;
     if (!request?.user_id) throw new NotFound('That request is not linked to an account (or the account is already gone).');
-    const deletion: AccountDeletionDeps = {
-      db: deps.db,
-      users: deps.users,
-      sessions: deps.sessions,
-      images: deps.images,
-      recovery: deps.recovery,
-      emailTokens: deps.auth.emailTokens,
-      securityLog: deps.securityLog,
-      storage: deps.storage,
-      mailer: deps.auth.mailer,
-      logger: deps.logger,
-      publicUrl: deps.config.publicUrl,
-      purgeDays: deps.config.accountPurgeDays,
-      clock: deps.clock,
-    };
+    const deletion = deletionDepsOf(deps);
     const userId = request.user_id;
     if (userId === authOf(req).user.id) throw new NotFound('Staff cannot purge their own account from here.');
     await purgeAccount(deletion, userId, deps.clock());

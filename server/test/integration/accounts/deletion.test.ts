@@ -38,6 +38,25 @@ async function everyValue(app: TestApp): Promise<string[]> {
   return out;
 }
 
+/** The account-deletion service's deps for a test app (mail goes to the log; the purge sends none). */
+function deletionDeps(app: TestApp): AccountDeletionDeps {
+  return {
+    db: app.db,
+    users: createUsersRepo(app.db),
+    sessions: createSessionsRepo(app.db),
+    images: createImagesRepo(app.db),
+    recovery: createRecoveryRepo(app.db),
+    emailTokens: createEmailTokensRepo(app.db),
+    securityLog: createSecurityLogRepo,
+    storage: app.storage,
+    mailer: createMailer({ smtpUrl: undefined, from: 'x <x@example.test>', logger: silent }),
+    logger: silent,
+    publicUrl: app.url,
+    purgeDays: 30,
+    clock: () => new Date(),
+  };
+}
+
 describe('accounts: deletion, grace period, restore and purge (promise 2)', function () {
   this.timeout(60_000);
   let smtp: TestSmtp;
@@ -192,21 +211,7 @@ describe('accounts: deletion, grace period, restore and purge (promise 2)', func
 
   it('staff can purge an account at once, skipping the grace period', async () => {
     const { first } = await populate();
-    const deps: AccountDeletionDeps = {
-      db: app.db,
-      users: createUsersRepo(app.db),
-      sessions: createSessionsRepo(app.db),
-      images: createImagesRepo(app.db),
-      recovery: createRecoveryRepo(app.db),
-      emailTokens: createEmailTokensRepo(app.db),
-      securityLog: createSecurityLogRepo,
-      storage: app.storage,
-      mailer: createMailer({ smtpUrl: undefined, from: 'x <x@example.test>', logger: silent }),
-      logger: silent,
-      publicUrl: app.url,
-      purgeDays: 30,
-      clock: () => new Date(),
-    };
+    const deps = deletionDeps(app);
     expect(await purgeAccount(deps, alice.id, new Date())).to.equal(true);
     expect((await rawRequest(first.url)).status).to.equal(404);
     expect(await app.storedKeys()).to.deep.equal([]);
@@ -235,21 +240,7 @@ describe('accounts: deletion, grace period, restore and purge (promise 2)', func
     const cutoff = new Date(Date.now() + 1000);
     const back = await logIn(alice);
     await back.client.post('/account/restore', {}, { csrfPage: '/account/restore' });
-    const deps: AccountDeletionDeps = {
-      db: app.db,
-      users: createUsersRepo(app.db),
-      sessions: createSessionsRepo(app.db),
-      images: createImagesRepo(app.db),
-      recovery: createRecoveryRepo(app.db),
-      emailTokens: createEmailTokensRepo(app.db),
-      securityLog: createSecurityLogRepo,
-      storage: app.storage,
-      mailer: createMailer({ smtpUrl: undefined, from: 'x <x@example.test>', logger: silent }),
-      logger: silent,
-      publicUrl: app.url,
-      purgeDays: 30,
-      clock: () => new Date(),
-    };
+    const deps = deletionDeps(app);
     expect(await purgeAccount(deps, alice.id, new Date(), { onlyIfPendingSince: cutoff })).to.equal(false);
     expect(await app.db('users').where({ id: alice.id })).to.have.length(1);
     expect((await rawRequest(first.url)).status).to.equal(200);
