@@ -72,7 +72,7 @@ export function policyFacts(config: Config) {
   const cookies: Cookie[] = [
     { name: names.session, purpose: 'keeps you logged in (only set when you log in)', lifetime: 'until you log out, at most', figure: figure('SESSION_MAX_DAYS', config.sessionMaxDays) },
     { name: names.csrf, purpose: 'protects forms against cross-site request forgery', lifetime: 'until you close the browser' },
-    { name: 'pixbin_delete_<image id>', purpose: 'shows a guest the delete link once, right after an upload', lifetime: 'minutes at most, cleared when shown', figure: figure('DELETE_LINK_COOKIE_MINUTES', DELETE_LINK_COOKIE_MINUTES) },
+    { name: 'pixbin_delete_<image id>', purpose: 'shows a guest the delete link once, right after an upload', lifetime: 'cleared when shown, or after at most', figure: figure('DELETE_LINK_COOKIE_MINUTES', DELETE_LINK_COOKIE_MINUTES) },
   ];
 
   const guest = config.guestRetention;
