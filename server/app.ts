@@ -24,6 +24,8 @@ import { publicUrlCheck } from './http/middleware/public-url-check.middleware.js
 import { loadSession } from './http/middleware/session.middleware.js';
 import { accountImagesBodyParsers, accountImagesRoutes } from './http/routes/account-images.routes.js';
 import { adminRoutes } from './http/routes/admin.routes.js';
+import { adminModerationRoutes } from './http/routes/admin-moderation.routes.js';
+import { adminPrivacyRoutes } from './http/routes/admin-privacy.routes.js';
 import { reportRoutes } from './http/routes/report.routes.js';
 import { accountDeletionRoutes } from './http/routes/account-deletion.routes.js';
 import { accountSettingsRoutes } from './http/routes/account-settings.routes.js';
@@ -130,6 +132,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(accountSettingsRoutes(account));
   app.use(accountDeletionRoutes(account));
   app.use(adminRoutes(account));
+  app.use(adminModerationRoutes(account));
+  app.use(adminPrivacyRoutes(account));
   app.use(reportRoutes(account));
   app.use(profileRoutes(account));
   app.use(

@@ -17,6 +17,9 @@ export type UserRecord = {
   createdAt: Date;
   /** Set while the account waits for its purge; it can be restored until then. */
   deletionRequestedAt: Date | null;
+  /** Set while staff have suspended the account: it cannot sign in or upload. */
+  suspendedAt: Date | null;
+  suspendedReason: string | null;
 };
 
 type UserRow = Record<string, unknown>;
@@ -33,6 +36,8 @@ const fromRow = (r: UserRow): UserRecord => ({
   role: r.role === 'admin' || r.role === 'moderator' ? r.role : 'user',
   createdAt: toDate(r.created_at),
   deletionRequestedAt: toDateOrNull(r.deletion_requested_at),
+  suspendedAt: toDateOrNull(r.suspended_at),
+  suspendedReason: (r.suspended_reason as string | null) ?? null,
 });
 
 /** Case-insensitive identity: what uniqueness and lookups use. */
@@ -45,7 +50,7 @@ export function createUsersRepo(db: Knex) {
     return row ? fromRow(row) : null;
   };
   return {
-    async insert(user: Omit<UserRecord, 'usedBytes' | 'quotaBytes' | 'emailVerifiedAt' | 'role' | 'deletionRequestedAt'> & { role?: UserRecord['role'] }, trx: Knex = db): Promise<void> {
+    async insert(user: Omit<UserRecord, 'usedBytes' | 'quotaBytes' | 'emailVerifiedAt' | 'role' | 'deletionRequestedAt' | 'suspendedAt' | 'suspendedReason'> & { role?: UserRecord['role'] }, trx: Knex = db): Promise<void> {
       await trx('users').insert({
         id: user.id,
         username: user.username,
@@ -120,6 +125,11 @@ export function createUsersRepo(db: Knex) {
     /** Accounts whose grace period ended at or before the cut-off. */
     async listDueForPurge(cutoff: Date, limit: number): Promise<string[]> {
       return (await db('users').whereNotNull('deletion_requested_at').andWhere('deletion_requested_at', '<=', cutoff).orderBy('deletion_requested_at').limit(limit).pluck('id')) as string[];
+    },
+    /** Suspends (with the statement of reasons the holder is shown) or, with null, lifts a suspension. */
+    async setSuspension(id: string, suspension: { at: Date; reason: string } | null, trx: Knex = db): Promise<boolean> {
+      const values = suspension ? { suspended_at: suspension.at, suspended_reason: suspension.reason } : { suspended_at: null, suspended_reason: null };
+      return (await trx('users').where({ id }).update(values)) > 0;
     },
     async deleteById(id: string, trx: Knex = db): Promise<boolean> {
       return (await trx('users').where({ id }).delete()) > 0;

@@ -5,3 +5,9 @@ export function field(req: Request, name: string): string {
   const value = (req.body as Record<string, unknown> | undefined)?.[name];
   return typeof value === 'string' ? value : '';
 }
+
+/** A checkbox (or JSON true): ticked or not. */
+export function checked(req: Request, name: string): boolean {
+  const value = (req.body as Record<string, unknown> | undefined)?.[name];
+  return value === true || (typeof value === 'string' && ['yes', 'on', 'true'].includes(value));
+}

@@ -22,6 +22,8 @@ const RESERVED = new Set(['admin', 'administrator', 'root', 'pixbin', 'api', 'lo
 
 export const messages = {
   badLogin: 'That username or email and password do not match an account.',
+  // Shown only after the right password, so it says nothing to someone guessing.
+  suspended: (reason: string) => `This account is suspended, so it cannot sign in or upload. The moderators gave this reason: ${reason}`,
   checkEmail: 'Check your inbox: we sent a link to confirm the address. It may take a minute to arrive.',
   resetSent: 'If an account uses that address, we have sent it a link to reset the password. It works for one hour.',
   username: 'Choose a username of 3 to 32 letters, digits, - or _.',
@@ -156,6 +158,7 @@ export async function authenticate(deps: AuthDeps, login: string, password: stri
   const now = deps.clock();
   await deps.securityLog(deps.db).insert({ event: ok ? 'auth.login' : 'auth.login_failed', userId: user?.id ?? null, ip: client.ip, userAgent: client.userAgent }, now);
   if (!user || !ok) throw new Forbidden(messages.badLogin, 'bad_login');
+  if (user.suspendedAt) throw new Forbidden(messages.suspended(user.suspendedReason ?? ''), 'account_suspended');
   return user;
 }
 

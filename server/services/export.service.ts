@@ -24,6 +24,9 @@ export const EXPORTED_TABLES = {
   albums: 'owner_id',
   recovery_items: 'owner_id',
   privacy_requests: 'user_id',
+  counter_notices: 'user_id',
+  // Upheld reports about the account's images (its strikes), without who filed them: see reportsAbout.
+  reports: 'owner_id',
 } as const;
 
 const SECRET_COLUMNS = new Set(['password_hash', 'id_hash', 'token_hash', 'delete_key_hash', 'token']);
@@ -35,6 +38,16 @@ function clean(row: Record<string, unknown>): Record<string, unknown> {
     out[key] = /(_at|_since)$/.test(key) && value !== null && value !== undefined ? toDate(value).toISOString() : value;
   }
   return out;
+}
+
+/**
+ * A report about the account's content, as its holder may see it: the reporter's email and free text stay out;
+ * of a copyright notice, the work and the claimant's name stay in, as a counter-notice needs them.
+ */
+function reportAbout(row: Record<string, unknown>): Record<string, unknown> {
+  const notice = row.copyright ? (JSON.parse(String(row.copyright)) as Record<string, unknown>) : null;
+  const { reporter_email: _email, details: _details, ...rest } = row;
+  return { ...rest, copyright: notice ? { work: notice.work, originalUrl: notice.originalUrl, claimant: notice.claimant } : null };
 }
 
 export async function accountData(db: Knex, userId: string): Promise<Record<string, unknown>> {
@@ -51,6 +64,7 @@ export async function accountData(db: Knex, userId: string): Promise<Record<stri
     row.record = record;
   }
   for (const row of data.security_log as Array<Record<string, unknown>>) row.detail = JSON.parse(String(row.detail));
+  data.reports = (data.reports as Array<Record<string, unknown>>).map(reportAbout);
   return data;
 }
 

@@ -122,7 +122,10 @@ export type ModerationDeps = {
 };
 
 /** Applies one decision to one image, resolves its open reports, and writes the audit entry. */
-export async function moderateImage(deps: ModerationDeps, actor: StaffActor, imageId: string, action: string, reasonInput: string, now: Date): Promise<void> {
+/** blocklist: with remove, also put the image's content hashes on the hash blocklist. */
+export type ModerationOptions = { blocklist?: boolean };
+
+export async function moderateImage(deps: ModerationDeps, actor: StaffActor, imageId: string, action: string, reasonInput: string, now: Date, _options: ModerationOptions = {}): Promise<void> {
   if (!(MODERATION_ACTIONS as readonly string[]).includes(action)) throw new BadRequest(`The action must be one of ${MODERATION_ACTIONS.join(', ')}.`, 'bad_action');
   const reason = reasonInput.trim().slice(0, 2000);
   if (['sensitive', 'hide', 'remove'].includes(action) && !reason) throw new BadRequest(messages.reasonNeeded, 'reason_required');

@@ -30,6 +30,7 @@ export const SECURITY_EVENTS = {
   'image.delete': 'an image was deleted (by its owner, its delete link, or expiry)',
   'image.claim': 'a guest upload was claimed into an account',
   'image.restore': 'a deleted image was restored from the recovery store',
+  'upload.refused': 'an upload was refused by an address ban or the hash blocklist',
   // Staff and reports (the admin panel adds its actions here)
   'admin.setup': 'the first admin account was created',
   'admin.action': 'a staff member acted (moderation, settings)',

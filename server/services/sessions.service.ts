@@ -40,7 +40,8 @@ export async function resumeSession(
   const session = await deps.sessions.findActive(idHash, now);
   if (!session) return null;
   const user = await deps.users.findById(session.userId);
-  if (!user) return null;
+  // Suspension ends every session; this also covers a session resumed while the suspension was being written.
+  if (!user || user.suspendedAt) return null;
   if (now.getTime() - session.lastSeenAt.getTime() > TOUCH_INTERVAL_MS) {
     const expiresAt = new Date(Math.min(now.getTime() + deps.idleDays * DAY_MS, session.absoluteExpiresAt.getTime()));
     await deps.sessions.touch(idHash, now, expiresAt);

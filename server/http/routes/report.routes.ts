@@ -3,11 +3,9 @@ import { findImage } from '../../services/images.service.js';
 import { REPORT_REASONS, submitReport } from '../../services/moderation.service.js';
 import { verifyTurnstile } from '../../services/turnstile.service.js';
 import { AppError, wantsJson } from '../errors.js';
-import { field } from '../form-fields.js';
+import { checked, field } from '../form-fields.js';
 import { clientInfo } from '../request-info.js';
 import type { AccountDeps } from './account-deps.js';
-
-const checked = (req: Request, name: string) => ['yes', 'on', 'true'].includes(field(req, name));
 
 /** Anyone who can see an image can report it; Turnstile guards the form when it is on, and a per-IP limit. */
 export function reportRoutes(deps: AccountDeps): Router {

@@ -29,7 +29,7 @@ export function testDatabase(): TestDatabase {
 
 // Children before parents, for the foreign keys. audit_log is append-only (a trigger refuses deletes), so tests
 // look up their own entries by actor instead of starting from an empty log.
-const TABLES = ['reports', 'privacy_requests', 'album_images', 'albums', 'consent_log', 'email_tokens', 'sessions', 'rate_limits', 'recovery_items', 'images', 'users', 'security_log', 'app_secrets', 'job_runs', 'daily_stats'];
+const TABLES = ['counter_notices', 'reports', 'ip_bans', 'hash_blocklist', 'privacy_requests', 'album_images', 'albums', 'consent_log', 'email_tokens', 'sessions', 'rate_limits', 'recovery_items', 'images', 'users', 'security_log', 'app_secrets', 'job_runs', 'daily_stats'];
 
 /** Empties every table, the storage folder and the test bucket: each test starts from nothing, whatever ran before. */
 export async function resetState(): Promise<void> {

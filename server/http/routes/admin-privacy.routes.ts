@@ -1,0 +1,78 @@
+import { Router, type Request } from 'express';
+import { purgeAccount } from '../../services/account-deletion.service.js';
+import { recordStaffAction, type StaffActor } from '../../services/audit.service.js';
+import {
+  listPendingPrivacyRequests,
+  PRIVACY_REQUEST_KINDS,
+  PRIVACY_REQUEST_STATUSES,
+  recordPrivacyRequest,
+  updatePrivacyRequest,
+} from '../../services/privacy-requests.service.js';
+import { NotFound, wantsJson } from '../errors.js';
+import { field } from '../form-fields.js';
+import { authOf } from '../middleware/require-user.middleware.js';
+import { requireRecentReauth, requireStaff } from '../middleware/staff.middleware.js';
+import { clientInfo } from '../request-info.js';
+import { deletionDepsOf, type AccountDeps } from './account-deps.js';
+import { when } from './admin-format.js';
+
+/** Privacy requests (admins only): the register, its statuses, and the tools to fulfil one. */
+export function adminPrivacyRoutes(deps: AccountDeps): Router {
+  const router = Router();
+  const admin = requireStaff('admin');
+  const recent = requireRecentReauth(deps.config.staffReauthMinutes, deps.clock);
+  const actorOf = (req: Request): StaffActor => ({ user: authOf(req).user, ...clientInfo(req) });
+
+  router.get('/admin/privacy-requests', admin, async (req, res) => {
+    const requests = await listPendingPrivacyRequests(deps.db);
+    const now = deps.clock();
+    if (wantsJson(req)) {
+      res.json({ requests });
+      return;
+    }
+    res.render('admin/privacy-requests', { title: 'Privacy requests', requests, now, when, kinds: PRIVACY_REQUEST_KINDS, statuses: PRIVACY_REQUEST_STATUSES });
+  });
+
+  router.post('/admin/privacy-requests', admin, deps.csrf.protect, async (req, res) => {
+    const requester = field(req, 'requester');
+    const user = requester ? ((await deps.users.findByLogin(requester.trim().toLowerCase())) ?? null) : null;
+    const created = await recordPrivacyRequest(deps.db, { kind: field(req, 'kind'), receivedAt: deps.clock(), userId: user?.id ?? null, requester, note: field(req, 'note') });
+    await recordStaffAction(deps.db, actorOf(req), { action: 'privacy_request.record', targetType: 'privacy_request', targetId: created.id, detail: { kind: created.kind } }, deps.clock());
+    if (wantsJson(req)) {
+      res.status(201).json({ request: created });
+      return;
+    }
+    res.redirect(303, '/admin/privacy-requests');
+  });
+
+  router.post('/admin/privacy-requests/:id', admin, deps.csrf.protect, async (req, res) => {
+    const updated = await updatePrivacyRequest(deps.db, String(req.params.id).slice(0, 36), { status: field(req, 'status'), note: field(req, 'note') }, deps.clock());
+    await recordStaffAction(deps.db, actorOf(req), { action: 'privacy_request.update', targetType: 'privacy_request', targetId: updated.id, reason: updated.note, detail: { status: updated.status } }, deps.clock());
+    if (wantsJson(req)) {
+      res.json({ request: updated });
+      return;
+    }
+    res.redirect(303, '/admin/privacy-requests');
+  });
+
+  // Purge now: erases the account a request concerns at once, skipping the grace period. Destructive: re-auth.
+  router.post('/admin/privacy-requests/:id/purge', admin, deps.csrf.protect, recent, async (req, res) => {
+    const id = String(req.params.id).slice(0, 36);
+    const request = (await deps.db('privacy_requests').where({ id }).first()) as { user_id: string | null } | undefined;
+    if (!request?.user_id) throw new NotFound('That request is not linked to an account (or the account is already gone).');
+    const deletion = deletionDepsOf(deps);
+    const userId = request.user_id;
+    if (userId === authOf(req).user.id) throw new NotFound('Staff cannot purge their own account from here.');
+    await purgeAccount(deletion, userId, deps.clock());
+    await updatePrivacyRequest(deps.db, id, { status: 'done', note: field(req, 'note') || 'Account purged at the requester’s request.' }, deps.clock());
+    // The audit entry names the request, not the erased account.
+    await recordStaffAction(deps.db, actorOf(req), { action: 'account.purge_now', targetType: 'privacy_request', targetId: id, reason: field(req, 'note') || null }, deps.clock());
+    if (wantsJson(req)) {
+      res.json({ purged: true });
+      return;
+    }
+    res.redirect(303, '/admin/privacy-requests');
+  });
+
+  return router;
+}
