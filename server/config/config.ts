@@ -91,6 +91,9 @@ const schema = z
     GUEST_MAX_RETENTION_DAYS: integer(0, 3650, 0),
     PAGE_VIEW_LOGGING: boolean(false),
     STAFF_REAUTH_MINUTES: integer(1, 1440, 15),
+    REPEAT_INFRINGER_STRIKES: integer(0, 100, 3),
+    REPEAT_INFRINGER_WINDOW_DAYS: integer(1, 3650, 365),
+    BLOCKLIST_MATCH_DISTANCE: integer(0, 32, 10),
     PRIVACY_OPERATOR: optionalString.refine((v) => v === undefined || v.length <= 200, 'must be at most 200 characters'),
     PRIVACY_CONTACT: optionalString.refine((v) => v === undefined || v.length <= 254, 'must be at most 254 characters'),
     PRIVACY_INTRO: optionalString.refine((v) => v === undefined || v.length <= 20_000, 'must be at most 20000 characters'),
@@ -178,6 +181,10 @@ export type Config = Readonly<{
   guestRetention: Readonly<{ options: readonly RetentionOption[]; defaultKey: string; maxDays: number }>;
   /** How recently staff must have typed their password for an action that destroys something. */
   staffReauthMinutes: number;
+  /** Upheld copyright notices within windowDays that suspend an account (strikes 0: never automatically). */
+  repeatInfringer: Readonly<{ strikes: number; windowDays: number }>;
+  /** Bits a perceptual hash may differ from a blocklisted one and still match (0: only near-identical pixels). */
+  blocklistMatchDistance: number;
   /** Log page views (with IP, to the security log) — off by default, and never for Sec-GPC: 1. */
   pageViewLogging: boolean;
   /** Header whose two-letter country goes with consent records; unset: none is recorded. */
@@ -302,6 +309,8 @@ export function loadConfig(env: Env = process.env): Config {
     jobSchedules: Object.freeze(parseSchedules(e.JOB_SCHEDULES)),
     pageViewLogging: e.PAGE_VIEW_LOGGING,
     staffReauthMinutes: e.STAFF_REAUTH_MINUTES,
+    repeatInfringer: Object.freeze({ strikes: e.REPEAT_INFRINGER_STRIKES, windowDays: e.REPEAT_INFRINGER_WINDOW_DAYS }),
+    blocklistMatchDistance: e.BLOCKLIST_MATCH_DISTANCE,
     policy: Object.freeze({ operator: e.PRIVACY_OPERATOR, contact: e.PRIVACY_CONTACT, intro: e.PRIVACY_INTRO, jurisdiction: e.PRIVACY_JURISDICTION, updated: e.POLICY_UPDATED }),
     consentCountryHeader: e.CONSENT_COUNTRY_HEADER,
     guestRetention: Object.freeze(guestRetentionOf(e) as { options: RetentionOption[]; defaultKey: string; maxDays: number }),

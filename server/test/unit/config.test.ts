@@ -72,6 +72,8 @@ describe('loadConfig', () => {
       },
       pageViewLogging: false,
       staffReauthMinutes: 15,
+      repeatInfringer: { strikes: 3, windowDays: 365 },
+      blocklistMatchDistance: 10,
       consentCountryHeader: undefined,
       policy: { operator: undefined, contact: undefined, intro: undefined, jurisdiction: undefined, updated: '2026-11-25' },
     });
