@@ -25,7 +25,12 @@ import { loadSession } from './http/middleware/session.middleware.js';
 import { accountImagesBodyParsers, accountImagesRoutes } from './http/routes/account-images.routes.js';
 import { adminRoutes } from './http/routes/admin.routes.js';
 import { adminModerationRoutes } from './http/routes/admin-moderation.routes.js';
+import { adminBlocklistRoutes } from './http/routes/admin-blocklist.routes.js';
 import { adminPrivacyRoutes } from './http/routes/admin-privacy.routes.js';
+import { adminBansRoutes } from './http/routes/admin-bans.routes.js';
+import { adminCopyrightRoutes } from './http/routes/admin-copyright.routes.js';
+import { counterNoticeRoutes } from './http/routes/counter-notice.routes.js';
+import { adminUsersRoutes } from './http/routes/admin-users.routes.js';
 import { reportRoutes } from './http/routes/report.routes.js';
 import { accountDeletionRoutes } from './http/routes/account-deletion.routes.js';
 import { accountSettingsRoutes } from './http/routes/account-settings.routes.js';
@@ -118,7 +123,8 @@ export function createApp(deps: AppDeps): Express {
   });
   app.use(cookieParser());
   app.use(accountImagesBodyParsers()); // before the global parsers: the bulk-delete form needs a higher field limit
-  app.use(express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 }));
+  // 150 fields: room for a bulk moderation form of up to 100 ticked images.
+  app.use(express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 150 }));
   app.use(express.json({ limit: '16kb' }));
   app.use(loadSession({ ...sessions, https }));
   app.use(csrf.provideToken);
@@ -133,7 +139,12 @@ export function createApp(deps: AppDeps): Express {
   app.use(accountDeletionRoutes(account));
   app.use(adminRoutes(account));
   app.use(adminModerationRoutes(account));
+  app.use(adminBlocklistRoutes(account));
+  app.use(adminBansRoutes(account));
+  app.use(adminCopyrightRoutes(account));
+  app.use(counterNoticeRoutes(account));
   app.use(adminPrivacyRoutes(account));
+  app.use(adminUsersRoutes(account));
   app.use(reportRoutes(account));
   app.use(profileRoutes(account));
   app.use(
@@ -147,6 +158,7 @@ export function createApp(deps: AppDeps): Express {
         images,
         users,
         defaultQuotaBytes: config.defaultQuotaBytes,
+        blocklistMatchDistance: config.blocklistMatchDistance,
         securityLog,
         storage,
         logger,

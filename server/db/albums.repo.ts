@@ -131,6 +131,7 @@ export function createAlbumsRepo(db: Knex) {
         .join('users', 'users.id', 'albums.owner_id')
         .where('albums.id', albumId)
         .whereNull('users.deletion_requested_at')
+        .andWhere((q) => q.whereNull('albums.moderation_state').orWhereNot('albums.moderation_state', 'hidden'))
         .first('albums.*')) as AlbumRow | undefined;
       return row ? fromRow(row) : null;
     },

@@ -32,6 +32,9 @@ export type ImageRecord = {
   /** A moderator's decision: sensitive (behind a warning) or hidden (not served); null when none. */
   moderationState: 'sensitive' | 'hidden' | null;
   moderationReason: string | null;
+  /** Content hashes for the hash blocklist; null for images uploaded before they were computed. */
+  pixelSha256: string | null;
+  phash: string | null;
 };
 
 /** Where a keyset page starts: the (created_at, id) of the last row of the page before. */
@@ -69,6 +72,8 @@ type ImageRow = {
   missing_since?: Date | number | null;
   moderation_state?: string | null;
   moderation_reason?: string | null;
+  pixel_sha256?: string | null;
+  phash?: string | null;
 };
 
 const asVisibility = (value: string): Visibility => ((VISIBILITIES as readonly string[]).includes(value) ? (value as Visibility) : 'private');
@@ -96,11 +101,13 @@ const fromRow = (r: ImageRow): ImageRecord => ({
   missingSince: toDateOrNull(r.missing_since),
   moderationState: r.moderation_state === 'sensitive' || r.moderation_state === 'hidden' ? r.moderation_state : null,
   moderationReason: r.moderation_reason ?? null,
+  pixelSha256: r.pixel_sha256 ?? null,
+  phash: r.phash ?? null,
 });
 
-/** A new row may leave out the owner fields: a guest upload, unlisted, untitled. */
-export type NewImage = Omit<ImageRecord, 'ownerId' | 'visibility' | 'title' | 'expiresAt' | 'missingSince' | 'moderationState' | 'moderationReason'> &
-  Partial<Pick<ImageRecord, 'ownerId' | 'visibility' | 'title' | 'expiresAt' | 'missingSince' | 'moderationState' | 'moderationReason'>>;
+/** A new row may leave out the owner fields (a guest upload, unlisted, untitled) and the content hashes. */
+type OptionalOnInsert = 'ownerId' | 'visibility' | 'title' | 'expiresAt' | 'missingSince' | 'moderationState' | 'moderationReason' | 'pixelSha256' | 'phash';
+export type NewImage = Omit<ImageRecord, OptionalOnInsert> & Partial<Pick<ImageRecord, OptionalOnInsert>>;
 
 /** The row for a new image (exported for bulk inserts). */
 export const toRow = (i: NewImage): ImageRow => ({
@@ -126,6 +133,8 @@ export const toRow = (i: NewImage): ImageRow => ({
   missing_since: i.missingSince ?? null,
   moderation_state: i.moderationState ?? null,
   moderation_reason: i.moderationReason ?? null,
+  pixel_sha256: i.pixelSha256 ?? null,
+  phash: i.phash ?? null,
 });
 
 /** A LIKE pattern matching text that contains `search`, with % _ and \ taken literally (ESCAPE '\'). */

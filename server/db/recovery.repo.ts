@@ -40,6 +40,8 @@ function fromRow(r: Row): RecoveryItem {
       missingSince: null,
       moderationState: raw.moderationState ?? null,
       moderationReason: raw.moderationReason ?? null,
+      pixelSha256: raw.pixelSha256 ?? null, // absent from items recorded before the hashes existed
+      phash: raw.phash ?? null,
     },
     albumIds: albumIds ?? [],
     ownerId: r.owner_id ?? null,

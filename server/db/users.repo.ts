@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { containsPattern } from './images.repo.js';
 import { toDate, toDateOrNull } from './knex.js';
 
 /** admin: everything; moderator: moderation only; user: no staff pages at all. */
@@ -136,6 +137,23 @@ export function createUsersRepo(db: Knex) {
     },
     async releaseBytes(id: string, bytes: number, trx: Knex = db): Promise<void> {
       await trx('users').where({ id }).update({ used_bytes: trx.raw('case when used_bytes > ? then used_bytes - ? else 0 end', [bytes, bytes]) });
+    },
+    /**
+     * Staff search: accounts whose username or email contains `text` (case-insensitive, wildcards literal), newest
+     * first, each with how many images it has. Asks for one more than `limit` so the caller knows if a next page exists.
+     */
+    async searchForStaff(text: string, page: { limit: number; offset: number }): Promise<Array<UserRecord & { uploads: number }>> {
+      const q = db('users').select('users.*', db('images').count('*').whereRaw('images.owner_id = users.id').as('uploads'));
+      if (text) {
+        const pattern = containsPattern(text);
+        q.whereRaw("(username_key like ? escape '\\' or email_key like ? escape '\\')", [pattern, pattern]);
+      }
+      const rows = (await q.orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(page.limit + 1).offset(page.offset)) as UserRow[];
+      return rows.map((r) => ({ ...fromRow(r), uploads: Number(r.uploads ?? 0) }));
+    },
+    /** Sets the account's storage quota; null means the configured default. */
+    async setQuota(id: string, quotaBytes: number | null): Promise<boolean> {
+      return (await db('users').where({ id }).update({ quota_bytes: quotaBytes })) > 0;
     },
   };
 }

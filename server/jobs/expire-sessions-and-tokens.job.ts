@@ -2,7 +2,7 @@ import { DAY_MS, type Job } from './job.js';
 
 /**
  * Deletes sessions past their idle or absolute expiry, email tokens that expired (or were used a day ago), and
- * rate-limit counters (keyed by IP address or account) whose window has ended.
+ * rate-limit counters (keyed by IP address or account) whose window has ended, and upload bans that have ended.
  */
 export const expireSessionsAndTokens: Job = {
   name: 'expire-sessions-and-tokens',
@@ -14,6 +14,7 @@ export const expireSessionsAndTokens: Job = {
       .orWhere('used_at', '<', new Date(now.getTime() - DAY_MS))
       .delete();
     const rateLimits = await db('rate_limits').where('expire', '<', now.getTime()).delete();
-    return { items: sessions + tokens + rateLimits, detail: { sessions, tokens, rateLimits } };
+    const ipBans = await db('ip_bans').where('expires_at', '<=', now).delete();
+    return { items: sessions + tokens + rateLimits + ipBans, detail: { sessions, tokens, rateLimits, ipBans } };
   },
 };

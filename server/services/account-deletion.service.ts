@@ -16,6 +16,7 @@ import { emails } from './emails.js';
 import type { Mailer } from './mailer.service.js';
 import { releaseStorage, storedBytes } from './quota.service.js';
 import { anonymiseReports } from './moderation.service.js';
+import { anonymiseCounterNotices } from './copyright.service.js';
 import { anonymisePrivacyRequests } from './privacy-requests.service.js';
 import { moveToRecovery, recordDeletions, RecoveryGone, recoveryKeyPairs, restoreImage } from './recovery.service.js';
 
@@ -168,6 +169,10 @@ export async function purgeAccount(deps: AccountDeletionDeps, userId: string, no
     // Records kept for legal reasons stay, without the identity: privacy requests, and reports the person filed.
     await anonymisePrivacyRequests(trx, userId, [user.email]);
     await anonymiseReports(trx, user.email);
+    await anonymiseCounterNotices(trx, user.id);
+    // A staff account's bans and blocklist entries stay in force without naming who set them.
+    await trx('ip_bans').where({ created_by: userId }).update({ created_by: null });
+    await trx('hash_blocklist').where({ created_by: userId }).update({ created_by: null });
     // Counters are keyed "<limit>:<value>"; values here are the id, the address or the name as typed.
     const values = [userId, accountKey(userId), emailKey(user.email), usernameKey(user.username)];
     const keys = Object.keys(LIMITS).flatMap((limit) => values.map((value) => `${limit}:${value}`));

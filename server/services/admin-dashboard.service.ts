@@ -29,6 +29,8 @@ export async function dashboard(db: Knex, config: Config, jobNames: readonly str
   const storage = (await db('images').sum({ bytes: 'size' }).sum({ thumbs: 'thumb_size' }).count({ n: '*' }).first()) as { bytes: unknown; thumbs: unknown; n: unknown };
   const overdue = Number(((await db('privacy_requests').whereIn('status', ['open', 'in_progress']).andWhere('due_at', '<', now).count({ n: '*' }).first()) as { n: unknown }).n ?? 0);
   const pending = Number(((await db('privacy_requests').whereIn('status', ['open', 'in_progress']).count({ n: '*' }).first()) as { n: unknown }).n ?? 0);
+  const openReports = Number(((await db('reports').where({ status: 'open' }).count({ n: '*' }).first()) as { n: unknown }).n ?? 0);
+  const counterNotices = Number(((await db('counter_notices').where({ status: 'received' }).count({ n: '*' }).first()) as { n: unknown }).n ?? 0);
   const jobs: JobStatus[] = [];
   for (const job of jobNames) {
     const last = (await db('job_runs').where({ job }).orderBy('started_at', 'desc').first()) as Record<string, unknown> | undefined;
@@ -46,7 +48,7 @@ export async function dashboard(db: Knex, config: Config, jobNames: readonly str
   return {
     uploadsPerDay,
     storage: { images: Number(storage.n ?? 0), bytes: Number(storage.bytes ?? 0) + Number(storage.thumbs ?? 0) },
-    queues: { privacyRequestsPending: pending, privacyRequestsOverdue: overdue },
+    queues: { openReports, counterNotices, privacyRequestsPending: pending, privacyRequestsOverdue: overdue },
     jobs,
     warnings,
     version: VERSION,

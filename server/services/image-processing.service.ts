@@ -5,6 +5,7 @@ import { BadRequest, PayloadTooLarge, UnsupportedMediaType, Unprocessable } from
 import { randomBase62 } from '../lib/ids.js';
 import { sniffImageType, SNIFF_BYTES, type ImageType } from '../lib/mime-sniff.js';
 import { sha256OfFile } from '../lib/file-hash.js';
+import { contentHashes, type ContentHashes } from '../lib/perceptual-hash.js';
 
 // libvips' own cache keeps decoded images around; memory must stay flat under hostile uploads.
 sharp.cache(false);
@@ -34,7 +35,8 @@ const messages = {
 };
 
 export type ProcessedVariant = { path: string; size: number; sha256: string; width: number; height: number };
-export type ProcessedImage = { type: ImageType; frames: number; original: ProcessedVariant; thumbnail: ProcessedVariant };
+/** hashes: of the uploaded pixels (not our re-encode), for the hash blocklist. */
+export type ProcessedImage = { type: ImageType; frames: number; original: ProcessedVariant; thumbnail: ProcessedVariant; hashes: ContentHashes };
 export type ProcessingOptions = { maxPixels: number; thumbnailSize: number; workDir: string };
 
 async function readHead(file: string): Promise<{ head: Buffer; size: number }> {
@@ -118,11 +120,15 @@ export async function processImage(input: string, options: ProcessingOptions): P
       .resize(options.thumbnailSize, options.thumbnailSize, { fit: 'inside', withoutEnlargement: true })
       .webp(ENCODER_SETTINGS.thumbnail)
       .toFile(thumbPath);
+    // From the input, not the re-encoded original: the same source file hashes the same whatever our encoder
+    // settings or libvips version, so an identical re-upload always matches exactly.
+    const hashes = await contentHashes(input, { maxPixels: options.maxPixels, workDir: options.workDir, timeoutSeconds: PROCESSING_TIMEOUT_SECONDS });
     return {
       type,
       frames,
       original: await finishVariant(originalPath, originalInfo, animated ? originalInfo.height / frames : undefined),
       thumbnail: await finishVariant(thumbPath, thumbInfo),
+      hashes,
     };
   } catch (err) {
     await Promise.all([fs.rm(originalPath, { force: true }), fs.rm(thumbPath, { force: true })]);

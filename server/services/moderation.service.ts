@@ -5,9 +5,13 @@ import { toDate } from '../db/knex.js';
 import type { RecoveryRepo } from '../db/recovery.repo.js';
 import type { SecurityLogRepo } from '../db/security-log.repo.js';
 import type { UsersRepo } from '../db/users.repo.js';
-import { BadRequest, NotFound } from '../http/errors.js';
+import { AppError, BadRequest, NotFound } from '../http/errors.js';
+import type { SessionsRepo } from '../db/sessions.repo.js';
 import type { StorageDriver } from '../storage/storage.js';
 import { recordStaffAction, type StaffActor } from './audit.service.js';
+import { addToBlocklist, hashesOfImage } from './hash-blocklist.service.js';
+import { applyRepeatInfringerPolicy, counterableImageIds } from './copyright.service.js';
+import { ownerAlbumNotices } from './album-moderation.service.js';
 import { releaseStorage, storedBytes } from './quota.service.js';
 import { moveToRecovery, recordDeletions, restoreImage } from './recovery.service.js';
 
@@ -36,12 +40,14 @@ const messages = {
   reasonNeeded: 'Say why: the uploader is shown this statement of reasons.',
 };
 
+/** What a report is about: an image (from its share page) or an album (from the album page). */
+export type ReportTarget = { kind: 'image' | 'album'; id: string };
 export type ReportInput = { reason: string; details: string; email: string; copyright: Partial<Record<keyof CopyrightNotice, string | boolean>> };
 
 /** Checks and stores a report. The reporter's IP address goes to the security log only. */
 export async function submitReport(
   deps: { db: Knex; securityLog: (trx: Knex) => SecurityLogRepo },
-  imageId: string,
+  target: ReportTarget,
   input: ReportInput,
   client: { userId: string | null; ip: string | undefined; userAgent: string | undefined },
   now: Date,
@@ -60,8 +66,9 @@ export async function submitReport(
     }
   }
   const id = randomUUID();
-  await deps.db('reports').insert({ id, image_id: imageId, reason: input.reason, details: details || null, reporter_email: email || null, copyright: copyright ? JSON.stringify(copyright) : null, status: 'open', created_at: now });
-  await deps.securityLog(deps.db).insert({ event: 'abuse.report', userId: client.userId, ip: client.ip, userAgent: client.userAgent, detail: { reportId: id, imageId, reason: input.reason } }, now);
+  const about = target.kind === 'image' ? { image_id: target.id, album_id: null } : { image_id: null, album_id: target.id };
+  await deps.db('reports').insert({ id, ...about, reason: input.reason, details: details || null, reporter_email: email || null, copyright: copyright ? JSON.stringify(copyright) : null, status: 'open', created_at: now });
+  await deps.securityLog(deps.db).insert({ event: 'abuse.report', userId: client.userId, ip: client.ip, userAgent: client.userAgent, detail: { reportId: id, [target.kind === 'image' ? 'imageId' : 'albumId']: target.id, reason: input.reason } }, now);
   return id;
 }
 
@@ -75,7 +82,7 @@ export type QueueGroup = {
 
 /** Open reports grouped by image, filtered by reason, oldest or newest group first. */
 export async function reportQueue(db: Knex, options: { reason?: string; sort: 'oldest' | 'newest' }): Promise<QueueGroup[]> {
-  const q = db('reports').where({ status: 'open' }).orderBy('created_at', 'asc');
+  const q = db('reports').where({ status: 'open' }).whereNotNull('image_id').orderBy('created_at', 'asc');
   if (options.reason && Object.hasOwn(REPORT_REASONS, options.reason)) q.andWhere({ reason: options.reason });
   const rows = (await q) as Array<Record<string, unknown>>;
   const groups = new Map<string, QueueGroup>();
@@ -119,18 +126,22 @@ export type ModerationDeps = {
   recovery: RecoveryRepo;
   storage: StorageDriver;
   securityLog: (trx: Knex | Knex.Transaction) => SecurityLogRepo;
+  sessions: SessionsRepo;
+  repeatInfringer: { strikes: number; windowDays: number };
 };
 
-/** Applies one decision to one image, resolves its open reports, and writes the audit entry. */
 /** blocklist: with remove, also put the image's content hashes on the hash blocklist. */
 export type ModerationOptions = { blocklist?: boolean };
 
-export async function moderateImage(deps: ModerationDeps, actor: StaffActor, imageId: string, action: string, reasonInput: string, now: Date, _options: ModerationOptions = {}): Promise<void> {
+/** Applies one decision to one image, resolves its open reports, and writes the audit entry. */
+export async function moderateImage(deps: ModerationDeps, actor: StaffActor, imageId: string, action: string, reasonInput: string, now: Date, options: ModerationOptions = {}): Promise<void> {
   if (!(MODERATION_ACTIONS as readonly string[]).includes(action)) throw new BadRequest(`The action must be one of ${MODERATION_ACTIONS.join(', ')}.`, 'bad_action');
   const reason = reasonInput.trim().slice(0, 2000);
   if (['sensitive', 'hide', 'remove'].includes(action) && !reason) throw new BadRequest(messages.reasonNeeded, 'reason_required');
+  // The uploader is kept on each resolved report: upheld copyright notices are strikes against the account.
+  const uploader = ((await deps.db('images').where({ id: imageId }).first('owner_id')) as { owner_id: string | null } | undefined)?.owner_id ?? null;
   const resolve = async (trx: Knex, status: 'actioned' | 'dismissed') =>
-    trx('reports').where({ image_id: imageId, status: 'open' }).update({ status, resolved_at: now, resolution: action });
+    trx('reports').where({ image_id: imageId, status: 'open' }).update({ status, resolved_at: now, resolution: action, owner_id: uploader });
 
   if (action === 'restore') {
     const item = await deps.recovery.find(imageId);
@@ -139,8 +150,11 @@ export async function moderateImage(deps: ModerationDeps, actor: StaffActor, ima
   } else if (action === 'remove') {
     const image = await deps.images.findById(imageId);
     if (!image) throw new NotFound('That image is already gone.');
+    // Before the transaction: an image without stored hashes is hashed from its original, which moves below.
+    const hashes = options.blocklist ? await hashesOfImage(deps.storage, image) : null;
     const items = await deps.db.transaction(async (trx) => {
       if (!(await deps.images.deleteById(imageId, trx))) throw new NotFound('That image is already gone.');
+      if (hashes) await addToBlocklist(trx, { hashes, sourceImageId: imageId, reason, createdBy: actor.user.id }, now);
       if (image.ownerId) await releaseStorage(deps, image.ownerId, storedBytes(image), trx);
       const recorded = await recordDeletions(deps, [image], 'moderation', now, trx);
       await trx('recovery_items').where({ image_id: imageId }).update({ statement: reason });
@@ -156,7 +170,25 @@ export async function moderateImage(deps: ModerationDeps, actor: StaffActor, ima
     if (!updated) throw new NotFound();
     await resolve(deps.db, 'actioned');
   }
-  await recordStaffAction(deps.db, actor, { action: `image.${action}`, targetType: 'image', targetId: imageId, reason: reason || null }, now);
+  const detail = action === 'remove' && options.blocklist ? { blocklisted: true } : undefined;
+  await recordStaffAction(deps.db, actor, { action: `image.${action}`, targetType: 'image', targetId: imageId, reason: reason || null, detail }, now);
+  if (uploader && (action === 'hide' || action === 'remove')) await applyRepeatInfringerPolicy(deps, actor, uploader, now);
+}
+
+/** Bulk decisions: the same action and reason for each image, one at a time; returns what failed and why. */
+export async function moderateImages(deps: ModerationDeps, actor: StaffActor, imageIds: string[], action: string, reason: string, now: Date, options: ModerationOptions = {}) {
+  const failed: Array<{ imageId: string; error: string }> = [];
+  for (const imageId of imageIds) {
+    try {
+      await moderateImage(deps, actor, imageId, action, reason, now, options);
+    } catch (err) {
+      if (!(err instanceof AppError) || err.status >= 500) throw err;
+      // A bad action or missing reason fails the same way for every image: say it once.
+      if (err.code === 'bad_action' || err.code === 'reason_required') throw err;
+      failed.push({ imageId, error: err.message });
+    }
+  }
+  return { done: imageIds.length - failed.length, failed };
 }
 
 /** A statement of reasons for an image moderators removed: shown to its owner, or on the guest's delete-link page. */
@@ -167,13 +199,19 @@ export async function removalStatement(db: Knex, imageId: string): Promise<{ sta
   return { statement: String(row.statement ?? ''), at: toDate(row.deleted_at), ownerId: (row.owner_id as string | null) ?? null, deleteKeyHash: record.deleteKeyHash };
 }
 
-/** The owner's images under a moderation decision: hidden or sensitive ones, and removed ones still on record. */
+/**
+ * The statement of reasons for every decision about the holder's content: hidden or sensitive images, removed
+ * ones still on record, and hidden albums. An upheld copyright notice can be answered with a counter-notice.
+ */
 export async function ownerModerationNotices(db: Knex, ownerId: string) {
   const flagged = (await db('images').where({ owner_id: ownerId }).whereNotNull('moderation_state').select('id', 'moderation_state', 'moderation_reason', 'moderated_at')) as Array<Record<string, unknown>>;
   const removed = (await db('recovery_items').where({ owner_id: ownerId, reason: 'moderation' }).select('image_id', 'statement', 'deleted_at')) as Array<Record<string, unknown>>;
+  const counterable = new Set(await counterableImageIds(db, ownerId));
+  const image = (id: string, action: string, reason: unknown, at: unknown) => ({ imageId: id, albumId: null, action, reason: String(reason ?? ''), at: toDate(at), canCounter: counterable.has(id) });
   return [
-    ...flagged.map((r) => ({ imageId: String(r.id), action: r.moderation_state === 'hidden' ? 'hidden' : 'marked sensitive', reason: String(r.moderation_reason ?? ''), at: toDate(r.moderated_at) })),
-    ...removed.map((r) => ({ imageId: String(r.image_id), action: 'removed', reason: String(r.statement ?? ''), at: toDate(r.deleted_at) })),
+    ...flagged.map((r) => image(String(r.id), r.moderation_state === 'hidden' ? 'hidden' : 'marked sensitive', r.moderation_reason, r.moderated_at)),
+    ...removed.map((r) => image(String(r.image_id), 'removed', r.statement, r.deleted_at)),
+    ...(await ownerAlbumNotices(db, ownerId)).map((a) => ({ imageId: null, albumId: a.albumId, action: 'hidden', reason: a.reason, at: a.at, canCounter: false })),
   ].sort((a, b) => b.at.getTime() - a.at.getTime());
 }
 

@@ -11,6 +11,8 @@ import { newDeleteKey, newImageId } from '../lib/ids.js';
 import type { Semaphore } from '../lib/semaphore.js';
 import { imageKeys } from '../storage/keys.js';
 import type { StorageDriver } from '../storage/storage.js';
+import { Unprocessable } from '../http/errors.js';
+import { isBlocked } from './hash-blocklist.service.js';
 import { processImage } from './image-processing.service.js';
 import { reserveStorage, storedBytes } from './quota.service.js';
 
@@ -20,6 +22,8 @@ export type UploadDeps = {
   users: UsersRepo;
   /** The quota of accounts whose quota_bytes is null. */
   defaultQuotaBytes: number;
+  /** BLOCKLIST_MATCH_DISTANCE: perceptual-hash bits an upload may differ from a blocklisted image and still match. */
+  blocklistMatchDistance: number;
   securityLog: (trx: Knex.Transaction) => SecurityLogRepo;
   storage: StorageDriver;
   processing: Semaphore;
@@ -40,14 +44,24 @@ export type UploadInput = {
 };
 export type UploadResult = { image: ImageRecord; deleteKey: string };
 
+// Neutral on purpose: it does not say what matched, so it cannot be used to probe the blocklist for near-misses.
+const messages = { refused: 'This image can’t be uploaded here.' };
+
 /**
- * The upload pipeline: validate and re-encode, store the bytes, then record the row and its security-log entry
- * in one transaction. An account's quota is reserved in that same transaction, so an upload over quota leaves
- * nothing behind. If recording fails the stored bytes are deleted again, so no orphan is left either way.
+ * The upload pipeline: validate and re-encode, refuse what the hash blocklist matches (before a byte is stored),
+ * store the bytes, then record the row and its security-log entry in one transaction. An account's quota is
+ * reserved in that same transaction, so an upload over quota leaves nothing behind. If recording fails the stored
+ * bytes are deleted again, so no orphan is left either way.
  */
 export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise<UploadResult> {
   const processed = await deps.processing.run(() => processImage(input.tempPath, deps.limits));
   try {
+    if (await isBlocked(deps.db, processed.hashes, deps.blocklistMatchDistance)) {
+      await deps.db.transaction((trx) =>
+        deps.securityLog(trx).insert({ event: 'upload.refused', userId: input.ownerId, ip: input.ip, userAgent: input.userAgent, detail: { cause: 'blocklist' } }, deps.clock()),
+      );
+      throw new Unprocessable(messages.refused, 'upload_refused');
+    }
     const id = newImageId();
     const deleteKey = newDeleteKey();
     const image: ImageRecord = {
@@ -73,6 +87,8 @@ export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise
       missingSince: null,
       moderationState: null,
       moderationReason: null,
+      pixelSha256: processed.hashes.pixelSha256,
+      phash: processed.hashes.phash,
     };
     const keys = imageKeys(image);
     try {

@@ -1,6 +1,4 @@
-import contentDisposition from 'content-disposition';
 import { Router, type Request } from 'express';
-import { writeExport } from '../../services/export.service.js';
 import { checkCurrentPassword } from '../../services/account-settings.service.js';
 import {
   cancelAccountDeletion,
@@ -15,6 +13,7 @@ import { clearSessionCookie } from '../middleware/session.middleware.js';
 import { authOf, RESTORE_PATH, requireUser } from '../middleware/require-user.middleware.js';
 import { clientInfo } from '../request-info.js';
 import { deletionDepsOf, settingsDepsOf, type AccountDeps } from './account-deps.js';
+import { sendExport } from './export-download.js';
 
 const NO_STORE = { 'Cache-Control': 'no-store' };
 const day = (d: Date) => d.toISOString().slice(0, 10);
@@ -92,23 +91,7 @@ export function accountDeletionRoutes(deps: AccountDeps): Router {
     const { user } = authOf(req);
     const now = deps.clock();
     await deps.securityLog(deps.db).insert({ event: 'account.export', userId: user.id, ...clientInfo(req) }, now);
-    res.set({
-      ...NO_STORE,
-      'Content-Type': 'application/zip',
-      'Content-Disposition': contentDisposition(`pixbin-${user.username}-${day(now)}.zip`),
-      'X-Content-Type-Options': 'nosniff',
-    });
-    try {
-      await writeExport({ db: deps.db, storage: deps.storage }, user.id, now, res);
-    } catch (err) {
-      if (res.destroyed && !res.writableFinished && req.socket.destroyed) {
-        deps.logger.info('export cancelled by the client');
-        return;
-      }
-      // Headers are out; the client sees a cut-off download, the operator the reason.
-      deps.logger.error({ err }, 'export failed part-way');
-      res.destroy();
-    }
+    await sendExport(req, res, deps, user, now);
   });
 
   return router;

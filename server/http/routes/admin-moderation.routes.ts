@@ -1,34 +1,60 @@
-import { Router, type Request } from 'express';
+import { Router, type Request, type RequestHandler, type Response } from 'express';
+import { albumQueue, moderateAlbum } from '../../services/album-moderation.service.js';
 import type { StaffActor } from '../../services/audit.service.js';
-import { DESTRUCTIVE_ACTIONS, moderateImage, REPORT_REASONS, reportQueue } from '../../services/moderation.service.js';
+import { banUploaderOf } from '../../services/ip-bans.service.js';
+import { DESTRUCTIVE_ACTIONS, moderateImage, moderateImages, REPORT_REASONS, reportQueue, type ModerationDeps } from '../../services/moderation.service.js';
+import { suspendUser } from '../../services/suspension.service.js';
+import { isAlbumId } from '../../services/albums.service.js';
 import { isImageId } from '../../lib/ids.js';
 import { imageKeys } from '../../storage/keys.js';
 import { serveStoredFile } from '../serve-stored-file.js';
-import { NotFound, wantsJson } from '../errors.js';
-import { checked, field } from '../form-fields.js';
+import { BadRequest, NotFound, wantsJson } from '../errors.js';
+import { checked, field, fieldList } from '../form-fields.js';
 import { authOf } from '../middleware/require-user.middleware.js';
 import { requireRecentReauth, requireStaff } from '../middleware/staff.middleware.js';
 import { clientInfo } from '../request-info.js';
 import type { AccountDeps } from './account-deps.js';
 import { when } from './admin-format.js';
 
+const BULK_MAX = 100;
+
+/** Staff actor with their role, for the services that check who may act on whom. */
+export const staffActorOf = (req: Request) => ({ user: authOf(req).user, ...clientInfo(req) }) satisfies StaffActor;
+
+/** What the moderation services need, from the route deps. */
+export const moderationDepsOf = (deps: AccountDeps): ModerationDeps => ({
+  db: deps.db,
+  images: deps.images,
+  users: deps.users,
+  recovery: deps.recovery,
+  storage: deps.storage,
+  securityLog: deps.securityLog,
+  sessions: deps.sessions,
+  repeatInfringer: deps.config.repeatInfringer,
+});
+
 /** The moderation queue and its decisions (moderators and admins). */
 export function adminModerationRoutes(deps: AccountDeps): Router {
   const router = Router();
   const staff = requireStaff('moderator', 'admin');
   const recent = requireRecentReauth(deps.config.staffReauthMinutes, deps.clock);
-  const actorOf = (req: Request): StaffActor => ({ user: authOf(req).user, ...clientInfo(req) });
-  const moderation = { db: deps.db, images: deps.images, users: deps.users, recovery: deps.recovery, storage: deps.storage, securityLog: deps.securityLog };
+  // Removing destroys (the bytes go to the recovery store): it needs a fresh password.
+  const recentIfDestructive: RequestHandler = (req, res, next) => (DESTRUCTIVE_ACTIONS.has(field(req, 'action')) ? recent(req, res, next) : next());
+  const moderation = moderationDepsOf(deps);
+  const done = (req: Request, res: Response, json: object) => {
+    if (wantsJson(req)) res.json(json);
+    else res.redirect(303, '/admin/reports');
+  };
 
   router.get('/admin/reports', staff, async (req, res) => {
     const reason = typeof req.query.reason === 'string' && Object.hasOwn(REPORT_REASONS, req.query.reason) ? req.query.reason : undefined;
     const sort = req.query.sort === 'newest' ? 'newest' : 'oldest';
-    const groups = await reportQueue(deps.db, { reason, sort });
+    const [groups, albumGroups] = await Promise.all([reportQueue(deps.db, { reason, sort }), albumQueue(deps.db, { reason, sort })]);
     if (wantsJson(req)) {
-      res.json({ groups });
+      res.json({ groups, albumGroups });
       return;
     }
-    res.render('admin/reports', { title: 'Reports', groups, reasons: REPORT_REASONS, filter: { reason, sort }, when });
+    res.render('admin/reports', { title: 'Reports', groups, albumGroups, reasons: REPORT_REASONS, filter: { reason, sort }, when, maxBanDays: deps.config.ipLogRetentionDays, bulkMax: BULK_MAX });
   });
 
   // Staff see a reported image's thumbnail whatever its state (hidden images answer 404 everywhere else).
@@ -46,16 +72,55 @@ export function adminModerationRoutes(deps: AccountDeps): Router {
     });
   });
 
-  // One decision about one image. Removing destroys (bytes go to the recovery store): it needs a fresh password.
-  router.post('/admin/images/:id/moderate', staff, deps.csrf.protect, (req, res, next) => (DESTRUCTIVE_ACTIONS.has(field(req, 'action')) ? recent(req, res, next) : next()), async (req, res) => {
+  // One decision about one image.
+  router.post('/admin/images/:id/moderate', staff, deps.csrf.protect, recentIfDestructive, async (req, res) => {
     const imageId = String(req.params.id);
     if (!isImageId(imageId)) throw new NotFound();
-    await moderateImage(moderation, actorOf(req), imageId, field(req, 'action'), field(req, 'reason'), deps.clock(), { blocklist: checked(req, 'blocklist') });
+    await moderateImage(moderation, staffActorOf(req), imageId, field(req, 'action'), field(req, 'reason'), deps.clock(), { blocklist: checked(req, 'blocklist') });
+    done(req, res, { ok: true });
+  });
+
+  // The same decision for every ticked image: each is applied (and audited) on its own; failures are listed.
+  router.post('/admin/images/bulk', staff, deps.csrf.protect, recentIfDestructive, async (req, res) => {
+    const ids = [...new Set(fieldList(req, 'ids'))];
+    if (!ids.length) throw new BadRequest('Tick at least one image first.', 'nothing_selected');
+    if (ids.length > BULK_MAX) throw new BadRequest(`At most ${BULK_MAX} images can be decided at once.`, 'too_many');
+    if (!ids.every(isImageId)) throw new BadRequest('One of the ticked ids is not an image id.', 'bad_id');
+    const result = await moderateImages(moderation, staffActorOf(req), ids, field(req, 'action'), field(req, 'reason'), deps.clock(), { blocklist: checked(req, 'blocklist') });
     if (wantsJson(req)) {
-      res.json({ ok: true });
+      res.json(result);
       return;
     }
-    res.redirect(303, '/admin/reports');
+    res.render('notice', {
+      title: 'Decisions applied',
+      message: `${result.done} of ${ids.length} images decided.${result.failed.length ? ` Not done: ${result.failed.map((f) => `${f.imageId} (${f.error})`).join('; ')}` : ''}`,
+      next: { href: '/admin/reports', label: 'Back to the reports' },
+    });
+  });
+
+  router.post('/admin/albums/:id/moderate', staff, deps.csrf.protect, async (req, res) => {
+    const albumId = String(req.params.id);
+    if (!isAlbumId(albumId)) throw new NotFound();
+    await moderateAlbum(deps.db, staffActorOf(req), albumId, field(req, 'action'), field(req, 'reason'), deps.clock());
+    done(req, res, { ok: true });
+  });
+
+  // Suspends the account that uploaded a reported image (moderators: ordinary accounts only).
+  router.post('/admin/images/:id/suspend-uploader', staff, deps.csrf.protect, async (req, res) => {
+    const imageId = String(req.params.id);
+    const image = isImageId(imageId) ? await deps.images.findById(imageId) : null;
+    if (!image) throw new NotFound();
+    if (!image.ownerId) throw new BadRequest('A guest upload has no account to suspend; ban the uploader’s address instead.', 'guest_upload');
+    await suspendUser(moderation, staffActorOf(req), image.ownerId, field(req, 'reason'), deps.clock(), { imageId });
+    done(req, res, { suspended: true });
+  });
+
+  // Bans the address the image came from, without showing it to the moderator.
+  router.post('/admin/images/:id/ban-uploader', staff, deps.csrf.protect, async (req, res) => {
+    const imageId = String(req.params.id);
+    if (!isImageId(imageId)) throw new NotFound();
+    const ban = await banUploaderOf(deps.db, staffActorOf(req), imageId, Number(field(req, 'days')), field(req, 'reason'), deps.config.ipLogRetentionDays, deps.clock());
+    done(req, res, { banned: true, banId: ban.id, expiresAt: ban.expiresAt });
   });
 
   return router;

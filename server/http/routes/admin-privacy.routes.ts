@@ -1,5 +1,6 @@
 import { Router, type Request } from 'express';
 import { purgeAccount } from '../../services/account-deletion.service.js';
+import { accountOfPrivacyRequest } from '../../services/admin-users.service.js';
 import { recordStaffAction, type StaffActor } from '../../services/audit.service.js';
 import {
   listPendingPrivacyRequests,
@@ -15,6 +16,7 @@ import { requireRecentReauth, requireStaff } from '../middleware/staff.middlewar
 import { clientInfo } from '../request-info.js';
 import { deletionDepsOf, type AccountDeps } from './account-deps.js';
 import { when } from './admin-format.js';
+import { sendExport } from './export-download.js';
 
 /** Privacy requests (admins only): the register, its statuses, and the tools to fulfil one. */
 export function adminPrivacyRoutes(deps: AccountDeps): Router {
@@ -72,6 +74,16 @@ export function adminPrivacyRoutes(deps: AccountDeps): Router {
       return;
     }
     res.redirect(303, '/admin/privacy-requests');
+  });
+
+  // Access and portability for someone without a login (or who asked by letter): the ZIP the holder would get.
+  // It hands over personal data, so it needs a fresh password; the audit entry names the request, nothing more.
+  router.get('/admin/privacy-requests/:id/export', admin, recent, async (req, res) => {
+    const id = String(req.params.id).slice(0, 36);
+    const user = await accountOfPrivacyRequest(deps, id);
+    const now = deps.clock();
+    await recordStaffAction(deps.db, actorOf(req), { action: 'privacy_request.export', targetType: 'privacy_request', targetId: id }, now);
+    await sendExport(req, res, deps, user, now);
   });
 
   return router;

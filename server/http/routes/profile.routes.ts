@@ -12,7 +12,7 @@ export function profileRoutes(deps: Pick<AccountDeps, 'users' | 'images' | 'conf
 
   router.get('/u/:username', async (req, res) => {
     const user = USERNAME.test(req.params.username) ? await deps.users.findByUsername(req.params.username) : null;
-    if (!user || user.deletionRequestedAt) throw new NotFound('There is no user by that name.');
+    if (!user || user.deletionRequestedAt || user.suspendedAt) throw new NotFound('There is no user by that name.');
     const options = { ...listOptionsFrom({ after: req.query.after }), sort: 'newest' as const };
     const page = await listOwnerImages(deps, user.id, options, 'public');
     const images = page.images.map((i) => imageSummary(deps.config.publicUrl, i));

@@ -2,24 +2,40 @@ import { Router, type Request } from 'express';
 import { findImage } from '../../services/images.service.js';
 import { REPORT_REASONS, submitReport } from '../../services/moderation.service.js';
 import { verifyTurnstile } from '../../services/turnstile.service.js';
-import { AppError, wantsJson } from '../errors.js';
+import { AppError, NotFound, wantsJson } from '../errors.js';
+import { createAlbumsRepo } from '../../db/albums.repo.js';
+import { isAlbumId } from '../../services/albums.service.js';
 import { checked, field } from '../form-fields.js';
 import { clientInfo } from '../request-info.js';
 import type { AccountDeps } from './account-deps.js';
 
-/** Anyone who can see an image can report it; Turnstile guards the form when it is on, and a per-IP limit. */
+type Target = { kind: 'image' | 'album'; id: string; action: string; back: string };
+
+/** Anyone who can see an image or album can report it; Turnstile guards the form when it is on, and a per-IP limit. */
 export function reportRoutes(deps: AccountDeps): Router {
   const router = Router();
   const hostname = new URL(deps.config.publicUrl).hostname;
-  const page = (req: Request, extra: object = {}) => ({ title: 'Report an image', reasons: REPORT_REASONS, imageId: String(req.params.id), values: {}, error: null, ...extra });
+  const albums = createAlbumsRepo(deps.db);
+  const page = (target: Target, extra: object = {}) => ({ title: `Report this ${target.kind}`, reasons: REPORT_REASONS, target, values: {}, error: null, ...extra });
 
-  router.get('/report/:id', async (req, res) => {
-    await findImage(deps, String(req.params.id), req.auth?.user.id);
-    res.set({ 'Cache-Control': 'no-store', 'X-Robots-Tag': 'noindex' }).render('report', page(req));
+  // Anyone who can see the image or album: a private image or a hidden album is "not found" here too.
+  const targetOf = async (req: Request): Promise<Target> => {
+    const id = String(req.params.id);
+    if (!req.path.startsWith('/report/album/')) {
+      const image = await findImage(deps, id, req.auth?.user.id);
+      return { kind: 'image', id: image.id, action: `/report/${image.id}`, back: `/i/${image.id}` };
+    }
+    const album = isAlbumId(id) ? await albums.findShared(id) : null;
+    if (!album) throw new NotFound();
+    return { kind: 'album', id: album.id, action: `/report/album/${album.id}`, back: `/a/${album.id}` };
+  };
+
+  router.get(['/report/:id', '/report/album/:id'], async (req, res) => {
+    res.set({ 'Cache-Control': 'no-store', 'X-Robots-Tag': 'noindex' }).render('report', page(await targetOf(req)));
   });
 
-  router.post('/report/:id', deps.csrf.protect, async (req, res) => {
-    const image = await findImage(deps, String(req.params.id), req.auth?.user.id);
+  router.post(['/report/:id', '/report/album/:id'], deps.csrf.protect, async (req, res) => {
+    const target = await targetOf(req);
     const values = {
       reason: field(req, 'reason'),
       details: field(req, 'details'),
@@ -37,7 +53,7 @@ export function reportRoutes(deps: AccountDeps): Router {
       }
       await submitReport(
         deps,
-        image.id,
+        target,
         {
           reason: values.reason,
           details: values.details,
@@ -49,14 +65,14 @@ export function reportRoutes(deps: AccountDeps): Router {
       );
     } catch (err) {
       if (!(err instanceof AppError) || err.status >= 500 || wantsJson(req)) throw err;
-      res.status(err.status).set(err.headers).set('Cache-Control', 'no-store').render('report', page(req, { values, error: err.message }));
+      res.status(err.status).set(err.headers).set('Cache-Control', 'no-store').render('report', page(target, { values, error: err.message }));
       return;
     }
     if (wantsJson(req)) {
       res.status(201).json({ reported: true });
       return;
     }
-    res.set('Cache-Control', 'no-store').render('notice', { title: 'Thank you', message: 'Your report reached the moderators of this site. They review every report.', next: { href: `/i/${image.id}`, label: 'Back to the image' } });
+    res.set('Cache-Control', 'no-store').render('notice', { title: 'Thank you', message: 'Your report reached the moderators of this site. They review every report.', next: { href: target.back, label: `Back to the ${target.kind}` } });
   });
 
   return router;

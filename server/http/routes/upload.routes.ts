@@ -2,6 +2,7 @@ import { Router, type Request, type RequestHandler } from 'express';
 import type { Config } from '../../config/config.js';
 import { imageUrls, resultUrl, secretUrls } from '../../lib/urls.js';
 import { handOverDeleteKey } from '../one-time-secret.js';
+import { assertNotBanned } from '../../services/ip-bans.service.js';
 import { assertRoomLeft } from '../../services/quota.service.js';
 import type { RateLimits } from '../../services/rate-limits.service.js';
 import { verifyTurnstile } from '../../services/turnstile.service.js';
@@ -57,6 +58,7 @@ export function uploadRoutes(deps: Deps): Router {
 
   // Before the body is read: rate limits, and an account that is already full is told so at once.
   const gate: RequestHandler = async (req, _res, next) => {
+    await assertNotBanned(deps.upload.db, { ...clientInfo(req), userId: req.auth?.user.id ?? null }, deps.upload.clock());
     if (req.auth?.user.deletionRequestedAt) throw new Forbidden('Your account is waiting to be deleted, so it cannot upload. Restore it on /account/restore first.', 'account_pending_deletion');
     if (req.auth) {
       await deps.limits.consume('uploadPerAccount', req.auth.user.id);

@@ -9,6 +9,8 @@ import { ownerUpload } from '../helpers/account-images.js';
 import { signedInUser, type TestUser } from '../helpers/accounts.js';
 import { expectJsonError } from '../helpers/assertions.js';
 import { rawRequest } from '../helpers/http.js';
+import { staffUser } from '../helpers/staff.js';
+import { reportTarget } from '../helpers/moderation.js';
 import { startTestApp, type TestApp } from '../helpers/test-app.js';
 import { WebClient } from '../helpers/web-client.js';
 
@@ -24,11 +26,9 @@ describe('admin panel: access, dashboard, audit log, privacy requests', function
   beforeEach(async () => {
     now = new Date();
     app = await startTestApp({ STAFF_REAUTH_MINUTES: '10' }, { clock: () => now });
-    admin = await signedInUser(app, { username: `adm${Date.now() % 100000}` });
-    moderator = await signedInUser(app, { username: `mod${Date.now() % 100000}` });
+    admin = await staffUser(app, 'admin');
+    moderator = await staffUser(app, 'moderator');
     user = await signedInUser(app);
-    await app.db('users').where({ id: admin.id }).update({ role: 'admin' });
-    await app.db('users').where({ id: moderator.id }).update({ role: 'moderator' });
   });
   afterEach(() => app.close());
 
@@ -57,14 +57,15 @@ describe('admin panel: access, dashboard, audit log, privacy requests', function
   });
 
   it('the dashboard shows uploads, storage, queues, the last run of every job, configuration warnings and the version', async () => {
-    await ownerUpload(user, await fixtures.png());
+    const image = (await ownerUpload(user, await fixtures.png())).json();
+    await reportTarget(app, image.id, { reason: 'spam' });
     await createScheduler(createJobDeps({ db: app.db, storage: app.storage, config: app.config, logger: pino({ level: 'silent' }) }), JOBS).run('expire-sessions-and-tokens');
     await recordPrivacyRequest(app.db, { kind: 'access', receivedAt: new Date(now.getTime() - 31 * 86_400_000) });
     const view = (await admin.client.get('/admin', json)).json();
     expect(view.uploadsPerDay.at(-1)).to.deep.equal({ day: now.toISOString().slice(0, 10), count: 1 });
     expect(view.storage.images).to.equal(1);
     expect(view.storage.bytes).to.be.greaterThan(100);
-    expect(view.queues).to.deep.equal({ privacyRequestsPending: 1, privacyRequestsOverdue: 1 });
+    expect(view.queues).to.deep.equal({ openReports: 1, counterNotices: 0, privacyRequestsPending: 1, privacyRequestsOverdue: 1 });
     expect(view.jobs.map((j: { job: string }) => j.job)).to.deep.equal(JOBS.map((j) => j.name));
     const ran = view.jobs.find((j: { job: string }) => j.job === 'expire-sessions-and-tokens');
     expect(ran.startedAt).to.be.a('string');

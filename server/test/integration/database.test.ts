@@ -33,6 +33,8 @@ function imageRecord(overrides: Partial<ImageRecord> = {}): ImageRecord {
     missingSince: null,
     moderationState: null,
     moderationReason: null,
+    pixelSha256: null,
+    phash: null,
     ...overrides,
   };
 }

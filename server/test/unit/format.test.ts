@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { humanBytes } from '../../lib/format.js';
+import { humanBytes, parseByteSize } from '../../lib/format.js';
 
 describe('humanBytes', () => {
   const cases: Array<[number, string]> = [
@@ -31,5 +31,32 @@ describe('humanBytes', () => {
 
   it('labels the default upload limit the way the upload page shows it', () => {
     expect(humanBytes(25 * 1024 * 1024)).to.equal('25 MB');
+  });
+});
+
+describe('parseByteSize', () => {
+  const cases: Array<[string, number]> = [
+    ['500 MB', 500 * 1024 ** 2],
+    ['2 GB', 2 * 1024 ** 3],
+    ['2gb', 2 * 1024 ** 3],
+    [' 1.5 GiB ', 1.5 * 1024 ** 3],
+    ['10 k', 10 * 1024],
+    ['0', 0],
+    ['4096', 4096],
+    ['12 B', 12],
+    ['1 TB', 1024 ** 4],
+  ];
+  for (const [text, bytes] of cases) {
+    it(`reads "${text}" as ${bytes} bytes`, () => {
+      expect(parseByteSize(text)).to.equal(bytes);
+    });
+  }
+
+  it('reads back what humanBytes writes', () => {
+    expect(parseByteSize(humanBytes(25 * 1024 * 1024))).to.equal(25 * 1024 * 1024);
+  });
+
+  it('refuses anything that is not a size', () => {
+    for (const text of ['', 'lots', '-5 MB', '5 PB', '5 MBB', '1e9', '5 ib', '1,5 GB', '9'.repeat(30), `1 ${'G'.repeat(50)}`]) expect(parseByteSize(text), text).to.equal(null);
   });
 });

@@ -1,6 +1,5 @@
 import { expect } from 'chai';
 import http from 'node:http';
-import yauzl from 'yauzl';
 import { EXPORTED_TABLES } from '../../../services/export.service.js';
 import { fixtures } from '../../fixtures/images.js';
 import { ownerPost, ownerUpload } from '../../helpers/account-images.js';
@@ -8,30 +7,7 @@ import { signedInUser, type TestUser } from '../../helpers/accounts.js';
 import { rawRequest } from '../../helpers/http.js';
 import { startTestApp, type TestApp } from '../../helpers/test-app.js';
 import { WebClient } from '../../helpers/web-client.js';
-
-/** Every entry of a ZIP, read with yauzl (which also checks the archive's structure). */
-function unzip(buffer: Buffer): Promise<Map<string, Buffer>> {
-  return new Promise((resolve, reject) => {
-    yauzl.fromBuffer(buffer, { lazyEntries: true, strictFileNames: true, validateEntrySizes: true }, (err, zip) => {
-      if (err || !zip) return reject(err ?? new Error('no zip'));
-      const entries = new Map<string, Buffer>();
-      zip.on('entry', (entry: yauzl.Entry) => {
-        zip.openReadStream(entry, (streamErr, stream) => {
-          if (streamErr || !stream) return reject(streamErr ?? new Error('no stream'));
-          const chunks: Buffer[] = [];
-          stream.on('data', (c: Buffer) => chunks.push(c));
-          stream.on('end', () => {
-            entries.set(entry.fileName, Buffer.concat(chunks));
-            zip.readEntry();
-          });
-        });
-      });
-      zip.on('end', () => resolve(entries));
-      zip.on('error', reject);
-      zip.readEntry();
-    });
-  });
-}
+import { unzip } from '../../helpers/zip.js';
 
 /** Tables with a column that names a user: a foreign key to users, or an owner_id/user_id column. */
 async function tablesReferencingUsers(app: TestApp): Promise<string[]> {

@@ -1,0 +1,52 @@
+import { Router } from 'express';
+import { addBan, liftBan, listBans, parseCidr } from '../../services/ip-bans.service.js';
+import { AppError, wantsJson } from '../errors.js';
+import { field } from '../form-fields.js';
+import { requireStaff } from '../middleware/staff.middleware.js';
+import type { AccountDeps } from './account-deps.js';
+import { when } from './admin-format.js';
+import { staffActorOf } from './admin-moderation.routes.js';
+
+/** Upload bans by address or range (moderators and admins). Each expires within IP_LOG_RETENTION_DAYS. */
+export function adminBansRoutes(deps: AccountDeps): Router {
+  const router = Router();
+  const staff = requireStaff('moderator', 'admin');
+  const maxDays = deps.config.ipLogRetentionDays;
+  const page = async (extra: object = {}) => ({ title: 'Upload bans', bans: await listBans(deps.db, deps.clock()), maxDays, when, values: {}, error: null, ...extra });
+
+  router.get('/admin/bans', staff, async (req, res) => {
+    const view = await page();
+    if (wantsJson(req)) {
+      res.json({ bans: view.bans });
+      return;
+    }
+    res.render('admin/bans', view);
+  });
+
+  router.post('/admin/bans', staff, deps.csrf.protect, async (req, res) => {
+    const values = { cidr: field(req, 'cidr'), days: field(req, 'days'), reason: field(req, 'reason') };
+    try {
+      const ban = await addBan(deps.db, staffActorOf(req), { cidr: parseCidr(values.cidr), days: Number(values.days), reason: values.reason }, maxDays, deps.clock());
+      if (wantsJson(req)) {
+        res.status(201).json({ ban });
+        return;
+      }
+    } catch (err) {
+      if (!(err instanceof AppError) || err.status >= 500 || wantsJson(req)) throw err;
+      res.status(err.status).render('admin/bans', await page({ values, error: err.message }));
+      return;
+    }
+    res.redirect(303, '/admin/bans');
+  });
+
+  router.post('/admin/bans/:id/lift', staff, deps.csrf.protect, async (req, res) => {
+    await liftBan(deps.db, staffActorOf(req), String(req.params.id), deps.clock());
+    if (wantsJson(req)) {
+      res.json({ lifted: true });
+      return;
+    }
+    res.redirect(303, '/admin/bans');
+  });
+
+  return router;
+}

@@ -1,0 +1,115 @@
+import { createReadStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import sharp, { type Sharp } from 'sharp';
+import { randomBase62 } from './ids.js';
+
+/** The two content hashes the blocklist keeps of an image. */
+export type ContentHashes = { pixelSha256: string; phash: string };
+export type HashOptions = { maxPixels: number; workDir: string; timeoutSeconds?: number };
+
+const HASH_SIDE = 32; // the DCT runs on a 32×32 greyscale copy
+const LOW = 8; // of which the 8×8 lowest frequencies (after the first row and column) make the 64 bits
+const COS = Array.from({ length: HASH_SIDE }, (_, k) => Float64Array.from({ length: HASH_SIDE }, (_, n) => Math.cos(((2 * n + 1) * k * Math.PI) / (2 * HASH_SIDE))));
+const VIPS_HEADER_BYTES = 64;
+const PHASH = /^[0-9a-f]{16}$/;
+/** The perceptual hash of a picture with no structure (one colour): all coefficients tie, so no bit is set. */
+export const FLAT_PHASH = '0000000000000000';
+
+/** Both hashes go through the same normalisation: first frame, orientation applied, alpha flattened on white, 8-bit sRGB. */
+const normalised = (image: Sharp): Sharp => image.autoOrient().flatten({ background: '#ffffff' }).toColourspace('srgb');
+
+/**
+ * SHA-256 of the normalised pixels, with the dimensions hashed first so different shapes never collide.
+ * Memory stays flat: libvips streams the decoded pixels into a .v file (a 64-byte header, then raw pixels, then
+ * XML) in workDir, and only the pixel bytes are read back through the hash. The file holds width × height × 3
+ * bytes (at most MAX_IMAGE_PIXELS × 3) and is removed on every path.
+ */
+async function pixelSha256(image: Sharp, workDir: string): Promise<string> {
+  const file = path.join(workDir, `${randomBase62(16)}.pixels.v`);
+  try {
+    const info = await normalised(image).toFile(file);
+    const header = Buffer.alloc(VIPS_HEADER_BYTES);
+    const handle = await fs.open(file, 'r');
+    try {
+      await handle.read(header, 0, VIPS_HEADER_BYTES, 0);
+    } finally {
+      await handle.close();
+    }
+    // The magic's byte order tells how the header integers are stored; band format 0 is unsigned 8-bit.
+    const littleEndian = header.readUInt32LE(0) === 0x08f2a6b6;
+    const int = (offset: number) => (littleEndian ? header.readInt32LE(offset) : header.readInt32BE(offset));
+    if (int(4) !== info.width || int(8) !== info.height || int(12) !== 3 || int(20) !== 0) throw new Error('unexpected pixel layout');
+    const hash = createHash('sha256').update(`pixbin-pixels-v1 ${info.width}x${info.height}x3\n`);
+    const end = VIPS_HEADER_BYTES + info.width * info.height * 3; // exclusive; the XML trailer follows
+    await pipeline(createReadStream(file, { start: VIPS_HEADER_BYTES, end: end - 1 }), hash);
+    return hash.digest('hex');
+  } finally {
+    await fs.rm(file, { force: true });
+  }
+}
+
+/**
+ * A DCT perceptual hash (pHash): greyscale 32×32, 2-D DCT, then one bit per low frequency, set when it is above
+ * their median. Re-encoding, resizing and small colour changes move few bits; unrelated pictures differ in ~32.
+ * JPEG shrink-on-load is off so every format is scaled from the same fully decoded pixels.
+ */
+async function perceptualHash(image: Sharp): Promise<string> {
+  const pixels = await normalised(image).greyscale().resize(HASH_SIDE, HASH_SIDE, { fit: 'fill', fastShrinkOnLoad: false }).raw().toBuffer();
+  const coefficients: number[] = [];
+  for (let u = 1; u <= LOW; u += 1) {
+    for (let v = 1; v <= LOW; v += 1) {
+      let sum = 0;
+      for (let y = 0; y < HASH_SIDE; y += 1) {
+        let row = 0;
+        for (let x = 0; x < HASH_SIDE; x += 1) row += pixels[y * HASH_SIDE + x]! * COS[v]![x]!;
+        sum += row * COS[u]![y]!;
+      }
+      // Rounded: a flat image's coefficients are rounding noise, and must not pose as structure.
+      coefficients.push(Math.round(sum));
+    }
+  }
+  const sorted = [...coefficients].sort((a, b) => a - b);
+  const median = (sorted[31]! + sorted[32]!) / 2;
+  let hex = '';
+  for (let i = 0; i < 64; i += 4) {
+    let nibble = 0;
+    for (let j = 0; j < 4; j += 1) nibble = (nibble << 1) | (coefficients[i + j]! > median ? 1 : 0);
+    hex += nibble.toString(16);
+  }
+  return hex;
+}
+
+/**
+ * Both content hashes of an image file or stream (a stream is read once and buffered compressed by sharp).
+ * Throws on an image sharp cannot decode.
+ */
+export async function contentHashes(input: string | Readable, options: HashOptions): Promise<ContentHashes> {
+  const open = { limitInputPixels: options.maxPixels, sequentialRead: true } as const;
+  let source: Sharp;
+  if (typeof input === 'string') {
+    source = sharp(input, open);
+  } else {
+    source = sharp(open);
+    input.on('error', (err) => source.destroy(err));
+    input.pipe(source);
+  }
+  const timed = () => source.clone().timeout({ seconds: options.timeoutSeconds ?? 60 });
+  const [pixels, phash] = await Promise.all([pixelSha256(timed(), options.workDir), perceptualHash(timed())]);
+  return { pixelSha256: pixels, phash };
+}
+
+/** Bits in which two perceptual hashes differ (0–64); 64 when either is not a 16-digit hex hash. */
+export function hammingDistance(a: string, b: string): number {
+  if (!PHASH.test(a) || !PHASH.test(b)) return 64;
+  let x = BigInt.asUintN(64, BigInt(`0x${a}`) ^ BigInt(`0x${b}`));
+  let bits = 0;
+  while (x) {
+    bits += Number(x & 1n);
+    x >>= 1n;
+  }
+  return bits;
+}
