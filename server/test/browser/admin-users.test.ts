@@ -1,7 +1,6 @@
 import { expect } from 'chai';
-import type { Page } from 'playwright-core';
-import { signedInUser, type TestUser } from '../helpers/accounts.js';
-import { foreignRequests, openBrowser, seriousA11yViolations, type TestBrowser } from '../helpers/browser.js';
+import { signedInUser } from '../helpers/accounts.js';
+import { foreignRequests, openBrowser, seriousA11yViolations, submitLogin, type TestBrowser } from '../helpers/browser.js';
 import { staffUser } from '../helpers/staff.js';
 import { startTestApp, type TestApp } from '../helpers/test-app.js';
 
@@ -21,19 +20,13 @@ describe('browser: the admin users pages', function () {
     await app.close();
   });
 
-  const logIn = async (page: Page, user: TestUser) => {
-    await page.goto(`${app.url}/login`);
-    await page.getByLabel('Username or email').fill(user.username);
-    await page.getByLabel('Password').fill(user.password);
-    await page.getByRole('button', { name: 'Log in', exact: true }).click();
-  };
 
   it('an admin finds a user, suspends them with a reason the user then sees at login, and lifts it', async () => {
     const admin = await staffUser(app, 'admin');
     const holder = await signedInUser(app, { username: 'mallory_spam', email: 'mallory@example.test' });
     await signedInUser(app, { username: 'someone_else' });
     const { page } = adminBrowser;
-    await logIn(page, admin);
+    await submitLogin(page, app.url, admin.username, admin.password);
     await page.waitForURL(/\/account\/images$/);
     await page.getByRole('link', { name: 'Admin', exact: true }).click();
     await page.getByRole('link', { name: 'Users', exact: true }).click();
@@ -49,14 +42,14 @@ describe('browser: the admin users pages', function () {
     await page.waitForURL(new RegExp(`/admin/users/${holder.id}$`));
     expect(await page.locator('#user-status').textContent()).to.include('suspended').and.include('Posting scam links');
 
-    await logIn(userBrowser.page, holder);
+    await submitLogin(userBrowser.page, app.url, holder.username, holder.password);
     await userBrowser.page.getByText('Posting scam links in every album').waitFor();
     expect(userBrowser.page.url()).to.match(/\/login$/);
 
     await page.getByRole('button', { name: 'Lift the suspension' }).click();
     await page.getByRole('button', { name: 'Suspend' }).waitFor();
     expect(await page.locator('#user-status').textContent()).to.include('active');
-    await logIn(userBrowser.page, holder);
+    await submitLogin(userBrowser.page, app.url, holder.username, holder.password);
     await userBrowser.page.waitForURL(/\/account\/images$/);
 
     expect(foreignRequests(adminBrowser.requests, app.url)).to.deep.equal([]);

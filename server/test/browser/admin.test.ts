@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { signedInUser } from '../helpers/accounts.js';
-import { foreignRequests, openBrowser, seriousA11yViolations, type TestBrowser } from '../helpers/browser.js';
+import { foreignRequests, logIn, openBrowser, seriousA11yViolations, type TestBrowser } from '../helpers/browser.js';
 import { startTestApp, type TestApp } from '../helpers/test-app.js';
 
 describe('browser: the admin panel', function () {
@@ -20,10 +20,7 @@ describe('browser: the admin panel', function () {
     const admin = await signedInUser(app, { username: 'panel_admin' });
     await app.db('users').where({ id: admin.id }).update({ role: 'admin' });
     const { page } = browser;
-    await page.goto(`${app.url}/login`);
-    await page.getByLabel('Username or email').fill(admin.username);
-    await page.getByLabel('Password').fill(admin.password);
-    await page.getByRole('button', { name: 'Log in', exact: true }).click();
+    await logIn(page, app.url, admin);
     await page.waitForURL(/\/account\/images$/);
 
     await page.getByRole('link', { name: 'Admin', exact: true }).click();

@@ -7,7 +7,7 @@ import { newImageId } from '../../lib/ids.js';
 import { imageKeys } from '../../storage/keys.js';
 import { fixtures } from '../fixtures/images.js';
 import { signedInUser, type TestUser } from '../helpers/accounts.js';
-import { foreignRequests, openBrowser, seriousA11yViolations } from '../helpers/browser.js';
+import { foreignRequests, logIn, openBrowser, seriousA11yViolations } from '../helpers/browser.js';
 import { startTestApp, type TestApp } from '../helpers/test-app.js';
 
 type Visibility = 'public' | 'unlisted' | 'private';
@@ -30,14 +30,6 @@ async function ownedImage(app: TestApp, user: TestUser, name: string, visibility
     created_at: new Date(), owner_id: user.id, visibility,
   });
   return id;
-}
-
-async function logIn(page: Page, app: TestApp, user: TestUser): Promise<void> {
-  await page.goto(`${app.url}/login`);
-  await page.getByLabel('Username or email').fill(user.username);
-  await page.getByLabel('Password').fill(user.password);
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.waitForURL((url) => url.pathname !== '/login');
 }
 
 /** True once every image on the page has loaded with real pixels. */
@@ -65,7 +57,7 @@ describe('browser: albums', function () {
     const guest = await openBrowser();
     try {
       const { page } = owner;
-      await logIn(page, app, user);
+      await logIn(page, app.url, user);
       await page.getByRole('link', { name: 'Albums', exact: true }).click();
       await page.getByLabel('Title').fill('Summer trip');
       await page.getByRole('button', { name: 'Create album' }).click();
@@ -146,7 +138,7 @@ describe('browser: albums', function () {
       const phone = await openBrowser({ colorScheme, viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
       try {
         const { page } = phone;
-        await logIn(page, app, user);
+        await logIn(page, app.url, user);
         await page.goto(`${app.url}/account/albums`);
         await page.getByLabel('Title').fill('A title long enough to need wrapping on a narrow phone screen, surely');
         await page.getByRole('button', { name: 'Create album' }).click();

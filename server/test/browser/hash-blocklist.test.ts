@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { scene } from '../fixtures/scenes.js';
 import { signedInUser } from '../helpers/accounts.js';
-import { foreignRequests, openBrowser, seriousA11yViolations, type TestBrowser } from '../helpers/browser.js';
+import { foreignRequests, logIn, openBrowser, seriousA11yViolations, type TestBrowser } from '../helpers/browser.js';
 import { rawRequest, upload } from '../helpers/http.js';
 import { startTestApp, type TestApp } from '../helpers/test-app.js';
 import { WebClient } from '../helpers/web-client.js';
@@ -28,10 +28,7 @@ describe('browser: removing with the hash blocklist refuses the same image later
     await app.db('users').where({ id: moderator.id }).update({ role: 'moderator' });
     const { page } = browser;
 
-    await page.goto(`${app.url}/login`);
-    await page.getByLabel('Username or email').fill(moderator.username);
-    await page.getByLabel('Password').fill(moderator.password);
-    await page.getByRole('button', { name: 'Log in', exact: true }).click();
+    await logIn(page, app.url, moderator);
     await page.waitForURL(/\/account\/images$/);
     // Removing destroys, so it needs the password again first.
     await page.goto(`${app.url}/admin/reauth?next=/admin/reports`);

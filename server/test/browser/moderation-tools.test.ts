@@ -3,8 +3,8 @@ import type { Page } from 'playwright-core';
 import { fixtures } from '../fixtures/images.js';
 import { ownerUpload } from '../helpers/account-images.js';
 import { signedInUser, type TestUser } from '../helpers/accounts.js';
-import { foreignRequests, openBrowser, seriousA11yViolations, type TestBrowser } from '../helpers/browser.js';
-import { reportTarget, UPHELD_NOTICE } from '../helpers/moderation.js';
+import { foreignRequests, logIn, openBrowser, seriousA11yViolations, submitLogin, type TestBrowser } from '../helpers/browser.js';
+import { reportTarget, COPYRIGHT_NOTICE } from '../helpers/moderation.js';
 import { rawRequest, upload } from '../helpers/http.js';
 import { staffUser } from '../helpers/staff.js';
 import { startTestApp, type TestApp } from '../helpers/test-app.js';
@@ -24,13 +24,9 @@ describe('browser: the moderator’s tools (albums, bulk, bans, suspension, coun
     await app.close();
   });
 
-  const logIn = async (page: Page, user: TestUser) => {
+  const logInAs = async (page: Page, user: TestUser) => {
     await browser.context.clearCookies();
-    await page.goto(`${app.url}/login`);
-    await page.getByLabel('Username or email').fill(user.username);
-    await page.getByLabel('Password').fill(user.password);
-    await page.getByRole('button', { name: 'Log in', exact: true }).click();
-    await page.waitForURL(/\/account\/images$/);
+    await logIn(page, app.url, user);
   };
 
   it('a visitor reports an album, the moderator hides it, and its owner reads why', async () => {
@@ -49,7 +45,7 @@ describe('browser: the moderator’s tools (albums, bulk, bans, suspension, coun
     await page.getByRole('button', { name: 'Send the report' }).click();
     await page.getByRole('heading', { name: 'Thank you' }).waitFor();
 
-    await logIn(page, moderator);
+    await logInAs(page, moderator);
     await page.goto(`${app.url}/admin/reports`);
     const group = page.locator(`#album-group-${albumId}`);
     expect(await group.textContent()).to.include('Photos of my front door.').and.include('Street scenes');
@@ -60,7 +56,7 @@ describe('browser: the moderator’s tools (albums, bulk, bans, suspension, coun
     await page.locator('#queue-empty').waitFor();
     expect((await rawRequest(`${app.url}/a/${albumId}`)).status).to.equal(404);
 
-    await logIn(page, owner);
+    await logInAs(page, owner);
     expect(await page.locator('#moderation-notices').textContent()).to.include('Album').and.include('hidden').and.include('Shows a private home');
     expect(foreignRequests(browser.requests, app.url)).to.deep.equal([]);
   });
@@ -70,7 +66,7 @@ describe('browser: the moderator’s tools (albums, bulk, bans, suspension, coun
     for (let i = 0; i < 3; i++) images.push((await upload(app.url, { bytes: await fixtures.png() })).json());
     for (const image of images) await reportTarget(app, image.id, { reason: 'spam' });
     const { page } = browser;
-    await logIn(page, moderator);
+    await logInAs(page, moderator);
     await page.goto(`${app.url}/admin/reports`);
     for (const image of images.slice(0, 2)) await page.locator(`#group-${image.id}`).getByLabel('Select').check();
     const bulk = page.locator('#bulk-form');
@@ -99,7 +95,7 @@ describe('browser: the moderator’s tools (albums, bulk, bans, suspension, coun
     await page.locator('#status.error').filter({ hasText: 'paused by this site’s moderators' }).waitFor();
 
     // Lifting the ban lets uploads through again.
-    await logIn(page, moderator);
+    await logInAs(page, moderator);
     await page.goto(`${app.url}/admin/bans`);
     await page.getByRole('button', { name: 'Lift' }).click();
     expect(await page.locator('#bans').textContent()).to.include('No bans in force');
@@ -109,9 +105,9 @@ describe('browser: the moderator’s tools (albums, bulk, bans, suspension, coun
   it('an upheld copyright notice: the uploader sends a counter-notice, the moderator accepts it and puts the image back', async () => {
     const owner = await signedInUser(app);
     const image = (await ownerUpload(owner, await fixtures.png())).json();
-    await reportTarget(app, image.id, UPHELD_NOTICE);
+    await reportTarget(app, image.id, COPYRIGHT_NOTICE);
     const { page } = browser;
-    await logIn(page, moderator);
+    await logInAs(page, moderator);
     await page.goto(`${app.url}/admin/reports`);
     const group = page.locator(`#group-${image.id}`);
     await group.getByLabel('Decision').selectOption('hide');
@@ -119,7 +115,7 @@ describe('browser: the moderator’s tools (albums, bulk, bans, suspension, coun
     await group.getByRole('button', { name: 'Apply' }).click();
     await page.locator('#queue-empty').waitFor();
 
-    await logIn(page, owner);
+    await logInAs(page, owner);
     await page.getByRole('link', { name: 'Send a counter-notice' }).click();
     expect(await seriousA11yViolations(page), 'counter-notice form').to.deep.equal([]);
     await page.getByLabel('Your full name', { exact: true }).fill('Olive Owner');
@@ -131,7 +127,7 @@ describe('browser: the moderator’s tools (albums, bulk, bans, suspension, coun
     await page.getByRole('button', { name: 'Send the counter-notice' }).click();
     await page.getByRole('heading', { name: 'Counter-notice sent' }).waitFor();
 
-    await logIn(page, moderator);
+    await logInAs(page, moderator);
     await page.goto(`${app.url}/admin/copyright`);
     const notice = page.locator('.copyright-notice').first();
     expect(await notice.locator('.notice-status').textContent()).to.equal('upheld');
@@ -150,7 +146,7 @@ describe('browser: the moderator’s tools (albums, bulk, bans, suspension, coun
     const image = (await ownerUpload(owner, await fixtures.png())).json();
     await reportTarget(app, image.id, { reason: 'spam' });
     const { page } = browser;
-    await logIn(page, moderator);
+    await logInAs(page, moderator);
     await page.goto(`${app.url}/admin/reports`);
     const group = page.locator(`#group-${image.id}`);
     await group.getByText('Act on the uploader').click();
@@ -159,10 +155,7 @@ describe('browser: the moderator’s tools (albums, bulk, bans, suspension, coun
     await page.waitForURL(/\/admin\/reports$/);
 
     await browser.context.clearCookies();
-    await page.goto(`${app.url}/login`);
-    await page.getByLabel('Username or email').fill(owner.username);
-    await page.getByLabel('Password').fill(owner.password);
-    await page.getByRole('button', { name: 'Log in', exact: true }).click();
+    await submitLogin(page, app.url, owner.username, owner.password);
     expect(await page.getByRole('alert').textContent()).to.include('suspended').and.include('Posting spam');
   });
 });

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { fixtures } from '../fixtures/images.js';
 import { signedInUser } from '../helpers/accounts.js';
-import { foreignRequests, openBrowser, seriousA11yViolations, type TestBrowser } from '../helpers/browser.js';
+import { foreignRequests, logIn, openBrowser, seriousA11yViolations, type TestBrowser } from '../helpers/browser.js';
 import { rawRequest, upload } from '../helpers/http.js';
 import { startTestApp, type TestApp } from '../helpers/test-app.js';
 
@@ -35,10 +35,7 @@ describe('browser: report → queue → decision → statement of reasons', func
 
     // The moderator takes it from the queue to a decision.
     await browser.context.clearCookies();
-    await page.goto(`${app.url}/login`);
-    await page.getByLabel('Username or email').fill(moderator.username);
-    await page.getByLabel('Password').fill(moderator.password);
-    await page.getByRole('button', { name: 'Log in', exact: true }).click();
+    await logIn(page, app.url, moderator);
     await page.waitForURL(/\/account\/images$/);
     await page.goto(`${app.url}/admin/reports`);
     const group = page.locator(`#group-${image.id}`);

@@ -90,3 +90,17 @@ export async function dataTransferWith(page: Page, file: { bytes: Buffer; name: 
     { b64: file.bytes.toString('base64'), name: file.name, type: file.type },
   );
 }
+
+/** Fills and sends the login form; the caller waits for where it should land (or for the error shown). */
+export async function submitLogin(page: Page, appUrl: string, login: string, password: string): Promise<void> {
+  await page.goto(`${appUrl}/login`);
+  await page.getByLabel('Username or email').fill(login);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Log in', exact: true }).click();
+}
+
+/** Logs an account in and waits until the browser has left the login page. */
+export async function logIn(page: Page, appUrl: string, user: { username: string; password: string }): Promise<void> {
+  await submitLogin(page, appUrl, user.username, user.password);
+  await page.waitForURL((url) => url.pathname !== '/login');
+}

@@ -11,4 +11,4 @@ export const reportTarget = (app: TestApp, id: string, fields: Record<string, st
 /** A staff POST to an admin path as JSON, with a CSRF token from the queue page. */
 export const staffPost = (staff: TestUser, path: string, fields: Record<string, string> | Array<[string, string]>) => staff.client.post(path, fields, { csrfPage: '/admin/reports', json: true });
 
-export const UPHELD_NOTICE = { reason: 'copyright', work: 'Sunset', original_url: 'https://example.test/sunset', claimant: 'Ann Owner', contact: 'ann@example.test', signature: 'Ann Owner', good_faith: 'yes', accurate: 'yes' };
+export const COPYRIGHT_NOTICE = { reason: 'copyright', work: 'Sunset', original_url: 'https://example.test/sunset', claimant: 'Ann Owner', contact: 'ann@example.test', signature: 'Ann Owner', good_faith: 'yes', accurate: 'yes' };

@@ -6,7 +6,7 @@ import { ownerUpload } from '../helpers/account-images.js';
 import { signedInUser, type TestUser } from '../helpers/accounts.js';
 import { expectJsonError } from '../helpers/assertions.js';
 import { rawRequest, upload } from '../helpers/http.js';
-import { reportTarget, staffPost, UPHELD_NOTICE } from '../helpers/moderation.js';
+import { reportTarget, staffPost, COPYRIGHT_NOTICE } from '../helpers/moderation.js';
 import { reauth, staffUser } from '../helpers/staff.js';
 import { startTestApp, type TestApp } from '../helpers/test-app.js';
 import { WebClient } from '../helpers/web-client.js';
@@ -196,7 +196,7 @@ describe('copyright notices, counter-notices and the repeat-infringer policy', f
   /** An image of the owner's with a copyright notice, hidden by the moderator: one upheld notice. */
   const upheld = async () => {
     const image = (await ownerUpload(owner, await fixtures.png())).json();
-    expect((await reportTarget(app, image.id, UPHELD_NOTICE)).status).to.equal(201);
+    expect((await reportTarget(app, image.id, COPYRIGHT_NOTICE)).status).to.equal(201);
     expect((await staffPost(moderator, `/admin/images/${image.id}/moderate`, { action: 'hide', reason: 'Copyright notice from Ann Owner' })).status).to.equal(200);
     return image;
   };
@@ -208,7 +208,7 @@ describe('copyright notices, counter-notices and the repeat-infringer policy', f
     expect((await app.db('users').where({ id: owner.id }).first()).suspended_at).to.equal(null);
     // A notice answered with "sensitive" is not upheld, and a dismissed one is not either.
     const other = (await ownerUpload(owner, await fixtures.png())).json();
-    await reportTarget(app, other.id, UPHELD_NOTICE);
+    await reportTarget(app, other.id, COPYRIGHT_NOTICE);
     await staffPost(moderator, `/admin/images/${other.id}/moderate`, { action: 'sensitive', reason: 'x' });
     expect((await app.db('users').where({ id: owner.id }).first()).suspended_at).to.equal(null);
 

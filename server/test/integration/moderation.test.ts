@@ -4,6 +4,8 @@ import { ownerPost, ownerUpload } from '../helpers/account-images.js';
 import { signedInUser, type TestUser } from '../helpers/accounts.js';
 import { expectJsonError } from '../helpers/assertions.js';
 import { rawRequest, upload } from '../helpers/http.js';
+import { reportTarget, staffPost, COPYRIGHT_NOTICE } from '../helpers/moderation.js';
+import { reauth, staffUser } from '../helpers/staff.js';
 import { startTestApp, type TestApp } from '../helpers/test-app.js';
 import { WebClient } from '../helpers/web-client.js';
 
@@ -14,15 +16,13 @@ describe('reports and moderation', function () {
   let owner: TestUser;
   beforeEach(async () => {
     app = await startTestApp();
-    moderator = await signedInUser(app, { username: `mod${Date.now() % 100000}` });
-    await app.db('users').where({ id: moderator.id }).update({ role: 'moderator' });
+    moderator = await staffUser(app, 'moderator');
     owner = await signedInUser(app);
   });
   afterEach(() => app.close());
 
-  const report = (imageId: string, fields: Record<string, string>, client = new WebClient(app.url)) => client.post(`/report/${imageId}`, fields, { csrfPage: `/report/${imageId}`, json: true });
-  const moderate = (imageId: string, action: string, reason = '') => moderator.client.post(`/admin/images/${imageId}/moderate`, { action, reason }, { csrfPage: '/admin/reports', json: true });
-  const reauth = () => moderator.client.post('/admin/reauth', { password: moderator.password, next: '/admin/reports' }, { csrfPage: '/admin/reauth' });
+  const report = (imageId: string, fields: Record<string, string>) => reportTarget(app, imageId, fields);
+  const moderate = (imageId: string, action: string, reason = '') => staffPost(moderator, `/admin/images/${imageId}/moderate`, { action, reason });
   const variants = (image: { url: string; pageUrl: string; thumbnailUrl: string }) => [image.url, image.pageUrl, image.thumbnailUrl];
 
   it('anyone who can see an image reports it; the report keeps no IP, the security log does', async () => {
@@ -54,8 +54,7 @@ describe('reports and moderation', function () {
     const token = await client.csrfFrom(`/report/${image.id}`);
     expectJsonError(await client.post('/report/AAAAAAAAAAAA', { reason: 'spam' }, { csrf: token, json: true }), 404, 'not_found');
     // A full copyright notice is kept with the report.
-    const notice = { reason: 'copyright', work: 'Sunset', original_url: 'https://example.test/sunset', claimant: 'Ann Owner', contact: 'ann@example.test', signature: 'Ann Owner', good_faith: 'yes', accurate: 'yes' };
-    expect((await report(image.id, notice)).status).to.equal(201);
+    expect((await report(image.id, COPYRIGHT_NOTICE)).status).to.equal(201);
     expect(JSON.parse((await app.db('reports').first()).copyright)).to.include({ work: 'Sunset', claimant: 'Ann Owner', goodFaith: true, accurate: true });
   });
 
@@ -123,7 +122,7 @@ describe('reports and moderation', function () {
     await report(image.id, { reason: 'illegal' });
     expectJsonError(await moderate(image.id, 'remove', 'Unlawful content'), 403, 'reauth_required');
     expect((await rawRequest(image.url)).status).to.equal(200);
-    await reauth();
+    await reauth(moderator);
     expect((await moderate(image.id, 'remove', 'Unlawful content')).status).to.equal(200);
     for (const url of variants(image)) expect((await rawRequest(url)).status, url).to.equal(404);
     expect(await app.storedKeys()).to.deep.equal([]);
