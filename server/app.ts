@@ -123,9 +123,10 @@ export function createApp(deps: AppDeps): Express {
   });
   app.use(cookieParser());
   app.use(accountImagesBodyParsers()); // before the global parsers: the bulk-delete form needs a higher field limit
-  // 150 fields: room for a bulk moderation form of up to 100 ticked images.
-  app.use(express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 150 }));
-  app.use(express.json({ limit: '16kb' }));
+  // 150 fields: room for a bulk moderation form of up to 100 ticked images. 64 kB: the longest text fields
+  // (5000 characters of report or counter-notice) percent-encode to up to 45 kB in non-Latin scripts.
+  app.use(express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 150 }));
+  app.use(express.json({ limit: '64kb' }));
   app.use(loadSession({ ...sessions, https }));
   app.use(csrf.provideToken);
 

@@ -2,6 +2,7 @@
  * `npm run bench`: upload and download throughput and memory, on the embedded SQLite default, in one process.
  * Goals (reported, not asserted by the test suite): a 25 MB upload must not raise peak RSS by anything near
  * 25 MB per concurrent upload (bytes are streamed to disk, never buffered whole), and downloads stream too.
+ * The blocklist's hashing must stay flat in memory (the pixels go through a scratch file, not a buffer).
  */
 import fs from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -16,6 +17,8 @@ import { loadConfig } from '../config/config.js';
 import { spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { S3Storage } from '../storage/s3.storage.js';
+import { contentHashes } from '../lib/perceptual-hash.js';
+import { isBlocked } from '../services/hash-blocklist.service.js';
 import { rawRequest, upload } from '../test/helpers/http.js';
 import { s3Settings } from '../test/helpers/s3.js';
 
@@ -93,6 +96,19 @@ try {
   });
   peak = sampler.stop();
   rows.push(['download image/thumbnail ×400, 16 at once', `${downs.perSecond.toFixed(0)}/s`, `${downs.p50.toFixed(1)} ms`, `${downs.p95.toFixed(1)} ms`, `${((peak - baseline) / MB).toFixed(0)} MB`]);
+
+  // The hash blocklist: both content hashes of an upload (one more decode of it), then the match against
+  // 10 000 entries (an indexed exact lookup, then a scan of the perceptual hashes).
+  const hashInput = path.join(dataDir, 'hash-input.jpg');
+  await fs.writeFile(hashInput, big);
+  sampler = rssSampler();
+  const hashing = await timed(4, 1, () => contentHashes(hashInput, { maxPixels: config.maxImagePixels, workDir: dataDir }));
+  peak = sampler.stop();
+  rows.push(['content hashes of a 25 MP JPEG ×4, one at a time', `${hashing.perSecond.toFixed(2)}/s`, `${hashing.p50.toFixed(0)} ms`, `${hashing.p95.toFixed(0)} ms`, `${((peak - baseline) / MB).toFixed(0)} MB`]);
+  const hex = (n: number) => Array.from({ length: n }, () => Math.floor(Math.random() * 16).toString(16)).join('');
+  await runtime.db.batchInsert('hash_blocklist', Array.from({ length: 10_000 }, (_, i) => ({ id: `bench-${i}`, pixel_sha256: hex(64), phash: hex(16), created_at: new Date() })), 500);
+  const matching = await timed(50, 1, () => isBlocked(runtime.db, { pixelSha256: hex(64), phash: hex(16) }, config.blocklistMatchDistance));
+  rows.push(['blocklist match against 10 000 entries ×50', `${matching.perSecond.toFixed(0)}/s`, `${matching.p50.toFixed(1)} ms`, `${matching.p95.toFixed(1)} ms`, '-']);
 
   // The S3 driver on its own: a 200 MB object streamed up (multipart) and down, against s3rver in another process.
   const s3rver = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 's3rver-child.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -16,8 +16,14 @@ const LOW = 8; // of which the 8×8 lowest frequencies (after the first row and 
 const COS = Array.from({ length: HASH_SIDE }, (_, k) => Float64Array.from({ length: HASH_SIDE }, (_, n) => Math.cos(((2 * n + 1) * k * Math.PI) / (2 * HASH_SIDE))));
 const VIPS_HEADER_BYTES = 64;
 const PHASH = /^[0-9a-f]{16}$/;
-/** The perceptual hash of a picture with no structure (one colour): all coefficients tie, so no bit is set. */
+/**
+ * The perceptual hash of a picture with too little structure to compare: one colour, or a near-blank one (a
+ * white screenshot with one line of text), whose 32×32 copies all look alike. Such pictures match exactly only.
+ */
 export const FLAT_PHASH = '0000000000000000';
+// Standard deviation of the 32×32 grey copy below which a picture counts as near-blank. Measured: one line of
+// text on white 0.6–6.4, a page of text ~17, photo-like pictures 24–43.
+const MIN_STRUCTURE = 10;
 
 /** Both hashes go through the same normalisation: first frame, orientation applied, alpha flattened on white, 8-bit sRGB. */
 const normalised = (image: Sharp): Sharp => image.autoOrient().flatten({ background: '#ffffff' }).toColourspace('srgb');
@@ -59,6 +65,9 @@ async function pixelSha256(image: Sharp, workDir: string): Promise<string> {
  */
 async function perceptualHash(image: Sharp): Promise<string> {
   const pixels = await normalised(image).greyscale().resize(HASH_SIDE, HASH_SIDE, { fit: 'fill', fastShrinkOnLoad: false }).raw().toBuffer();
+  const mean = pixels.reduce((sum, p) => sum + p, 0) / pixels.length;
+  const spread = Math.sqrt(pixels.reduce((sum, p) => sum + (p - mean) ** 2, 0) / pixels.length);
+  if (spread < MIN_STRUCTURE) return FLAT_PHASH;
   const coefficients: number[] = [];
   for (let u = 1; u <= LOW; u += 1) {
     for (let v = 1; v <= LOW; v += 1) {

@@ -162,6 +162,8 @@ export async function purgeAccount(deps: AccountDeletionDeps, userId: string, no
     // Rows about the account's images that do not name it (the upload of a guest image it later claimed).
     for (let i = 0; i < imageIds.length; i += 200) {
       const batch = imageIds.slice(i, i + 200);
+      // A blocklist entry keeps blocking the content, no longer pointing at the account's image.
+      await trx('hash_blocklist').whereIn('source_image_id', batch).update({ source_image_id: null });
       await trx('security_log').where((q) => {
         for (const id of batch) q.orWhere('detail', 'like', `%"${id}"%`);
       }).delete();

@@ -40,7 +40,19 @@ export async function searchUsers(deps: Pick<StaffUsersDeps, 'users'>, qInput: u
   const parsed = typeof pageInput === 'string' && /^\d{1,6}$/.test(pageInput) ? Number(pageInput) : 1;
   const page = Math.max(1, parsed);
   const rows = await deps.users.searchForStaff(q, { limit: USERS_PAGE, offset: (page - 1) * USERS_PAGE });
-  return { q, page, hasNext: rows.length > USERS_PAGE, users: rows.slice(0, USERS_PAGE).map((u) => ({ ...u, status: statusOf(u) })) };
+  // Only what the list shows: never the password hash.
+  const users = rows.slice(0, USERS_PAGE).map((u) => ({
+    id: u.id,
+    username: u.username,
+    email: u.email,
+    role: u.role,
+    createdAt: u.createdAt,
+    uploads: u.uploads,
+    usedBytes: u.usedBytes,
+    quotaBytes: u.quotaBytes,
+    status: statusOf(u),
+  }));
+  return { q, page, hasNext: rows.length > USERS_PAGE, users };
 }
 
 /** The account an id in a URL names; ids are checked for shape first (a URL is hostile input). */
@@ -122,7 +134,8 @@ export async function signOutEverywhere(deps: StaffUsersDeps, actor: Actor, id: 
   return ended;
 }
 
-function assertErasable(actor: Actor, target: UserRecord): void {
+/** Staff may not erase themselves, nor an admin account (its holder deletes it in Settings). */
+export function assertErasable(actor: Actor, target: UserRecord): void {
   if (target.id === actor.user.id) throw new BadRequest(messages.self, 'cannot_target_self');
   if (target.role === 'admin') throw new Forbidden(messages.admin, 'admin_target');
 }

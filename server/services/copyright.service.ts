@@ -20,17 +20,24 @@ const messages = {
 };
 
 /**
- * Strikes: copyright notices upheld (image hidden or removed) against an account's images within the policy
- * window. A notice reversed after an accepted counter-notice no longer counts.
+ * Strikes: images of the account taken down (hidden or removed) on a copyright notice within the policy window.
+ * One image is one strike however many notices named it, so piling reports on an image cannot suspend anyone.
+ * Notices reversed (a counter-notice accepted, or the image put back) no longer count.
  */
 export async function countStrikes(db: Knex, userId: string, now: Date, windowDays: number): Promise<number> {
   const row = (await db('reports')
     .where({ owner_id: userId, reason: 'copyright', status: 'actioned' })
+    .whereNotNull('image_id')
     .whereIn('resolution', UPHOLDING)
     .andWhere('resolved_at', '>', new Date(now.getTime() - windowDays * DAY_MS))
-    .count({ n: '*' })
+    .countDistinct({ n: 'image_id' })
     .first()) as { n: number | string } | undefined;
   return Number(row?.n ?? 0);
+}
+
+/** The image is back (restored, unhidden, or a counter-notice accepted): its upheld notices stop counting. */
+export async function reverseUpheldNotices(db: Knex, imageId: string): Promise<void> {
+  await db('reports').where({ image_id: imageId, reason: 'copyright', status: 'actioned' }).update({ status: 'reversed' });
 }
 
 type PolicyDeps = { db: Knex; users: UsersRepo; sessions: SessionsRepo; repeatInfringer: { strikes: number; windowDays: number } };
@@ -56,6 +63,7 @@ export async function applyRepeatInfringerPolicy(deps: PolicyDeps, actor: StaffA
 export async function counterableImageIds(db: Knex, ownerId: string): Promise<string[]> {
   return (await db('reports')
     .where({ owner_id: ownerId, reason: 'copyright', status: 'actioned' })
+    .whereNotNull('image_id')
     .whereIn('resolution', UPHOLDING)
     .whereNotExists(db('counter_notices').whereRaw('counter_notices.report_id = reports.id'))
     .distinct('image_id')
@@ -110,12 +118,13 @@ export type CounterNoticeInput = { name: string; contact: string; statement: str
  * Records a counter-notice to the upheld notice about an image: filed by its uploader from their account
  * (userId set, and it must be their image), or recorded by staff from a letter or email (userId null).
  */
-export async function fileCounterNotice(db: Knex, imageId: string, input: CounterNoticeInput, filer: { userId: string | null }, now: Date): Promise<CounterNotice> {
+export async function fileCounterNotice(db: Knex, imageId: string, input: CounterNoticeInput, filer: { userId: string | null; reportId?: string }, now: Date): Promise<CounterNotice> {
   const text = (v: string, max: number) => v.trim().slice(0, max);
   const values = { name: text(input.name, 200), contact: text(input.contact, 500), statement: text(input.statement, 5000), signature: text(input.signature, 200) };
   if (!values.name || !values.contact || !values.statement || !values.signature || !input.goodFaith || !input.consent) throw new BadRequest(messages.incomplete, 'incomplete_counter_notice');
   const query = db('reports').where({ image_id: imageId, reason: 'copyright', status: 'actioned' }).whereIn('resolution', UPHOLDING).orderBy('resolved_at', 'desc');
   if (filer.userId) query.andWhere({ owner_id: filer.userId });
+  if (filer.reportId) query.andWhere({ id: filer.reportId });
   const report = (await query.first('id')) as { id: string } | undefined;
   if (!report) throw new NotFound(messages.notYours);
   if (await db('counter_notices').where({ image_id: imageId, status: 'received' }).first('id')) throw new BadRequest(messages.already, 'counter_notice_pending');
@@ -136,7 +145,7 @@ export async function decideCounterNotice(db: Knex, actor: StaffActor, id: strin
   const status = decision === 'accept' ? 'accepted' : 'rejected';
   await db.transaction(async (trx) => {
     await trx('counter_notices').where({ id: row.id }).update({ status, note: note.trim().slice(0, 2000) || null, resolved_at: now });
-    if (status === 'accepted') await trx('reports').where({ id: row.report_id }).update({ status: 'reversed' });
+    if (status === 'accepted') await reverseUpheldNotices(trx, String(row.image_id));
   });
   await recordStaffAction(db, actor, { action: `counter_notice.${decision}`, targetType: 'counter_notice', targetId: String(row.id), reason: note || null, detail: { imageId: row.image_id } }, now);
   return counterFromRow({ ...row, status, note: note.trim() || null, resolved_at: now });

@@ -10,7 +10,7 @@ import type { SessionsRepo } from '../db/sessions.repo.js';
 import type { StorageDriver } from '../storage/storage.js';
 import { recordStaffAction, type StaffActor } from './audit.service.js';
 import { addToBlocklist, hashesOfImage } from './hash-blocklist.service.js';
-import { applyRepeatInfringerPolicy, counterableImageIds } from './copyright.service.js';
+import { applyRepeatInfringerPolicy, counterableImageIds, reverseUpheldNotices } from './copyright.service.js';
 import { ownerAlbumNotices } from './album-moderation.service.js';
 import { releaseStorage, storedBytes } from './quota.service.js';
 import { moveToRecovery, recordDeletions, restoreImage } from './recovery.service.js';
@@ -147,6 +147,7 @@ export async function moderateImage(deps: ModerationDeps, actor: StaffActor, ima
     const item = await deps.recovery.find(imageId);
     if (item) await restoreImage(deps, imageId, { userId: actor.user.id, ip: actor.ip, userAgent: actor.userAgent }, now);
     else if (!(await deps.db('images').where({ id: imageId }).update({ moderation_state: null, moderation_reason: null, moderated_at: now }))) throw new NotFound();
+    await reverseUpheldNotices(deps.db, imageId);
   } else if (action === 'remove') {
     const image = await deps.images.findById(imageId);
     if (!image) throw new NotFound('That image is already gone.');
@@ -169,6 +170,7 @@ export async function moderateImage(deps: ModerationDeps, actor: StaffActor, ima
     const updated = await deps.db('images').where({ id: imageId }).update({ moderation_state: state, moderation_reason: state ? reason : null, moderated_at: now });
     if (!updated) throw new NotFound();
     await resolve(deps.db, 'actioned');
+    if (action === 'clear') await reverseUpheldNotices(deps.db, imageId);
   }
   const detail = action === 'remove' && options.blocklist ? { blocklisted: true } : undefined;
   await recordStaffAction(deps.db, actor, { action: `image.${action}`, targetType: 'image', targetId: imageId, reason: reason || null, detail }, now);
@@ -182,7 +184,7 @@ export async function moderateImages(deps: ModerationDeps, actor: StaffActor, im
     try {
       await moderateImage(deps, actor, imageId, action, reason, now, options);
     } catch (err) {
-      if (!(err instanceof AppError) || err.status >= 500) throw err;
+      if (!(err instanceof AppError)) throw err;
       // A bad action or missing reason fails the same way for every image: say it once.
       if (err.code === 'bad_action' || err.code === 'reason_required') throw err;
       failed.push({ imageId, error: err.message });

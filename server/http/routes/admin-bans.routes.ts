@@ -4,8 +4,7 @@ import { AppError, wantsJson } from '../errors.js';
 import { field } from '../form-fields.js';
 import { requireStaff } from '../middleware/staff.middleware.js';
 import type { AccountDeps } from './account-deps.js';
-import { when } from './admin-format.js';
-import { staffActorOf } from './admin-moderation.routes.js';
+import { staffActorOf, when } from './admin-helpers.js';
 
 /** Upload bans by address or range (moderators and admins). Each expires within IP_LOG_RETENTION_DAYS. */
 export function adminBansRoutes(deps: AccountDeps): Router {

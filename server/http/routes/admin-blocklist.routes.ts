@@ -4,8 +4,8 @@ import { NotFound, wantsJson } from '../errors.js';
 import { field } from '../form-fields.js';
 import { requireStaff } from '../middleware/staff.middleware.js';
 import type { AccountDeps } from './account-deps.js';
-import { when } from './admin-format.js';
-import { staffActorOf } from './admin-moderation.routes.js';
+import { when } from './admin-helpers.js';
+import { staffActorOf } from './admin-helpers.js';
 
 const ENTRY_ID = /^[0-9a-f-]{36}$/i;
 

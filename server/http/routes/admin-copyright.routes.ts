@@ -5,8 +5,7 @@ import { NotFound, wantsJson } from '../errors.js';
 import { checked, field } from '../form-fields.js';
 import { requireStaff } from '../middleware/staff.middleware.js';
 import type { AccountDeps } from './account-deps.js';
-import { when } from './admin-format.js';
-import { staffActorOf } from './admin-moderation.routes.js';
+import { staffActorOf, when } from './admin-helpers.js';
 
 /** The fields of a counter-notice form, from the staff page or the uploader's own. */
 export const counterNoticeInput = (req: Request): CounterNoticeInput => ({
@@ -41,9 +40,9 @@ export function adminCopyrightRoutes(deps: AccountDeps): Router {
 
   // A counter-notice that arrived by post or email, recorded against the notice it answers.
   router.post('/admin/copyright/:id/counter-notice', staff, deps.csrf.protect, async (req, res) => {
-    const report = (await deps.db('reports').where({ id: String(req.params.id).slice(0, 36), reason: 'copyright' }).first('image_id')) as { image_id: string | null } | undefined;
-    if (!report?.image_id) throw new NotFound('There is no copyright notice with that id.');
-    const counter = await fileCounterNotice(deps.db, report.image_id, counterNoticeInput(req), { userId: null }, deps.clock());
+    const report = (await deps.db('reports').where({ id: String(req.params.id).slice(0, 36), reason: 'copyright' }).first('id', 'image_id')) as { id: string; image_id: string | null } | undefined;
+    if (!report?.image_id) throw new NotFound('There is no copyright notice about an image with that id.');
+    const counter = await fileCounterNotice(deps.db, report.image_id, counterNoticeInput(req), { userId: null, reportId: report.id }, deps.clock());
     await recordStaffAction(deps.db, staffActorOf(req), { action: 'counter_notice.record', targetType: 'counter_notice', targetId: counter.id, detail: { imageId: report.image_id } }, deps.clock());
     back(req, res, { counterNotice: counter });
   });

@@ -1,6 +1,5 @@
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { albumQueue, moderateAlbum } from '../../services/album-moderation.service.js';
-import type { StaffActor } from '../../services/audit.service.js';
 import { banUploaderOf } from '../../services/ip-bans.service.js';
 import { DESTRUCTIVE_ACTIONS, moderateImage, moderateImages, REPORT_REASONS, reportQueue, type ModerationDeps } from '../../services/moderation.service.js';
 import { suspendUser } from '../../services/suspension.service.js';
@@ -10,16 +9,11 @@ import { imageKeys } from '../../storage/keys.js';
 import { serveStoredFile } from '../serve-stored-file.js';
 import { BadRequest, NotFound, wantsJson } from '../errors.js';
 import { checked, field, fieldList } from '../form-fields.js';
-import { authOf } from '../middleware/require-user.middleware.js';
 import { requireRecentReauth, requireStaff } from '../middleware/staff.middleware.js';
-import { clientInfo } from '../request-info.js';
 import type { AccountDeps } from './account-deps.js';
-import { when } from './admin-format.js';
+import { staffActorOf, when } from './admin-helpers.js';
 
 const BULK_MAX = 100;
-
-/** Staff actor with their role, for the services that check who may act on whom. */
-export const staffActorOf = (req: Request) => ({ user: authOf(req).user, ...clientInfo(req) }) satisfies StaffActor;
 
 /** What the moderation services need, from the route deps. */
 export const moderationDepsOf = (deps: AccountDeps): ModerationDeps => ({

@@ -1,7 +1,8 @@
-import { Router, type Request } from 'express';
+import { Router } from 'express';
 import { purgeAccount } from '../../services/account-deletion.service.js';
+import { assertErasable } from '../../services/admin-users.service.js';
 import { accountOfPrivacyRequest } from '../../services/admin-users.service.js';
-import { recordStaffAction, type StaffActor } from '../../services/audit.service.js';
+import { recordStaffAction } from '../../services/audit.service.js';
 import {
   listPendingPrivacyRequests,
   PRIVACY_REQUEST_KINDS,
@@ -11,11 +12,9 @@ import {
 } from '../../services/privacy-requests.service.js';
 import { NotFound, wantsJson } from '../errors.js';
 import { field } from '../form-fields.js';
-import { authOf } from '../middleware/require-user.middleware.js';
 import { requireRecentReauth, requireStaff } from '../middleware/staff.middleware.js';
-import { clientInfo } from '../request-info.js';
 import { deletionDepsOf, type AccountDeps } from './account-deps.js';
-import { when } from './admin-format.js';
+import { staffActorOf, when } from './admin-helpers.js';
 import { sendExport } from './export-download.js';
 
 /** Privacy requests (admins only): the register, its statuses, and the tools to fulfil one. */
@@ -23,7 +22,7 @@ export function adminPrivacyRoutes(deps: AccountDeps): Router {
   const router = Router();
   const admin = requireStaff('admin');
   const recent = requireRecentReauth(deps.config.staffReauthMinutes, deps.clock);
-  const actorOf = (req: Request): StaffActor => ({ user: authOf(req).user, ...clientInfo(req) });
+  const actorOf = staffActorOf;
 
   router.get('/admin/privacy-requests', admin, async (req, res) => {
     const requests = await listPendingPrivacyRequests(deps.db);
@@ -63,9 +62,10 @@ export function adminPrivacyRoutes(deps: AccountDeps): Router {
     const request = (await deps.db('privacy_requests').where({ id }).first()) as { user_id: string | null } | undefined;
     if (!request?.user_id) throw new NotFound('That request is not linked to an account (or the account is already gone).');
     const deletion = deletionDepsOf(deps);
-    const userId = request.user_id;
-    if (userId === authOf(req).user.id) throw new NotFound('Staff cannot purge their own account from here.');
-    await purgeAccount(deletion, userId, deps.clock());
+    const target = await deps.users.findById(request.user_id);
+    if (!target) throw new NotFound('That request is not linked to an account (or the account is already gone).');
+    assertErasable(actorOf(req), target);
+    await purgeAccount(deletion, target.id, deps.clock());
     await updatePrivacyRequest(deps.db, id, { status: 'done', note: field(req, 'note') || 'Account purged at the requester’s request.' }, deps.clock());
     // The audit entry names the request, not the erased account.
     await recordStaffAction(deps.db, actorOf(req), { action: 'account.purge_now', targetType: 'privacy_request', targetId: id, reason: field(req, 'note') || null }, deps.clock());

@@ -15,9 +15,8 @@ import { wantsJson } from '../errors.js';
 import { field } from '../form-fields.js';
 import { authOf } from '../middleware/require-user.middleware.js';
 import { requireRecentReauth, requireStaff } from '../middleware/staff.middleware.js';
-import { clientInfo } from '../request-info.js';
 import { deletionDepsOf, type AccountDeps } from './account-deps.js';
-import { when } from './admin-format.js';
+import { staffActorOf, when } from './admin-helpers.js';
 
 /** The Users pages (admins only; everyone else gets 404): search, one account's profile, and the actions on it. */
 export function adminUsersRoutes(deps: AccountDeps): Router {
@@ -25,7 +24,7 @@ export function adminUsersRoutes(deps: AccountDeps): Router {
   const admin = requireStaff('admin');
   const recent = requireRecentReauth(deps.config.staffReauthMinutes, deps.clock);
   const staffUsers: StaffUsersDeps = { ...deletionDepsOf(deps), defaultQuotaBytes: deps.config.defaultQuotaBytes, repeatInfringer: deps.config.repeatInfringer };
-  const actorOf = (req: Request) => ({ user: authOf(req).user, ...clientInfo(req) });
+  const actorOf = staffActorOf;
   const idOf = (req: Request) => String(req.params.id).slice(0, 32);
   // The suspension service checks the reason before the account: an unknown id must still be a 404.
   const known: RequestHandler = async (req, _res, next) => {

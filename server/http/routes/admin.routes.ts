@@ -9,7 +9,7 @@ import { authOf } from '../middleware/require-user.middleware.js';
 import { REAUTH_PATH, requireStaff, safeNext } from '../middleware/staff.middleware.js';
 import { clientInfo } from '../request-info.js';
 import { settingsDepsOf, type AccountDeps } from './account-deps.js';
-import { when } from './admin-format.js';
+import { when } from './admin-helpers.js';
 
 const AUDIT_PAGE = 100;
 const CSV_BATCH = 500;

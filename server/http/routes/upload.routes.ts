@@ -58,7 +58,6 @@ export function uploadRoutes(deps: Deps): Router {
 
   // Before the body is read: rate limits, and an account that is already full is told so at once.
   const gate: RequestHandler = async (req, _res, next) => {
-    await assertNotBanned(deps.upload.db, { ...clientInfo(req), userId: req.auth?.user.id ?? null }, deps.upload.clock());
     if (req.auth?.user.deletionRequestedAt) throw new Forbidden('Your account is waiting to be deleted, so it cannot upload. Restore it on /account/restore first.', 'account_pending_deletion');
     if (req.auth) {
       await deps.limits.consume('uploadPerAccount', req.auth.user.id);
@@ -66,6 +65,8 @@ export function uploadRoutes(deps: Deps): Router {
     } else {
       await deps.limits.consume('uploadPerIp', req.ip ?? 'unknown');
     }
+    // After the rate limits, so a banned client cannot fill the security log with refusals.
+    await assertNotBanned(deps.upload.db, { ...clientInfo(req), userId: req.auth?.user.id ?? null }, deps.upload.clock());
     next();
   };
   const beforeFile = async (req: Request) => {

@@ -50,6 +50,8 @@ describe('admin: users pages and the privacy-request export tool', function () {
     expect(await find('%')).to.deep.equal([]);
     expect(await find('nobody-like-this')).to.deep.equal([]);
     expect(await find('')).to.include.members([admin.id, moderator.id, target.id]);
+    const listed = await admin.client.get('/admin/users', json);
+    expect(listed.body.toString(), 'no password hash in the list').not.to.include('$2b$').and.not.include('passwordHash');
     const page = await admin.client.get(`/admin/users?q=zed_t`);
     expect(page.status).to.equal(200);
     expect(page.headers['cache-control']).to.equal('no-store');
@@ -61,21 +63,24 @@ describe('admin: users pages and the privacy-request export tool', function () {
 
   it('the profile shows uploads, storage, reports, strikes, sessions and public images', async () => {
     const image = (await ownerUpload(target, await fixtures.png())).json();
+    const second = (await ownerUpload(target, await fixtures.png())).json();
     await app.db('images').where({ id: image.id }).update({ visibility: 'public' });
     const now = Date.now();
     const report = (status: string, fields: Record<string, unknown>) => ({ id: randomUUID(), image_id: image.id, reason: 'copyright', status, created_at: new Date(now - 2 * DAY), ...fields });
     await app.db('reports').insert([
       report('open', {}),
       report('actioned', { owner_id: target.id, resolution: 'hide', resolved_at: new Date(now - DAY) }),
+      report('actioned', { owner_id: target.id, resolution: 'hide', resolved_at: new Date(now - 2 * DAY), image_id: second.id }),
+      // A second notice about an image already counted is not a second strike.
       report('actioned', { owner_id: target.id, resolution: 'hide', resolved_at: new Date(now - 2 * DAY) }),
       report('actioned', { owner_id: target.id, resolution: 'hide', resolved_at: new Date(now - 60 * DAY) }), // outside the 30-day window
       report('dismissed', { owner_id: target.id, reason: 'spam', resolved_at: new Date(now - DAY) }),
     ]);
     const profile = (await admin.client.get(`/admin/users/${target.id}`, json)).json();
-    expect(profile.uploads).to.equal(1);
+    expect(profile.uploads).to.equal(2);
     expect(profile.usage.used).to.be.greaterThan(100);
     expect(profile.usage.used).to.equal((await app.db('users').where({ id: target.id }).first()).used_bytes);
-    expect(profile.reports).to.deep.equal({ open: 1, total: 5 });
+    expect(profile.reports).to.deep.equal({ open: 1, total: 6 });
     expect(profile.strikes).to.deep.equal({ count: 2, threshold: 3, windowDays: 30 });
     expect(profile.sessions).to.equal(1);
     expect(profile.status).to.equal('active');

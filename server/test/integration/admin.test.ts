@@ -9,7 +9,7 @@ import { ownerUpload } from '../helpers/account-images.js';
 import { signedInUser, type TestUser } from '../helpers/accounts.js';
 import { expectJsonError } from '../helpers/assertions.js';
 import { rawRequest } from '../helpers/http.js';
-import { staffUser } from '../helpers/staff.js';
+import { reauth, staffUser } from '../helpers/staff.js';
 import { reportTarget } from '../helpers/moderation.js';
 import { startTestApp, type TestApp } from '../helpers/test-app.js';
 import { WebClient } from '../helpers/web-client.js';
@@ -105,6 +105,15 @@ describe('admin panel: access, dashboard, audit log, privacy requests', function
     const second = await recordPrivacyRequest(app.db, { kind: 'erasure', receivedAt: now, userId: other.id });
     expectJsonError(await admin.client.post(`/admin/privacy-requests/${second.id}/purge`, {}, { csrfPage: '/admin/privacy-requests', json: true }), 403, 'reauth_required');
     expect(await app.db('users').where({ id: other.id })).to.have.length(1);
+
+    // Not another admin's account, nor the staff member's own, even through a request naming it.
+    await reauth(admin);
+    const otherAdmin = await staffUser(app, 'admin');
+    for (const [account, status, code] of [[otherAdmin, 403, 'admin_target'], [admin, 400, 'cannot_target_self']] as const) {
+      const named = await recordPrivacyRequest(app.db, { kind: 'erasure', receivedAt: now, userId: account.id });
+      expectJsonError(await admin.client.post(`/admin/privacy-requests/${named.id}/purge`, {}, { csrfPage: '/admin/privacy-requests', json: true }), status, code);
+      expect(await app.db('users').where({ id: account.id })).to.have.length(1);
+    }
   });
 
   it('records every staff action with who, what, target, reason, time and IP; the log cannot be changed or deleted', async () => {

@@ -8,6 +8,7 @@ import { expectJsonError } from '../helpers/assertions.js';
 import { rawRequest, upload } from '../helpers/http.js';
 import { reportTarget, staffPost, COPYRIGHT_NOTICE } from '../helpers/moderation.js';
 import { reauth, staffUser } from '../helpers/staff.js';
+import { everyValue } from '../helpers/scan.js';
 import { startTestApp, type TestApp } from '../helpers/test-app.js';
 import { WebClient } from '../helpers/web-client.js';
 
@@ -289,7 +290,43 @@ describe('copyright notices, counter-notices and the repeat-infringer policy', f
     const [counter] = await app.db('counter_notices');
     expect(counter).to.include({ user_id: null, name: '[erased]', contact: '[erased]', signature: '[erased]', statement: '[erased]', status: 'received' });
     expect((await app.db('reports').first()).owner_id).to.equal(null);
+    // Nothing outside the append-only audit log names the person; the audit log keeps only the random account id.
+    const traces = (await everyValue(app)).filter((v) => [owner.id, owner.username, owner.email].some((n) => v.toLowerCase().includes(n.toLowerCase())));
+    expect(traces.filter((v) => !v.startsWith('audit_log.'))).to.deep.equal([]);
+    expect(traces.filter((v) => !v.startsWith('audit_log.target_id='))).to.deep.equal([]);
     expect((await owner.client.get('/admin/copyright')).status).to.equal(404);
+  });
+
+  it('many notices about one image are one strike; putting an image back takes its strike back; albums give none', async () => {
+    await start({ REPEAT_INFRINGER_STRIKES: '2' });
+    const strikes = async () => (await app.db('reports').where({ owner_id: owner.id, status: 'actioned', reason: 'copyright' }).distinct('image_id')).length;
+    const image = (await ownerUpload(owner, await fixtures.png())).json();
+    for (let i = 0; i < 3; i++) expect((await reportTarget(app, image.id, COPYRIGHT_NOTICE)).status).to.equal(201);
+    expect((await staffPost(moderator, `/admin/images/${image.id}/moderate`, { action: 'hide', reason: 'Three notices' })).status).to.equal(200);
+    expect(await strikes()).to.equal(1);
+    expect((await app.db('users').where({ id: owner.id }).first()).suspended_at, 'one image, one strike').to.equal(null);
+    // Unhiding it (a mistake, or the claim withdrawn) reverses its notices.
+    expect((await staffPost(moderator, `/admin/images/${image.id}/moderate`, { action: 'restore' })).status).to.equal(200);
+    expect(await strikes()).to.equal(0);
+    expect((await app.db('reports').where({ image_id: image.id })).map((r: { status: string }) => r.status)).to.deep.equal(['reversed', 'reversed', 'reversed']);
+    // An album hidden on a copyright report is no strike (and has no image to answer for).
+    const created = await owner.client.post('/account/albums', { title: 'Scans' });
+    const albumId = /\/account\/albums\/(\w+)$/.exec(String(created.headers.location))![1]!;
+    await reportTarget(app, albumId, COPYRIGHT_NOTICE, 'album');
+    expect((await staffPost(moderator, `/admin/albums/${albumId}/moderate`, { action: 'hide', reason: 'Scanned book' })).status).to.equal(200);
+    await upheld();
+    expect((await app.db('users').where({ id: owner.id }).first()).suspended_at).to.equal(null);
+    expect((await owner.client.get('/account/images', { Accept: 'application/json' })).json().moderation.filter((m: { canCounter: boolean }) => m.canCounter)).to.have.length(1);
+  });
+
+  it('a counter-notice of 5000 characters in a non-Latin script is accepted, not cut off by the body limit', async () => {
+    await start();
+    const image = await upheld();
+    const path = `/account/counter-notice/${image.id}`;
+    const statement = 'Я сам сделал эту фотографию. '.repeat(200).slice(0, 5000);
+    const res = await owner.client.post(path, { name: 'Олег', contact: 'oleg@example.test', statement, signature: 'Олег', good_faith: 'yes', consent: 'yes' }, { csrfPage: path, json: true });
+    expect(res.status).to.equal(201);
+    expect((await app.db('counter_notices').first()).statement).to.equal(statement.trim());
   });
 
   it('a moderator’s decision on a staff account’s image never suspends it automatically', async () => {

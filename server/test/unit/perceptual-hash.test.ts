@@ -67,6 +67,16 @@ describe('perceptual hash', function () {
     expect((await hashOf(await scene(3))).phash).not.to.equal(FLAT_PHASH);
   });
 
+  it('treats a near-blank picture (one line on white, like an error screenshot) as flat, but not a page of lines', async () => {
+    const lines = (bars: Array<[number, number, number]>) =>
+      sharp(Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="1200" height="800"><rect width="1200" height="800" fill="#fff"/>${bars.map(([x, y, w]) => `<rect x="${x}" y="${y}" width="${w}" height="8" fill="#666"/>`).join('')}</svg>`)).png().toBuffer();
+    for (const bar of [[40, 80, 420], [40, 80, 700], [300, 400, 250]] as Array<[number, number, number]>) {
+      expect((await hashOf(await lines([bar]))).phash, String(bar)).to.equal(FLAT_PHASH);
+    }
+    const page = await lines(Array.from({ length: 18 }, (_, i) => [40, 30 + i * 42, 700 + ((i * 137) % 400)] as [number, number, number]));
+    expect((await hashOf(page)).phash).not.to.equal(FLAT_PHASH);
+  });
+
   it('keeps re-encoded and resized copies within the default distance, and unrelated pictures far beyond it', async () => {
     const seeds = [11, 12, 13, 14, 15, 16, 17, 18];
     const originals = await Promise.all(seeds.map((s) => scene(s)));

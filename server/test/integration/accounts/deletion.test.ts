@@ -17,6 +17,7 @@ import { signedInUser, type TestUser } from '../../helpers/accounts.js';
 import { expectJsonError } from '../../helpers/assertions.js';
 import { rawRequest, upload } from '../../helpers/http.js';
 import { linkIn, startSmtp, type TestSmtp } from '../../helpers/smtp.js';
+import { everyValue } from '../../helpers/scan.js';
 import { startTestApp, type TestApp } from '../../helpers/test-app.js';
 import { WebClient } from '../../helpers/web-client.js';
 
@@ -24,20 +25,6 @@ const DAY = 86_400_000;
 const silent = pino({ level: 'silent' });
 
 /** Every text-ish value in every application table, as "table.column=value" lines, to search for traces of a person. */
-async function everyValue(app: TestApp): Promise<string[]> {
-  const tables =
-    app.db.dialect === 'postgres'
-      ? ((await app.db.raw<{ rows: Array<{ name: string }> }>("select tablename as name from pg_tables where schemaname = 'public'")).rows).map((r) => r.name)
-      : ((await app.db.raw<Array<{ name: string }>>("select name from sqlite_master where type = 'table' and name not like 'sqlite_%'")).map((r) => r.name));
-  const out: string[] = [];
-  for (const table of tables) {
-    for (const row of (await app.db(table).select('*')) as Array<Record<string, unknown>>) {
-      for (const [column, value] of Object.entries(row)) if (value !== null) out.push(`${table}.${column}=${value instanceof Date ? value.toISOString() : String(value)}`);
-    }
-  }
-  return out;
-}
-
 /** The account-deletion service's deps for a test app (mail goes to the log; the purge sends none). */
 function deletionDeps(app: TestApp): AccountDeletionDeps {
   return {
