@@ -8,6 +8,7 @@ import { reencodedSmaller, scene } from '../fixtures/scenes.js';
 import { signedInUser, type TestUser } from '../helpers/accounts.js';
 import { expectJsonError, waitForEmptyTemp } from '../helpers/assertions.js';
 import { upload } from '../helpers/http.js';
+import { reauth, staffUser } from '../helpers/staff.js';
 import { startTestApp, type TestApp } from '../helpers/test-app.js';
 
 const NEUTRAL = 'This image can’t be uploaded here.';
@@ -53,10 +54,8 @@ describe('hash blocklist', function () {
 
   const start = async (env: Record<string, string> = {}) => {
     app = await startTestApp(env);
-    moderator = await signedInUser(app, { username: `mod${Date.now() % 100000}` });
-    await app.db('users').where({ id: moderator.id }).update({ role: 'moderator' });
-    const reauth = await moderator.client.post('/admin/reauth', { password: moderator.password, next: '/admin/reports' }, { csrfPage: '/admin/reauth' });
-    expect(reauth.status).to.equal(303);
+    moderator = await staffUser(app, 'moderator');
+    await reauth(moderator);
   };
   afterEach(() => app?.close());
 
