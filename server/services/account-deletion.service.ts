@@ -15,7 +15,7 @@ import { LIMITS } from './rate-limits.service.js';
 import { emails } from './emails.js';
 import type { Mailer } from './mailer.service.js';
 import { releaseStorage, storedBytes } from './quota.service.js';
-import { anonymiseReports } from './moderation.service.js';
+import { anonymiseReports } from './reports.service.js';
 import { anonymiseCounterNotices } from './copyright.service.js';
 import { anonymisePrivacyRequests } from './privacy-requests.service.js';
 import { moveToRecovery, recordDeletions, RecoveryGone, recoveryKeyPairs, restoreImage } from './recovery.service.js';

@@ -2,48 +2,34 @@ import type { Knex } from 'knex';
 import { toDate } from '../db/knex.js';
 import { BadRequest, NotFound } from '../http/errors.js';
 import { recordStaffAction, type StaffActor } from './audit.service.js';
-import { BLURRED_REASONS, REPORT_REASONS } from './moderation.service.js';
+import { openReportGroups, type QueueOptions, type ReportGroup } from './reports.service.js';
 
 const THUMBS = 6;
 
-export type AlbumQueueGroup = {
+export type AlbumQueueGroup = Omit<ReportGroup, 'targetId'> & {
   albumId: string;
   album: { title: string; ownerId: string; moderationState: string | null; images: Array<{ id: string }> } | null;
-  reports: Array<{ id: string; reason: string; details: string | null; reporterEmail: string | null; createdAt: Date }>;
-  blurred: boolean;
-  firstAt: Date;
 };
 
 /**
- * Open album reports, grouped by album, with the album's first images so the moderator can judge it. Each image
- * can then be decided on its own (its share page has a report link of its own, and staff can act on any image).
+ * Open album reports, grouped by album, with the album's first images so the moderator can judge it; the
+ * images can then be decided with the bulk form.
  */
-export async function albumQueue(db: Knex, options: { reason?: string; sort: 'oldest' | 'newest' }): Promise<AlbumQueueGroup[]> {
-  const q = db('reports').where({ status: 'open' }).whereNotNull('album_id').orderBy('created_at', 'asc');
-  if (options.reason && Object.hasOwn(REPORT_REASONS, options.reason)) q.andWhere({ reason: options.reason });
-  const groups = new Map<string, AlbumQueueGroup>();
-  for (const r of (await q) as Array<Record<string, unknown>>) {
-    const albumId = String(r.album_id);
-    let group = groups.get(albumId);
-    if (!group) {
-      const album = (await db('albums').where({ id: albumId }).first()) as Record<string, unknown> | undefined;
+export async function albumQueue(db: Knex, options: QueueOptions): Promise<AlbumQueueGroup[]> {
+  const groups = await openReportGroups(db, 'album_id', options);
+  return Promise.all(
+    groups.map(async ({ targetId, ...group }) => {
+      const album = (await db('albums').where({ id: targetId }).first()) as Record<string, unknown> | undefined;
       const images = album
-        ? ((await db('album_images').join('images', 'images.id', 'album_images.image_id').where('album_images.album_id', albumId).orderBy('album_images.added_at').limit(THUMBS).select('images.id')) as Array<{ id: string }>)
+        ? ((await db('album_images').join('images', 'images.id', 'album_images.image_id').where('album_images.album_id', targetId).orderBy('album_images.added_at').limit(THUMBS).select('images.id')) as Array<{ id: string }>)
         : [];
-      group = {
-        albumId,
+      return {
+        albumId: targetId,
         album: album ? { title: String(album.title), ownerId: String(album.owner_id), moderationState: (album.moderation_state as string | null) ?? null, images } : null,
-        reports: [],
-        blurred: false,
-        firstAt: toDate(r.created_at),
+        ...group,
       };
-      groups.set(albumId, group);
-    }
-    group.reports.push({ id: String(r.id), reason: String(r.reason), details: (r.details as string | null) ?? null, reporterEmail: (r.reporter_email as string | null) ?? null, createdAt: toDate(r.created_at) });
-    if (BLURRED_REASONS.has(String(r.reason))) group.blurred = true;
-  }
-  const list = [...groups.values()];
-  return options.sort === 'newest' ? list.reverse() : list;
+    }),
+  );
 }
 
 export const ALBUM_ACTIONS = ['dismiss', 'hide', 'clear'] as const;

@@ -4,7 +4,7 @@ import { AppError, wantsJson } from '../errors.js';
 import { field } from '../form-fields.js';
 import { requireStaff } from '../middleware/staff.middleware.js';
 import type { AccountDeps } from './account-deps.js';
-import { staffActorOf, when } from './admin-helpers.js';
+import { answer, staffActorOf, when } from './admin-helpers.js';
 
 /** Upload bans by address or range (moderators and admins). Each expires within IP_LOG_RETENTION_DAYS. */
 export function adminBansRoutes(deps: AccountDeps): Router {
@@ -26,25 +26,16 @@ export function adminBansRoutes(deps: AccountDeps): Router {
     const values = { cidr: field(req, 'cidr'), days: field(req, 'days'), reason: field(req, 'reason') };
     try {
       const ban = await addBan(deps.db, staffActorOf(req), { cidr: parseCidr(values.cidr), days: Number(values.days), reason: values.reason }, maxDays, deps.clock());
-      if (wantsJson(req)) {
-        res.status(201).json({ ban });
-        return;
-      }
+      answer(req, res, { ban }, '/admin/bans', 201);
     } catch (err) {
       if (!(err instanceof AppError) || err.status >= 500 || wantsJson(req)) throw err;
       res.status(err.status).render('admin/bans', await page({ values, error: err.message }));
-      return;
     }
-    res.redirect(303, '/admin/bans');
   });
 
   router.post('/admin/bans/:id/lift', staff, deps.csrf.protect, async (req, res) => {
     await liftBan(deps.db, staffActorOf(req), String(req.params.id), deps.clock());
-    if (wantsJson(req)) {
-      res.json({ lifted: true });
-      return;
-    }
-    res.redirect(303, '/admin/bans');
+    answer(req, res, { lifted: true }, '/admin/bans');
   });
 
   return router;

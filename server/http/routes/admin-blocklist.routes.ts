@@ -4,7 +4,7 @@ import { NotFound, wantsJson } from '../errors.js';
 import { field } from '../form-fields.js';
 import { requireStaff } from '../middleware/staff.middleware.js';
 import type { AccountDeps } from './account-deps.js';
-import { when } from './admin-helpers.js';
+import { answer, when } from './admin-helpers.js';
 import { staffActorOf } from './admin-helpers.js';
 
 const ENTRY_ID = /^[0-9a-f-]{36}$/i;
@@ -28,11 +28,7 @@ export function adminBlocklistRoutes(deps: AccountDeps): Router {
     const id = String(req.params.id);
     if (!ENTRY_ID.test(id)) throw new NotFound();
     await removeFromBlocklist(deps.db, staffActorOf(req), id, field(req, 'reason'), deps.clock());
-    if (wantsJson(req)) {
-      res.json({ removed: true });
-      return;
-    }
-    res.redirect(303, '/admin/blocklist');
+    answer(req, res, { removed: true }, '/admin/blocklist');
   });
 
   return router;

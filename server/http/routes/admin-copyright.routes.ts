@@ -1,11 +1,11 @@
-import { Router, type Request, type Response } from 'express';
+import { Router, type Request } from 'express';
 import { decideCounterNotice, fileCounterNotice, listCopyrightNotices, type CounterNoticeInput } from '../../services/copyright.service.js';
 import { recordStaffAction } from '../../services/audit.service.js';
 import { NotFound, wantsJson } from '../errors.js';
 import { checked, field } from '../form-fields.js';
 import { requireStaff } from '../middleware/staff.middleware.js';
 import type { AccountDeps } from './account-deps.js';
-import { staffActorOf, when } from './admin-helpers.js';
+import { answer, staffActorOf, when } from './admin-helpers.js';
 
 /** The fields of a counter-notice form, from the staff page or the uploader's own. */
 export const counterNoticeInput = (req: Request): CounterNoticeInput => ({
@@ -24,10 +24,6 @@ export const counterNoticeInput = (req: Request): CounterNoticeInput => ({
 export function adminCopyrightRoutes(deps: AccountDeps): Router {
   const router = Router();
   const staff = requireStaff('moderator', 'admin');
-  const back = (req: Request, res: Response, json: object) => {
-    if (wantsJson(req)) res.json(json);
-    else res.redirect(303, '/admin/copyright');
-  };
 
   router.get('/admin/copyright', staff, async (req, res) => {
     const notices = await listCopyrightNotices(deps.db);
@@ -44,12 +40,12 @@ export function adminCopyrightRoutes(deps: AccountDeps): Router {
     if (!report?.image_id) throw new NotFound('There is no copyright notice about an image with that id.');
     const counter = await fileCounterNotice(deps.db, report.image_id, counterNoticeInput(req), { userId: null, reportId: report.id }, deps.clock());
     await recordStaffAction(deps.db, staffActorOf(req), { action: 'counter_notice.record', targetType: 'counter_notice', targetId: counter.id, detail: { imageId: report.image_id } }, deps.clock());
-    back(req, res, { counterNotice: counter });
+    answer(req, res, { counterNotice: counter }, '/admin/copyright');
   });
 
   router.post('/admin/counter-notices/:id', staff, deps.csrf.protect, async (req, res) => {
     const counter = await decideCounterNotice(deps.db, staffActorOf(req), String(req.params.id), field(req, 'decision'), field(req, 'note'), deps.clock());
-    back(req, res, { counterNotice: counter });
+    answer(req, res, { counterNotice: counter }, '/admin/copyright');
   });
 
   return router;

@@ -1,7 +1,8 @@
-import { Router, type Request, type RequestHandler, type Response } from 'express';
+import { Router, type RequestHandler } from 'express';
 import { albumQueue, moderateAlbum } from '../../services/album-moderation.service.js';
 import { banUploaderOf } from '../../services/ip-bans.service.js';
-import { DESTRUCTIVE_ACTIONS, moderateImage, moderateImages, REPORT_REASONS, reportQueue, type ModerationDeps } from '../../services/moderation.service.js';
+import { DESTRUCTIVE_ACTIONS, moderateImage, moderateImages, type ModerationDeps } from '../../services/moderation.service.js';
+import { REPORT_REASONS, reportQueue } from '../../services/reports.service.js';
 import { suspendUser } from '../../services/suspension.service.js';
 import { isAlbumId } from '../../services/albums.service.js';
 import { isImageId } from '../../lib/ids.js';
@@ -11,7 +12,7 @@ import { BadRequest, NotFound, wantsJson } from '../errors.js';
 import { checked, field, fieldList } from '../form-fields.js';
 import { requireRecentReauth, requireStaff } from '../middleware/staff.middleware.js';
 import type { AccountDeps } from './account-deps.js';
-import { staffActorOf, when } from './admin-helpers.js';
+import { answer, staffActorOf, when } from './admin-helpers.js';
 
 const BULK_MAX = 100;
 
@@ -35,10 +36,6 @@ export function adminModerationRoutes(deps: AccountDeps): Router {
   // Removing destroys (the bytes go to the recovery store): it needs a fresh password.
   const recentIfDestructive: RequestHandler = (req, res, next) => (DESTRUCTIVE_ACTIONS.has(field(req, 'action')) ? recent(req, res, next) : next());
   const moderation = moderationDepsOf(deps);
-  const done = (req: Request, res: Response, json: object) => {
-    if (wantsJson(req)) res.json(json);
-    else res.redirect(303, '/admin/reports');
-  };
 
   router.get('/admin/reports', staff, async (req, res) => {
     const reason = typeof req.query.reason === 'string' && Object.hasOwn(REPORT_REASONS, req.query.reason) ? req.query.reason : undefined;
@@ -71,7 +68,7 @@ export function adminModerationRoutes(deps: AccountDeps): Router {
     const imageId = String(req.params.id);
     if (!isImageId(imageId)) throw new NotFound();
     await moderateImage(moderation, staffActorOf(req), imageId, field(req, 'action'), field(req, 'reason'), deps.clock(), { blocklist: checked(req, 'blocklist') });
-    done(req, res, { ok: true });
+    answer(req, res, { ok: true }, '/admin/reports');
   });
 
   // The same decision for every ticked image: each is applied (and audited) on its own; failures are listed.
@@ -96,7 +93,7 @@ export function adminModerationRoutes(deps: AccountDeps): Router {
     const albumId = String(req.params.id);
     if (!isAlbumId(albumId)) throw new NotFound();
     await moderateAlbum(deps.db, staffActorOf(req), albumId, field(req, 'action'), field(req, 'reason'), deps.clock());
-    done(req, res, { ok: true });
+    answer(req, res, { ok: true }, '/admin/reports');
   });
 
   // Suspends the account that uploaded a reported image (moderators: ordinary accounts only).
@@ -106,7 +103,7 @@ export function adminModerationRoutes(deps: AccountDeps): Router {
     if (!image) throw new NotFound();
     if (!image.ownerId) throw new BadRequest('A guest upload has no account to suspend; ban the uploader’s address instead.', 'guest_upload');
     await suspendUser(moderation, staffActorOf(req), image.ownerId, field(req, 'reason'), deps.clock(), { imageId });
-    done(req, res, { suspended: true });
+    answer(req, res, { suspended: true }, '/admin/reports');
   });
 
   // Bans the address the image came from, without showing it to the moderator.
@@ -114,7 +111,7 @@ export function adminModerationRoutes(deps: AccountDeps): Router {
     const imageId = String(req.params.id);
     if (!isImageId(imageId)) throw new NotFound();
     const ban = await banUploaderOf(deps.db, staffActorOf(req), imageId, Number(field(req, 'days')), field(req, 'reason'), deps.config.ipLogRetentionDays, deps.clock());
-    done(req, res, { banned: true, banId: ban.id, expiresAt: ban.expiresAt });
+    answer(req, res, { banned: true, banId: ban.id, expiresAt: ban.expiresAt }, '/admin/reports');
   });
 
   return router;

@@ -10,11 +10,11 @@ import {
   recordPrivacyRequest,
   updatePrivacyRequest,
 } from '../../services/privacy-requests.service.js';
-import { NotFound, wantsJson } from '../errors.js';
+import { wantsJson } from '../errors.js';
 import { field } from '../form-fields.js';
 import { requireRecentReauth, requireStaff } from '../middleware/staff.middleware.js';
 import { deletionDepsOf, type AccountDeps } from './account-deps.js';
-import { staffActorOf, when } from './admin-helpers.js';
+import { answer, staffActorOf, when } from './admin-helpers.js';
 import { sendExport } from './export-download.js';
 
 /** Privacy requests (admins only): the register, its statuses, and the tools to fulfil one. */
@@ -39,41 +39,25 @@ export function adminPrivacyRoutes(deps: AccountDeps): Router {
     const user = requester ? ((await deps.users.findByLogin(requester.trim().toLowerCase())) ?? null) : null;
     const created = await recordPrivacyRequest(deps.db, { kind: field(req, 'kind'), receivedAt: deps.clock(), userId: user?.id ?? null, requester, note: field(req, 'note') });
     await recordStaffAction(deps.db, actorOf(req), { action: 'privacy_request.record', targetType: 'privacy_request', targetId: created.id, detail: { kind: created.kind } }, deps.clock());
-    if (wantsJson(req)) {
-      res.status(201).json({ request: created });
-      return;
-    }
-    res.redirect(303, '/admin/privacy-requests');
+    answer(req, res, { request: created }, '/admin/privacy-requests', 201);
   });
 
   router.post('/admin/privacy-requests/:id', admin, deps.csrf.protect, async (req, res) => {
     const updated = await updatePrivacyRequest(deps.db, String(req.params.id).slice(0, 36), { status: field(req, 'status'), note: field(req, 'note') }, deps.clock());
     await recordStaffAction(deps.db, actorOf(req), { action: 'privacy_request.update', targetType: 'privacy_request', targetId: updated.id, reason: updated.note, detail: { status: updated.status } }, deps.clock());
-    if (wantsJson(req)) {
-      res.json({ request: updated });
-      return;
-    }
-    res.redirect(303, '/admin/privacy-requests');
+    answer(req, res, { request: updated }, '/admin/privacy-requests');
   });
 
   // Purge now: erases the account a request concerns at once, skipping the grace period. Destructive: re-auth.
   router.post('/admin/privacy-requests/:id/purge', admin, deps.csrf.protect, recent, async (req, res) => {
     const id = String(req.params.id).slice(0, 36);
-    const request = (await deps.db('privacy_requests').where({ id }).first()) as { user_id: string | null } | undefined;
-    if (!request?.user_id) throw new NotFound('That request is not linked to an account (or the account is already gone).');
-    const deletion = deletionDepsOf(deps);
-    const target = await deps.users.findById(request.user_id);
-    if (!target) throw new NotFound('That request is not linked to an account (or the account is already gone).');
+    const target = await accountOfPrivacyRequest(deps, id);
     assertErasable(actorOf(req), target);
-    await purgeAccount(deletion, target.id, deps.clock());
+    await purgeAccount(deletionDepsOf(deps), target.id, deps.clock());
     await updatePrivacyRequest(deps.db, id, { status: 'done', note: field(req, 'note') || 'Account purged at the requester’s request.' }, deps.clock());
     // The audit entry names the request, not the erased account.
     await recordStaffAction(deps.db, actorOf(req), { action: 'account.purge_now', targetType: 'privacy_request', targetId: id, reason: field(req, 'note') || null }, deps.clock());
-    if (wantsJson(req)) {
-      res.json({ purged: true });
-      return;
-    }
-    res.redirect(303, '/admin/privacy-requests');
+    answer(req, res, { purged: true }, '/admin/privacy-requests');
   });
 
   // Access and portability for someone without a login (or who asked by letter): the ZIP the holder would get.

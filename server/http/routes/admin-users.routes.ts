@@ -1,4 +1,4 @@
-import { Router, type Request, type RequestHandler, type Response } from 'express';
+import { Router, type Request, type RequestHandler } from 'express';
 import { suspendUser, unsuspendUser } from '../../services/suspension.service.js';
 import {
   findAccount,
@@ -16,7 +16,7 @@ import { field } from '../form-fields.js';
 import { authOf } from '../middleware/require-user.middleware.js';
 import { requireRecentReauth, requireStaff } from '../middleware/staff.middleware.js';
 import { deletionDepsOf, type AccountDeps } from './account-deps.js';
-import { staffActorOf, when } from './admin-helpers.js';
+import { answer, staffActorOf, when } from './admin-helpers.js';
 
 /** The Users pages (admins only; everyone else gets 404): search, one account's profile, and the actions on it. */
 export function adminUsersRoutes(deps: AccountDeps): Router {
@@ -30,10 +30,6 @@ export function adminUsersRoutes(deps: AccountDeps): Router {
   const known: RequestHandler = async (req, _res, next) => {
     await findAccount(staffUsers, idOf(req));
     next();
-  };
-  const done = (req: Request, res: Response, body: Record<string, unknown>, back = `/admin/users/${idOf(req)}`) => {
-    if (wantsJson(req)) res.json(body);
-    else res.redirect(303, back);
   };
 
   router.get('/admin/users', admin, async (req, res) => {
@@ -57,33 +53,33 @@ export function adminUsersRoutes(deps: AccountDeps): Router {
 
   router.post('/admin/users/:id/suspend', admin, deps.csrf.protect, known, async (req, res) => {
     await suspendUser(staffUsers, actorOf(req), idOf(req), field(req, 'reason'), deps.clock());
-    done(req, res, { suspended: true });
+    answer(req, res, { suspended: true }, `/admin/users/${idOf(req)}`);
   });
 
   router.post('/admin/users/:id/unsuspend', admin, deps.csrf.protect, known, async (req, res) => {
     await unsuspendUser(staffUsers, actorOf(req), idOf(req), field(req, 'reason'), deps.clock());
-    done(req, res, { suspended: false });
+    answer(req, res, { suspended: false }, `/admin/users/${idOf(req)}`);
   });
 
   router.post('/admin/users/:id/quota', admin, deps.csrf.protect, async (req, res) => {
     const quotaBytes = await setUserQuota(staffUsers, actorOf(req), idOf(req), field(req, 'quota'), deps.clock());
-    done(req, res, { quotaBytes });
+    answer(req, res, { quotaBytes }, `/admin/users/${idOf(req)}`);
   });
 
   router.post('/admin/users/:id/sign-out', admin, deps.csrf.protect, async (req, res) => {
     const sessions = await signOutEverywhere(staffUsers, actorOf(req), idOf(req), deps.clock());
-    done(req, res, { sessionsEnded: sessions });
+    answer(req, res, { sessionsEnded: sessions }, `/admin/users/${idOf(req)}`);
   });
 
   // Destructive: the password typed within STAFF_REAUTH_MINUTES.
   router.post('/admin/users/:id/delete', admin, deps.csrf.protect, recent, async (req, res) => {
     const purgeAt = await staffDeleteAccount(staffUsers, actorOf(req), idOf(req), field(req, 'reason'), deps.clock());
-    done(req, res, { deletionRequested: true, purgeAt: purgeAt.toISOString() });
+    answer(req, res, { deletionRequested: true, purgeAt: purgeAt.toISOString() }, `/admin/users/${idOf(req)}`);
   });
 
   router.post('/admin/users/:id/purge', admin, deps.csrf.protect, recent, async (req, res) => {
     await staffPurgeAccount(staffUsers, actorOf(req), idOf(req), field(req, 'reason'), deps.clock());
-    done(req, res, { purged: true }, '/admin/users');
+    answer(req, res, { purged: true }, '/admin/users');
   });
 
   return router;

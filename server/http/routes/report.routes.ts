@@ -1,6 +1,6 @@
 import { Router, type Request } from 'express';
 import { findImage } from '../../services/images.service.js';
-import { REPORT_REASONS, submitReport } from '../../services/moderation.service.js';
+import { REPORT_REASONS, submitReport } from '../../services/reports.service.js';
 import { verifyTurnstile } from '../../services/turnstile.service.js';
 import { AppError, NotFound, wantsJson } from '../errors.js';
 import { createAlbumsRepo } from '../../db/albums.repo.js';
