@@ -3,7 +3,7 @@ import { loadDotEnv } from '../config/env-file.js';
 import { createDb } from '../db/knex.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { createUsersRepo } from '../db/users.repo.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import { randomBase62 } from '../lib/ids.js';
 import { hashPassword } from '../lib/passwords.js';
 import { validateEmail, validateNewPassword, validateUsername } from '../services/auth.service.js';

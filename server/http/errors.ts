@@ -1,68 +1,23 @@
-import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
+import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
+import { AppError, type ErrorKind, messages, NotFound, ServiceUnavailable } from '../errors.js';
 import { StorageUnavailable } from '../storage/storage.js';
 
-/** An error whose message is written for the person who caused it; safe to show. */
-export class AppError extends Error {
-  /** Extra response headers that belong to this error, e.g. Retry-After. */
-  headers: Record<string, string> = {};
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = new.target.name;
-  }
-}
-
-export class BadRequest extends AppError {
-  constructor(message: string, code = 'bad_request') {
-    super(400, code, message);
-  }
-}
-export class Unauthorized extends AppError {
-  constructor(message = 'Please log in to do that.', code = 'login_required') {
-    super(401, code, message);
-  }
-}
-export class Forbidden extends AppError {
-  constructor(message: string, code = 'forbidden') {
-    super(403, code, message);
-  }
-}
-export class NotFound extends AppError {
-  constructor(message = 'Nothing here. The image may have been deleted, or the link is mistyped.', code = 'not_found') {
-    super(404, code, message);
-  }
-}
-export class PayloadTooLarge extends AppError {
-  constructor(message: string, code = 'payload_too_large') {
-    super(413, code, message);
-  }
-}
-export class UnsupportedMediaType extends AppError {
-  constructor(message: string, code = 'unsupported_media_type') {
-    super(415, code, message);
-  }
-}
-export class Unprocessable extends AppError {
-  constructor(message: string, code = 'unprocessable') {
-    super(422, code, message);
-  }
-}
-export class TooManyRequests extends AppError {
-  constructor(message: string, code = 'too_many_requests') {
-    super(429, code, message);
-  }
-}
-export class ServiceUnavailable extends AppError {
-  constructor(message: string, code = 'service_unavailable') {
-    super(503, code, message);
-  }
-}
-
-const GENERIC_500 = 'Something went wrong on our side. Please try again; if it keeps happening, tell the site operator.';
+/** The one place that knows what status code each kind of error answers with. */
+export const STATUS_OF: Record<ErrorKind, number> = {
+  bad_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  gone: 410,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media: 415,
+  unprocessable: 422,
+  rate_limited: 429,
+  unavailable: 503,
+  internal: 500,
+};
 
 const FILE_HEADERS = ['ETag', 'Last-Modified', 'Content-Disposition', 'Content-Range', 'Content-Length', 'Accept-Ranges'];
 
@@ -70,20 +25,39 @@ export function wantsJson(req: Request): boolean {
   return req.accepts(['html', 'json']) === 'json';
 }
 
+/** What the client is told about an error: status, stable code, safe message and the headers that belong to it. */
+export type PublicError = { status: number; code: string; message: string; headers: Record<string, string>; field?: string };
+
+export function statusOf(err: AppError): number {
+  return STATUS_OF[err.kind];
+}
+
 /** Turns any thrown value into a status, code and a message safe for the client. */
-export function toPublicError(err: unknown): AppError {
-  if (err instanceof AppError) return err;
-  if (err instanceof StorageUnavailable) {
-    const unavailable = new ServiceUnavailable('Image storage is not answering right now. Please try again in a minute.', 'storage_unavailable');
-    unavailable.headers['Retry-After'] = '30';
-    return unavailable;
+export function toPublicError(err: unknown): PublicError {
+  let known: AppError | null = err instanceof AppError ? err : null;
+  if (!known && err instanceof StorageUnavailable) known = new ServiceUnavailable(messages.storageUnavailable, 'storage_unavailable', 30);
+  if (known) {
+    const headers: Record<string, string> = {};
+    if (known.retryAfterSeconds !== undefined) headers['Retry-After'] = String(known.retryAfterSeconds);
+    return { status: statusOf(known), code: known.code, message: known.message, headers, ...(known.field ? { field: known.field } : {}) };
   }
   // body-parser and friends mark client errors with a status; their messages are written for developers.
   const status = (err as { status?: unknown; statusCode?: unknown })?.status ?? (err as { statusCode?: unknown })?.statusCode;
-  if (typeof status === 'number' && status >= 400 && status < 500) {
-    return new AppError(status, 'bad_request', 'The request could not be understood.');
-  }
-  return new AppError(500, 'internal_error', GENERIC_500);
+  if (typeof status === 'number' && status >= 400 && status < 500) return { status, code: 'bad_request', message: messages.malformed, headers: {} };
+  return { status: 500, code: 'internal_error', message: messages.internal, headers: {} };
+}
+
+/**
+ * For a form route: when err is one the person can fix (a 4xx AppError) and the client is a browser, sets the
+ * status and the error's headers (Retry-After, no-store) and returns it, so the route re-renders its form with the
+ * message. Anything else is rethrown to the error pipeline.
+ */
+export function formError(req: Request, res: Response, err: unknown, accept: (e: PublicError) => boolean = () => true): PublicError {
+  if (!(err instanceof AppError) || wantsJson(req)) throw err;
+  const publicError = toPublicError(err);
+  if (publicError.status >= 500 || !accept(publicError)) throw err;
+  res.status(publicError.status).set({ ...publicError.headers, 'Cache-Control': 'no-store' });
+  return publicError;
 }
 
 export const notFoundHandler: RequestHandler = (_req, _res, next) => next(new NotFound());

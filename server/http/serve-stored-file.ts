@@ -3,7 +3,7 @@ import contentDisposition from 'content-disposition';
 import rangeParser from 'range-parser';
 import { pipeline } from 'node:stream/promises';
 import type { ByteRange, StorageDriver } from '../storage/storage.js';
-import { NotFound } from './errors.js';
+import { NotFound } from '../errors.js';
 import { setImageResponseHeaders } from './middleware/security-headers.middleware.js';
 
 export type StoredFile = {

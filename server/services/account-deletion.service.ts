@@ -6,7 +6,7 @@ import type { RecoveryRepo } from '../db/recovery.repo.js';
 import type { SecurityLogRepo } from '../db/security-log.repo.js';
 import type { SessionsRepo } from '../db/sessions.repo.js';
 import { emailKey, usernameKey, type UserRecord, type UsersRepo } from '../db/users.repo.js';
-import { BadRequest, ServiceUnavailable } from '../http/errors.js';
+import { BadRequest, ServiceUnavailable } from '../errors.js';
 import { sha256Hex } from '../lib/hash.js';
 import { randomBase62 } from '../lib/ids.js';
 import type { StorageDriver } from '../storage/storage.js';

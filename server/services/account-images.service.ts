@@ -1,5 +1,5 @@
 import { VISIBILITIES, type ImageRecord, type PagePosition, type Visibility } from '../db/images.repo.js';
-import { BadRequest, NotFound } from '../http/errors.js';
+import { BadRequest, NotFound } from '../errors.js';
 import { isImageId } from '../lib/ids.js';
 import { cleanTitle, MAX_TITLE_CHARS, titleLength } from '../lib/title.js';
 import type { ImagesDeps } from './images.service.js';
@@ -98,7 +98,7 @@ export function parseIds(raw: unknown): string[] {
   if (Array.isArray(raw) && raw.some((v) => typeof v !== 'string')) throw new BadRequest(messages.badIds, 'bad_ids');
   const ids = [...new Set(list)];
   if (ids.length === 0) throw new BadRequest(messages.noneSelected, 'none_selected');
-  if (ids.length > MAX_BULK_IDS) throw new BadRequest(messages.tooMany, 'too_many_ids');
+  if (ids.length > MAX_BULK_IDS) throw new BadRequest(messages.tooMany, 'too_many');
   if (!ids.every(isImageId)) throw new BadRequest(messages.badIds, 'bad_ids');
   return ids;
 }

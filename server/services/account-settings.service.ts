@@ -4,7 +4,7 @@ import type { ConsentEntry } from '../db/consent-log.repo.js';
 import type { SecurityLogRepo } from '../db/security-log.repo.js';
 import type { SessionsRepo } from '../db/sessions.repo.js';
 import { usernameKey, type UserRecord, type UsersRepo } from '../db/users.repo.js';
-import { BadRequest, Forbidden, NotFound } from '../http/errors.js';
+import { BadRequest, Forbidden, NotFound } from '../errors.js';
 import { hashPassword, verifyPassword, PASSWORD_MAX } from '../lib/passwords.js';
 import { accountKey, messages as authMessages, sendEmailChangeLink, sendVerification, validateEmail, validateNewPassword, validateUsername, type AuthDeps } from './auth.service.js';
 import type { RateLimits } from './rate-limits.service.js';

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { UserRecord, UsersRepo } from '../db/users.repo.js';
-import { NotFound } from '../http/errors.js';
+import { NotFound } from '../errors.js';
 import { secretMatchesHash, sha256Hex } from '../lib/hash.js';
 import { randomBase62 } from '../lib/ids.js';
 import { hashPassword } from '../lib/passwords.js';
 import { validateEmail, validateNewPassword, validateUsername, messages, type AuthDeps } from './auth.service.js';
-import { BadRequest } from '../http/errors.js';
+import { BadRequest } from '../errors.js';
 
 /**
  * First-run setup: while no admin exists, each start stores the hash of a fresh one-time token and the server logs

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { toDate } from '../db/knex.js';
 import type { UserRecord } from '../db/users.repo.js';
-import { BadRequest, Forbidden, NotFound } from '../http/errors.js';
+import { BadRequest, Forbidden, NotFound } from '../errors.js';
 import { humanBytes, parseByteSize } from '../lib/format.js';
 import { purgeAccount, purgeDateOf, requestAccountDeletion, type AccountDeletionDeps } from './account-deletion.service.js';
 import { recordStaffAction, type StaffActor } from './audit.service.js';

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { toDate } from '../db/knex.js';
-import { BadRequest, NotFound } from '../http/errors.js';
+import { BadRequest, NotFound } from '../errors.js';
 import { recordStaffAction, type StaffActor } from './audit.service.js';
 import { openReportGroups, type QueueOptions, type ReportGroup } from './reports.service.js';
 

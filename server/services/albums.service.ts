@@ -1,5 +1,5 @@
 import { SHARED_VISIBILITIES, type AlbumImage, type AlbumRecord, type AlbumsRepo, type AlbumSummary, type Visibility } from '../db/albums.repo.js';
-import { BadRequest, NotFound } from '../http/errors.js';
+import { BadRequest, NotFound } from '../errors.js';
 import { isImageId, randomBase62 } from '../lib/ids.js';
 import { cleanTitle, MAX_TITLE_CHARS, titleLength } from '../lib/title.js';
 
@@ -36,7 +36,7 @@ export function imageIdList(raw: unknown): string[] {
   const values = (Array.isArray(raw) ? raw : [raw]).filter((v): v is string => typeof v === 'string' && v !== '');
   const ids = [...new Set(values)];
   if (ids.length === 0) throw new BadRequest(messages.noImages, 'no_images');
-  if (ids.length > MAX_IDS_PER_REQUEST) throw new BadRequest(messages.tooManyImages, 'too_many_images');
+  if (ids.length > MAX_IDS_PER_REQUEST) throw new BadRequest(messages.tooManyImages, 'too_many');
   if (!ids.every(isImageId)) throw new NotFound();
   return ids;
 }

@@ -7,7 +7,7 @@ import { isUniqueViolation } from '../db/knex.js';
 import type { SecurityLogRepo } from '../db/security-log.repo.js';
 import type { SessionsRepo } from '../db/sessions.repo.js';
 import type { UserRecord, UsersRepo } from '../db/users.repo.js';
-import { BadRequest, Forbidden } from '../http/errors.js';
+import { BadRequest, Forbidden } from '../errors.js';
 import { sha256Hex } from '../lib/hash.js';
 import { randomBase62 } from '../lib/ids.js';
 import { hashPassword, passwordProblem, verifyAgainstDummy, verifyPassword, PASSWORD_MAX, PASSWORD_MIN } from '../lib/passwords.js';

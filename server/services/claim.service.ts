@@ -1,5 +1,5 @@
 import type { ImageRecord } from '../db/images.repo.js';
-import { BadRequest, NotFound } from '../http/errors.js';
+import { BadRequest, NotFound } from '../errors.js';
 import { secretMatchesHash, sha256Hex } from '../lib/hash.js';
 import { DELETE_KEY_LENGTH, IMAGE_ID_LENGTH, isDeleteKey, isImageId, newDeleteKey } from '../lib/ids.js';
 import type { ImagesDeps } from './images.service.js';

@@ -3,7 +3,7 @@ import type { Knex } from 'knex';
 import type { SessionsRepo } from '../db/sessions.repo.js';
 import type { UsersRepo } from '../db/users.repo.js';
 import { toDate } from '../db/knex.js';
-import { BadRequest, NotFound } from '../http/errors.js';
+import { BadRequest, NotFound } from '../errors.js';
 import { recordStaffAction, type StaffActor } from './audit.service.js';
 import { suspendUser } from './suspension.service.js';
 

@@ -3,7 +3,7 @@ import os from 'node:os';
 import type { Knex } from 'knex';
 import type { ImageRecord } from '../db/images.repo.js';
 import { toDate } from '../db/knex.js';
-import { NotFound, Unprocessable } from '../http/errors.js';
+import { NotFound, Unprocessable } from '../errors.js';
 import { contentHashes, FLAT_PHASH, hammingDistance, type ContentHashes } from '../lib/perceptual-hash.js';
 import { imageKeys } from '../storage/keys.js';
 import { StorageUnavailable, type StorageDriver } from '../storage/storage.js';

@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
-import { BadRequest, PayloadTooLarge, UnsupportedMediaType, Unprocessable } from '../http/errors.js';
+import { BadRequest, PayloadTooLarge, UnsupportedMediaType, Unprocessable } from '../errors.js';
 import { randomBase62 } from '../lib/ids.js';
 import { sniffImageType, SNIFF_BYTES, type ImageType } from '../lib/mime-sniff.js';
 import { sha256OfFile } from '../lib/file-hash.js';

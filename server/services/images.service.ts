@@ -4,7 +4,7 @@ import type { ImageRecord, ImagesRepo } from '../db/images.repo.js';
 import type { RecoveryRepo } from '../db/recovery.repo.js';
 import type { SecurityLogRepo } from '../db/security-log.repo.js';
 import type { UsersRepo } from '../db/users.repo.js';
-import { NotFound } from '../http/errors.js';
+import { NotFound } from '../errors.js';
 import { secretMatchesHash } from '../lib/hash.js';
 import { isDeleteKey, isImageId } from '../lib/ids.js';
 import type { StorageDriver } from '../storage/storage.js';

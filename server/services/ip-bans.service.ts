@@ -3,7 +3,7 @@ import { BlockList, isIP } from 'node:net';
 import type { Knex } from 'knex';
 import { toDate } from '../db/knex.js';
 import { isImageId } from '../lib/ids.js';
-import { BadRequest, Forbidden, NotFound } from '../http/errors.js';
+import { BadRequest, Forbidden, NotFound } from '../errors.js';
 import { createSecurityLogRepo } from '../db/security-log.repo.js';
 import { recordStaffAction, type StaffActor } from './audit.service.js';
 

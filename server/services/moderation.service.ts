@@ -4,7 +4,7 @@ import { toDate } from '../db/knex.js';
 import type { RecoveryRepo } from '../db/recovery.repo.js';
 import type { SecurityLogRepo } from '../db/security-log.repo.js';
 import type { UsersRepo } from '../db/users.repo.js';
-import { AppError, BadRequest, NotFound } from '../http/errors.js';
+import { AppError, BadRequest, NotFound } from '../errors.js';
 import type { SessionsRepo } from '../db/sessions.repo.js';
 import type { StorageDriver } from '../storage/storage.js';
 import { recordStaffAction, type StaffActor } from './audit.service.js';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { toDate, toDateOrNull } from '../db/knex.js';
-import { BadRequest, NotFound } from '../http/errors.js';
+import { BadRequest, NotFound } from '../errors.js';
 
 /**
  * The register of requests about personal data. Each is due 30 days after it arrived (the GDPR's one month);

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { createUsersRepo, type UserRecord, type UsersRepo } from '../db/users.repo.js';
-import { PayloadTooLarge } from '../http/errors.js';
+import { PayloadTooLarge } from '../errors.js';
 import { humanBytes } from '../lib/format.js';
 
 /**

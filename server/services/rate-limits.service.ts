@@ -1,6 +1,6 @@
 import { RateLimiterPostgres, RateLimiterRes, RateLimiterSQLite, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Db } from '../db/knex.js';
-import { TooManyRequests } from '../http/errors.js';
+import { TooManyRequests } from '../errors.js';
 
 /**
  * Rate limits with their counters in the database (table rate_limits, created by a migration), so every replica
@@ -30,9 +30,8 @@ const message = (seconds: number) =>
   `Too many attempts. Please wait ${seconds >= 120 ? `${Math.ceil(seconds / 60)} minutes` : `${seconds} seconds`} and try again.`;
 
 export class RateLimited extends TooManyRequests {
-  constructor(readonly retryAfterSeconds: number) {
-    super(message(retryAfterSeconds), 'rate_limited');
-    this.headers = { 'Retry-After': String(retryAfterSeconds) };
+  constructor(retryAfterSeconds: number) {
+    super(message(retryAfterSeconds), 'rate_limited', retryAfterSeconds);
   }
 }
 

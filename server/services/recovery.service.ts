@@ -4,7 +4,7 @@ import type { ImageRecord, ImagesRepo } from '../db/images.repo.js';
 import type { DeletionReason, RecoveryItem, RecoveryRepo } from '../db/recovery.repo.js';
 import type { SecurityLogRepo } from '../db/security-log.repo.js';
 import type { UsersRepo } from '../db/users.repo.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import { randomBase62 } from '../lib/ids.js';
 import { allImageKeys } from '../storage/keys.js';
 import type { StorageDriver } from '../storage/storage.js';
@@ -32,7 +32,7 @@ const MOVE_CONCURRENCY = 4;
 
 export class RecoveryGone extends AppError {
   constructor() {
-    super(410, 'recovery_gone', 'This image can no longer be restored: its recovery window has ended and its bytes were removed.');
+    super('gone', 'recovery_gone', 'This image can no longer be restored: its recovery window has ended and its bytes were removed.');
   }
 }
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { toDate } from '../db/knex.js';
 import type { SecurityLogRepo } from '../db/security-log.repo.js';
-import { BadRequest } from '../http/errors.js';
+import { BadRequest } from '../errors.js';
 
 /** Why an image can be reported; CSAM and illegal content are shown blurred in the queue until clicked. */
 export const REPORT_REASONS = {

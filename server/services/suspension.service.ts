@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { SessionsRepo } from '../db/sessions.repo.js';
 import type { UserRecord, UsersRepo } from '../db/users.repo.js';
-import { BadRequest, Forbidden, NotFound } from '../http/errors.js';
+import { BadRequest, Forbidden, NotFound } from '../errors.js';
 import { recordStaffAction, type StaffActor } from './audit.service.js';
 
 const messages = {

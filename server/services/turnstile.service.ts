@@ -1,5 +1,5 @@
 import { TURNSTILE_DUMMY_SECRETS } from '../config/config.js';
-import { BadRequest, Forbidden, ServiceUnavailable } from '../http/errors.js';
+import { BadRequest, Forbidden, ServiceUnavailable } from '../errors.js';
 
 export type TurnstileSettings = { secretKey: string; verifyUrl: string; timeoutMs: number };
 export type TurnstileCheck = { token: unknown; remoteIp: string | undefined; action: string; hostname: string };

@@ -11,7 +11,7 @@ import { newDeleteKey, newImageId } from '../lib/ids.js';
 import type { Semaphore } from '../lib/semaphore.js';
 import { imageKeys } from '../storage/keys.js';
 import type { StorageDriver } from '../storage/storage.js';
-import { Unprocessable } from '../http/errors.js';
+import { Unprocessable } from '../errors.js';
 import { isBlocked } from './hash-blocklist.service.js';
 import { processImage } from './image-processing.service.js';
 import { reserveStorage, storedBytes } from './quota.service.js';

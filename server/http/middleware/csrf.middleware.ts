@@ -1,6 +1,6 @@
 import type { Request, RequestHandler } from 'express';
 import { doubleCsrf } from 'csrf-csrf';
-import { Forbidden } from '../errors.js';
+import { Forbidden } from '../../errors.js';
 import { cookieNames } from '../auth-context.js';
 
 const message = 'This form has expired or was sent from another site. Reload the page and try again.';

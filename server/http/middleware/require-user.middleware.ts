@@ -1,6 +1,7 @@
 import type { Request, RequestHandler } from 'express';
 import type { AuthContext } from '../auth-context.js';
-import { Forbidden, Unauthorized, wantsJson } from '../errors.js';
+import { Forbidden, Unauthorized } from '../../errors.js';
+import { wantsJson } from '../errors.js';
 
 export const RESTORE_PATH = '/account/restore';
 const pendingMessage = 'Your account is waiting to be deleted. Restore it first (on /account/restore) to use it again.';

@@ -1,6 +1,7 @@
 import type { RequestHandler } from 'express';
 import type { Role } from '../../db/users.repo.js';
-import { Forbidden, NotFound, wantsJson } from '../errors.js';
+import { Forbidden, NotFound } from '../../errors.js';
+import { wantsJson } from '../errors.js';
 
 /** Staff pages answer 404 to everyone else (they do not even admit to existing), and are never cached. */
 export const requireStaff =

@@ -3,7 +3,7 @@ import type { Request, RequestHandler } from 'express';
 import multer from 'multer';
 import { humanBytes } from '../../lib/format.js';
 import { randomBase62 } from '../../lib/ids.js';
-import { AppError, BadRequest, PayloadTooLarge } from '../errors.js';
+import { AppError, BadRequest, PayloadTooLarge } from '../../errors.js';
 
 // Room for the multipart framing and the few small fields around the file.
 const MULTIPART_OVERHEAD_BYTES = 64 * 1024;

@@ -7,7 +7,8 @@ import {
   purgeDateOf,
   requestAccountDeletion,
 } from '../../services/account-deletion.service.js';
-import { AppError, NotFound, wantsJson } from '../errors.js';
+import { AppError, NotFound } from '../../errors.js';
+import { wantsJson } from '../errors.js';
 import { field } from '../form-fields.js';
 import { clearSessionCookie } from '../middleware/session.middleware.js';
 import { authOf, RESTORE_PATH, requireUser } from '../middleware/require-user.middleware.js';

@@ -16,7 +16,8 @@ import {
 import { claimImage } from '../../services/claim.service.js';
 import { ownerModerationNotices } from '../../services/moderation.service.js';
 import { usageOf } from '../../services/quota.service.js';
-import { AppError, NotFound, wantsJson } from '../errors.js';
+import { NotFound } from '../../errors.js';
+import { wantsJson, formError } from '../errors.js';
 import { authOf, requireUser } from '../middleware/require-user.middleware.js';
 import { clientInfo } from '../request-info.js';
 import type { AccountDeps } from './account-deps.js';
@@ -175,9 +176,8 @@ export function accountImagesRoutes(deps: AccountDeps): Router {
       res.redirect(303, '/account/images?done=claimed');
     } catch (err) {
       // A browser sees the list again with the message by the claim form (the pasted link is not echoed back).
-      if (!(err instanceof AppError) || err.status >= 500 || wantsJson(req)) throw err;
-      res.set(err.headers);
-      await renderList(req, res, { status: err.status, claimError: err.message, options: { sort: 'newest', search: '', after: null } });
+      const shown = formError(req, res, err);
+      await renderList(req, res, { status: shown.status, claimError: shown.message, options: { sort: 'newest', search: '', after: null } });
     }
   });
 

@@ -10,7 +10,7 @@ import {
   setMarketingConsent,
   settingsView,
 } from '../../services/account-settings.service.js';
-import { AppError, wantsJson } from '../errors.js';
+import { wantsJson, formError } from '../errors.js';
 import { clearSessionCookie } from '../middleware/session.middleware.js';
 import { authOf, requireUser } from '../middleware/require-user.middleware.js';
 import { clientInfo } from '../request-info.js';
@@ -69,10 +69,9 @@ export function accountSettingsRoutes(deps: AccountDeps): Router {
       try {
         await handle(req, res);
       } catch (err) {
-        if (!(err instanceof AppError) || err.status >= 500 || wantsJson(req)) throw err;
-        res.set(err.headers);
+        const shown = formError(req, res, err);
         // Passwords are never echoed back into the page.
-        await renderSettings(req, res, err.status, { error: err.message, errorFor: section, values: { username: field(req, 'username'), email: field(req, 'email') } });
+        await renderSettings(req, res, shown.status, { error: shown.message, errorFor: section, values: { username: field(req, 'username'), email: field(req, 'email') } });
       }
     },
   ];

@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { addBan, liftBan, listBans, parseCidr } from '../../services/ip-bans.service.js';
-import { AppError, wantsJson } from '../errors.js';
+import { wantsJson, formError } from '../errors.js';
 import { field } from '../form-fields.js';
 import { requireStaff } from '../middleware/staff.middleware.js';
 import type { AccountDeps } from './account-deps.js';
@@ -28,8 +28,8 @@ export function adminBansRoutes(deps: AccountDeps): Router {
       const ban = await addBan(deps.db, staffActorOf(req), { cidr: parseCidr(values.cidr), days: Number(values.days), reason: values.reason }, maxDays, deps.clock());
       answer(req, res, { ban }, '/admin/bans', 201);
     } catch (err) {
-      if (!(err instanceof AppError) || err.status >= 500 || wantsJson(req)) throw err;
-      res.status(err.status).render('admin/bans', await page({ values, error: err.message }));
+      const shown = formError(req, res, err);
+      res.render('admin/bans', await page({ values, error: shown.message }));
     }
   });
 

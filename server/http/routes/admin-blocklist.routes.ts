@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { listBlocklist, removeFromBlocklist } from '../../services/hash-blocklist.service.js';
-import { NotFound, wantsJson } from '../errors.js';
+import { NotFound } from '../../errors.js';
+import { wantsJson } from '../errors.js';
 import { field } from '../form-fields.js';
 import { requireStaff } from '../middleware/staff.middleware.js';
 import type { AccountDeps } from './account-deps.js';

@@ -1,7 +1,8 @@
 import { Router, type Request } from 'express';
 import { decideCounterNotice, fileCounterNotice, listCopyrightNotices, type CounterNoticeInput } from '../../services/copyright.service.js';
 import { recordStaffAction } from '../../services/audit.service.js';
-import { NotFound, wantsJson } from '../errors.js';
+import { NotFound } from '../../errors.js';
+import { wantsJson } from '../errors.js';
 import { checked, field } from '../form-fields.js';
 import { requireStaff } from '../middleware/staff.middleware.js';
 import type { AccountDeps } from './account-deps.js';

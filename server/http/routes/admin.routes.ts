@@ -3,7 +3,7 @@ import { JOBS } from '../../jobs/index.js';
 import { checkCurrentPassword } from '../../services/account-settings.service.js';
 import { dashboard } from '../../services/admin-dashboard.service.js';
 import { AUDIT_CSV_HEADER, auditCsvRow, listAudit } from '../../services/audit.service.js';
-import { AppError, wantsJson } from '../errors.js';
+import { wantsJson, formError } from '../errors.js';
 import { field } from '../form-fields.js';
 import { authOf } from '../middleware/require-user.middleware.js';
 import { REAUTH_PATH, requireStaff, safeNext } from '../middleware/staff.middleware.js';
@@ -43,8 +43,8 @@ export function adminRoutes(deps: AccountDeps): Router {
     try {
       await checkCurrentPassword(settings, auth.user, field(req, 'password'), 'staff_reauth', clientInfo(req));
     } catch (err) {
-      if (!(err instanceof AppError) || wantsJson(req)) throw err;
-      res.status(err.status).set(err.headers).render('admin/reauth', { title: 'Confirm it is you', next: safeNext(field(req, 'next')), error: err.message });
+      const shown = formError(req, res, err);
+      res.render('admin/reauth', { title: 'Confirm it is you', next: safeNext(field(req, 'next')), error: shown.message });
       return;
     }
     await deps.sessions.markReauthenticated(auth.sessionIdHash, deps.clock());

@@ -16,7 +16,7 @@ import {
   sharedAlbum,
   type AlbumsDeps,
 } from '../../services/albums.service.js';
-import { AppError, wantsJson } from '../errors.js';
+import { wantsJson, formError } from '../errors.js';
 import { authOf, requireUser } from '../middleware/require-user.middleware.js';
 import type { AccountDeps } from './account-deps.js';
 
@@ -77,9 +77,8 @@ export function albumsRoutes(deps: AccountDeps): Router {
         if (wantsJson(req)) res.status(done.status ?? 200).json(done.json);
         else res.redirect(303, done.redirect);
       } catch (err) {
-        if (!(err instanceof AppError) || err.status === 404 || err.status >= 500 || wantsJson(req)) throw err;
-        res.status(err.status);
-        await onError(req, res, err.message);
+        const shown = formError(req, res, err, (e) => e.status !== 404);
+        await onError(req, res, shown.message);
       }
     },
   ];

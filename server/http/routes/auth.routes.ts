@@ -14,7 +14,8 @@ import {
 import type { RateLimits } from '../../services/rate-limits.service.js';
 import { endSession, startSession, type SessionsDeps } from '../../services/sessions.service.js';
 import { verifyTurnstile } from '../../services/turnstile.service.js';
-import { AppError, wantsJson } from '../errors.js';
+import { BadRequest } from '../../errors.js';
+import { wantsJson, formError } from '../errors.js';
 import type { Csrf } from '../middleware/csrf.middleware.js';
 import { clearSessionCookie, setSessionCookie } from '../middleware/session.middleware.js';
 import { clientInfo, countryOf } from '../request-info.js';
@@ -34,12 +35,12 @@ function formHandler(view: string, locals: (req: Request) => object, handle: (re
     try {
       await handle(req, res);
     } catch (err) {
-      if (!(err instanceof AppError) || err.status >= 500 || wantsJson(req)) throw err;
+      const shown = formError(req, res, err);
       // Only string fields go back into the form (a hostile JSON body may hold anything), never the password.
       const values = Object.fromEntries(
         Object.entries((req.body ?? {}) as Record<string, unknown>).filter(([name, value]) => typeof value === 'string' && name !== 'password' && name !== '_csrf'),
       );
-      res.status(err.status).set({ ...err.headers, 'Cache-Control': 'no-store' }).render(view, { ...locals(req), error: err.message, values });
+      res.render(view, { ...locals(req), error: shown.message, values });
     }
   };
 }
@@ -159,7 +160,7 @@ export function authRoutes(deps: Deps): Router {
     deps.csrf.protect,
     formHandler('auth/reset-password', () => ({ title: 'Choose a new password' }), async (req, res) => {
       res.set(noLeak);
-      if (!TOKEN.test(String(req.params.token))) throw new AppError(400, 'bad_token', messages.badToken);
+      if (!TOKEN.test(String(req.params.token))) throw new BadRequest(messages.badToken, 'bad_token');
       await resetPassword(deps.auth, String(req.params.token), field(req, 'password'), clientInfo(req));
       // The reset signed out every session, including this browser's.
       clearSessionCookie(res, https);
@@ -184,7 +185,7 @@ export function authRoutes(deps: Deps): Router {
     deps.csrf.protect,
     formHandler('auth/verify-email', () => ({ title: 'Confirm your email address' }), async (req, res) => {
       res.set(noLeak);
-      if (!TOKEN.test(String(req.params.token))) throw new AppError(400, 'bad_token', messages.badToken);
+      if (!TOKEN.test(String(req.params.token))) throw new BadRequest(messages.badToken, 'bad_token');
       await verifyEmail(deps.auth, String(req.params.token));
       if (wantsJson(req)) {
         res.json({ verified: true });

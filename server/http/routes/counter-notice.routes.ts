@@ -1,7 +1,8 @@
 import { Router } from 'express';
 import { counterableImageIds, fileCounterNotice } from '../../services/copyright.service.js';
 import { isImageId } from '../../lib/ids.js';
-import { AppError, NotFound, wantsJson } from '../errors.js';
+import { NotFound } from '../../errors.js';
+import { wantsJson, formError } from '../errors.js';
 import { field } from '../form-fields.js';
 import { authOf, requireUser } from '../middleware/require-user.middleware.js';
 import type { AccountDeps } from './account-deps.js';
@@ -32,9 +33,9 @@ export function counterNoticeRoutes(deps: AccountDeps): Router {
         return;
       }
     } catch (err) {
-      if (!(err instanceof AppError) || err.status >= 500 || wantsJson(req)) throw err;
+      const shown = formError(req, res, err);
       const values = { name: field(req, 'name'), contact: field(req, 'contact'), statement: field(req, 'statement'), signature: field(req, 'signature') };
-      res.status(err.status).set('Cache-Control', 'private, no-store').render('account/counter-notice', page(imageId, { values, error: err.message }));
+      res.set('Cache-Control', 'private, no-store').render('account/counter-notice', page(imageId, { values, error: shown.message }));
       return;
     }
     res.set('Cache-Control', 'no-store').render('notice', { title: 'Counter-notice sent', message: 'The moderators have your counter-notice and will decide on it. If they accept it, the notice stops counting against your account.', next: { href: '/account/images', label: 'Back to my images' } });

@@ -1,7 +1,8 @@
 import { Router, type RequestHandler } from 'express';
 import type { RateLimits } from '../../services/rate-limits.service.js';
 import { deleteImageWithKey, findImageForDeletion, type ImagesDeps } from '../../services/images.service.js';
-import { NotFound, wantsJson } from '../errors.js';
+import { NotFound } from '../../errors.js';
+import { wantsJson } from '../errors.js';
 import { isDeleteKey, isImageId } from '../../lib/ids.js';
 import { secretMatchesHash } from '../../lib/hash.js';
 import { removalStatement } from '../../services/moderation.service.js';

@@ -5,7 +5,7 @@ import { imageKeys } from '../../storage/keys.js';
 import type { StorageDriver } from '../../storage/storage.js';
 import type { ImageRecord, ImagesRepo } from '../../db/images.repo.js';
 import { proxyDelivery, type Delivery } from '../delivery.js';
-import { NotFound } from '../errors.js';
+import { NotFound } from '../../errors.js';
 import { serveStoredFile, type StoredFile } from '../serve-stored-file.js';
 
 type Deps = { images: ImagesRepo; storage: StorageDriver; publicUrl: string; delivery?: Delivery };

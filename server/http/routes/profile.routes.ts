@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { listOptionsFrom, listOwnerImages } from '../../services/account-images.service.js';
-import { NotFound, wantsJson } from '../errors.js';
+import { NotFound } from '../../errors.js';
+import { wantsJson } from '../errors.js';
 import type { AccountDeps } from './account-deps.js';
 import { imageSummary, pageHref } from './account-images.routes.js';
 

@@ -2,7 +2,8 @@ import { Router, type Request } from 'express';
 import { findImage } from '../../services/images.service.js';
 import { REPORT_REASONS, submitReport } from '../../services/reports.service.js';
 import { verifyTurnstile } from '../../services/turnstile.service.js';
-import { AppError, NotFound, wantsJson } from '../errors.js';
+import { NotFound } from '../../errors.js';
+import { wantsJson, formError } from '../errors.js';
 import { createAlbumsRepo } from '../../db/albums.repo.js';
 import { isAlbumId } from '../../services/albums.service.js';
 import { checked, field } from '../form-fields.js';
@@ -64,8 +65,8 @@ export function reportRoutes(deps: AccountDeps): Router {
         deps.clock(),
       );
     } catch (err) {
-      if (!(err instanceof AppError) || err.status >= 500 || wantsJson(req)) throw err;
-      res.status(err.status).set(err.headers).set('Cache-Control', 'no-store').render('report', page(target, { values, error: err.message }));
+      const shown = formError(req, res, err);
+      res.render('report', page(target, { values, error: shown.message }));
       return;
     }
     if (wantsJson(req)) {

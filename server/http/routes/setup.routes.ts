@@ -3,7 +3,8 @@ import type { Config } from '../../config/config.js';
 import { createFirstAdmin, isSetupTokenValid } from '../../services/admin-setup.service.js';
 import type { AuthDeps } from '../../services/auth.service.js';
 import { startSession, type SessionsDeps } from '../../services/sessions.service.js';
-import { AppError, NotFound, wantsJson } from '../errors.js';
+import { NotFound } from '../../errors.js';
+import { wantsJson, formError } from '../errors.js';
 import type { Csrf } from '../middleware/csrf.middleware.js';
 import { setSessionCookie } from '../middleware/session.middleware.js';
 import { clientInfo } from '../request-info.js';
@@ -27,8 +28,8 @@ export function setupRoutes(deps: { auth: AuthDeps; sessions: SessionsDeps; csrf
     try {
       admin = await createFirstAdmin(deps.auth, String(req.params.token), input, clientInfo(req));
     } catch (err) {
-      if (!(err instanceof AppError) || err.status !== 400 || wantsJson(req)) throw err;
-      res.status(400).render('setup', { title: 'Set up Pixbin', error: err.message, values: { username: input.username, email: input.email } });
+      const shown = formError(req, res, err, (e) => e.status === 400);
+      res.render('setup', { title: 'Set up Pixbin', error: shown.message, values: { username: input.username, email: input.email } });
       return;
     }
     const value = await startSession(deps.sessions, admin.id, req.get('user-agent'));

@@ -5,7 +5,7 @@ import {
   recordPrivacyRequest,
   updatePrivacyRequest,
 } from '../../services/privacy-requests.service.js';
-import { BadRequest, NotFound } from '../../http/errors.js';
+import { BadRequest, NotFound } from '../../errors.js';
 import { testDatabase } from '../helpers/test-db.js';
 
 const DAY = 86_400_000;

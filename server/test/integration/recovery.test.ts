@@ -1,3 +1,4 @@
+import { toPublicError } from '../../http/errors.js';
 import { expect } from 'chai';
 import { createImagesRepo } from '../../db/images.repo.js';
 import { createRecoveryRepo } from '../../db/recovery.repo.js';
@@ -101,7 +102,7 @@ describe('recovery store: deleted bytes are kept aside, never served, restorable
 
     const err = await restoreImage(deps, old.id, actor, new Date()).then(() => null, (e: unknown) => e);
     expect(err).to.be.instanceOf(RecoveryGone);
-    expect((err as RecoveryGone).status).to.equal(410);
+    expect(toPublicError(err).status).to.equal(410);
     expect((err as RecoveryGone).message).to.match(/recovery window has ended/);
     expect(await app.storedKeys()).to.deep.equal([]);
 

@@ -1,8 +1,9 @@
+import { toPublicError } from '../../http/errors.js';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import vm from 'node:vm';
 import { expect } from 'chai';
-import { AppError } from '../../http/errors.js';
+import { AppError } from '../../errors.js';
 import { verifyTurnstile, type TurnstileCheck, type TurnstileSettings } from '../../services/turnstile.service.js';
 import { DUMMY_TOKEN, startFakeTurnstile, TEST_SECRETS, type FakeTurnstile } from '../helpers/fake-turnstile.js';
 
@@ -15,7 +16,7 @@ async function expectAppError(promise: Promise<unknown>, status: number, code: s
   }
   expect(caught, 'expected verifyTurnstile to reject').to.be.instanceOf(AppError);
   const err = caught as AppError;
-  expect({ status: err.status, code: err.code }).to.deep.equal({ status, code });
+  expect({ status: toPublicError(err).status, code: err.code }).to.deep.equal({ status, code });
   return err;
 }
 

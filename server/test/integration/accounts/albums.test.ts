@@ -184,7 +184,7 @@ describe('accounts: albums', () => {
       expect(html.status).to.equal(400);
       expect(html.body.toString()).to.include('Choose at least one image');
       const many = Array.from({ length: 501 }, () => newImageId());
-      expectJsonError(await postJson(alice.client, `${manage(id)}/images`, { imageIds: many }, manage(id)), 400, 'too_many_images');
+      expectJsonError(await postJson(alice.client, `${manage(id)}/images`, { imageIds: many }, manage(id)), 400, 'too_many');
       expect(await albumImageIds(app, id)).to.deep.equal([]);
     });
 

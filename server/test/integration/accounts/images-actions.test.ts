@@ -110,7 +110,7 @@ describe('accounts: rename, visibility and delete in My images', () => {
     await insertFakeImages(app, fakes);
     await app.db('users').where({ id: alice.id }).update({ used_bytes: 500 * 1100 });
     const extra = 'B'.repeat(12);
-    expectJsonError(await ownerPost(alice, '/account/images/delete', { ids: [...fakes.map((f) => f.id), extra] }, { json: true }), 400, 'too_many_ids');
+    expectJsonError(await ownerPost(alice, '/account/images/delete', { ids: [...fakes.map((f) => f.id), extra] }, { json: true }), 400, 'too_many');
     expect(await app.db('images')).to.have.length(500);
     const res = await ownerPost(alice, '/account/images/delete', { ids: fakes.map((f) => f.id) }, { json: true });
     expect(res.json()).to.deep.equal({ deleted: 500 });
