@@ -1,0 +1,155 @@
+import express, { Router, type Request, type Response } from 'express';
+import { isImageId } from '../../../lib/ids.js';
+import {
+  changeVisibility,
+  deleteOwnedImages,
+  listOptionsFrom,
+  listOwnerImages,
+  MAX_BULK_IDS,
+  parseIds,
+  renameImage,
+  type AccountImagesDeps,
+  type ListOptions,
+} from '../../../services/account-images.service.js';
+import { claimImage } from '../../../services/claim.service.js';
+import { ownerModerationNotices } from '../../../services/moderation.service.js';
+import { usageOf } from '../../../services/quota.service.js';
+import { NotFound } from '../../../errors.js';
+import { wantsJson, formError } from '../../errors.js';
+import { imageSummary, pageHref } from '../../presenters.js';
+import { authOf, requireUser } from '../../middleware/require-user.middleware.js';
+import { clientInfo } from '../../request-info.js';
+import type { AccountDeps } from '../../account-deps.js';
+
+const messages = {
+  done: {
+    renamed: 'Title saved.',
+    public: 'The image is now public: it is listed on your profile.',
+    unlisted: 'The image is now unlisted: anyone with its link can see it, and it is not listed anywhere.',
+    private: 'The image is now private: only you can see it.',
+    deleted: (n: number) => (n === 1 ? 'Deleted 1 image.' : `Deleted ${n} images.`),
+    claimed: 'The image is now in your account. Its old delete link no longer works.',
+  },
+};
+
+const idParam = (req: Request): string => String(req.params.id ?? '');
+const field = (req: Request, name: string): unknown => (req.body as Record<string, unknown> | undefined)?.[name];
+const text = (req: Request, name: string): string => {
+  const value = field(req, name);
+  return typeof value === 'string' ? value : '';
+};
+
+// Where a form on the list sends the browser back to: only ever a page of the list itself.
+const BACK = /^\/account\/images(?:\?[A-Za-z0-9_.~%=&+-]*)?$/;
+function backTo(req: Request, done: string, count?: number): string {
+  const back = text(req, 'back');
+  const url = new URL(BACK.test(back) ? back : '/account/images', 'http://local');
+  url.searchParams.delete('n');
+  url.searchParams.set('done', done);
+  if (count !== undefined) url.searchParams.set('n', String(count));
+  return `${url.pathname}${url.search}`;
+}
+
+function doneNotice(query: Record<string, unknown>): string | null {
+  const done = typeof query.done === 'string' ? query.done : '';
+  if (done === 'deleted') return messages.done.deleted(Math.max(0, Number(query.n) || 0));
+  if (done === 'renamed' || done === 'public' || done === 'unlisted' || done === 'private' || done === 'claimed') return messages.done[done];
+  return null;
+}
+
+/**
+ * The bulk-delete form carries up to 500 ids, more fields than the app-wide form parser allows; this parser is
+ * mounted ahead of it for that one route (the global parser then sees the body already read and skips it).
+ */
+export function accountImagesBodyParsers(): Router {
+  const router = Router();
+  const limit = '32kb';
+  router.post(
+    '/account/images/delete',
+    express.urlencoded({ extended: false, limit, parameterLimit: MAX_BULK_IDS + 10 }),
+    express.json({ limit }),
+  );
+  return router;
+}
+
+export function accountImagesRoutes(deps: AccountDeps): Router {
+  const router = Router();
+  const service: AccountImagesDeps = { ...deps, defaultQuotaBytes: deps.config.defaultQuotaBytes };
+  const publicUrl = deps.config.publicUrl;
+
+  const renderList = async (req: Request, res: Response, extra: { status?: number; claimError?: string; options?: ListOptions } = {}) => {
+    const { user } = authOf(req);
+    const options = extra.options ?? listOptionsFrom(req.query);
+    const page = await listOwnerImages(service, user.id, options);
+    res.set('Cache-Control', 'private, no-store');
+    // The statement of reasons for every moderation decision about the account's images.
+    const moderation = await ownerModerationNotices(deps.db, user.id);
+    if (wantsJson(req)) {
+      res.json({ images: page.images.map((i) => imageSummary(publicUrl, i)), next: page.next, usage: usageOf(user, deps.config.defaultQuotaBytes), moderation });
+      return;
+    }
+    res.status(extra.status ?? 200).render('account/images', {
+      title: 'My images',
+      images: page.images.map((i) => imageSummary(publicUrl, i)),
+      options,
+      usage: usageOf(user, deps.config.defaultQuotaBytes),
+      profileUrl: `/u/${encodeURIComponent(user.username)}`,
+      here: req.originalUrl.split('#')[0],
+      firstHref: options.after ? pageHref('/account/images', options) : null,
+      nextHref: page.next ? pageHref('/account/images', options, page.next) : null,
+      notice: extra.claimError ? null : doneNotice(req.query),
+      claimError: extra.claimError ?? null,
+      moderation,
+    });
+  };
+
+  /** JSON clients get the result; browsers go back to the page they came from, with a notice. */
+  const answer = (req: Request, res: Response, json: object, done: string, count?: number) => {
+    if (wantsJson(req)) res.json(json);
+    else res.redirect(303, backTo(req, done, count));
+  };
+
+  router.get('/account/images', requireUser, (req, res) => renderList(req, res));
+
+  router.post('/account/images/delete', requireUser, deps.csrf.protect, async (req, res) => {
+    const ids = parseIds(field(req, 'ids'));
+    const deleted = await deleteOwnedImages(service, authOf(req).user.id, ids, clientInfo(req));
+    answer(req, res, { deleted }, 'deleted', deleted);
+  });
+
+  router.post('/account/images/:id/title', requireUser, deps.csrf.protect, async (req, res) => {
+    const title = await renameImage(service, authOf(req).user.id, idParam(req), text(req, 'title'));
+    answer(req, res, { id: idParam(req), title }, 'renamed');
+  });
+
+  router.post('/account/images/:id/visibility', requireUser, deps.csrf.protect, async (req, res) => {
+    const visibility = await changeVisibility(service, authOf(req).user.id, idParam(req), field(req, 'visibility'));
+    answer(req, res, { id: idParam(req), visibility }, visibility);
+  });
+
+  router.post('/account/images/:id/delete', requireUser, deps.csrf.protect, async (req, res) => {
+    if (!isImageId(idParam(req))) throw new NotFound();
+    const deleted = await deleteOwnedImages(service, authOf(req).user.id, [idParam(req)], clientInfo(req));
+    if (deleted === 0) throw new NotFound();
+    answer(req, res, { deleted }, 'deleted', deleted);
+  });
+
+  router.post('/account/claim', requireUser, deps.csrf.protect, async (req, res) => {
+    const { user } = authOf(req);
+    try {
+      await deps.limits.consume('deletePerIp', req.ip ?? 'unknown'); // a claim tests a delete key, like a delete does
+      const image = await claimImage(service, user.id, { link: text(req, 'link'), id: text(req, 'id'), key: text(req, 'key') }, clientInfo(req));
+      if (wantsJson(req)) {
+        res.json({ claimed: true, image: imageSummary(publicUrl, image) });
+        return;
+      }
+      res.redirect(303, '/account/images?done=claimed');
+    } catch (err) {
+      // A browser sees the list again with the message by the claim form (the pasted link is not echoed back).
+      const shown = formError(req, res, err);
+      await renderList(req, res, { status: shown.status, claimError: shown.message, options: { sort: 'newest', search: '', after: null } });
+    }
+  });
+
+  return router;
+}

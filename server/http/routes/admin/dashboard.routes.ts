@@ -1,0 +1,85 @@
+import { Router } from 'express';
+import { JOBS } from '../../../jobs/index.js';
+import { checkCurrentPassword } from '../../../services/account-settings.service.js';
+import { dashboard } from '../../../services/admin-dashboard.service.js';
+import { AUDIT_CSV_HEADER, auditCsvRow, listAudit } from '../../../services/audit.service.js';
+import { wantsJson, formError } from '../../errors.js';
+import { field } from '../../form-fields.js';
+import { authOf } from '../../middleware/require-user.middleware.js';
+import { REAUTH_PATH, requireStaff, safeNext } from '../../middleware/staff.middleware.js';
+import { clientInfo } from '../../request-info.js';
+import { settingsDepsOf, type AccountDeps } from '../../account-deps.js';
+import { when } from '../../staff-helpers.js';
+
+const AUDIT_PAGE = 100;
+const CSV_BATCH = 500;
+
+/**
+ * The staff panel. Every page answers 404 to anyone who is not staff, is sent with Cache-Control: no-store, and
+ * every form carries a CSRF token. Actions that destroy need the password typed within STAFF_REAUTH_MINUTES.
+ * Moderators get the dashboard, the audit log and the moderation queue (admin-moderation.routes.ts); privacy
+ * requests (admin-privacy.routes.ts) and the users pages (admin-users.routes.ts) are for admins.
+ */
+export function adminRoutes(deps: AccountDeps): Router {
+  const router = Router();
+  const staff = requireStaff('moderator', 'admin');
+  const settings = settingsDepsOf(deps);
+
+  router.get('/admin', staff, async (req, res) => {
+    const view = await dashboard(deps.db, deps.config, JOBS.map((j) => j.name), deps.clock());
+    if (wantsJson(req)) {
+      res.json(view);
+      return;
+    }
+    res.render('admin/dashboard', { title: 'Admin', view, when, role: authOf(req).user.role });
+  });
+
+  router.get(REAUTH_PATH, staff, (req, res) => {
+    res.render('admin/reauth', { title: 'Confirm it is you', next: safeNext(req.query.next), error: null });
+  });
+
+  router.post(REAUTH_PATH, staff, deps.csrf.protect, async (req, res) => {
+    const auth = authOf(req);
+    try {
+      await checkCurrentPassword(settings, auth.user, field(req, 'password'), 'staff_reauth', clientInfo(req));
+    } catch (err) {
+      const shown = formError(req, res, err);
+      res.render('admin/reauth', { title: 'Confirm it is you', next: safeNext(field(req, 'next')), error: shown.message });
+      return;
+    }
+    await deps.sessions.markReauthenticated(auth.sessionIdHash, deps.clock());
+    if (wantsJson(req)) {
+      res.json({ reauthenticated: true });
+      return;
+    }
+    res.redirect(303, safeNext(field(req, 'next')));
+  });
+
+  router.get('/admin/audit', staff, async (req, res) => {
+    const filter = { action: typeof req.query.action === 'string' ? req.query.action.slice(0, 48) : undefined, actor: typeof req.query.actor === 'string' ? req.query.actor.slice(0, 32) : undefined };
+    const entries = await listAudit(deps.db, { ...filter, limit: AUDIT_PAGE });
+    if (wantsJson(req)) {
+      res.json({ entries });
+      return;
+    }
+    res.render('admin/audit', { title: 'Audit log', entries, filter, when });
+  });
+
+  // The whole log (or the filtered part) as CSV, written a batch at a time.
+  router.get('/admin/audit.csv', staff, async (req, res) => {
+    const action = typeof req.query.action === 'string' ? req.query.action.slice(0, 48) : undefined;
+    const actor = typeof req.query.actor === 'string' ? req.query.actor.slice(0, 32) : undefined;
+    res.set({ 'Content-Type': 'text/csv; charset=utf-8', 'Content-Disposition': `attachment; filename="pixbin-audit-${deps.clock().toISOString().slice(0, 10)}.csv"` });
+    res.write(`${AUDIT_CSV_HEADER.join(',')}\n`);
+    let before: Date | undefined;
+    for (;;) {
+      const batch = await listAudit(deps.db, { action, actor, before, limit: CSV_BATCH });
+      for (const entry of batch) res.write(`${auditCsvRow(entry)}\n`);
+      if (batch.length < CSV_BATCH) break;
+      before = batch[batch.length - 1]!.createdAt;
+    }
+    res.end();
+  });
+
+  return router;
+}

@@ -1,0 +1,86 @@
+import { Router, type Request, type RequestHandler } from 'express';
+import { suspendUser, unsuspendUser } from '../../../services/suspension.service.js';
+import {
+  findAccount,
+  searchUsers,
+  setUserQuota,
+  signOutEverywhere,
+  staffDeleteAccount,
+  staffPurgeAccount,
+  staffUserProfile,
+  type StaffUsersDeps,
+} from '../../../services/admin-users.service.js';
+import { humanBytes } from '../../../lib/format.js';
+import { wantsJson } from '../../errors.js';
+import { field } from '../../form-fields.js';
+import { authOf } from '../../middleware/require-user.middleware.js';
+import { requireRecentReauth, requireStaff } from '../../middleware/staff.middleware.js';
+import { deletionDepsOf, type AccountDeps } from '../../account-deps.js';
+import { answer, staffActorOf, when } from '../../staff-helpers.js';
+
+/** The Users pages (admins only; everyone else gets 404): search, one account's profile, and the actions on it. */
+export function adminUsersRoutes(deps: AccountDeps): Router {
+  const router = Router();
+  const admin = requireStaff('admin');
+  const recent = requireRecentReauth(deps.config.staffReauthMinutes, deps.clock);
+  const staffUsers: StaffUsersDeps = { ...deletionDepsOf(deps), defaultQuotaBytes: deps.config.defaultQuotaBytes, repeatInfringer: deps.config.repeatInfringer };
+  const actorOf = staffActorOf;
+  const idOf = (req: Request) => String(req.params.id).slice(0, 32);
+  // The suspension service checks the reason before the account: an unknown id must still be a 404.
+  const known: RequestHandler = async (req, _res, next) => {
+    await findAccount(staffUsers, idOf(req));
+    next();
+  };
+
+  router.get('/admin/users', admin, async (req, res) => {
+    const result = await searchUsers(staffUsers, req.query.q, req.query.page);
+    if (wantsJson(req)) {
+      res.json(result);
+      return;
+    }
+    res.render('admin/users', { title: 'Users', ...result, when, bytes: humanBytes });
+  });
+
+  router.get('/admin/users/:id', admin, async (req, res) => {
+    const profile = await staffUserProfile(staffUsers, idOf(req), deps.clock());
+    if (wantsJson(req)) {
+      const { passwordHash: _hash, ...user } = profile.user;
+      res.json({ ...profile, user });
+      return;
+    }
+    res.render('admin/user', { title: `User ${profile.user.username}`, profile, self: profile.user.id === authOf(req).user.id, when, bytes: humanBytes });
+  });
+
+  router.post('/admin/users/:id/suspend', admin, deps.csrf.protect, known, async (req, res) => {
+    await suspendUser(staffUsers, actorOf(req), idOf(req), field(req, 'reason'), deps.clock());
+    answer(req, res, { suspended: true }, `/admin/users/${idOf(req)}`);
+  });
+
+  router.post('/admin/users/:id/unsuspend', admin, deps.csrf.protect, known, async (req, res) => {
+    await unsuspendUser(staffUsers, actorOf(req), idOf(req), field(req, 'reason'), deps.clock());
+    answer(req, res, { suspended: false }, `/admin/users/${idOf(req)}`);
+  });
+
+  router.post('/admin/users/:id/quota', admin, deps.csrf.protect, async (req, res) => {
+    const quotaBytes = await setUserQuota(staffUsers, actorOf(req), idOf(req), field(req, 'quota'), deps.clock());
+    answer(req, res, { quotaBytes }, `/admin/users/${idOf(req)}`);
+  });
+
+  router.post('/admin/users/:id/sign-out', admin, deps.csrf.protect, async (req, res) => {
+    const sessions = await signOutEverywhere(staffUsers, actorOf(req), idOf(req), deps.clock());
+    answer(req, res, { sessionsEnded: sessions }, `/admin/users/${idOf(req)}`);
+  });
+
+  // Destructive: the password typed within STAFF_REAUTH_MINUTES.
+  router.post('/admin/users/:id/delete', admin, deps.csrf.protect, recent, async (req, res) => {
+    const purgeAt = await staffDeleteAccount(staffUsers, actorOf(req), idOf(req), field(req, 'reason'), deps.clock());
+    answer(req, res, { deletionRequested: true, purgeAt: purgeAt.toISOString() }, `/admin/users/${idOf(req)}`);
+  });
+
+  router.post('/admin/users/:id/purge', admin, deps.csrf.protect, recent, async (req, res) => {
+    await staffPurgeAccount(staffUsers, actorOf(req), idOf(req), field(req, 'reason'), deps.clock());
+    answer(req, res, { purged: true }, '/admin/users');
+  });
+
+  return router;
+}

@@ -1,0 +1,34 @@
+import { Router } from 'express';
+import { createAlbumsRepo } from '../../../db/albums.repo.js';
+import { imageUrls } from '../../../lib/urls.js';
+import { ALBUM_PAGE_SIZE, sharedAlbum, type AlbumsDeps } from '../../../services/albums.service.js';
+import type { AccountDeps } from '../../account-deps.js';
+import { pageParam } from '../../form-fields.js';
+import { pageCount } from '../../presenters.js';
+
+/** The public page of an album, /a/:id: what its owner chose to share, and for the owner the private images too. */
+export function sharedAlbumRoutes(deps: AccountDeps): Router {
+  const router = Router();
+  const albums: AlbumsDeps = { albums: createAlbumsRepo(deps.db), clock: deps.clock };
+  const urls = (image: { id: string; ext: string }) => imageUrls(deps.config.publicUrl, image);
+  const shareUrl = (id: string) => `${deps.config.publicUrl}/a/${id}`;
+
+  router.get('/a/:id', async (req, res) => {
+    const page = pageParam(req, 'page');
+    const view = await sharedAlbum(albums, String(req.params.id), req.auth?.user.id ?? null, page);
+    const preview = view.preview ? { ...view.preview, ...urls(view.preview) } : null;
+    // The owner's version lists private images, so no shared cache may keep any version of this page.
+    res.set({ 'X-Robots-Tag': 'noindex', 'Cache-Control': 'private, no-store' });
+    res.render('public/album', {
+      title: view.album.title,
+      ...view,
+      page,
+      pageCount: pageCount(view.total, ALBUM_PAGE_SIZE),
+      pageUrl: shareUrl(view.album.id),
+      preview,
+      urls,
+    });
+  });
+
+  return router;
+}

@@ -1,0 +1,199 @@
+import { Router, type Request, type RequestHandler, type Response } from 'express';
+import type { Config } from '../../../config/config.js';
+import {
+  accountLimitKey,
+  authenticate,
+  isResetTokenUsable,
+  messages,
+  requestPasswordReset,
+  resetPassword,
+  signUp,
+  verifyEmail,
+  type AuthDeps,
+} from '../../../services/auth.service.js';
+import type { RateLimits } from '../../../services/rate-limits.service.js';
+import { endSession, startSession, type SessionsDeps } from '../../../services/sessions.service.js';
+import { verifyTurnstile } from '../../../services/turnstile.service.js';
+import { BadRequest } from '../../../errors.js';
+import { wantsJson, formError } from '../../errors.js';
+import type { Csrf } from '../../middleware/csrf.middleware.js';
+import { clearSessionCookie, setSessionCookie } from '../../middleware/session.middleware.js';
+import { clientInfo, countryOf } from '../../request-info.js';
+import { field } from '../../form-fields.js';
+
+type Deps = { auth: AuthDeps; sessions: SessionsDeps; limits: RateLimits; csrf: Csrf; config: Config };
+
+const checked = (req: Request, name: string): boolean => ['yes', 'on', 'true'].includes(field(req, name));
+const TOKEN = /^[A-Za-z0-9_-]{43}$/;
+
+/**
+ * Runs a form handler; a client error re-renders the form with the message (HTML) or answers it as JSON.
+ * Passwords are never echoed back into the form.
+ */
+function formHandler(view: string, locals: (req: Request) => object, handle: (req: Request, res: Response) => Promise<void>): RequestHandler {
+  return async (req, res) => {
+    try {
+      await handle(req, res);
+    } catch (err) {
+      const shown = formError(req, res, err);
+      // Only string fields go back into the form (a hostile JSON body may hold anything), never the password.
+      const values = Object.fromEntries(
+        Object.entries((req.body ?? {}) as Record<string, unknown>).filter(([name, value]) => typeof value === 'string' && name !== 'password' && name !== '_csrf'),
+      );
+      res.render(view, { ...locals(req), error: shown.message, values });
+    }
+  };
+}
+
+export function authRoutes(deps: Deps): Router {
+  const router = Router();
+  const https = deps.config.publicUrl.startsWith('https:');
+  const hostname = new URL(deps.config.publicUrl).hostname;
+  const signupLocals = () => ({ title: 'Create an account', minAge: deps.config.minAge, termsVersion: deps.config.termsVersion });
+
+  const botCheck = (action: string) => async (req: Request) => {
+    if (deps.config.turnstile) {
+      await verifyTurnstile(deps.config.turnstile, { token: field(req, 'cf-turnstile-response') || undefined, remoteIp: req.ip, action, hostname });
+    }
+  };
+  const ipKey = (req: Request) => req.ip ?? 'unknown';
+
+  const logIn = async (req: Request, res: Response, userId: string) => {
+    // A fresh session id at every login: a session fixed before login is worth nothing after it.
+    if (req.auth) await endSession(deps.sessions, req.auth.sessionIdHash);
+    const value = await startSession(deps.sessions, userId, req.get('user-agent'));
+    setSessionCookie(res, https, value, deps.config.sessionMaxDays);
+  };
+
+  router.get('/signup', (_req, res) => res.render('public/auth/signup', { ...signupLocals(), values: {} }));
+  router.post(
+    '/signup',
+    deps.csrf.protect,
+    formHandler('public/auth/signup', signupLocals, async (req, res) => {
+      await deps.limits.consume('signupPerIp', ipKey(req));
+      // Each sign-up with a taken address mails its owner: bound that per address too.
+      await deps.limits.consume('signupPerAddress', field(req, 'email').trim().toLowerCase().slice(0, 254) || '(empty)');
+      await botCheck('signup')(req);
+      const input = {
+        username: field(req, 'username'),
+        email: field(req, 'email'),
+        password: field(req, 'password'),
+        ageConfirmed: checked(req, 'age'),
+        termsAccepted: checked(req, 'terms'),
+        marketing: checked(req, 'marketing'),
+      };
+      await signUp(deps.auth, input, { ...clientInfo(req), country: countryOf(req, deps.config.consentCountryHeader) });
+      if (wantsJson(req)) {
+        res.status(202).json({ status: 'check_email', message: messages.checkEmail });
+        return;
+      }
+      res.render('notice', { title: 'Check your email', message: messages.checkEmail });
+    }),
+  );
+
+  router.get('/login', (_req, res) => res.render('public/auth/login', { title: 'Log in', values: {} }));
+  router.post(
+    '/login',
+    deps.csrf.protect,
+    formHandler('public/auth/login', () => ({ title: 'Log in' }), async (req, res) => {
+      const login = field(req, 'login').trim().toLowerCase().slice(0, 254);
+      // Per IP, and per account whichever name (username or email) is typed; unknown names get their own key,
+      // so the limit says nothing about whether an account exists.
+      await deps.limits.consume('loginPerIp', ipKey(req));
+      const key = await accountLimitKey(deps.auth, login);
+      await deps.limits.consume('loginPerAccount', key);
+      await botCheck('login')(req);
+      const user = await authenticate(deps.auth, login, field(req, 'password'), clientInfo(req));
+      await deps.limits.reset('loginPerAccount', key);
+      await logIn(req, res, user.id);
+      const pending = user.deletionRequestedAt !== null;
+      if (wantsJson(req)) {
+        res.json({ user: { id: user.id, username: user.username }, ...(pending ? { pendingDeletion: true } : {}) });
+        return;
+      }
+      // Logging in during the grace period offers to keep the account.
+      res.redirect(303, pending ? '/account/restore' : '/account/images');
+    }),
+  );
+
+  router.post('/logout', deps.csrf.protect, async (req, res) => {
+    if (req.auth) await endSession(deps.sessions, req.auth.sessionIdHash);
+    clearSessionCookie(res, https);
+    if (wantsJson(req)) {
+      res.json({ loggedOut: true });
+      return;
+    }
+    res.redirect(303, '/');
+  });
+
+  router.get('/forgot-password', (_req, res) => res.render('public/auth/forgot-password', { title: 'Reset your password' }));
+  router.post(
+    '/forgot-password',
+    deps.csrf.protect,
+    formHandler('public/auth/forgot-password', () => ({ title: 'Reset your password' }), async (req, res) => {
+      const email = field(req, 'email').trim().toLowerCase();
+      await deps.limits.consume('resetPerIp', ipKey(req));
+      await deps.limits.consume('resetPerAccount', email || '(empty)');
+      await botCheck('reset')(req);
+      await requestPasswordReset(deps.auth, email, clientInfo(req));
+      if (wantsJson(req)) {
+        res.status(202).json({ status: 'check_email', message: messages.resetSent });
+        return;
+      }
+      res.render('notice', { title: 'Check your email', message: messages.resetSent });
+    }),
+  );
+
+  // Links from emails carry the token in the path; these pages must not leak it as a referrer or be cached.
+  const noLeak = { 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer' };
+  const badLink = (res: Response) => res.status(400).set(noLeak).render('notice', { title: 'Link not valid', message: messages.badToken, next: { href: '/forgot-password', label: 'Ask for a new link' } });
+
+  router.get('/reset-password/:token', async (req, res) => {
+    if (!TOKEN.test(req.params.token) || !(await isResetTokenUsable(deps.auth, req.params.token))) {
+      badLink(res);
+      return;
+    }
+    res.set(noLeak).render('public/auth/reset-password', { title: 'Choose a new password' });
+  });
+  router.post(
+    '/reset-password/:token',
+    deps.csrf.protect,
+    formHandler('public/auth/reset-password', () => ({ title: 'Choose a new password' }), async (req, res) => {
+      res.set(noLeak);
+      if (!TOKEN.test(String(req.params.token))) throw new BadRequest(messages.badToken, 'bad_token');
+      await resetPassword(deps.auth, String(req.params.token), field(req, 'password'), clientInfo(req));
+      // The reset signed out every session, including this browser's.
+      clearSessionCookie(res, https);
+      if (wantsJson(req)) {
+        res.json({ reset: true });
+        return;
+      }
+      res.render('notice', { title: 'Password changed', message: 'Your password was changed and every device was signed out. Log in with the new password.', next: { href: '/login', label: 'Log in' } });
+    }),
+  );
+
+  // GET only shows a button: mail scanners that open links must not spend the token.
+  router.get('/verify-email/:token', (req, res) => {
+    if (!TOKEN.test(req.params.token)) {
+      badLink(res);
+      return;
+    }
+    res.set(noLeak).render('public/auth/verify-email', { title: 'Confirm your email address' });
+  });
+  router.post(
+    '/verify-email/:token',
+    deps.csrf.protect,
+    formHandler('public/auth/verify-email', () => ({ title: 'Confirm your email address' }), async (req, res) => {
+      res.set(noLeak);
+      if (!TOKEN.test(String(req.params.token))) throw new BadRequest(messages.badToken, 'bad_token');
+      await verifyEmail(deps.auth, String(req.params.token));
+      if (wantsJson(req)) {
+        res.json({ verified: true });
+        return;
+      }
+      res.render('notice', { title: 'Address confirmed', message: 'Thank you: your email address is confirmed.', next: req.auth ? { href: '/account/images', label: 'Go to my images' } : { href: '/login', label: 'Log in' } });
+    }),
+  );
+
+  return router;
+}

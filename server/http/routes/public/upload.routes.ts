@@ -1,0 +1,118 @@
+import { Router, type Request, type RequestHandler } from 'express';
+import type { Config } from '../../../config/config.js';
+import { imageUrls, resultUrl, secretUrls } from '../../../lib/urls.js';
+import { handOverDeleteKey } from '../../one-time-secret.js';
+import { assertNotBanned } from '../../../services/ip-bans.service.js';
+import { assertRoomLeft } from '../../../services/quota.service.js';
+import type { RateLimits } from '../../../services/rate-limits.service.js';
+import { verifyTurnstile } from '../../../services/turnstile.service.js';
+import { uploadImage, type UploadDeps } from '../../../services/upload.service.js';
+import { BadRequest, Forbidden } from '../../../errors.js';
+import { wantsJson } from '../../errors.js';
+import { field } from '../../form-fields.js';
+import type { Csrf } from '../../middleware/csrf.middleware.js';
+import { singleImageUpload } from '../../middleware/upload.middleware.js';
+import { clientInfo } from '../../request-info.js';
+
+type Deps = { config: Config; upload: UploadDeps; tempDir: string; csrf: Csrf; limits: RateLimits };
+
+const TOKEN_FIELD = 'cf-turnstile-response';
+
+/**
+ * The bot check runs as soon as the file part begins when the token came first (as the upload page sends it),
+ * so a bot's file is never written to disk; otherwise it runs once the form has arrived. It runs once per request.
+ */
+function turnstileCheck(config: Config): { early: (req: Request) => Promise<void>; verify: (req: Request) => Promise<void> } | null {
+  const settings = config.turnstile;
+  if (!settings) return null;
+  const hostname = new URL(config.publicUrl).hostname;
+  const verified = new WeakSet<Request>();
+  const verify = async (req: Request) => {
+    if (verified.has(req)) return;
+    await verifyTurnstile(settings, { token: req.body?.[TOKEN_FIELD], remoteIp: req.ip, action: 'upload', hostname });
+    verified.add(req);
+  };
+  return {
+    early: async (req) => {
+      if (req.body?.[TOKEN_FIELD] !== undefined) await verify(req);
+    },
+    verify,
+  };
+}
+
+/** The deletion time a guest chose (or the operator's default), refusing anything not offered. */
+export function guestExpiry(retention: Config['guestRetention'], chosen: string, now: Date): Date | null {
+  const key = chosen || retention.defaultKey;
+  const option = retention.options.find((o) => o.key === key);
+  if (!option) throw new BadRequest(`Choose when the image deletes itself from the offered times (${retention.options.map((o) => o.key).join(', ')}).`, 'bad_expiry');
+  return option.hours === null ? null : new Date(now.getTime() + option.hours * 3_600_000);
+}
+
+/**
+ * Guests prove they are human with Turnstile; a signed-in account is its own gate, and instead proves the request
+ * came from its own pages with the CSRF token, which must be the first form field (or the X-CSRF-Token header) so
+ * a forged request is refused before a byte of its file is written.
+ */
+export function uploadRoutes(deps: Deps): Router {
+  const router = Router();
+  const botCheck = turnstileCheck(deps.config);
+
+  // Before the body is read: rate limits, and an account that is already full is told so at once.
+  const gate: RequestHandler = async (req, _res, next) => {
+    if (req.auth?.user.deletionRequestedAt) throw new Forbidden('Your account is waiting to be deleted, so it cannot upload. Restore it on /account/restore first.', 'account_pending_deletion');
+    if (req.auth) {
+      await deps.limits.consume('uploadPerAccount', req.auth.user.id);
+      assertRoomLeft(req.auth.user, deps.config.defaultQuotaBytes);
+    } else {
+      await deps.limits.consume('uploadPerIp', req.ip ?? 'unknown');
+    }
+    // After the rate limits, so a banned client cannot fill the security log with refusals.
+    await assertNotBanned(deps.upload.db, { ...clientInfo(req), userId: req.auth?.user.id ?? null }, deps.upload.clock());
+    next();
+  };
+  const beforeFile = async (req: Request) => {
+    if (req.auth) deps.csrf.check(req);
+    else await botCheck?.early(req);
+  };
+  const afterForm: RequestHandler = async (req, _res, next) => {
+    if (req.auth) deps.csrf.check(req);
+    else await botCheck?.verify(req);
+    next();
+  };
+
+  router.post(
+    '/upload',
+    gate,
+    singleImageUpload({ tempDir: deps.tempDir, maxBytes: deps.config.maxUploadBytes, beforeFile }),
+    afterForm,
+    async (req, res) => {
+      const { image, deleteKey } = await uploadImage(deps.upload, {
+        tempPath: req.file!.path,
+        originalName: req.file!.originalname,
+        ownerId: req.auth?.user.id ?? null,
+        // Guests choose when their upload deletes itself; an account's images stay until their owner deletes them.
+        expiresAt: req.auth ? null : guestExpiry(deps.config.guestRetention, field(req, 'expires'), deps.upload.clock()),
+        ...clientInfo(req),
+      });
+      const secrets = secretUrls(deps.config.publicUrl, image.id, deleteKey);
+      res.set('Cache-Control', 'no-store');
+      handOverDeleteKey(res, { id: image.id, key: deleteKey, secure: deps.config.publicUrl.startsWith('https:') });
+      if (!wantsJson(req)) {
+        res.redirect(303, resultUrl(deps.config.publicUrl, image.id));
+        return;
+      }
+      res.status(201).json({
+        id: image.id,
+        ...imageUrls(deps.config.publicUrl, image),
+        deleteUrl: secrets.deleteUrl,
+        width: image.width,
+        height: image.height,
+        size: image.size,
+        mime: image.mime,
+        expiresAt: image.expiresAt?.toISOString() ?? null,
+      });
+    },
+  );
+
+  return router;
+}
