@@ -3,7 +3,7 @@ import cookieParser from 'cookie-parser';
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import type { Config } from './config/config.js';
-import { getOrCreateSecret } from './db/app-secrets.repo.js';
+import { createRepos } from './db/repos.js';
 import { createConsentLogRepo } from './db/consent-log.repo.js';
 import { createEmailTokensRepo } from './db/email-tokens.repo.js';
 import { createImagesRepo } from './db/images.repo.js';
@@ -75,6 +75,7 @@ export type AppDeps = {
 export function createApp(deps: AppDeps): Express {
   const { config, db, storage, logger } = deps;
   const clock = deps.clock ?? (() => new Date());
+  const repos = createRepos(db);
   const images = createImagesRepo(db);
   const users = createUsersRepo(db);
   const sessionsRepo = createSessionsRepo(db);
@@ -119,7 +120,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(healthRoutes({ db, storage }));
   // Loaded on the first request that needs it (and retried until the database answers).
   app.use(async (_req, _res, next) => {
-    csrfSecret ||= await getOrCreateSecret(db, 'csrf', () => randomBase62(64), clock());
+    csrfSecret ||= await repos.appSecrets.getOrCreate('csrf', () => randomBase62(64), clock());
     next();
   });
   app.use(cookieParser());
@@ -134,7 +135,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(pagesRoutes({ images, publicUrl: config.publicUrl, defaultQuotaBytes: config.defaultQuotaBytes, legal: { termsVersion: config.termsVersion, minAge: config.minAge, turnstile: config.turnstile !== null }, policy: policyFacts(config) }));
   app.use(authRoutes({ auth, sessions, limits, csrf, config }));
   app.use(setupRoutes({ auth, sessions, csrf, config }));
-  const account: AccountDeps = { db, config, logger, clock, images, users, sessions: sessionsRepo, sessionsDeps: sessions, securityLog, storage, recovery, csrf, limits, auth };
+  const account: AccountDeps = { db, repos, config, logger, clock, images, users, sessions: sessionsRepo, sessionsDeps: sessions, securityLog, storage, recovery, csrf, limits, auth };
   app.use(accountImagesRoutes(account));
   app.use(albumsRoutes(account));
   app.use(accountSettingsRoutes(account));

@@ -4,6 +4,7 @@ import type { Config } from '../config/config.js';
 import type { ImagesRepo } from '../db/images.repo.js';
 import type { RecoveryRepo } from '../db/recovery.repo.js';
 import type { Db } from '../db/knex.js';
+import type { Repos } from '../db/repos.js';
 import type { SecurityLogRepo } from '../db/security-log.repo.js';
 import type { SessionsRepo } from '../db/sessions.repo.js';
 import type { UsersRepo } from '../db/users.repo.js';
@@ -18,6 +19,7 @@ import type { Csrf } from './middleware/csrf.middleware.js';
 /** What the account route groups (my images, albums, settings) are built from. */
 export type AccountDeps = {
   db: Db;
+  repos: Repos;
   config: Config;
   logger: Logger;
   clock: () => Date;

@@ -5,6 +5,7 @@ import { createImagesRepo } from '../db/images.repo.js';
 import { createRecoveryRepo } from '../db/recovery.repo.js';
 import { createSecurityLogRepo } from '../db/security-log.repo.js';
 import { createUsersRepo } from '../db/users.repo.js';
+import { createRepos } from '../db/repos.js';
 import type { Job, JobDeps } from './job.js';
 import { purgeDeletedAccounts } from './purge-deleted-accounts.job.js';
 import { reapRecoveryStore } from './reap-recovery-store.job.js';
@@ -16,5 +17,5 @@ export const JOBS: readonly Job[] = [rotateSecurityLog, aggregateDailyStats, pur
 
 /** The jobs' dependencies, built from what start-up prepared. */
 export function createJobDeps(base: Pick<JobDeps, 'db' | 'storage' | 'config' | 'logger'>): JobDeps {
-  return { ...base, images: createImagesRepo(base.db), users: createUsersRepo(base.db), recovery: createRecoveryRepo(base.db), securityLog: createSecurityLogRepo };
+  return { ...base, repos: createRepos(base.db), images: createImagesRepo(base.db), users: createUsersRepo(base.db), recovery: createRecoveryRepo(base.db), securityLog: createSecurityLogRepo };
 }

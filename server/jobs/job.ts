@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { ImagesRepo } from '../db/images.repo.js';
 import type { Db } from '../db/knex.js';
+import type { Repos } from '../db/repos.js';
 import type { RecoveryRepo } from '../db/recovery.repo.js';
 import type { SecurityLogRepo } from '../db/security-log.repo.js';
 import type { UsersRepo } from '../db/users.repo.js';
@@ -11,6 +12,7 @@ import type { StorageDriver } from '../storage/storage.js';
 /** What every job may use. Jobs take `now` (the database clock, or a test's clock) and never read Date.now(). */
 export type JobDeps = {
   db: Db;
+  repos: Repos;
   storage: StorageDriver;
   config: Config;
   logger: Logger;

@@ -1,0 +1,47 @@
+import type { Knex } from 'knex';
+import { createAlbumsRepo } from './albums.repo.js';
+import { createAppSecretsRepo } from './app-secrets.repo.js';
+import { createConsentLogRepo } from './consent-log.repo.js';
+import { createEmailTokensRepo } from './email-tokens.repo.js';
+import { createImagesRepo } from './images.repo.js';
+import type { Db, Dialect } from './knex.js';
+import { createRecoveryRepo } from './recovery.repo.js';
+import { createSecurityLogRepo } from './security-log.repo.js';
+import { createSessionsRepo } from './sessions.repo.js';
+import { createUsersRepo } from './users.repo.js';
+
+/** Every repository, bound to one connection: the pool, or one transaction. */
+function bind(db: Knex, dialect: Dialect) {
+  return {
+    dialect,
+    albums: createAlbumsRepo(db),
+    appSecrets: createAppSecretsRepo(db),
+    consentLog: createConsentLogRepo(db),
+    emailTokens: createEmailTokensRepo(db),
+    images: createImagesRepo(db),
+    recovery: createRecoveryRepo(db),
+    securityLog: createSecurityLogRepo(db),
+    sessions: createSessionsRepo(db),
+    users: createUsersRepo(db),
+  };
+}
+
+export type Repos = ReturnType<typeof bind> & {
+  /**
+   * The one transaction pattern: fn gets the same repositories bound to a transaction, which commits when fn
+   * resolves and rolls back when it throws. Inside fn, tx.transaction nests as a savepoint.
+   */
+  transaction<T>(fn: (tx: Repos) => Promise<T>): Promise<T>;
+};
+
+function reposOn(db: Knex, dialect: Dialect): Repos {
+  return {
+    ...bind(db, dialect),
+    transaction: <T>(fn: (tx: Repos) => Promise<T>) => db.transaction((trx) => fn(reposOn(trx, dialect))),
+  };
+}
+
+/** Builds the repositories once, for the composition root (and for tests that need only the data layer). */
+export function createRepos(db: Db): Repos {
+  return reposOn(db, db.dialect);
+}
