@@ -6,10 +6,10 @@ import { loadDotEnv } from './config/env-file.js';
 import { onConfigError } from './config/on-error.js';
 import { failStartup } from './config-error-server.js';
 import { createLogger } from './logger.js';
-import { createUsersRepo } from './db/users.repo.js';
+import { createContainer } from './container.js';
 import { issueSetupToken } from './services/admin-setup.service.js';
 import { StorageError } from './storage/storage.js';
-import { createJobDeps, JOBS } from './jobs/index.js';
+import { JOBS } from './jobs/index.js';
 import { createScheduler, SchedulerConfigError } from './jobs/scheduler.js';
 
 // Start-up order: config → database (migrate) → storage check → HTTP. SIGTERM drains and stops.
@@ -41,9 +41,10 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  const container = createContainer({ config, logger, ...runtime });
   let scheduler;
   try {
-    scheduler = createScheduler(createJobDeps({ ...runtime, config, logger }), JOBS);
+    scheduler = createScheduler(container, JOBS);
   } catch (err) {
     if (!(err instanceof SchedulerConfigError)) throw err;
     await runtime.db.destroy();
@@ -52,12 +53,12 @@ async function main(): Promise<void> {
     return;
   }
   for (const warning of startupWarnings(config)) logger.warn(warning);
-  const setupToken = await issueSetupToken(runtime.db, createUsersRepo(runtime.db), new Date());
+  const setupToken = await issueSetupToken(container.repos, container.clock());
   if (setupToken) {
     logger.warn({ setupUrl: `${config.publicUrl}/setup/${setupToken}` }, `No admin account yet. Open ${config.publicUrl}/setup/${setupToken} to create the first one (the link works once; a restart prints a new one).`);
   }
 
-  const app = createApp({ config, logger, ...runtime });
+  const app = createApp(container);
   const server: Server = app.listen(config.port, config.host, () => {
     logger.info({ url: config.publicUrl, port: config.port, database: runtime.db.dialect }, 'Pixbin is listening');
   });

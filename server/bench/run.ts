@@ -12,12 +12,14 @@ import path from 'node:path';
 import pino from 'pino';
 import sharp from 'sharp';
 import { createApp } from '../app.js';
+import { createContainer } from '../container.js';
 import { prepareRuntime } from '../boot.js';
 import { loadConfig } from '../config/config.js';
 import { spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { S3Storage } from '../storage/s3.storage.js';
 import { contentHashes } from '../lib/perceptual-hash.js';
+import { createRepos } from '../db/repos.js';
 import { isBlocked } from '../services/hash-blocklist.service.js';
 import { rawRequest, upload } from '../test/helpers/http.js';
 import { s3Settings } from '../test/helpers/s3.js';
@@ -63,7 +65,7 @@ await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
 const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 const config = loadConfig({ DATA_DIR: dataDir, PUBLIC_URL: url, MAX_UPLOAD_BYTES: String(40 * MB), MAX_IMAGE_PIXELS: '100000000' });
 const runtime = await prepareRuntime(config);
-server.on('request', createApp({ config, logger: pino({ level: 'silent' }), ...runtime }));
+server.on('request', createApp(createContainer({ config, logger: pino({ level: 'silent' }), ...runtime })));
 
 try {
   const rows: string[][] = [];
@@ -107,7 +109,7 @@ try {
   rows.push(['content hashes of a 25 MP JPEG ×4, one at a time', `${hashing.perSecond.toFixed(2)}/s`, `${hashing.p50.toFixed(0)} ms`, `${hashing.p95.toFixed(0)} ms`, `${((peak - baseline) / MB).toFixed(0)} MB`]);
   const hex = (n: number) => Array.from({ length: n }, () => Math.floor(Math.random() * 16).toString(16)).join('');
   await runtime.db.batchInsert('hash_blocklist', Array.from({ length: 10_000 }, (_, i) => ({ id: `bench-${i}`, pixel_sha256: hex(64), phash: hex(16), created_at: new Date() })), 500);
-  const matching = await timed(50, 1, () => isBlocked(runtime.db, { pixelSha256: hex(64), phash: hex(16) }, config.blocklistMatchDistance));
+  const matching = await timed(50, 1, () => isBlocked(createRepos(runtime.db), { pixelSha256: hex(64), phash: hex(16) }, config.blocklistMatchDistance));
   rows.push(['blocklist match against 10 000 entries ×50', `${matching.perSecond.toFixed(0)}/s`, `${matching.p50.toFixed(1)} ms`, `${matching.p95.toFixed(1)} ms`, '-']);
 
   // The S3 driver on its own: a 200 MB object streamed up (multipart) and down, against s3rver in another process.

@@ -2,18 +2,21 @@ import { ConfigError, loadConfig } from '../config/config.js';
 import { loadDotEnv } from '../config/env-file.js';
 import { createDb } from '../db/knex.js';
 import { migrateToLatest } from '../db/migrate.js';
-import { createUsersRepo } from '../db/users.repo.js';
+import { createRepos } from '../db/repos.js';
+import type { Role } from '../db/users.repo.js';
 import { AppError } from '../errors.js';
 import { randomBase62 } from '../lib/ids.js';
 import { hashPassword } from '../lib/passwords.js';
 import { validateEmail, validateNewPassword, validateUsername } from '../services/auth.service.js';
 
 /**
- * `npm run admin:create -- --email ops@example.com [--username ops] [--password-stdin]`: promotes the account with
- * that address to admin, or creates it (username and a password read from stdin required). In the image:
+ * `npm run admin:create -- --email ops@example.com [--role moderator] [--username ops] [--password-stdin]`: gives
+ * the account with that address the role (admin unless --role says moderator), or creates it with that role
+ * (username and a password read from stdin required). The last admin is never demoted this way. In the image:
  * `docker compose exec -T app node dist/server/cli/admin-create.js --email … --username … --password-stdin`.
  */
-const usage = 'usage: admin:create --email <address> [--username <name> --password-stdin]';
+const usage = 'usage: admin:create --email <address> [--role admin|moderator] [--username <name> --password-stdin]';
+const STAFF_ROLES: readonly Role[] = ['admin', 'moderator'];
 
 function option(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -32,15 +35,21 @@ try {
   const emailArg = option('email');
   if (!emailArg) throw new Error(usage);
   const email = validateEmail(emailArg);
+  const roleArg = option('role') ?? 'admin';
+  const role = STAFF_ROLES.find((r) => r === roleArg);
+  if (!role) throw new Error(`--role must be admin or moderator; ${usage}`);
   const db = createDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   try {
     await migrateToLatest(db);
-    const users = createUsersRepo(db);
+    const { users } = createRepos(db);
     const now = new Date();
     const existing = await users.findByEmail(email);
     if (existing) {
-      await users.makeAdmin(existing.id, now);
-      process.stdout.write(`${existing.username} <${existing.email}> is now an admin\n`);
+      if (existing.role !== role && !(await users.changeRole(existing.id, existing.role, role, now))) {
+        throw new Error(`${existing.username} is the last admin (or their role just changed); make another admin first`);
+      }
+      if (existing.role === role) await users.changeRole(existing.id, role, role, now); // still marks the address confirmed
+      process.stdout.write(`${existing.username} <${existing.email}> is now ${role === 'admin' ? 'an admin' : 'a moderator'}\n`);
     } else {
       const usernameArg = option('username');
       if (!usernameArg || !process.argv.includes('--password-stdin')) throw new Error(`no account uses ${email}; to create one, ${usage}`);
@@ -49,9 +58,9 @@ try {
       validateNewPassword(password, { username, email });
       if (await users.findByUsername(username)) throw new Error(`the username ${username} is taken`);
       const id = randomBase62(16);
-      await users.insert({ id, username, email, passwordHash: await hashPassword(password, config.bcryptCost), marketingConsent: false, createdAt: now, role: 'admin' });
-      await users.makeAdmin(id, now);
-      process.stdout.write(`created admin ${username} <${email}>\n`);
+      await users.insert({ id, username, email, passwordHash: await hashPassword(password, config.bcryptCost), marketingConsent: false, createdAt: now, role });
+      await users.changeRole(id, role, role, now); // marks the address confirmed: the operator vouches for it
+      process.stdout.write(`created ${role} ${username} <${email}>\n`);
     }
   } finally {
     await db.destroy();

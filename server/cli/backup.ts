@@ -1,8 +1,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { loadDotEnv } from '../config/env-file.js';
+import { backupSqliteFile } from '../db/sqlite-backup.js';
 
 /**
  * Embedded-mode backups: `npm run backup -- <dir>` copies the SQLite database with SQLite's online backup API
@@ -15,12 +15,7 @@ const usage = 'usage: backup.ts backup <dir> | restore <dir> [--force]';
 async function backup(dataDir: string, target: string): Promise<void> {
   await fs.mkdir(target, { recursive: true });
   if ((await fs.readdir(target)).length) throw new Error(`${target} is not empty; choose a new folder for the backup`);
-  const source = new Database(path.join(dataDir, DB_FILE), { readonly: true, fileMustExist: true });
-  try {
-    await source.backup(path.join(target, DB_FILE));
-  } finally {
-    source.close();
-  }
+  await backupSqliteFile(path.join(dataDir, DB_FILE), path.join(target, DB_FILE));
   // Images are written once and never changed, so copying after the database is consistent: a row in the copy
   // always has its bytes (an image uploaded meanwhile is an orphan the restore does not serve).
   await fs.cp(path.join(dataDir, 'storage'), path.join(target, 'storage'), {

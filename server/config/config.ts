@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import type { S3Settings } from '../storage/s3.storage.js';
+import type { S3Settings } from './s3-settings.js';
 import { guestRetentionOf, type RetentionOption } from './guest-retention.js';
 
 const CLOUDFLARE_SITEVERIFY = 'https://challenges.cloudflare.com/turnstile/v0/siteverify';
@@ -141,6 +141,8 @@ export type Config = Readonly<{
   port: number;
   host: string;
   publicUrl: string;
+  /** Derived from PUBLIC_URL: cookies are Secure and __Host- prefixed, and HSTS is sent. */
+  https: boolean;
   dataDir: string;
   databaseUrl: string | undefined;
   turnstile: Readonly<{ siteKey: string; secretKey: string; verifyUrl: string; timeoutMs: number }> | null;
@@ -257,6 +259,7 @@ export function loadConfig(env: Env = process.env): Config {
     port: e.PORT,
     host: e.HOST,
     publicUrl,
+    https: publicUrl.startsWith('https:'),
     dataDir: path.resolve(e.DATA_DIR),
     databaseUrl: e.DATABASE_URL,
     turnstile:

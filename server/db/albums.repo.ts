@@ -223,6 +223,67 @@ export function createAlbumsRepo(db: Knex) {
       const inAlbum = albumImages(db, ownerId, albumId).where('album_images.image_id', imageId).select(db.raw('1'));
       return (await db('albums').where({ id: albumId, owner_id: ownerId }).whereExists(inAlbum).update({ cover_image_id: imageId })) > 0;
     },
+
+    /** For each of these images, the ids of the owner's albums it is in (kept with a deleted account so a restore puts them back). */
+    async albumIdsByImage(ownerId: string, imageIds: readonly string[]): Promise<Map<string, string[]>> {
+      const albums = new Map<string, string[]>();
+      for (let i = 0; i < imageIds.length; i += 500) {
+        const rows = (await db('album_images')
+          .join('albums', 'albums.id', 'album_images.album_id')
+          .where('albums.owner_id', ownerId)
+          .whereIn('album_images.image_id', imageIds.slice(i, i + 500))
+          .select('album_images.image_id', 'album_images.album_id')) as Array<{ image_id: string; album_id: string }>;
+        for (const row of rows) albums.set(row.image_id, [...(albums.get(row.image_id) ?? []), row.album_id]);
+      }
+      return albums;
+    },
+
+    /** Puts a restored image back into those of albumIds that the owner still has. */
+    async putBack(ownerId: string, imageId: string, albumIds: readonly string[], addedAt: Date): Promise<void> {
+      if (albumIds.length === 0) return;
+      const owned = (await db('albums').whereIn('id', [...albumIds]).andWhere({ owner_id: ownerId }).pluck('id')) as string[];
+      if (owned.length) await db('album_images').insert(owned.map((albumId) => ({ album_id: albumId, image_id: imageId, added_at: addedAt })));
+    },
+
+    // Staff and moderation: not scoped to an owner (moderators act on anyone's albums; never reachable by users).
+
+    /** These albums by id with their moderation state, in batched queries. */
+    async findByIdsForStaff(albumIds: readonly string[]): Promise<Map<string, AlbumRecord & { moderationState: 'hidden' | null }>> {
+      const found = new Map<string, AlbumRecord & { moderationState: 'hidden' | null }>();
+      const unique = [...new Set(albumIds)];
+      for (let i = 0; i < unique.length; i += 500) {
+        for (const row of (await db('albums').whereIn('id', unique.slice(i, i + 500))) as Array<AlbumRow & { moderation_state: string | null }>) {
+          found.set(row.id, { ...fromRow(row), moderationState: row.moderation_state === 'hidden' ? 'hidden' : null });
+        }
+      }
+      return found;
+    },
+
+    /** The first `perAlbum` image ids of each album, in the order they were added: one query (a window function). */
+    async firstImageIds(albumIds: readonly string[], perAlbum: number): Promise<Map<string, string[]>> {
+      const firsts = new Map<string, string[]>();
+      if (albumIds.length === 0) return firsts;
+      const ranked = db('album_images')
+        .join('images', 'images.id', 'album_images.image_id')
+        .whereIn('album_images.album_id', [...new Set(albumIds)])
+        .select('album_images.album_id', 'images.id as image_id')
+        .rowNumber('position', ['album_images.added_at', 'album_images.image_id'], 'album_images.album_id')
+        .as('ranked');
+      const rows = (await db.from(ranked).where('position', '<=', perAlbum).orderBy(['album_id', 'position'])) as Array<{ album_id: string; image_id: string }>;
+      for (const row of rows) firsts.set(row.album_id, [...(firsts.get(row.album_id) ?? []), row.image_id]);
+      return firsts;
+    },
+
+    /** A moderator's decision: hidden with the statement of reasons, or (null) not; false when the album is gone. */
+    async setModeration(albumId: string, decision: { state: 'hidden' | null; reason: string | null; at: Date }): Promise<boolean> {
+      return (await db('albums').where({ id: albumId }).update({ moderation_state: decision.state, moderation_reason: decision.state ? decision.reason : null, moderated_at: decision.at })) > 0;
+    },
+
+    /** The owner's albums hidden by moderators, with the statement of reasons. */
+    async listHiddenByOwner(ownerId: string): Promise<Array<{ id: string; title: string; reason: string; at: Date }>> {
+      const rows = (await db('albums').where({ owner_id: ownerId, moderation_state: 'hidden' }).select('id', 'title', 'moderation_reason', 'moderated_at')) as Array<Record<string, unknown>>;
+      return rows.map((r) => ({ id: String(r.id), title: String(r.title), reason: String(r.moderation_reason ?? ''), at: toDate(r.moderated_at) }));
+    },
   };
 }
 

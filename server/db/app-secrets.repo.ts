@@ -9,6 +9,26 @@ export function createAppSecretsRepo(db: Knex) {
       const row = (await db('app_secrets').where({ name }).first()) as { value: string };
       return row.value;
     },
+
+    async find(name: string): Promise<string | null> {
+      const row = (await db('app_secrets').where({ name }).first()) as { value: string } | undefined;
+      return row?.value ?? null;
+    },
+
+    /** Sets the secret to this value, replacing any it had. */
+    async replace(name: string, value: string, now: Date): Promise<void> {
+      await db('app_secrets').where({ name }).delete();
+      await db('app_secrets').insert({ name, value, created_at: now });
+    },
+
+    async remove(name: string): Promise<void> {
+      await db('app_secrets').where({ name }).delete();
+    },
+
+    /** Deletes the secret only while it still has this value: of two racing callers, exactly one gets true. */
+    async removeIfValue(name: string, value: string): Promise<boolean> {
+      return (await db('app_secrets').where({ name, value }).delete()) > 0;
+    },
   };
 }
 

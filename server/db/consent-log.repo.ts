@@ -8,8 +8,8 @@ export type ConsentEntry = { kind: ConsentKind; value: string; createdAt: Date; 
 /** Append-only: every decision is a new row with its time, so the history can be shown and exported. */
 export function createConsentLogRepo(db: Knex) {
   return {
-    async insert(userId: string, entry: ConsentEntry, trx: Knex = db): Promise<void> {
-      await trx('consent_log').insert({ id: randomUUID(), user_id: userId, kind: entry.kind, value: entry.value, created_at: entry.createdAt, country: entry.country ?? null });
+    async insert(userId: string, entry: ConsentEntry): Promise<void> {
+      await db('consent_log').insert({ id: randomUUID(), user_id: userId, kind: entry.kind, value: entry.value, created_at: entry.createdAt, country: entry.country ?? null });
     },
     async listForUser(userId: string): Promise<ConsentEntry[]> {
       const rows = (await db('consent_log').where({ user_id: userId }).orderBy('created_at', 'asc')) as Array<Record<string, unknown>>;

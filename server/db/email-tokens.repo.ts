@@ -5,8 +5,8 @@ export type EmailToken = { tokenHash: string; userId: string; purpose: EmailToke
 
 export function createEmailTokensRepo(db: Knex) {
   return {
-    async insert(t: EmailToken, trx: Knex = db): Promise<void> {
-      await trx('email_tokens').insert({
+    async insert(t: EmailToken): Promise<void> {
+      await db('email_tokens').insert({
         token_hash: t.tokenHash,
         user_id: t.userId,
         purpose: t.purpose,
@@ -30,8 +30,12 @@ export function createEmailTokensRepo(db: Knex) {
         | undefined;
       return row ? { userId: String(row.user_id) } : null;
     },
-    async invalidateForUser(userId: string, purpose: EmailTokenPurpose, now: Date, trx: Knex = db): Promise<void> {
-      await trx('email_tokens').where({ user_id: userId, purpose }).whereNull('used_at').update({ used_at: now });
+    /** Removes tokens that expired, or were spent before `usedBefore`; returns how many. */
+    async deleteExpired(now: Date, usedBefore: Date): Promise<number> {
+      return db('email_tokens').where('expires_at', '<', now).orWhere('used_at', '<', usedBefore).delete();
+    },
+    async invalidateForUser(userId: string, purpose: EmailTokenPurpose, now: Date): Promise<void> {
+      await db('email_tokens').where({ user_id: userId, purpose }).whereNull('used_at').update({ used_at: now });
     },
   };
 }

@@ -171,29 +171,48 @@ export function ownerPageQuery(db: Knex, ownerId: string, query: OwnerListQuery)
     .limit(query.limit);
 }
 
+/** The staff image browser's filters; all optional but the page. */
+export type StaffImageFilter = { id?: string; ownerId?: string; state?: 'sensitive' | 'hidden'; from?: Date; to?: Date; after: PagePosition | null; limit: number };
+
 export function createImagesRepo(db: Knex) {
   return {
-    async insert(image: NewImage, trx: Knex | Knex.Transaction = db): Promise<void> {
-      await trx('images').insert(toRow(image));
+    async insert(image: NewImage): Promise<void> {
+      await db('images').insert(toRow(image));
     },
 
-    async findById(id: string, trx: Knex | Knex.Transaction = db): Promise<ImageRecord | null> {
-      const row = (await trx('images').where({ id }).first()) as ImageRow | undefined;
+    async findById(id: string): Promise<ImageRecord | null> {
+      const row = (await db('images').where({ id }).first()) as ImageRow | undefined;
       return row ? fromRow(row) : null;
     },
 
-    async deleteById(id: string, trx: Knex | Knex.Transaction = db): Promise<boolean> {
-      return (await trx('images').where({ id }).delete()) > 0;
+    async deleteById(id: string): Promise<boolean> {
+      return (await db('images').where({ id }).delete()) > 0;
     },
 
     /** Deletes the row only while it still has this delete key (a claim in between replaces the key). */
-    async deleteByIdAndKeyHash(id: string, deleteKeyHash: string, trx: Knex | Knex.Transaction = db): Promise<boolean> {
-      return (await trx('images').where({ id, delete_key_hash: deleteKeyHash }).delete()) > 0;
+    async deleteByIdAndKeyHash(id: string, deleteKeyHash: string): Promise<boolean> {
+      return (await db('images').where({ id, delete_key_hash: deleteKeyHash }).delete()) > 0;
     },
 
     async count(): Promise<number> {
       const row = (await db('images').count({ n: '*' }).first()) as { n: number | string } | undefined;
       return Number(row?.n ?? 0);
+    },
+
+    /** Staff only (the image browser): any owner's images, newest first, one keyset page by (created_at, id). */
+    async searchForStaff(filter: StaffImageFilter): Promise<ImageRecord[]> {
+      const q = db('images');
+      if (filter.id) q.where({ id: filter.id });
+      if (filter.ownerId) q.where({ owner_id: filter.ownerId });
+      if (filter.state) q.where({ moderation_state: filter.state });
+      if (filter.from) q.where('created_at', '>=', filter.from);
+      if (filter.to) q.where('created_at', '<', filter.to);
+      if (filter.after) q.andWhereRaw('(created_at, id) < (?, ?)', [filter.after.createdAt, filter.after.id]);
+      const rows = (await q.orderBy([
+        { column: 'created_at', order: 'desc' },
+        { column: 'id', order: 'desc' },
+      ]).limit(filter.limit)) as ImageRow[];
+      return rows.map(fromRow);
     },
 
     // Everything below is scoped to one owner: the owner id comes first and always sits in the WHERE clause.
@@ -226,32 +245,98 @@ export function createImagesRepo(db: Knex) {
       return ((await q.orderBy('created_at').limit(limit)) as ImageRow[]).map(fromRow);
     },
 
-    /** Every image of an owner (for account deletion and export). */
-    async listAllOwned(ownerId: string, trx: Knex | Knex.Transaction = db): Promise<ImageRecord[]> {
-      return ((await trx('images').where({ owner_id: ownerId }).orderBy('created_at')) as ImageRow[]).map(fromRow);
+    /** Deletes the row only while it is still due as listExpired saw it: a claim in between cleared the expiry. */
+    async deleteIfExpired(id: string, now: Date, guestCeiling: Date | null = null): Promise<boolean> {
+      const deleted = await db('images')
+        .where({ id })
+        .andWhere((q) => {
+          q.where((e) => e.whereNotNull('expires_at').andWhere('expires_at', '<=', now));
+          if (guestCeiling) q.orWhere((c) => c.whereNull('owner_id').andWhere('created_at', '<=', guestCeiling));
+        })
+        .delete();
+      return deleted > 0;
     },
 
-    async deleteAllOwned(ownerId: string, trx: Knex | Knex.Transaction = db): Promise<number> {
-      return trx('images').where({ owner_id: ownerId }).delete();
+    /** Which of these ids have a row (the orphan sweep). */
+    async existingIds(ids: readonly string[]): Promise<Set<string>> {
+      return new Set((await db('images').whereIn('id', [...ids]).pluck('id')) as string[]);
+    },
+
+    /** A keyset page (by id) of rows created before `createdBefore`, with what the orphan sweep checks. */
+    async listForSweep(afterId: string, createdBefore: Date, limit: number): Promise<Array<{ id: string; ext: string; missingSince: Date | null }>> {
+      const rows = (await db('images').where('id', '>', afterId).andWhere('created_at', '<', createdBefore).orderBy('id').limit(limit).select('id', 'ext', 'missing_since')) as Array<{
+        id: string;
+        ext: string;
+        missing_since: unknown;
+      }>;
+      return rows.map((r) => ({ id: r.id, ext: r.ext, missingSince: toDateOrNull(r.missing_since) }));
+    },
+
+    /** Marks the row's bytes missing (a Date) or back (null). */
+    async setMissingSince(id: string, since: Date | null): Promise<void> {
+      await db('images').where({ id }).update({ missing_since: since });
+    },
+
+    /** Every image of an owner (for account deletion and export). */
+    async listAllOwned(ownerId: string): Promise<ImageRecord[]> {
+      return ((await db('images').where({ owner_id: ownerId }).orderBy('created_at')) as ImageRow[]).map(fromRow);
+    },
+
+    async deleteAllOwned(ownerId: string): Promise<number> {
+      return db('images').where({ owner_id: ownerId }).delete();
     },
 
     /** Deletes the owner's rows among ids and returns exactly the rows this statement removed. */
-    async deleteOwned(ownerId: string, ids: readonly string[], trx: Knex | Knex.Transaction = db): Promise<ImageRecord[]> {
+    async deleteOwned(ownerId: string, ids: readonly string[]): Promise<ImageRecord[]> {
       if (ids.length === 0) return [];
       const marks = ids.map(() => '?').join(', ');
       // RETURNING (PostgreSQL, SQLite ≥ 3.35): two concurrent deletes of one row cannot both count it.
-      const result = await trx.raw(`delete from images where owner_id = ? and id in (${marks}) returning *`, [ownerId, ...ids]);
+      const result = await db.raw(`delete from images where owner_id = ? and id in (${marks}) returning *`, [ownerId, ...ids]);
       return rawRows<ImageRow>(result).map(fromRow);
     },
 
     /** Moves an unowned image into an account if its delete key is still the one presented; replaces the key. */
-    async claim(ownerId: string, id: string, expectedKeyHash: string, newKeyHash: string, trx: Knex | Knex.Transaction = db): Promise<boolean> {
-      const updated = await trx('images')
+    async claim(ownerId: string, id: string, expectedKeyHash: string, newKeyHash: string): Promise<boolean> {
+      const updated = await db('images')
         .where({ id, delete_key_hash: expectedKeyHash })
         .whereNull('owner_id')
         // An account keeps what it claims: a guest's chosen deletion time no longer applies.
         .update({ owner_id: ownerId, delete_key_hash: newKeyHash, expires_at: null });
       return updated > 0;
+    },
+
+    // Staff and moderation: not scoped to an owner (moderators act on anyone's images; never reachable by users).
+
+    /** These images by id, in batched queries (a staff page shows many at once). */
+    async findByIds(ids: readonly string[]): Promise<Map<string, ImageRecord>> {
+      const found = new Map<string, ImageRecord>();
+      const unique = [...new Set(ids)];
+      for (let i = 0; i < unique.length; i += 500) {
+        for (const row of (await db('images').whereIn('id', unique.slice(i, i + 500))) as ImageRow[]) found.set(row.id, fromRow(row));
+      }
+      return found;
+    },
+
+    /** A moderator's decision: sensitive or hidden with the statement of reasons, or (null) none; false when the image is gone. */
+    async setModeration(id: string, decision: { state: 'sensitive' | 'hidden' | null; reason: string | null; at: Date }): Promise<boolean> {
+      return (await db('images').where({ id }).update({ moderation_state: decision.state, moderation_reason: decision.state ? decision.reason : null, moderated_at: decision.at })) > 0;
+    },
+
+    /** The owner's images with a moderation decision on them (their statement of reasons), with when it was taken. */
+    async listModeratedByOwner(ownerId: string): Promise<Array<{ id: string; state: 'sensitive' | 'hidden'; reason: string | null; at: Date }>> {
+      const rows = (await db('images').where({ owner_id: ownerId }).whereNotNull('moderation_state').select('id', 'moderation_state', 'moderation_reason', 'moderated_at')) as Array<Record<string, unknown>>;
+      return rows.map((r) => ({ id: String(r.id), state: r.moderation_state === 'hidden' ? 'hidden' : 'sensitive', reason: (r.moderation_reason as string | null) ?? null, at: toDate(r.moderated_at) }));
+    },
+
+    async countByOwner(ownerId: string): Promise<number> {
+      const row = (await db('images').where({ owner_id: ownerId }).count({ n: '*' }).first()) as { n: number | string } | undefined;
+      return Number(row?.n ?? 0);
+    },
+
+    /** How many images are stored and their bytes, every variant counted (the staff dashboard). */
+    async storageTotals(): Promise<{ images: number; bytes: number }> {
+      const row = (await db('images').sum({ bytes: 'size' }).sum({ thumbs: 'thumb_size' }).count({ n: '*' }).first()) as { bytes: unknown; thumbs: unknown; n: unknown } | undefined;
+      return { images: Number(row?.n ?? 0), bytes: Number(row?.bytes ?? 0) + Number(row?.thumbs ?? 0) };
     },
   };
 }

@@ -51,9 +51,12 @@ function fromRow(r: Row): RecoveryItem {
   };
 }
 
+/** The staff image browser's filters on the recovery store; dates are deletion dates. */
+export type StaffRecoveryFilter = { imageId?: string; ownerId?: string; from?: Date; to?: Date; after: { deletedAt: Date; imageId: string } | null; limit: number };
+
 export function createRecoveryRepo(db: Knex) {
   return {
-    async insertMany(items: readonly Omit<RecoveryItem, 'bytesMoved'>[], trx: Knex | Knex.Transaction = db): Promise<void> {
+    async insertMany(items: readonly Omit<RecoveryItem, 'bytesMoved'>[]): Promise<void> {
       const rows = items.map((i) => ({
         image_id: i.imageId,
         token: i.token,
@@ -63,11 +66,11 @@ export function createRecoveryRepo(db: Knex) {
         deleted_at: i.deletedAt,
         bytes_moved: false,
       }));
-      await insertInBatches(trx, 'recovery_items', rows);
+      await insertInBatches(db, 'recovery_items', rows);
     },
 
-    async find(imageId: string, trx: Knex | Knex.Transaction = db): Promise<RecoveryItem | null> {
-      const row = (await trx('recovery_items').where({ image_id: imageId }).first()) as Row | undefined;
+    async find(imageId: string): Promise<RecoveryItem | null> {
+      const row = (await db('recovery_items').where({ image_id: imageId }).first()) as Row | undefined;
       return row ? fromRow(row) : null;
     },
 
@@ -76,8 +79,8 @@ export function createRecoveryRepo(db: Knex) {
     },
 
     /** Deletes the row only if it is still there; false when another process got to it first. */
-    async remove(imageId: string, trx: Knex | Knex.Transaction = db): Promise<boolean> {
-      return (await trx('recovery_items').where({ image_id: imageId }).delete()) > 0;
+    async remove(imageId: string): Promise<boolean> {
+      return (await db('recovery_items').where({ image_id: imageId }).delete()) > 0;
     },
 
     /** Items of one owner's images, for one deletion reason or all. */
@@ -106,11 +109,48 @@ export function createRecoveryRepo(db: Knex) {
       return new Set((await db('recovery_items').whereIn('image_id', [...ids]).pluck('image_id')) as string[]);
     },
 
+    /** Which of these recovery-store tokens still have an item (the orphan sweep). */
+    async knownTokens(tokens: readonly string[]): Promise<Set<string>> {
+      return new Set((await db('recovery_items').whereIn('token', [...tokens]).pluck('token')) as string[]);
+    },
+
     /** Items whose bytes were never moved (the move failed after the delete was committed), deleted before `before`. */
     async listUnmoved(before: Date, limit: number): Promise<RecoveryItem[]> {
       return ((await db('recovery_items').where({ bytes_moved: false }).andWhere('deleted_at', '<', before).orderBy('deleted_at').limit(limit)) as Row[]).map(
         fromRow,
       );
+    },
+
+    /** Staff only (the image browser): items, newest deletion first, one keyset page by (deleted_at, image_id). */
+    async searchForStaff(filter: StaffRecoveryFilter): Promise<RecoveryItem[]> {
+      const q = db('recovery_items');
+      if (filter.imageId) q.where({ image_id: filter.imageId });
+      if (filter.ownerId) q.where({ owner_id: filter.ownerId });
+      if (filter.from) q.where('deleted_at', '>=', filter.from);
+      if (filter.to) q.where('deleted_at', '<', filter.to);
+      if (filter.after) q.andWhereRaw('(deleted_at, image_id) < (?, ?)', [filter.after.deletedAt, filter.after.imageId]);
+      const rows = (await q.orderBy([
+        { column: 'deleted_at', order: 'desc' },
+        { column: 'image_id', order: 'desc' },
+      ]).limit(filter.limit)) as Row[];
+      return rows.map(fromRow);
+    },
+
+    /** The statement of reasons a moderator's removal left on the item (null for other deletions). */
+    async statementOf(imageId: string): Promise<string | null> {
+      const row = (await db('recovery_items').where({ image_id: imageId }).first('statement')) as { statement: string | null } | undefined;
+      return row?.statement ?? null;
+    },
+
+    /** Keeps the statement of reasons with an item a moderator's removal recorded (inside that transaction). */
+    async setStatement(imageId: string, statement: string): Promise<void> {
+      await db('recovery_items').where({ image_id: imageId }).update({ statement });
+    },
+
+    /** The owner's images removed by moderators and still on record, with the statement of reasons each left. */
+    async listModerationStatements(ownerId: string): Promise<Array<{ imageId: string; statement: string; deletedAt: Date }>> {
+      const rows = (await db('recovery_items').where({ owner_id: ownerId, reason: 'moderation' }).select('image_id', 'statement', 'deleted_at')) as Array<{ image_id: string; statement: string | null; deleted_at: unknown }>;
+      return rows.map((r) => ({ imageId: r.image_id, statement: r.statement ?? '', deletedAt: toDate(r.deleted_at) }));
     },
 
     async count(): Promise<number> {

@@ -1,11 +1,21 @@
 import type { Knex } from 'knex';
+import { createAccountExportRepo } from './account-export.repo.js';
 import { createAlbumsRepo } from './albums.repo.js';
+import { createAuditLogRepo } from './audit-log.repo.js';
 import { createAppSecretsRepo } from './app-secrets.repo.js';
 import { createConsentLogRepo } from './consent-log.repo.js';
+import { createCounterNoticesRepo } from './counter-notices.repo.js';
+import { createDailyStatsRepo } from './daily-stats.repo.js';
 import { createEmailTokensRepo } from './email-tokens.repo.js';
+import { createHashBlocklistRepo } from './hash-blocklist.repo.js';
 import { createImagesRepo } from './images.repo.js';
+import { createIpBansRepo } from './ip-bans.repo.js';
+import { createJobRunsRepo } from './job-runs.repo.js';
 import type { Db, Dialect } from './knex.js';
+import { createPrivacyRequestsRepo } from './privacy-requests.repo.js';
+import { createRateLimitsRepo } from './rate-limits.repo.js';
 import { createRecoveryRepo } from './recovery.repo.js';
+import { createReportsRepo } from './reports.repo.js';
 import { createSecurityLogRepo } from './security-log.repo.js';
 import { createSessionsRepo } from './sessions.repo.js';
 import { createUsersRepo } from './users.repo.js';
@@ -14,12 +24,26 @@ import { createUsersRepo } from './users.repo.js';
 function bind(db: Knex, dialect: Dialect) {
   return {
     dialect,
+    /** Resolves when the database answers (readiness). */
+    ping: async (): Promise<void> => {
+      await db.raw('select 1');
+    },
+    accountExport: createAccountExportRepo(db),
     albums: createAlbumsRepo(db),
+    auditLog: createAuditLogRepo(db),
     appSecrets: createAppSecretsRepo(db),
     consentLog: createConsentLogRepo(db),
+    counterNotices: createCounterNoticesRepo(db),
+    dailyStats: createDailyStatsRepo(db),
     emailTokens: createEmailTokensRepo(db),
+    hashBlocklist: createHashBlocklistRepo(db),
     images: createImagesRepo(db),
+    ipBans: createIpBansRepo(db),
+    jobRuns: createJobRunsRepo(db),
+    privacyRequests: createPrivacyRequestsRepo(db),
+    rateLimits: createRateLimitsRepo(db, dialect),
     recovery: createRecoveryRepo(db),
+    reports: createReportsRepo(db),
     securityLog: createSecurityLogRepo(db),
     sessions: createSessionsRepo(db),
     users: createUsersRepo(db),

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
-import type { SecurityEventName } from '../services/security-events.js';
+import type { SecurityEventName } from './security-events.js';
 import { toDate } from './knex.js';
 
 export type SecurityEvent = {
@@ -9,6 +9,8 @@ export type SecurityEvent = {
   userId?: string | null;
   ip?: string | null;
   userAgent?: string | null;
+  /** The image the event is about (upload, claim, delete, restore, report): the purge finds rows by it. */
+  imageId?: string | null;
   detail?: Record<string, unknown>;
 };
 
@@ -20,6 +22,8 @@ export type SecurityLogEntry = Required<Omit<SecurityEvent, 'detail' | 'event'>>
 };
 
 const USER_AGENT_MAX = 512;
+/** Ids per IN list: well under SQLite's bound-parameter limit. */
+const ID_BATCH = 500;
 
 export function createSecurityLogRepo(db: Knex) {
   return {
@@ -31,8 +35,68 @@ export function createSecurityLogRepo(db: Knex) {
         user_id: entry.userId ?? null,
         ip: entry.ip ?? null,
         user_agent: entry.userAgent ? entry.userAgent.slice(0, USER_AGENT_MAX) : null,
+        image_id: entry.imageId ?? null,
         detail: JSON.stringify(entry.detail ?? {}),
       });
+    },
+
+    /** Erases every row that names the user (the purge). */
+    async deleteForUser(userId: string): Promise<number> {
+      return db('security_log').where({ user_id: userId }).delete();
+    },
+
+    /** Erases every row about these images, whoever they name (the purge: a guest upload the person claimed). */
+    async deleteAboutImages(imageIds: readonly string[]): Promise<number> {
+      let deleted = 0;
+      for (let i = 0; i < imageIds.length; i += ID_BATCH) deleted += await db('security_log').whereIn('image_id', imageIds.slice(i, i + ID_BATCH)).delete();
+      return deleted;
+    },
+
+    /** Deletes up to `limit` of the oldest rows written before the cut-off, as one short statement; returns how many. */
+    async deleteOlderThan(cutoff: Date, limit: number): Promise<number> {
+      const ids = (await db('security_log').where('created_at', '<', cutoff).orderBy('created_at').limit(limit).pluck('id')) as string[];
+      return ids.length ? db('security_log').whereIn('id', ids).delete() : 0;
+    },
+
+    /** When the oldest row was written, or null when the log is empty. */
+    async oldestAt(): Promise<Date | null> {
+      const row = (await db('security_log').min({ at: 'created_at' }).first()) as { at: Date | number | string | null } | undefined;
+      return row?.at === null || row?.at === undefined ? null : toDate(row.at);
+    },
+
+    /** How many rows of each event were written in [from, to). */
+    async countByEvent(from: Date, to: Date): Promise<Array<{ event: string; count: number }>> {
+      const rows = (await db('security_log').where('created_at', '>=', from).andWhere('created_at', '<', to).groupBy('event').select('event').count({ n: '*' })) as Array<{
+        event: string;
+        n: number | string;
+      }>;
+      return rows.map((r) => ({ event: r.event, count: Number(r.n) }));
+    },
+
+    /** The address an image was uploaded from, while the log still has it (null once rotated). */
+    async uploadAddressOf(imageId: string): Promise<string | null> {
+      const row = (await db('security_log').where({ event: 'image.upload', image_id: imageId }).whereNotNull('ip').first('ip')) as { ip: string } | undefined;
+      return row?.ip ?? null;
+    },
+
+    /** The addresses of staff actions (admin.action rows of these actors written in [from, to]), by audit id. */
+    async staffActionAddresses(actorIds: readonly string[], from: Date, to: Date): Promise<Map<string, string>> {
+      const ips = new Map<string, string>();
+      const actors = [...new Set(actorIds)];
+      for (let i = 0; i < actors.length; i += ID_BATCH) {
+        const rows = (await db('security_log')
+          .where({ event: 'admin.action' })
+          .whereIn('user_id', actors.slice(i, i + ID_BATCH))
+          .whereNotNull('ip')
+          .andWhere('created_at', '>=', from)
+          .andWhere('created_at', '<=', to)
+          .select('ip', 'detail')) as Array<{ ip: string; detail: string }>;
+        for (const row of rows) {
+          const auditId = (JSON.parse(row.detail) as { auditId?: string }).auditId;
+          if (auditId) ips.set(auditId, row.ip);
+        }
+      }
+      return ips;
     },
 
     async list(): Promise<SecurityLogEntry[]> {
@@ -44,6 +108,7 @@ export function createSecurityLogRepo(db: Knex) {
         userId: (r.user_id as string | null) ?? null,
         ip: (r.ip as string | null) ?? null,
         userAgent: (r.user_agent as string | null) ?? null,
+        imageId: (r.image_id as string | null) ?? null,
         detail: JSON.parse(String(r.detail)) as Record<string, unknown>,
       }));
     },

@@ -28,8 +28,8 @@ const fromRow = (r: Record<string, unknown>): SessionRecord => ({
 
 export function createSessionsRepo(db: Knex) {
   return {
-    async insert(s: SessionRecord, trx: Knex = db): Promise<void> {
-      await trx('sessions').insert({
+    async insert(s: SessionRecord): Promise<void> {
+      await db('sessions').insert({
         id_hash: s.idHash,
         public_id: s.publicId,
         user_id: s.userId,
@@ -57,10 +57,14 @@ export function createSessionsRepo(db: Knex) {
     async deleteForUser(userId: string, publicId: string): Promise<boolean> {
       return (await db('sessions').where({ user_id: userId, public_id: publicId }).delete()) > 0;
     },
-    async deleteAllForUser(userId: string, options: { exceptIdHash?: string } = {}, trx: Knex = db): Promise<number> {
-      const query = trx('sessions').where({ user_id: userId });
+    async deleteAllForUser(userId: string, options: { exceptIdHash?: string } = {}): Promise<number> {
+      const query = db('sessions').where({ user_id: userId });
       if (options.exceptIdHash) query.whereNot({ id_hash: options.exceptIdHash });
       return query.delete();
+    },
+    /** Removes sessions past their idle or absolute expiry; returns how many. */
+    async deleteExpired(now: Date): Promise<number> {
+      return db('sessions').where('expires_at', '<', now).orWhere('absolute_expires_at', '<', now).delete();
     },
     async listForUser(userId: string, now: Date): Promise<SessionRecord[]> {
       const rows = await db('sessions').where({ user_id: userId }).andWhere('expires_at', '>', now).andWhere('absolute_expires_at', '>', now).orderBy('last_seen_at', 'desc');

@@ -51,8 +51,8 @@ export function createUsersRepo(db: Knex) {
     return row ? fromRow(row) : null;
   };
   return {
-    async insert(user: Omit<UserRecord, 'usedBytes' | 'quotaBytes' | 'emailVerifiedAt' | 'role' | 'deletionRequestedAt' | 'suspendedAt' | 'suspendedReason'> & { role?: UserRecord['role'] }, trx: Knex = db): Promise<void> {
-      await trx('users').insert({
+    async insert(user: Omit<UserRecord, 'usedBytes' | 'quotaBytes' | 'emailVerifiedAt' | 'role' | 'deletionRequestedAt' | 'suspendedAt' | 'suspendedReason'> & { role?: UserRecord['role'] }): Promise<void> {
+      await db('users').insert({
         id: user.id,
         username: user.username,
         username_key: usernameKey(user.username),
@@ -68,10 +68,30 @@ export function createUsersRepo(db: Knex) {
     async hasAdmin(): Promise<boolean> {
       return Boolean(await db('users').where({ role: 'admin' }).first('id'));
     },
-    async makeAdmin(id: string, verifiedAt: Date): Promise<void> {
-      await db('users').where({ id }).update({ role: 'admin', email_verified_at: db.raw('coalesce(email_verified_at, ?)', [verifiedAt]) });
+    /**
+     * Moves the account from one role to another. An admin is demoted only while another admin remains: the admin
+     * rows are locked first (PostgreSQL; SQLite runs one writer at a time), so two admins demoting each other at once
+     * cannot leave the site without one. False when the account no longer has role `from`, or it is the last admin.
+     * verifiedAt (the CLI) also marks the address confirmed.
+     */
+    async changeRole(id: string, from: Role, to: Role, verifiedAt?: Date): Promise<boolean> {
+      return db.transaction(async (trx) => {
+        if (from === 'admin' && to !== 'admin') {
+          const admins = trx('users').where({ role: 'admin' }).orderBy('id');
+          if (trx.client.config.client === 'pg') admins.forUpdate();
+          if (!((await admins.pluck('id')) as string[]).some((other) => other !== id)) return false;
+        }
+        const changes = { role: to, ...(verifiedAt ? { email_verified_at: trx.raw('coalesce(email_verified_at, ?)', [verifiedAt]) } : {}) };
+        return (await trx('users').where({ id, role: from }).update(changes)) > 0;
+      });
     },
     findById: (id: string) => one(db('users').where({ id })),
+    /** Usernames of these accounts, in one query (staff lists name the owners of what they show). */
+    async usernamesOf(ids: readonly string[]): Promise<Map<string, string>> {
+      if (!ids.length) return new Map();
+      const rows = (await db('users').whereIn('id', [...new Set(ids)]).select('id', 'username')) as Array<{ id: string; username: string }>;
+      return new Map(rows.map((r) => [r.id, r.username]));
+    },
     findByUsername: (username: string) => one(db('users').where({ username_key: usernameKey(username) })),
     findByEmail: (email: string) => one(db('users').where({ email_key: emailKey(email) })),
     /** Login accepts either the username or the email address. */
@@ -82,8 +102,8 @@ export function createUsersRepo(db: Knex) {
       await db('users').where({ id }).update({ username, username_key: usernameKey(username) });
     },
     /** A new address starts unverified. */
-    async updateEmail(id: string, email: string, trx: Knex = db): Promise<void> {
-      await trx('users').where({ id }).update({ email, email_key: emailKey(email), email_verified_at: null });
+    async updateEmail(id: string, email: string): Promise<void> {
+      await db('users').where({ id }).update({ email, email_key: emailKey(email), email_verified_at: null });
     },
     /** Switches to a new address its owner just confirmed (fails on a unique violation if it was taken meanwhile). */
     async replaceEmailVerified(id: string, email: string, at: Date): Promise<void> {
@@ -93,50 +113,54 @@ export function createUsersRepo(db: Knex) {
     async markEmailVerified(id: string, email: string, at: Date): Promise<boolean> {
       return (await db('users').where({ id, email_key: emailKey(email) }).update({ email_verified_at: at })) > 0;
     },
-    async updatePasswordHash(id: string, passwordHash: string, trx: Knex = db): Promise<void> {
-      await trx('users').where({ id }).update({ password_hash: passwordHash });
+    async updatePasswordHash(id: string, passwordHash: string): Promise<void> {
+      await db('users').where({ id }).update({ password_hash: passwordHash });
     },
-    async setMarketingConsent(id: string, value: boolean, trx: Knex = db): Promise<void> {
-      await trx('users').where({ id }).update({ marketing_consent: value });
+    async setMarketingConsent(id: string, value: boolean): Promise<void> {
+      await db('users').where({ id }).update({ marketing_consent: value });
     },
 
     /**
      * Adds bytes to the account's usage only if the quota still allows it, in one statement: concurrent uploads
      * are serialised by the row update, so together they can never overshoot.
      */
-    async reserveBytes(id: string, bytes: number, defaultQuota: number, trx: Knex = db): Promise<boolean> {
-      const updated = await trx('users')
+    async reserveBytes(id: string, bytes: number, defaultQuota: number): Promise<boolean> {
+      const updated = await db('users')
         .where({ id })
         .andWhereRaw('used_bytes + ? <= coalesce(quota_bytes, ?)', [bytes, defaultQuota])
         .increment('used_bytes', bytes);
       return updated > 0;
     },
     /** Adds bytes whatever the quota says (a staff restore). */
-    async addBytes(id: string, bytes: number, trx: Knex = db): Promise<void> {
-      await trx('users').where({ id }).increment('used_bytes', bytes);
+    async addBytes(id: string, bytes: number): Promise<void> {
+      await db('users').where({ id }).increment('used_bytes', bytes);
     },
     /** Starts the grace period; false if it had already started (a double submit). */
-    async markDeletionRequested(id: string, at: Date, trx: Knex = db): Promise<boolean> {
-      return (await trx('users').where({ id }).whereNull('deletion_requested_at').update({ deletion_requested_at: at })) > 0;
+    async markDeletionRequested(id: string, at: Date): Promise<boolean> {
+      return (await db('users').where({ id }).whereNull('deletion_requested_at').update({ deletion_requested_at: at })) > 0;
     },
     /** Ends the grace period; false if there was none (already cancelled, or purged). */
-    async clearDeletionRequest(id: string, trx: Knex = db): Promise<boolean> {
-      return (await trx('users').where({ id }).whereNotNull('deletion_requested_at').update({ deletion_requested_at: null })) > 0;
+    async clearDeletionRequest(id: string): Promise<boolean> {
+      return (await db('users').where({ id }).whereNotNull('deletion_requested_at').update({ deletion_requested_at: null })) > 0;
     },
     /** Accounts whose grace period ended at or before the cut-off. */
     async listDueForPurge(cutoff: Date, limit: number): Promise<string[]> {
       return (await db('users').whereNotNull('deletion_requested_at').andWhere('deletion_requested_at', '<=', cutoff).orderBy('deletion_requested_at').limit(limit).pluck('id')) as string[];
     },
     /** Suspends (with the statement of reasons the holder is shown) or, with null, lifts a suspension. */
-    async setSuspension(id: string, suspension: { at: Date; reason: string } | null, trx: Knex = db): Promise<boolean> {
+    async setSuspension(id: string, suspension: { at: Date; reason: string } | null): Promise<boolean> {
       const values = suspension ? { suspended_at: suspension.at, suspended_reason: suspension.reason } : { suspended_at: null, suspended_reason: null };
-      return (await trx('users').where({ id }).update(values)) > 0;
+      return (await db('users').where({ id }).update(values)) > 0;
     },
-    async deleteById(id: string, trx: Knex = db): Promise<boolean> {
-      return (await trx('users').where({ id }).delete()) > 0;
+    async deleteById(id: string): Promise<boolean> {
+      return (await db('users').where({ id }).delete()) > 0;
     },
-    async releaseBytes(id: string, bytes: number, trx: Knex = db): Promise<void> {
-      await trx('users').where({ id }).update({ used_bytes: trx.raw('case when used_bytes > ? then used_bytes - ? else 0 end', [bytes, bytes]) });
+    /** Deletes the account only while it still waits for its purge since at or before the cut-off (a restore wins). */
+    async deleteIfPendingSince(id: string, cutoff: Date): Promise<boolean> {
+      return (await db('users').where({ id }).whereNotNull('deletion_requested_at').andWhere('deletion_requested_at', '<=', cutoff).delete()) > 0;
+    },
+    async releaseBytes(id: string, bytes: number): Promise<void> {
+      await db('users').where({ id }).update({ used_bytes: db.raw('case when used_bytes > ? then used_bytes - ? else 0 end', [bytes, bytes]) });
     },
     /**
      * Staff search: accounts whose username or email contains `text` (case-insensitive, wildcards literal), newest

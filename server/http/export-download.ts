@@ -15,7 +15,7 @@ export async function sendExport(req: Request, res: Response, deps: ExportDeps &
     'X-Content-Type-Options': 'nosniff',
   });
   try {
-    await writeExport({ db: deps.db, storage: deps.storage }, user.id, now, res);
+    await writeExport({ repos: deps.repos, storage: deps.storage }, user.id, now, res);
   } catch (err) {
     if (res.destroyed && !res.writableFinished && req.socket.destroyed) {
       deps.logger.info('export cancelled by the client');

@@ -15,22 +15,15 @@ export const expireGuestUploads: Job = {
     for (;;) {
       // A ceiling also applies to guest uploads older than it (made before it was set, or lowered).
       const ceiling = deps.config.guestRetention.maxDays > 0 ? new Date(now.getTime() - deps.config.guestRetention.maxDays * 86_400_000) : null;
-      const due = await deps.images.listExpired(now, BATCH, ceiling);
+      const due = await deps.repos.images.listExpired(now, BATCH, ceiling);
       if (due.length === 0) break;
-      const items = await deps.db.transaction(async (trx) => {
+      const items = await deps.repos.transaction(async (tx) => {
         const gone = [];
         // Only rows still carrying an expiry that has come: a claim in between cleared it and keeps the image.
-        for (const image of due) {
-          const stillDue = trx('images')
-            .where({ id: image.id })
-            .andWhere((q) => {
-              q.where((e) => e.whereNotNull('expires_at').andWhere('expires_at', '<=', now));
-              if (ceiling) q.orWhere((c) => c.whereNull('owner_id').andWhere('created_at', '<=', ceiling));
-            });
-          if ((await stillDue.delete()) > 0) gone.push(image);
-        }
-        if (gone.length) await deps.securityLog(trx).insert({ event: 'image.delete', detail: { imageIds: gone.map((i) => i.id), by: 'expiry' } }, now);
-        return recordDeletions(deps, gone, 'expired', now, trx);
+        for (const image of due) if (await tx.images.deleteIfExpired(image.id, now, ceiling)) gone.push(image);
+        // One row per image, so the image column names it: a guest upload restored and then claimed is found by the purge.
+        for (const image of gone) await tx.securityLog.insert({ event: 'image.delete', imageId: image.id, detail: { imageIds: [image.id], by: 'expiry' } }, now);
+        return recordDeletions(tx, gone, 'expired', now);
       });
       await moveToRecovery(deps, items);
       expired += items.length;

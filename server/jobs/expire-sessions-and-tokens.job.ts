@@ -7,14 +7,11 @@ import { DAY_MS, type Job } from './job.js';
 export const expireSessionsAndTokens: Job = {
   name: 'expire-sessions-and-tokens',
   schedule: '47 * * * *',
-  async run({ db }, now) {
-    const sessions = await db('sessions').where('expires_at', '<', now).orWhere('absolute_expires_at', '<', now).delete();
-    const tokens = await db('email_tokens')
-      .where('expires_at', '<', now)
-      .orWhere('used_at', '<', new Date(now.getTime() - DAY_MS))
-      .delete();
-    const rateLimits = await db('rate_limits').where('expire', '<', now.getTime()).delete();
-    const ipBans = await db('ip_bans').where('expires_at', '<=', now).delete();
+  async run({ repos }, now) {
+    const sessions = await repos.sessions.deleteExpired(now);
+    const tokens = await repos.emailTokens.deleteExpired(now, new Date(now.getTime() - DAY_MS));
+    const rateLimits = await repos.rateLimits.deleteExpired(now);
+    const ipBans = await repos.ipBans.deleteExpired(now);
     return { items: sessions + tokens + rateLimits + ipBans, detail: { sessions, tokens, rateLimits, ipBans } };
   },
 };

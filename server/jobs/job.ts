@@ -1,25 +1,20 @@
-import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
-import type { ImagesRepo } from '../db/images.repo.js';
 import type { Db } from '../db/knex.js';
 import type { Repos } from '../db/repos.js';
-import type { RecoveryRepo } from '../db/recovery.repo.js';
-import type { SecurityLogRepo } from '../db/security-log.repo.js';
-import type { UsersRepo } from '../db/users.repo.js';
 import type { StorageDriver } from '../storage/storage.js';
+import type { AccountDeletionDeps } from '../services/account-deletion.service.js';
 
 /** What every job may use. Jobs take `now` (the database clock, or a test's clock) and never read Date.now(). */
 export type JobDeps = {
+  /** Only for the scheduler: the database clock and the advisory lock (jobs use repos). */
   db: Db;
-  repos: Repos;
   storage: StorageDriver;
   config: Config;
   logger: Logger;
-  images: ImagesRepo;
-  users: UsersRepo;
-  recovery: RecoveryRepo;
-  securityLog: (trx: Knex | Knex.Transaction) => SecurityLogRepo;
+  repos: Repos;
+  /** What account purges need, built once by the composition root. */
+  deletion: AccountDeletionDeps;
 };
 
 /** What a run did: how many items it touched and a small detail for the run log (no identifiers of people). */

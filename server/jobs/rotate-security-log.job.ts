@@ -16,10 +16,9 @@ export const rotateSecurityLog: Job = {
     const cutoff = daysBefore(now, deps.config.ipLogRetentionDays);
     let deleted = 0;
     for (;;) {
-      const ids = (await deps.db('security_log').where('created_at', '<', cutoff).orderBy('created_at').limit(BATCH).pluck('id')) as string[];
-      if (ids.length === 0) break;
-      deleted += await deps.db('security_log').whereIn('id', ids).delete();
-      if (ids.length < BATCH) break;
+      const batch = await deps.repos.securityLog.deleteOlderThan(cutoff, BATCH);
+      deleted += batch;
+      if (batch < BATCH) break;
     }
     return { items: deleted, detail: { cutoff: cutoff.toISOString() } };
   },

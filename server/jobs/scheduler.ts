@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import cron, { type ScheduledTask } from 'node-cron';
 import { tryWithAdvisoryLock } from '../db/advisory-lock.js';
-import { databaseNow, isUniqueViolation } from '../db/knex.js';
+import { databaseNow } from '../db/knex.js';
 import type { Job, JobDeps, JobResult } from './job.js';
 
 export type RunOutcome =
@@ -31,7 +31,7 @@ export class SchedulerConfigError extends Error {
  * items and error.
  */
 export function createScheduler(deps: JobDeps, jobs: readonly Job[], options: { now?: () => Promise<Date> } = {}): Scheduler {
-  const { db, logger, config } = deps;
+  const { db, repos, logger, config } = deps;
   const now = options.now ?? (() => databaseNow(db));
   const known = new Set(jobs.map((j) => j.name));
   for (const name of [...config.jobsDisabled, ...Object.keys(config.jobSchedules)]) {
@@ -48,20 +48,15 @@ export function createScheduler(deps: JobDeps, jobs: readonly Job[], options: { 
     const locked = await tryWithAdvisoryLock(db, `pixbin:job:${job.name}`, async (): Promise<RunOutcome> => {
       const runId = randomUUID();
       const startedAt = await now();
-      try {
-        await db('job_runs').insert({ id: runId, job: job.name, slot, started_at: startedAt, items: 0 });
-      } catch (err) {
-        if (isUniqueViolation(err)) return { status: 'skipped', reason: 'slot_taken' };
-        throw err;
-      }
+      if (!(await repos.jobRuns.start({ id: runId, job: job.name, slot, startedAt }))) return { status: 'skipped', reason: 'slot_taken' };
       try {
         const result = await job.run(deps, startedAt);
-        await db('job_runs').where({ id: runId }).update({ finished_at: await now(), items: result.items, detail: JSON.stringify(result.detail ?? {}) });
+        await repos.jobRuns.finish(runId, await now(), result);
         logger.info({ job: job.name, items: result.items }, 'job finished');
         return { status: 'ran', runId, result };
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
-        await db('job_runs').where({ id: runId }).update({ finished_at: await now(), error: message.slice(0, 2000) });
+        await repos.jobRuns.fail(runId, await now(), message.slice(0, 2000));
         logger.error({ err, job: job.name }, 'job failed');
         return { status: 'failed', runId, error: message };
       }

@@ -16,7 +16,7 @@ const REPORTED_IDS = 50;
 export const sweepOrphans: Job = {
   name: 'sweep-orphans',
   schedule: '57 4 * * *',
-  async run({ db, storage, recovery }, now) {
+  async run({ repos, storage }, now) {
     const listedAt = now.getTime();
     const liveById = new Map<string, Array<{ key: string; modifiedAt: Date }>>();
     const recoveryByToken = new Map<string, Array<{ key: string; modifiedAt: Date }>>();
@@ -35,15 +35,14 @@ export const sweepOrphans: Job = {
     }
 
     const stale = (o: { modifiedAt: Date }) => listedAt - o.modifiedAt.getTime() > GRACE_MS;
-    /** Deletes the stale objects of every group whose name the table does not know. */
-    const removeUnknown = async (groups: Map<string, Array<{ key: string; modifiedAt: Date }>>, table: string, column: string, alsoKnown?: (ids: string[]) => Promise<Set<string>>) => {
+    /** Deletes the stale objects of every group whose name `known` does not recognise. */
+    const removeUnknown = async (groups: Map<string, Array<{ key: string; modifiedAt: Date }>>, known: (names: string[]) => Promise<Set<string>>) => {
       let count = 0;
       const names = [...groups.keys()];
       for (let i = 0; i < names.length; i += ID_BATCH) {
         const batch = names.slice(i, i + ID_BATCH);
-        const known = new Set((await db(table).whereIn(column, batch).pluck(column)) as string[]);
-        for (const id of (await alsoKnown?.(batch)) ?? []) known.add(id);
-        for (const name of batch.filter((n) => !known.has(n))) {
+        const knownNames = await known(batch);
+        for (const name of batch.filter((n) => !knownNames.has(n))) {
           for (const object of groups.get(name)!.filter(stale)) {
             await storage.delete(object.key);
             count++;
@@ -53,28 +52,23 @@ export const sweepOrphans: Job = {
       return count;
     };
     // Live bytes of a deleted image whose move to the recovery store has not happened yet are not orphans.
-    const removed =
-      (await removeUnknown(liveById, 'images', 'id', (ids) => recovery.knownImageIds(ids))) + (await removeUnknown(recoveryByToken, 'recovery_items', 'token'));
+    const liveOrPendingMove = async (ids: string[]) => new Set([...(await repos.images.existingIds(ids)), ...(await repos.recovery.knownImageIds(ids))]);
+    const removed = (await removeUnknown(liveById, liveOrPendingMove)) + (await removeUnknown(recoveryByToken, (tokens) => repos.recovery.knownTokens(tokens)));
 
     // Rows older than the listing (minus a margin): a newer row's bytes may have been stored after the listing.
     const missing: string[] = [];
     let cleared = 0;
     let after = '';
     for (;;) {
-      const rows = (await db('images')
-        .where('id', '>', after)
-        .andWhere('created_at', '<', new Date(listedAt - 60_000))
-        .orderBy('id')
-        .limit(ID_BATCH)
-        .select('id', 'ext', 'missing_since')) as Array<{ id: string; ext: string; missing_since: unknown }>;
+      const rows = await repos.images.listForSweep(after, new Date(listedAt - 60_000), ID_BATCH);
       if (rows.length === 0) break;
       for (const row of rows) {
         const keys = (liveById.get(row.id) ?? []).map((o) => o.key);
         const complete = keys.includes(`images/${row.id.slice(0, 2)}/${row.id}.${row.ext}`) && keys.includes(`thumbs/${row.id.slice(0, 2)}/${row.id}.webp`);
         if (!complete) missing.push(row.id);
-        if (!complete && !row.missing_since) await db('images').where({ id: row.id }).update({ missing_since: now });
-        if (complete && row.missing_since) {
-          await db('images').where({ id: row.id }).update({ missing_since: null });
+        if (!complete && !row.missingSince) await repos.images.setMissingSince(row.id, now);
+        if (complete && row.missingSince) {
+          await repos.images.setMissingSince(row.id, null);
           cleared++;
         }
       }

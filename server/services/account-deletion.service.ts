@@ -1,11 +1,7 @@
-import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import type { EmailTokensRepo } from '../db/email-tokens.repo.js';
-import type { ImageRecord, ImagesRepo } from '../db/images.repo.js';
-import type { RecoveryRepo } from '../db/recovery.repo.js';
-import type { SecurityLogRepo } from '../db/security-log.repo.js';
-import type { SessionsRepo } from '../db/sessions.repo.js';
-import { emailKey, usernameKey, type UserRecord, type UsersRepo } from '../db/users.repo.js';
+import type { ImageRecord } from '../db/images.repo.js';
+import type { Repos } from '../db/repos.js';
+import { emailKey, usernameKey, type UserRecord } from '../db/users.repo.js';
 import { BadRequest, ServiceUnavailable } from '../errors.js';
 import { sha256Hex } from '../lib/hash.js';
 import { randomBase62 } from '../lib/ids.js';
@@ -15,9 +11,6 @@ import { LIMITS } from './rate-limits.service.js';
 import { emails } from './emails.js';
 import type { Mailer } from './mailer.service.js';
 import { releaseStorage, storedBytes } from './quota.service.js';
-import { anonymiseReports } from './reports.service.js';
-import { anonymiseCounterNotices } from './copyright.service.js';
-import { anonymisePrivacyRequests } from './privacy-requests.service.js';
 import { moveToRecovery, recordDeletions, RecoveryGone, recoveryKeyPairs, restoreImage } from './recovery.service.js';
 
 /**
@@ -28,13 +21,7 @@ import { moveToRecovery, recordDeletions, RecoveryGone, recoveryKeyPairs, restor
  * rows that name the user.
  */
 export type AccountDeletionDeps = {
-  db: Knex;
-  users: UsersRepo;
-  sessions: SessionsRepo;
-  images: ImagesRepo;
-  recovery: RecoveryRepo;
-  emailTokens: EmailTokensRepo;
-  securityLog: (trx: Knex | Knex.Transaction) => SecurityLogRepo;
+  repos: Repos;
   storage: StorageDriver;
   mailer: Mailer;
   logger: Logger;
@@ -52,37 +39,32 @@ const messages = {
   badToken: 'This link has expired or was already used. If your account still exists, log in to keep it.',
 };
 
-/** Every image the owner has, with the albums each is in (kept so a restore puts them back). */
-async function ownedImagesWithAlbums(deps: Pick<AccountDeletionDeps, 'images'>, trx: Knex.Transaction, ownerId: string): Promise<{ images: ImageRecord[]; albums: Map<string, string[]> }> {
-  const images = await deps.images.listAllOwned(ownerId, trx);
-  const albums = new Map<string, string[]>();
-  const ids = images.map((i) => i.id);
-  for (let i = 0; i < ids.length; i += 500) {
-    const rows = (await trx('album_images').whereIn('image_id', ids.slice(i, i + 500)).select('image_id', 'album_id')) as Array<{ image_id: string; album_id: string }>;
-    for (const row of rows) albums.set(row.image_id, [...(albums.get(row.image_id) ?? []), row.album_id]);
-  }
+/** Every image the owner has, with the albums each is in (kept so a restore puts them back); tx is the transaction. */
+async function ownedImagesWithAlbums(tx: Pick<Repos, 'images' | 'albums'>, ownerId: string): Promise<{ images: ImageRecord[]; albums: Map<string, string[]> }> {
+  const images = await tx.images.listAllOwned(ownerId);
+  const albums = await tx.albums.albumIdsByImage(ownerId, images.map((i) => i.id));
   return { images, albums };
 }
 
 /** Called after the password was checked. Returns when the purge will happen. */
 export async function requestAccountDeletion(deps: AccountDeletionDeps, user: UserRecord, client: Client): Promise<Date> {
   const now = deps.clock();
-  const items = await deps.db.transaction(async (trx) => {
-    if (!(await deps.users.markDeletionRequested(user.id, now, trx))) return null; // already pending: nothing more to do
-    await deps.sessions.deleteAllForUser(user.id, {}, trx);
-    const { images, albums } = await ownedImagesWithAlbums(deps, trx, user.id);
+  const items = await deps.repos.transaction(async (tx) => {
+    if (!(await tx.users.markDeletionRequested(user.id, now))) return null; // already pending: nothing more to do
+    await tx.sessions.deleteAllForUser(user.id, {});
+    const { images, albums } = await ownedImagesWithAlbums(tx, user.id);
     if (images.length) {
-      await deps.images.deleteAllOwned(user.id, trx);
-      await releaseStorage(deps, user.id, images.reduce((sum, i) => sum + storedBytes(i), 0), trx);
+      await tx.images.deleteAllOwned(user.id);
+      await releaseStorage(tx, user.id, images.reduce((sum, i) => sum + storedBytes(i), 0));
     }
-    await deps.securityLog(trx).insert({ event: 'account.deletion_requested', userId: user.id, ...client, detail: { images: images.length } }, now);
-    return recordDeletions(deps, images, 'account', now, trx, albums);
+    await tx.securityLog.insert({ event: 'account.deletion_requested', userId: user.id, ...client, detail: { images: images.length } }, now);
+    return recordDeletions(tx, images, 'account', now, albums);
   });
   const purgeAt = purgeDateOf(user.deletionRequestedAt ?? now, deps.purgeDays);
   if (items) {
     await moveToRecovery(deps, items);
     const token = randomBase62(32);
-    await deps.emailTokens.insert({ tokenHash: sha256Hex(token), userId: user.id, purpose: 'cancel_deletion', email: null, createdAt: now, expiresAt: purgeAt });
+    await deps.repos.emailTokens.insert({ tokenHash: sha256Hex(token), userId: user.id, purpose: 'cancel_deletion', email: null, createdAt: now, expiresAt: purgeAt });
     const day = purgeAt.toISOString().slice(0, 10);
     setImmediate(() =>
       deps.mailer
@@ -101,11 +83,11 @@ const partialRestore = 'Some of your images could not be brought back just now (
  */
 export async function cancelAccountDeletion(deps: AccountDeletionDeps, userId: string, client: Client): Promise<number> {
   const now = deps.clock();
-  const user = await deps.users.findById(userId);
+  const user = await deps.repos.users.findById(userId);
   if (!user?.deletionRequestedAt) return 0;
   let restored = 0;
   let failed = 0;
-  for (const item of await deps.recovery.listByOwner(userId, 'account')) {
+  for (const item of await deps.repos.recovery.listByOwner(userId, 'account')) {
     try {
       await restoreImage(deps, item.imageId, { userId, ...client }, now);
       restored++;
@@ -116,15 +98,15 @@ export async function cancelAccountDeletion(deps: AccountDeletionDeps, userId: s
     }
   }
   if (failed) throw new ServiceUnavailable(partialRestore, 'restore_incomplete');
-  if (!(await deps.users.clearDeletionRequest(userId))) return restored;
-  await deps.emailTokens.invalidateForUser(userId, 'cancel_deletion', now);
-  await deps.securityLog(deps.db).insert({ event: 'account.deletion_cancelled', userId, ...client, detail: { images: restored } }, now);
+  if (!(await deps.repos.users.clearDeletionRequest(userId))) return restored;
+  await deps.repos.emailTokens.invalidateForUser(userId, 'cancel_deletion', now);
+  await deps.repos.securityLog.insert({ event: 'account.deletion_cancelled', userId, ...client, detail: { images: restored } }, now);
   return restored;
 }
 
 /** The emailed link: works until the purge date, once. */
 export async function cancelAccountDeletionWithToken(deps: AccountDeletionDeps, token: string, client: Client): Promise<void> {
-  const spent = /^[0-9A-Za-z]{32}$/.test(token) ? await deps.emailTokens.consume(sha256Hex(token), 'cancel_deletion', deps.clock()) : null;
+  const spent = /^[0-9A-Za-z]{32}$/.test(token) ? await deps.repos.emailTokens.consume(sha256Hex(token), 'cancel_deletion', deps.clock()) : null;
   if (!spent) throw new BadRequest(messages.badToken, 'bad_token');
   await cancelAccountDeletion(deps, spent.userId, client);
 }
@@ -137,55 +119,49 @@ export const isCancelToken = (token: string): boolean => /^[0-9A-Za-z]{32}$/.tes
  * and its rate-limit counters. Used by the purge job when the grace period ends, and by staff to skip it.
  */
 export async function purgeAccount(deps: AccountDeletionDeps, userId: string, now: Date, options: { onlyIfPendingSince?: Date } = {}): Promise<boolean> {
-  const user = await deps.users.findById(userId);
+  const user = await deps.repos.users.findById(userId);
   if (!user) return false;
   // The job purges only accounts still pending since before the cut-off: one restored meanwhile is left alone.
   const due = () => !options.onlyIfPendingSince || (user.deletionRequestedAt !== null && user.deletionRequestedAt <= options.onlyIfPendingSince);
   if (!due()) return false;
   // Anything still live (an immediate purge skips the request step) goes through the recovery store as well.
-  const items = await deps.db.transaction(async (trx) => {
-    const { images } = await ownedImagesWithAlbums(deps, trx, userId);
-    if (images.length) await deps.images.deleteAllOwned(userId, trx);
-    return recordDeletions(deps, images, 'account', now, trx);
+  const items = await deps.repos.transaction(async (tx) => {
+    const images = await tx.images.listAllOwned(userId);
+    if (images.length) await tx.images.deleteAllOwned(userId);
+    return recordDeletions(tx, images, 'account', now);
   });
-  const imageIds = [...items.map((i) => i.imageId), ...(await deps.recovery.listByOwner(userId)).map((i) => i.imageId)];
+  const imageIds = [...items.map((i) => i.imageId), ...(await deps.repos.recovery.listByOwner(userId)).map((i) => i.imageId)];
   await moveToRecovery(deps, items);
-  for (const item of await deps.recovery.listByOwner(userId)) {
+  for (const item of await deps.repos.recovery.listByOwner(userId)) {
     for (const { live, recovery } of recoveryKeyPairs(item)) {
       await deps.storage.delete(recovery);
       await deps.storage.delete(live);
     }
-    await deps.recovery.remove(item.imageId);
+    await deps.repos.recovery.remove(item.imageId);
   }
-  const erased = await deps.db.transaction(async (trx) => {
-    await trx('security_log').where({ user_id: userId }).delete();
+  const erased = await deps.repos.transaction(async (tx) => {
+    await tx.securityLog.deleteForUser(userId);
     // Rows about the account's images that do not name it (the upload of a guest image it later claimed).
-    for (let i = 0; i < imageIds.length; i += 200) {
-      const batch = imageIds.slice(i, i + 200);
-      // A blocklist entry keeps blocking the content, no longer pointing at the account's image.
-      await trx('hash_blocklist').whereIn('source_image_id', batch).update({ source_image_id: null });
-      await trx('security_log').where((q) => {
-        for (const id of batch) q.orWhere('detail', 'like', `%"${id}"%`);
-      }).delete();
-    }
+    await tx.securityLog.deleteAboutImages(imageIds);
+    // A blocklist entry keeps blocking the content, no longer pointing at the account's image.
+    await tx.hashBlocklist.forgetSourceImages(imageIds);
     // Records kept for legal reasons stay, without the identity: privacy requests, and reports the person filed.
-    await anonymisePrivacyRequests(trx, userId, [user.email]);
-    await anonymiseReports(trx, user.email);
-    await anonymiseCounterNotices(trx, user.id);
+    await tx.privacyRequests.anonymise(userId, [user.email]);
+    await tx.reports.anonymiseReporter(user.email);
+    await tx.counterNotices.anonymiseFiler(userId);
+    await tx.reports.forgetOwner(userId);
     // A staff account's bans and blocklist entries stay in force without naming who set them.
-    await trx('ip_bans').where({ created_by: userId }).update({ created_by: null });
-    await trx('hash_blocklist').where({ created_by: userId }).update({ created_by: null });
+    await tx.ipBans.forgetCreator(userId);
+    await tx.hashBlocklist.forgetCreator(userId);
     // Counters are keyed "<limit>:<value>"; values here are the id, the address or the name as typed.
     const values = [userId, accountKey(userId), emailKey(user.email), usernameKey(user.username)];
     const keys = Object.keys(LIMITS).flatMap((limit) => values.map((value) => `${limit}:${value}`));
-    await trx('rate_limits').whereIn('key', keys).delete();
+    await tx.rateLimits.deleteKeys(keys);
     // Deleted only while still due: a restore that won the race keeps the account.
-    const gone = options.onlyIfPendingSince
-      ? (await trx('users').where({ id: userId }).whereNotNull('deletion_requested_at').andWhere('deletion_requested_at', '<=', options.onlyIfPendingSince).delete()) > 0
-      : await deps.users.deleteById(userId, trx);
+    const gone = options.onlyIfPendingSince ? await tx.users.deleteIfPendingSince(userId, options.onlyIfPendingSince) : await tx.users.deleteById(userId);
     if (!gone) throw new PurgeAbandoned();
     // Counted, never named: the log shows that a purge happened, not whose.
-    await deps.securityLog(trx).insert({ event: 'account.purged', detail: {} }, now);
+    await tx.securityLog.insert({ event: 'account.purged', detail: {} }, now);
     return true;
   }).catch((err: unknown) => {
     if (err instanceof PurgeAbandoned) return false;

@@ -1,4 +1,5 @@
 import { VISIBILITIES, type ImageRecord, type PagePosition, type Visibility } from '../db/images.repo.js';
+import type { Repos } from '../db/repos.js';
 import { BadRequest, NotFound } from '../errors.js';
 import { isImageId } from '../lib/ids.js';
 import { cleanTitle, MAX_TITLE_CHARS, titleLength } from '../lib/title.js';
@@ -51,12 +52,12 @@ export function listOptionsFrom(query: Record<string, unknown>): ListOptions {
 
 /** One page of an owner's images (or only the public ones, for the profile page), with the next page's cursor. */
 export async function listOwnerImages(
-  deps: Pick<AccountImagesDeps, 'images'>,
+  deps: { repos: Pick<Repos, 'images'> },
   ownerId: string,
   options: ListOptions,
   only?: Visibility,
 ): Promise<ImagePage> {
-  const rows = await deps.images.listByOwner(ownerId, {
+  const rows = await deps.repos.images.listByOwner(ownerId, {
     sort: options.sort,
     after: options.after,
     search: options.search || undefined,
@@ -73,11 +74,11 @@ function imageIdOrNotFound(id: string): string {
   return id;
 }
 
-export async function renameImage(deps: Pick<AccountImagesDeps, 'images'>, ownerId: string, id: string, rawTitle: string): Promise<string | null> {
+export async function renameImage(deps: { repos: Pick<Repos, 'images'> }, ownerId: string, id: string, rawTitle: string): Promise<string | null> {
   const title = cleanTitle(rawTitle);
   if (titleLength(title) > MAX_TITLE_CHARS) throw new BadRequest(messages.titleTooLong, 'title_too_long');
   const stored = title === '' ? null : title;
-  if (!(await deps.images.updateOwned(ownerId, imageIdOrNotFound(id), { title: stored }))) throw new NotFound();
+  if (!(await deps.repos.images.updateOwned(ownerId, imageIdOrNotFound(id), { title: stored }))) throw new NotFound();
   return stored;
 }
 
@@ -86,9 +87,9 @@ export function parseVisibility(raw: unknown): Visibility {
   return raw as Visibility;
 }
 
-export async function changeVisibility(deps: Pick<AccountImagesDeps, 'images'>, ownerId: string, id: string, raw: unknown): Promise<Visibility> {
+export async function changeVisibility(deps: { repos: Pick<Repos, 'images'> }, ownerId: string, id: string, raw: unknown): Promise<Visibility> {
   const visibility = parseVisibility(raw);
-  if (!(await deps.images.updateOwned(ownerId, imageIdOrNotFound(id), { visibility }))) throw new NotFound();
+  if (!(await deps.repos.images.updateOwned(ownerId, imageIdOrNotFound(id), { visibility }))) throw new NotFound();
   return visibility;
 }
 
@@ -114,16 +115,17 @@ export async function deleteOwnedImages(
   ids: readonly string[],
   client: { ip: string | undefined; userAgent: string | undefined },
 ): Promise<number> {
-  const items = await deps.db.transaction(async (trx) => {
-    const rows = await deps.images.deleteOwned(ownerId, ids, trx);
-    await releaseStorage(deps, ownerId, rows.reduce((sum, image) => sum + storedBytes(image), 0), trx);
+  const items = await deps.repos.transaction(async (tx) => {
+    const rows = await tx.images.deleteOwned(ownerId, ids);
+    await releaseStorage(tx, ownerId, rows.reduce((sum, image) => sum + storedBytes(image), 0));
     if (rows.length > 0) {
-      await deps.securityLog(trx).insert(
-        { event: 'image.delete', userId: ownerId, ...client, detail: { imageIds: rows.map((r) => r.id), by: 'owner' } },
+      // One row names the owner (the purge finds it by user_id); the image column is set when it is about one image.
+      await tx.securityLog.insert(
+        { event: 'image.delete', userId: ownerId, ...client, imageId: rows.length === 1 ? rows[0]!.id : null, detail: { imageIds: rows.map((r) => r.id), by: 'owner' } },
         deps.clock(),
       );
     }
-    return recordDeletions(deps, rows, 'owner', deps.clock(), trx);
+    return recordDeletions(tx, rows, 'owner', deps.clock());
   });
   await moveToRecovery(deps, items);
   return items.length;

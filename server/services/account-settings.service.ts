@@ -1,15 +1,13 @@
-import type { Knex } from 'knex';
 import { UAParser } from 'ua-parser-js';
 import type { ConsentEntry } from '../db/consent-log.repo.js';
-import type { SecurityLogRepo } from '../db/security-log.repo.js';
-import type { SessionsRepo } from '../db/sessions.repo.js';
-import { usernameKey, type UserRecord, type UsersRepo } from '../db/users.repo.js';
+import type { Repos } from '../db/repos.js';
+import { usernameKey, type UserRecord } from '../db/users.repo.js';
 import { BadRequest, Forbidden, NotFound } from '../errors.js';
 import { hashPassword, verifyPassword, PASSWORD_MAX } from '../lib/passwords.js';
 import { accountKey, messages as authMessages, sendEmailChangeLink, sendVerification, validateEmail, validateNewPassword, validateUsername, type AuthDeps } from './auth.service.js';
 import type { RateLimits } from './rate-limits.service.js';
 import { isUniqueViolation } from '../db/knex.js';
-import type { SecurityEventName } from './security-events.js';
+import type { SecurityEventName } from '../db/security-events.js';
 
 export const messages = {
   wrongPassword: 'Your current password is not correct. Type the password you use to log in now; if you forgot it, log out and use "Forgot your password?".',
@@ -20,11 +18,8 @@ export const messages = {
 };
 
 export type SettingsDeps = {
-  db: Knex;
+  repos: Repos;
   auth: AuthDeps;
-  users: UsersRepo;
-  sessions: SessionsRepo;
-  securityLog: (trx: Knex) => SecurityLogRepo;
   limits: RateLimits;
   clock: () => Date;
   bcryptCost: number;
@@ -37,8 +32,9 @@ function sendLater(deps: SettingsDeps, work: () => Promise<void>): void {
   setImmediate(() => work().catch((err: unknown) => deps.auth.logger.error({ err }, 'sending an email failed')));
 }
 
-async function log(deps: SettingsDeps, trx: Knex, event: SecurityEventName, userId: string, client: Client, detail?: Record<string, unknown>): Promise<void> {
-  await deps.securityLog(trx).insert({ event, userId, ip: client.ip, userAgent: client.userAgent, detail }, deps.clock());
+/** Writes a security-log row through `repos`: the pool, or the transaction the change is made in. */
+async function log(deps: SettingsDeps, repos: Pick<Repos, 'securityLog'>, event: SecurityEventName, userId: string, client: Client, detail?: Record<string, unknown>): Promise<void> {
+  await repos.securityLog.insert({ event, userId, ip: client.ip, userAgent: client.userAgent, detail }, deps.clock());
 }
 
 /**
@@ -50,7 +46,7 @@ export async function checkCurrentPassword(deps: SettingsDeps, user: UserRecord,
   await deps.limits.consume('loginPerAccount', key);
   const ok = password.length > 0 && [...password].length <= PASSWORD_MAX && (await verifyPassword(password, user.passwordHash));
   if (!ok) {
-    await log(deps, deps.db, 'account.reauth_failed', user.id, client, { action });
+    await log(deps, deps.repos, 'account.reauth_failed', user.id, client, { action });
     throw new Forbidden(messages.wrongPassword, 'wrong_password');
   }
   await deps.limits.reset('loginPerAccount', key);
@@ -59,9 +55,9 @@ export async function checkCurrentPassword(deps: SettingsDeps, user: UserRecord,
 export type SettingsView = { user: UserRecord; marketingHistory: ConsentEntry[] };
 
 export async function settingsView(deps: SettingsDeps, userId: string): Promise<SettingsView> {
-  const user = await deps.users.findById(userId);
+  const user = await deps.repos.users.findById(userId);
   if (!user) throw new NotFound();
-  const history = await deps.auth.consentLog().listForUser(userId);
+  const history = await deps.repos.consentLog.listForUser(userId);
   return { user, marketingHistory: history.filter((e) => e.kind === 'marketing').reverse() };
 }
 
@@ -69,16 +65,16 @@ export async function settingsView(deps: SettingsDeps, userId: string): Promise<
 export async function changeUsername(deps: SettingsDeps, user: UserRecord, input: string, client: Client): Promise<void> {
   const username = validateUsername(input);
   if (username === user.username) return;
-  if (usernameKey(username) !== usernameKey(user.username) && (await deps.users.findByUsername(username))) {
+  if (usernameKey(username) !== usernameKey(user.username) && (await deps.repos.users.findByUsername(username))) {
     throw new BadRequest(messages.usernameTaken, 'username_taken');
   }
   try {
-    await deps.users.updateUsername(user.id, username);
+    await deps.repos.users.updateUsername(user.id, username);
   } catch (err) {
     if (isUniqueViolation(err)) throw new BadRequest(messages.usernameTaken, 'username_taken');
     throw err;
   }
-  await log(deps, deps.db, 'account.username_changed', user.id, client, { from: user.username, to: username });
+  await log(deps, deps.repos, 'account.username_changed', user.id, client, { from: user.username, to: username });
 }
 
 /**
@@ -92,21 +88,21 @@ export async function changeEmail(deps: SettingsDeps, user: UserRecord, input: {
   await checkCurrentPassword(deps, user, input.currentPassword, 'email', client);
   // Bounds how many addresses one account can probe for, on top of the password check.
   await deps.limits.consume('resetPerAccount', `email-change:${user.id}`);
-  const owner = await deps.users.findByEmail(email);
+  const owner = await deps.repos.users.findByEmail(email);
   if (owner && owner.id !== user.id) {
-    await log(deps, deps.db, 'account.email_change_ignored', user.id, client, { reason: 'address_in_use' });
+    await log(deps, deps.repos, 'account.email_change_ignored', user.id, client, { reason: 'address_in_use' });
     return;
   }
   // Nothing changes until the new address is confirmed (see verifyEmail), so the answer and the page are the
   // same whether or not the address was free.
-  await log(deps, deps.db, 'account.email_change_requested', user.id, client);
+  await log(deps, deps.repos, 'account.email_change_requested', user.id, client);
   sendLater(deps, () => sendEmailChangeLink(deps.auth, user, email));
 }
 
 export async function resendVerification(deps: SettingsDeps, user: UserRecord, client: Client): Promise<void> {
   if (user.emailVerifiedAt) throw new BadRequest(messages.alreadyVerified, 'already_verified');
   await deps.limits.consume('resetPerAccount', `verify:${user.id}`);
-  await log(deps, deps.db, 'account.verification_resent', user.id, client);
+  await log(deps, deps.repos, 'account.verification_resent', user.id, client);
   sendLater(deps, () => sendVerification(deps.auth, user));
 }
 
@@ -119,12 +115,12 @@ export async function changePassword(deps: SettingsDeps, user: UserRecord, curre
   const hash = await hashPassword(input.newPassword, deps.bcryptCost);
   const now = deps.clock();
   let signedOut = 0;
-  await deps.db.transaction(async (trx) => {
-    await deps.users.updatePasswordHash(user.id, hash, trx);
-    if (input.signOutOthers) signedOut = await deps.sessions.deleteAllForUser(user.id, { exceptIdHash: currentSessionIdHash }, trx);
-    await log(deps, trx, 'account.password_changed', user.id, client, { signedOutOthers: signedOut });
+  await deps.repos.transaction(async (tx) => {
+    await tx.users.updatePasswordHash(user.id, hash);
+    if (input.signOutOthers) signedOut = await tx.sessions.deleteAllForUser(user.id, { exceptIdHash: currentSessionIdHash });
+    await log(deps, tx, 'account.password_changed', user.id, client, { signedOutOthers: signedOut });
   });
-  for (const purpose of ['reset_password', 'change_email'] as const) await deps.auth.emailTokens.invalidateForUser(user.id, purpose, now);
+  for (const purpose of ['reset_password', 'change_email'] as const) await deps.repos.emailTokens.invalidateForUser(user.id, purpose, now);
   return { signedOut };
 }
 
@@ -132,10 +128,10 @@ export async function changePassword(deps: SettingsDeps, user: UserRecord, curre
 export async function setMarketingConsent(deps: SettingsDeps, user: UserRecord, value: boolean, client: Client): Promise<boolean> {
   if (user.marketingConsent === value) return false;
   const now = deps.clock();
-  await deps.db.transaction(async (trx) => {
-    await deps.users.setMarketingConsent(user.id, value, trx);
-    await deps.auth.consentLog(trx).insert(user.id, { kind: 'marketing', value: value ? 'granted' : 'withdrawn', createdAt: now }, trx);
-    await log(deps, trx, 'account.marketing_consent_changed', user.id, client, { value: value ? 'granted' : 'withdrawn' });
+  await deps.repos.transaction(async (tx) => {
+    await tx.users.setMarketingConsent(user.id, value);
+    await tx.consentLog.insert(user.id, { kind: 'marketing', value: value ? 'granted' : 'withdrawn', createdAt: now });
+    await log(deps, tx, 'account.marketing_consent_changed', user.id, client, { value: value ? 'granted' : 'withdrawn' });
   });
   return true;
 }
@@ -153,7 +149,7 @@ export function describeUserAgent(userAgent: string | null): string {
 }
 
 export async function listSessions(deps: SettingsDeps, userId: string, currentPublicId: string): Promise<SessionView[]> {
-  const sessions = await deps.sessions.listForUser(userId, deps.clock());
+  const sessions = await deps.repos.sessions.listForUser(userId, deps.clock());
   return sessions.map((s) => ({ publicId: s.publicId, device: describeUserAgent(s.userAgent), createdAt: s.createdAt, lastSeenAt: s.lastSeenAt, current: s.publicId === currentPublicId }));
 }
 
@@ -161,12 +157,12 @@ const PUBLIC_ID = /^[A-Za-z0-9]{16}$/;
 
 /** Only the user's own sessions: another user's id is answered exactly like one that never existed. */
 export async function revokeSession(deps: SettingsDeps, userId: string, publicId: string, client: Client): Promise<void> {
-  if (!PUBLIC_ID.test(publicId) || !(await deps.sessions.deleteForUser(userId, publicId))) throw new NotFound(messages.sessionNotFound, 'session_not_found');
-  await log(deps, deps.db, 'account.session_revoked', userId, client, { session: publicId });
+  if (!PUBLIC_ID.test(publicId) || !(await deps.repos.sessions.deleteForUser(userId, publicId))) throw new NotFound(messages.sessionNotFound, 'session_not_found');
+  await log(deps, deps.repos, 'account.session_revoked', userId, client, { session: publicId });
 }
 
 export async function revokeOtherSessions(deps: SettingsDeps, userId: string, currentSessionIdHash: string, client: Client): Promise<number> {
-  const count = await deps.sessions.deleteAllForUser(userId, { exceptIdHash: currentSessionIdHash });
-  await log(deps, deps.db, 'account.sessions_revoked', userId, client, { count });
+  const count = await deps.repos.sessions.deleteAllForUser(userId, { exceptIdHash: currentSessionIdHash });
+  await log(deps, deps.repos, 'account.sessions_revoked', userId, client, { count });
   return count;
 }

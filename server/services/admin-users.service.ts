@@ -1,11 +1,11 @@
-import type { Knex } from 'knex';
-import { toDate } from '../db/knex.js';
-import type { UserRecord } from '../db/users.repo.js';
-import { BadRequest, Forbidden, NotFound } from '../errors.js';
+import type { Repos } from '../db/repos.js';
+import type { Role, UserRecord } from '../db/users.repo.js';
+import { BadRequest, Conflict, Forbidden, NotFound } from '../errors.js';
 import { humanBytes, parseByteSize } from '../lib/format.js';
 import { purgeAccount, purgeDateOf, requestAccountDeletion, type AccountDeletionDeps } from './account-deletion.service.js';
 import { recordStaffAction, type StaffActor } from './audit.service.js';
 import { countStrikes } from './copyright.service.js';
+import { updatePrivacyRequest } from './privacy-requests.service.js';
 import { usageOf, type Usage } from './quota.service.js';
 
 /**
@@ -13,12 +13,13 @@ import { usageOf, type Usage } from './quota.service.js';
  * act on it. Every action is audited. Deleting starts the same grace period the holder's own request would;
  * purging erases at once. Neither works on the acting admin's own account or on another admin's.
  */
-export type StaffUsersDeps = AccountDeletionDeps & { defaultQuotaBytes: number; repeatInfringer: { strikes: number; windowDays: number } };
+export type StaffUsersDeps = AccountDeletionDeps & { repos: Repos; defaultQuotaBytes: number; repeatInfringer: { strikes: number; windowDays: number } };
 type Actor = StaffActor & { user: StaffActor['user'] & Pick<UserRecord, 'role'> };
 
 export const USERS_PAGE = 50;
 const SEARCH_MAX = 100;
 const PUBLIC_IMAGES_SHOWN = 12;
+const PRIVACY_REQUESTS_SHOWN = 20;
 const USER_ID = /^[0-9A-Za-z]{16}$/;
 
 const messages = {
@@ -28,18 +29,24 @@ const messages = {
   badQuota: (defaultQuota: number) =>
     `Write the quota as a size such as "500 MB" or "2 GB", or leave it empty for the default (${humanBytes(defaultQuota)}).`,
   noAccount: 'That request is not linked to an account (or the account is already gone), so there is nothing to export or purge.',
+  badRole: 'The role must be user, moderator or admin.',
+  rolesAdminsOnly: 'Only admins can change roles.',
+  selfRole: 'You cannot change your own role; another admin can.',
+  lastAdmin: 'This is the last admin account (or its role changed meanwhile): make another admin first.',
 };
+
+export const ROLES: readonly Role[] = ['user', 'moderator', 'admin'];
 
 export type UserStatus = 'active' | 'suspended' | 'pending deletion';
 export const statusOf = (user: Pick<UserRecord, 'deletionRequestedAt' | 'suspendedAt'>): UserStatus =>
   user.deletionRequestedAt ? 'pending deletion' : user.suspendedAt ? 'suspended' : 'active';
 
 /** One page of the search: `q` matches part of the username or the email address, case-insensitively. */
-export async function searchUsers(deps: Pick<StaffUsersDeps, 'users'>, qInput: unknown, pageInput: unknown) {
+export async function searchUsers(deps: Pick<StaffUsersDeps, 'repos'>, qInput: unknown, pageInput: unknown) {
   const q = typeof qInput === 'string' ? qInput.trim().slice(0, SEARCH_MAX) : '';
   const parsed = typeof pageInput === 'string' && /^\d{1,6}$/.test(pageInput) ? Number(pageInput) : 1;
   const page = Math.max(1, parsed);
-  const rows = await deps.users.searchForStaff(q, { limit: USERS_PAGE, offset: (page - 1) * USERS_PAGE });
+  const rows = await deps.repos.users.searchForStaff(q, { limit: USERS_PAGE, offset: (page - 1) * USERS_PAGE });
   // Only what the list shows: never the password hash.
   const users = rows.slice(0, USERS_PAGE).map((u) => ({
     id: u.id,
@@ -56,30 +63,10 @@ export async function searchUsers(deps: Pick<StaffUsersDeps, 'users'>, qInput: u
 }
 
 /** The account an id in a URL names; ids are checked for shape first (a URL is hostile input). */
-export async function findAccount(deps: Pick<StaffUsersDeps, 'users'>, id: string): Promise<UserRecord> {
-  const user = USER_ID.test(id) ? await deps.users.findById(id) : null;
+export async function findAccount(deps: Pick<StaffUsersDeps, 'repos'>, id: string): Promise<UserRecord> {
+  const user = USER_ID.test(id) ? await deps.repos.users.findById(id) : null;
   if (!user) throw new NotFound(messages.notFound);
   return user;
-}
-
-/**
- * Reports about the account's images and albums. Open reports do not name the uploader yet, so they are found
- * through the images and albums the account owns now; resolved ones recorded the owner when they were decided.
- */
-async function reportCounts(db: Knex, userId: string): Promise<{ open: number; total: number }> {
-  const rows = (await db('reports')
-    .where((q) =>
-      q
-        .where((open) =>
-          open.where({ status: 'open' }).andWhere((about) => about.whereIn('image_id', db('images').select('id').where({ owner_id: userId })).orWhereIn('album_id', db('albums').select('id').where({ owner_id: userId }))),
-        )
-        .orWhere((resolved) => resolved.whereNot({ status: 'open' }).andWhere({ owner_id: userId })),
-    )
-    .select('status')
-    .count({ n: '*' })
-    .groupBy('status')) as Array<{ status: string; n: number | string }>;
-  const total = rows.reduce((sum, r) => sum + Number(r.n), 0);
-  return { open: Number(rows.find((r) => r.status === 'open')?.n ?? 0), total };
 }
 
 export type StaffUserProfile = {
@@ -99,20 +86,20 @@ export type StaffUserProfile = {
 
 export async function staffUserProfile(deps: StaffUsersDeps, id: string, now: Date): Promise<StaffUserProfile> {
   const user = await findAccount(deps, id);
-  const uploads = (await deps.db('images').where({ owner_id: user.id }).count({ n: '*' }).first()) as { n: number | string } | undefined;
-  const requests = (await deps.db('privacy_requests').where({ user_id: user.id }).orderBy('received_at', 'desc').limit(20).select('id', 'kind', 'status', 'received_at')) as Array<Record<string, unknown>>;
+  const { repos } = deps;
+  const requests = await repos.privacyRequests.listForUser(user.id, PRIVACY_REQUESTS_SHOWN);
   return {
     user,
     status: statusOf(user),
-    uploads: Number(uploads?.n ?? 0),
+    uploads: await repos.images.countByOwner(user.id),
     usage: usageOf(user, deps.defaultQuotaBytes),
     customQuota: user.quotaBytes !== null,
-    reports: await reportCounts(deps.db, user.id),
-    strikes: { count: await countStrikes(deps.db, user.id, now, deps.repeatInfringer.windowDays), threshold: deps.repeatInfringer.strikes, windowDays: deps.repeatInfringer.windowDays },
-    sessions: (await deps.sessions.listForUser(user.id, now)).length,
+    reports: await repos.reports.countAboutOwner(user.id),
+    strikes: { count: await countStrikes(repos, user.id, now, deps.repeatInfringer.windowDays), threshold: deps.repeatInfringer.strikes, windowDays: deps.repeatInfringer.windowDays },
+    sessions: (await repos.sessions.listForUser(user.id, now)).length,
     purgeAt: user.deletionRequestedAt ? purgeDateOf(user.deletionRequestedAt, deps.purgeDays) : null,
-    publicImages: (await deps.images.listByOwner(user.id, { sort: 'newest', after: null, limit: PUBLIC_IMAGES_SHOWN, visibility: 'public' })).map((i) => ({ id: i.id, title: i.title ?? i.originalName, pagePath: `/i/${i.id}` })),
-    privacyRequests: requests.map((r) => ({ id: String(r.id), kind: String(r.kind), status: String(r.status), receivedAt: toDate(r.received_at) })),
+    publicImages: (await repos.images.listByOwner(user.id, { sort: 'newest', after: null, limit: PUBLIC_IMAGES_SHOWN, visibility: 'public' })).map((i) => ({ id: i.id, title: i.title ?? i.originalName, pagePath: `/i/${i.id}` })),
+    privacyRequests: requests.map((r) => ({ id: r.id, kind: r.kind, status: r.status, receivedAt: r.receivedAt })),
   };
 }
 
@@ -121,17 +108,39 @@ export async function setUserQuota(deps: StaffUsersDeps, actor: Actor, id: strin
   const user = await findAccount(deps, id);
   const quotaBytes = input.trim() === '' ? null : parseByteSize(input);
   if (quotaBytes === null && input.trim() !== '') throw new BadRequest(messages.badQuota(deps.defaultQuotaBytes), 'bad_quota');
-  await deps.users.setQuota(user.id, quotaBytes);
-  await recordStaffAction(deps.db, actor, { action: 'user.quota', targetType: 'user', targetId: user.id, detail: { quotaBytes, previous: user.quotaBytes } }, now);
+  await deps.repos.transaction(async (tx) => {
+    await tx.users.setQuota(user.id, quotaBytes);
+    await recordStaffAction(tx, actor, { action: 'user.quota', targetType: 'user', targetId: user.id, detail: { quotaBytes, previous: user.quotaBytes } }, now);
+  });
   return quotaBytes;
+}
+
+/**
+ * Gives the account another role (admins only), audited as user.role with from and to. An admin cannot change
+ * their own role, and the last admin cannot be demoted (checked with the admin rows locked: see changeRole).
+ */
+export async function setUserRole(deps: StaffUsersDeps, actor: Actor, id: string, input: string, now: Date): Promise<Role> {
+  if (actor.user.role !== 'admin') throw new Forbidden(messages.rolesAdminsOnly, 'admins_only');
+  const role = ROLES.find((r) => r === input);
+  if (!role) throw new BadRequest(messages.badRole, 'bad_role');
+  const user = await findAccount(deps, id);
+  if (user.id === actor.user.id) throw new BadRequest(messages.selfRole, 'cannot_target_self');
+  if (user.role === role) return role;
+  await deps.repos.transaction(async (tx) => {
+    if (!(await tx.users.changeRole(user.id, user.role, role))) throw new Conflict(messages.lastAdmin, 'last_admin');
+    await recordStaffAction(tx, actor, { action: 'user.role', targetType: 'user', targetId: user.id, detail: { from: user.role, to: role } }, now);
+  });
+  return role;
 }
 
 /** Ends every session of the account (it can sign in again). */
 export async function signOutEverywhere(deps: StaffUsersDeps, actor: Actor, id: string, now: Date): Promise<number> {
   const user = await findAccount(deps, id);
-  const ended = await deps.sessions.deleteAllForUser(user.id);
-  await recordStaffAction(deps.db, actor, { action: 'user.sign_out', targetType: 'user', targetId: user.id, detail: { sessions: ended } }, now);
-  return ended;
+  return deps.repos.transaction(async (tx) => {
+    const ended = await tx.sessions.deleteAllForUser(user.id);
+    await recordStaffAction(tx, actor, { action: 'user.sign_out', targetType: 'user', targetId: user.id, detail: { sessions: ended } }, now);
+    return ended;
+  });
 }
 
 /** Staff may not erase themselves, nor an admin account (its holder deletes it in Settings). */
@@ -149,7 +158,7 @@ export async function staffDeleteAccount(deps: StaffUsersDeps, actor: Actor, id:
   const user = await findAccount(deps, id);
   assertErasable(actor, user);
   const purgeAt = await requestAccountDeletion(deps, user, { ip: undefined, userAgent: undefined });
-  await recordStaffAction(deps.db, actor, { action: 'user.delete', targetType: 'user', targetId: user.id, reason, detail: { purgeAt: purgeAt.toISOString() } }, now);
+  await recordStaffAction(deps.repos, actor, { action: 'user.delete', targetType: 'user', targetId: user.id, reason, detail: { purgeAt: purgeAt.toISOString() } }, now);
   return purgeAt;
 }
 
@@ -159,13 +168,28 @@ export async function staffPurgeAccount(deps: StaffUsersDeps, actor: Actor, id: 
   assertErasable(actor, user);
   await purgeAccount(deps, user.id, now);
   const scrubbed = [user.email, user.username].reduce((text, name) => text.split(new RegExp(name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gi')).join('[erased]'), reason);
-  await recordStaffAction(deps.db, actor, { action: 'account.purge_now', targetType: 'user', targetId: user.id, reason: scrubbed }, now);
+  await recordStaffAction(deps.repos, actor, { action: 'account.purge_now', targetType: 'user', targetId: user.id, reason: scrubbed }, now);
 }
 
 /** The live account a privacy request is about, or a 404 saying the request names none. */
-export async function accountOfPrivacyRequest(deps: Pick<StaffUsersDeps, 'db' | 'users'>, requestId: string): Promise<UserRecord> {
-  const request = (await deps.db('privacy_requests').where({ id: requestId.slice(0, 36) }).first('user_id')) as { user_id: string | null } | undefined;
-  const user = request?.user_id ? await deps.users.findById(request.user_id) : null;
+export async function accountOfPrivacyRequest(deps: Pick<StaffUsersDeps, 'repos'>, requestId: string): Promise<UserRecord> {
+  const request = await deps.repos.privacyRequests.findById(requestId.slice(0, 36));
+  const user = request?.userId ? await deps.repos.users.findById(request.userId) : null;
   if (!user) throw new NotFound(messages.noAccount);
   return user;
+}
+
+/**
+ * Purge now, for a privacy request: erases the account it concerns at once, skipping the grace period, and marks
+ * the request done. The audit entry names the request, not the erased account.
+ */
+export async function purgeForPrivacyRequest(deps: StaffUsersDeps, actor: Actor, requestId: string, note: string, now: Date): Promise<void> {
+  const id = requestId.slice(0, 36);
+  const target = await accountOfPrivacyRequest(deps, id);
+  assertErasable(actor, target);
+  await purgeAccount(deps, target.id, now);
+  await deps.repos.transaction(async (tx) => {
+    await updatePrivacyRequest(tx, id, { status: 'done', note: note || 'Account purged at the requester’s request.' }, now);
+    await recordStaffAction(tx, actor, { action: 'account.purge_now', targetType: 'privacy_request', targetId: id, reason: note || null }, now);
+  });
 }

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Knex } from 'knex';
-import { createSecurityLogRepo } from '../db/security-log.repo.js';
-import { toDate } from '../db/knex.js';
+import type { AuditLogFilter, AuditLogRecord, AuditPosition } from '../db/audit-log.repo.js';
+import type { Repos } from '../db/repos.js';
 import type { UserRecord } from '../db/users.repo.js';
 
 /**
@@ -10,68 +9,65 @@ import type { UserRecord } from '../db/users.repo.js';
  * so it is rotated after IP_LOG_RETENTION_DAYS like every other address, while the record of the action stays.
  */
 export type StaffActor = { user: Pick<UserRecord, 'id' | 'username'>; ip: string | undefined; userAgent: string | undefined };
-export type AuditEntry = {
-  id: string;
-  createdAt: Date;
-  actorId: string | null;
-  actorName: string;
-  action: string;
-  targetType: string;
-  targetId: string | null;
-  reason: string | null;
-  detail: Record<string, unknown>;
+export type AuditEntry = AuditLogRecord & {
   /** From the security log while it still has the row (IP_LOG_RETENTION_DAYS). */
   ip: string | null;
 };
 
+/**
+ * Writes the audit entry and its security-log row. Pass the repositories of the decision's transaction, so the
+ * decision and its record commit or roll back together.
+ */
 export async function recordStaffAction(
-  db: Knex,
+  tx: Pick<Repos, 'auditLog' | 'securityLog'>,
   actor: StaffActor,
   entry: { action: string; targetType: string; targetId?: string | null; reason?: string | null; detail?: Record<string, unknown> },
   now: Date,
 ): Promise<string> {
   const id = randomUUID();
-  await db('audit_log').insert({
+  await tx.auditLog.insert({
     id,
-    created_at: now,
-    actor_id: actor.user.id,
-    actor_name: actor.user.username,
+    createdAt: now,
+    actorId: actor.user.id,
+    actorName: actor.user.username,
     action: entry.action,
-    target_type: entry.targetType,
-    target_id: entry.targetId ?? null,
+    targetType: entry.targetType,
+    targetId: entry.targetId ?? null,
     reason: entry.reason?.trim() ? entry.reason.trim().slice(0, 2000) : null,
-    detail: JSON.stringify(entry.detail ?? {}),
+    detail: entry.detail ?? {},
   });
-  await createSecurityLogRepo(db).insert({ event: 'admin.action', userId: actor.user.id, ip: actor.ip, userAgent: actor.userAgent, detail: { auditId: id, action: entry.action } }, now);
+  await tx.securityLog.insert({ event: 'admin.action', userId: actor.user.id, ip: actor.ip, userAgent: actor.userAgent, detail: { auditId: id, action: entry.action } }, now);
   return id;
 }
 
-export type AuditFilter = { action?: string; actor?: string; limit: number; before?: Date };
+export type AuditFilter = { action?: string; actor?: string; targetType?: string; targetId?: string };
 
-export async function listAudit(db: Knex, filter: AuditFilter): Promise<AuditEntry[]> {
-  const q = db('audit_log').orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(filter.limit);
-  if (filter.action) q.where({ action: filter.action });
-  if (filter.actor) q.where({ actor_name: filter.actor });
-  if (filter.before) q.where('created_at', '<', filter.before);
-  const rows = (await q) as Array<Record<string, unknown>>;
-  const ips = new Map<string, string>();
-  const logRows = (await db('security_log').where({ event: 'admin.action' }).whereIn('user_id', [...new Set(rows.map((r) => r.actor_id as string))]).select('ip', 'detail')) as Array<{ ip: string | null; detail: string }>;
-  for (const row of logRows) {
-    const auditId = (JSON.parse(row.detail) as { auditId?: string }).auditId;
-    if (auditId && row.ip) ips.set(auditId, row.ip);
+/** One page of the log, newest first; pass the last entry of a page as `before` for the next one. */
+export async function listAudit(repos: Pick<Repos, 'auditLog' | 'securityLog'>, filter: AuditFilter, page: { limit: number; before?: AuditPosition | null }): Promise<AuditEntry[]> {
+  const query: AuditLogFilter = { action: filter.action || undefined, actorName: filter.actor || undefined, targetType: filter.targetType || undefined, targetId: filter.targetId || undefined };
+  const entries = await repos.auditLog.list(query, page);
+  if (!entries.length) return [];
+  // The security-log rows were written with the same timestamp as their entries: the page's time span bounds them.
+  const times = entries.map((e) => e.createdAt.getTime());
+  const ips = await repos.securityLog.staffActionAddresses(
+    entries.flatMap((e) => (e.actorId ? [e.actorId] : [])),
+    new Date(Math.min(...times)),
+    new Date(Math.max(...times)),
+  );
+  return entries.map((e) => ({ ...e, ip: ips.get(e.id) ?? null }));
+}
+
+/** The whole log (or the filtered part) as CSV lines, header first, read `batch` entries at a time. */
+export async function* auditCsvLines(repos: Pick<Repos, 'auditLog' | 'securityLog'>, filter: AuditFilter, batch = 500): AsyncGenerator<string> {
+  yield AUDIT_CSV_HEADER.join(',');
+  let before: AuditPosition | null = null;
+  for (;;) {
+    const entries = await listAudit(repos, filter, { limit: batch, before });
+    for (const entry of entries) yield auditCsvRow(entry);
+    if (entries.length < batch) return;
+    const last = entries[entries.length - 1]!;
+    before = { createdAt: last.createdAt, id: last.id };
   }
-  return rows.map((r) => ({
-    id: String(r.id),
-    createdAt: toDate(r.created_at),
-    actorId: (r.actor_id as string | null) ?? null,
-    actorName: String(r.actor_name),
-    action: String(r.action),
-    targetType: String(r.target_type),
-    targetId: (r.target_id as string | null) ?? null,
-    reason: (r.reason as string | null) ?? null,
-    detail: JSON.parse(String(r.detail)) as Record<string, unknown>,
-    ip: ips.get(String(r.id)) ?? null,
-  }));
 }
 
 /** One CSV field: quoted, and a leading = + - @ defused so a spreadsheet never runs it as a formula. */

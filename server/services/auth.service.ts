@@ -1,12 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import type { ConsentLogRepo } from '../db/consent-log.repo.js';
-import type { EmailTokensRepo } from '../db/email-tokens.repo.js';
 import { isUniqueViolation } from '../db/knex.js';
-import type { SecurityLogRepo } from '../db/security-log.repo.js';
-import type { SessionsRepo } from '../db/sessions.repo.js';
-import type { UserRecord, UsersRepo } from '../db/users.repo.js';
+import type { Repos } from '../db/repos.js';
+import type { UserRecord } from '../db/users.repo.js';
 import { BadRequest, Forbidden } from '../errors.js';
 import { sha256Hex } from '../lib/hash.js';
 import { randomBase62 } from '../lib/ids.js';
@@ -42,12 +38,7 @@ export const messages = {
 };
 
 export type AuthDeps = {
-  db: Knex;
-  users: UsersRepo;
-  sessions: SessionsRepo;
-  emailTokens: EmailTokensRepo;
-  consentLog: (trx?: Knex) => ConsentLogRepo;
-  securityLog: (trx: Knex) => SecurityLogRepo;
+  repos: Repos;
   mailer: Mailer;
   logger: Logger;
   clock: () => Date;
@@ -80,8 +71,8 @@ const newToken = () => randomBytes(32).toString('base64url');
 export async function sendVerification(deps: AuthDeps, user: Pick<UserRecord, 'id' | 'username' | 'email'>): Promise<void> {
   const token = newToken();
   const now = deps.clock();
-  await deps.emailTokens.invalidateForUser(user.id, 'verify_email', now);
-  await deps.emailTokens.insert({ tokenHash: sha256Hex(token), userId: user.id, purpose: 'verify_email', email: user.email, createdAt: now, expiresAt: new Date(now.getTime() + VERIFY_TTL_HOURS * 3600_000) });
+  await deps.repos.emailTokens.invalidateForUser(user.id, 'verify_email', now);
+  await deps.repos.emailTokens.insert({ tokenHash: sha256Hex(token), userId: user.id, purpose: 'verify_email', email: user.email, createdAt: now, expiresAt: new Date(now.getTime() + VERIFY_TTL_HOURS * 3600_000) });
   await deps.mailer.send(emails.verify(user.email, user.username, `${deps.settings.publicUrl}/verify-email/${token}`, VERIFY_TTL_HOURS));
 }
 
@@ -92,8 +83,8 @@ export async function sendVerification(deps: AuthDeps, user: Pick<UserRecord, 'i
 export async function sendEmailChangeLink(deps: AuthDeps, user: Pick<UserRecord, 'id' | 'username'>, newEmail: string): Promise<void> {
   const token = newToken();
   const now = deps.clock();
-  await deps.emailTokens.invalidateForUser(user.id, 'change_email', now);
-  await deps.emailTokens.insert({ tokenHash: sha256Hex(token), userId: user.id, purpose: 'change_email', email: newEmail, createdAt: now, expiresAt: new Date(now.getTime() + VERIFY_TTL_HOURS * 3600_000) });
+  await deps.repos.emailTokens.invalidateForUser(user.id, 'change_email', now);
+  await deps.repos.emailTokens.insert({ tokenHash: sha256Hex(token), userId: user.id, purpose: 'change_email', email: newEmail, createdAt: now, expiresAt: new Date(now.getTime() + VERIFY_TTL_HOURS * 3600_000) });
   await deps.mailer.send(emails.verify(newEmail, user.username, `${deps.settings.publicUrl}/verify-email/${token}`, VERIFY_TTL_HOURS));
 }
 
@@ -114,10 +105,10 @@ export async function signUp(deps: AuthDeps, input: SignupInput, client: Client)
   validateNewPassword(input.password, { username, email });
   if (!input.ageConfirmed) throw new BadRequest(messages.age(deps.settings.minAge), 'age_not_confirmed');
   if (!input.termsAccepted) throw new BadRequest(messages.terms, 'terms_not_accepted');
-  if (await deps.users.findByUsername(username)) throw new BadRequest(messages.usernameTaken, 'username_taken');
+  if (await deps.repos.users.findByUsername(username)) throw new BadRequest(messages.usernameTaken, 'username_taken');
 
   const passwordHash = await hashPassword(input.password, deps.settings.bcryptCost);
-  const existing = await deps.users.findByEmail(email);
+  const existing = await deps.repos.users.findByEmail(email);
   if (existing) {
     const base = deps.settings.publicUrl;
     sendLater(deps, () => deps.mailer.send(emails.alreadyRegistered(existing.email, `${base}/login`, `${base}/forgot-password`)));
@@ -126,19 +117,18 @@ export async function signUp(deps: AuthDeps, input: SignupInput, client: Client)
   const now = deps.clock();
   const user = { id: randomBase62(16), username, email, passwordHash, marketingConsent: input.marketing, createdAt: now };
   try {
-    await deps.db.transaction(async (trx) => {
-      await deps.users.insert(user, trx);
-      const consent = deps.consentLog(trx);
+    await deps.repos.transaction(async (tx) => {
+      await tx.users.insert(user);
       const country = client.country ?? null;
-      await consent.insert(user.id, { kind: 'terms', value: deps.settings.termsVersion, createdAt: now, country }, trx);
-      await consent.insert(user.id, { kind: 'age', value: `at least ${deps.settings.minAge}`, createdAt: now, country }, trx);
-      await consent.insert(user.id, { kind: 'marketing', value: input.marketing ? 'granted' : 'declined', createdAt: now, country }, trx);
-      await deps.securityLog(trx).insert({ event: 'auth.signup', userId: user.id, ip: client.ip, userAgent: client.userAgent }, now);
+      await tx.consentLog.insert(user.id, { kind: 'terms', value: deps.settings.termsVersion, createdAt: now, country });
+      await tx.consentLog.insert(user.id, { kind: 'age', value: `at least ${deps.settings.minAge}`, createdAt: now, country });
+      await tx.consentLog.insert(user.id, { kind: 'marketing', value: input.marketing ? 'granted' : 'declined', createdAt: now, country });
+      await tx.securityLog.insert({ event: 'auth.signup', userId: user.id, ip: client.ip, userAgent: client.userAgent }, now);
     });
   } catch (err) {
     // Two sign-ups racing for one name or address: the loser gets the answer it would have got a moment later.
     if (!isUniqueViolation(err)) throw err;
-    if (await deps.users.findByUsername(username)) throw new BadRequest(messages.usernameTaken, 'username_taken');
+    if (await deps.repos.users.findByUsername(username)) throw new BadRequest(messages.usernameTaken, 'username_taken');
     return;
   }
   sendLater(deps, () => sendVerification(deps, user));
@@ -146,17 +136,17 @@ export async function signUp(deps: AuthDeps, input: SignupInput, client: Client)
 
 /** The rate-limit key of an account, however it is named at login; unknown names get a key of their own. */
 export async function accountLimitKey(deps: AuthDeps, login: string): Promise<string> {
-  const user = login ? await deps.users.findByLogin(login) : null;
+  const user = login ? await deps.repos.users.findByLogin(login) : null;
   return user ? accountKey(user.id) : `unknown:${login || '(empty)'}`;
 }
 export const accountKey = (userId: string): string => `user:${userId}`;
 
 /** Checks a login; unknown accounts are compared against a dummy hash so both answers take as long. */
 export async function authenticate(deps: AuthDeps, login: string, password: string, client: Client): Promise<UserRecord> {
-  const user = login.trim() && [...password].length <= PASSWORD_MAX ? await deps.users.findByLogin(login.trim()) : null;
+  const user = login.trim() && [...password].length <= PASSWORD_MAX ? await deps.repos.users.findByLogin(login.trim()) : null;
   const ok = user ? await verifyPassword(password, user.passwordHash) : await verifyAgainstDummy(password, deps.settings.bcryptCost);
   const now = deps.clock();
-  await deps.securityLog(deps.db).insert({ event: ok ? 'auth.login' : 'auth.login_failed', userId: user?.id ?? null, ip: client.ip, userAgent: client.userAgent }, now);
+  await deps.repos.securityLog.insert({ event: ok ? 'auth.login' : 'auth.login_failed', userId: user?.id ?? null, ip: client.ip, userAgent: client.userAgent }, now);
   if (!user || !ok) throw new Forbidden(messages.badLogin, 'bad_login');
   if (user.suspendedAt) throw new Forbidden(messages.suspended(user.suspendedReason ?? ''), 'account_suspended');
   return user;
@@ -165,39 +155,39 @@ export async function authenticate(deps: AuthDeps, login: string, password: stri
 /** Always the same answer; the email goes out only when the address belongs to an account. */
 export async function requestPasswordReset(deps: AuthDeps, emailInput: string, client: Client): Promise<void> {
   const email = validateEmail(emailInput);
-  const user = await deps.users.findByEmail(email);
+  const user = await deps.repos.users.findByEmail(email);
   const now = deps.clock();
-  await deps.securityLog(deps.db).insert({ event: 'auth.reset_requested', userId: user?.id ?? null, ip: client.ip, userAgent: client.userAgent }, now);
+  await deps.repos.securityLog.insert({ event: 'auth.reset_requested', userId: user?.id ?? null, ip: client.ip, userAgent: client.userAgent }, now);
   if (!user) return;
   // Token writes and mail happen after the response, so both answers take the same time.
   sendLater(deps, async () => {
     const token = newToken();
-    await deps.emailTokens.invalidateForUser(user.id, 'reset_password', now);
-    await deps.emailTokens.insert({ tokenHash: sha256Hex(token), userId: user.id, purpose: 'reset_password', email: null, createdAt: now, expiresAt: new Date(now.getTime() + RESET_TTL_MINUTES * 60_000) });
+    await deps.repos.emailTokens.invalidateForUser(user.id, 'reset_password', now);
+    await deps.repos.emailTokens.insert({ tokenHash: sha256Hex(token), userId: user.id, purpose: 'reset_password', email: null, createdAt: now, expiresAt: new Date(now.getTime() + RESET_TTL_MINUTES * 60_000) });
     await deps.mailer.send(emails.reset(user.email, user.username, `${deps.settings.publicUrl}/reset-password/${token}`, RESET_TTL_MINUTES));
   });
 }
 
 export async function isResetTokenUsable(deps: AuthDeps, token: string): Promise<boolean> {
-  return (await deps.emailTokens.findUsable(sha256Hex(token), 'reset_password', deps.clock())) !== null;
+  return (await deps.repos.emailTokens.findUsable(sha256Hex(token), 'reset_password', deps.clock())) !== null;
 }
 
 /** Sets a new password from a reset link, signs out every session, and does not sign anyone in. */
 export async function resetPassword(deps: AuthDeps, token: string, password: string, client: Client): Promise<void> {
   const now = deps.clock();
-  const usable = await deps.emailTokens.findUsable(sha256Hex(token), 'reset_password', now);
-  const user = usable ? await deps.users.findById(usable.userId) : null;
+  const usable = await deps.repos.emailTokens.findUsable(sha256Hex(token), 'reset_password', now);
+  const user = usable ? await deps.repos.users.findById(usable.userId) : null;
   if (!user) throw new BadRequest(messages.badToken, 'bad_token');
   // A rejected password leaves the link usable, so the user can simply try another one.
   validateNewPassword(password, { username: user.username, email: user.email });
   const hash = await hashPassword(password, deps.settings.bcryptCost);
-  if (!(await deps.emailTokens.consume(sha256Hex(token), 'reset_password', now))) throw new BadRequest(messages.badToken, 'bad_token');
-  await deps.db.transaction(async (trx) => {
-    await deps.users.updatePasswordHash(user.id, hash, trx);
-    await deps.sessions.deleteAllForUser(user.id, {}, trx);
+  if (!(await deps.repos.emailTokens.consume(sha256Hex(token), 'reset_password', now))) throw new BadRequest(messages.badToken, 'bad_token');
+  await deps.repos.transaction(async (tx) => {
+    await tx.users.updatePasswordHash(user.id, hash);
+    await tx.sessions.deleteAllForUser(user.id, {});
     // Links mailed before the reset (another email change, another reset) may be the intruder's: void them.
-    for (const purpose of ['reset_password', 'change_email'] as const) await deps.emailTokens.invalidateForUser(user.id, purpose, now, trx);
-    await deps.securityLog(trx).insert({ event: 'auth.password_reset', userId: user.id, ip: client.ip, userAgent: client.userAgent }, now);
+    for (const purpose of ['reset_password', 'change_email'] as const) await tx.emailTokens.invalidateForUser(user.id, purpose, now);
+    await tx.securityLog.insert({ event: 'auth.password_reset', userId: user.id, ip: client.ip, userAgent: client.userAgent }, now);
   });
 }
 
@@ -209,17 +199,17 @@ export async function resetPassword(deps: AuthDeps, token: string, password: str
 export async function verifyEmail(deps: AuthDeps, token: string): Promise<void> {
   const now = deps.clock();
   const hash = sha256Hex(token);
-  const confirm = await deps.emailTokens.consume(hash, 'verify_email', now);
+  const confirm = await deps.repos.emailTokens.consume(hash, 'verify_email', now);
   if (confirm) {
-    if (!confirm.email || !(await deps.users.markEmailVerified(confirm.userId, confirm.email, now))) throw new BadRequest(messages.badToken, 'bad_token');
+    if (!confirm.email || !(await deps.repos.users.markEmailVerified(confirm.userId, confirm.email, now))) throw new BadRequest(messages.badToken, 'bad_token');
     return;
   }
-  const change = await deps.emailTokens.consume(hash, 'change_email', now);
+  const change = await deps.repos.emailTokens.consume(hash, 'change_email', now);
   if (!change?.email) throw new BadRequest(messages.badToken, 'bad_token');
   try {
-    await deps.users.replaceEmailVerified(change.userId, change.email, now);
+    await deps.repos.users.replaceEmailVerified(change.userId, change.email, now);
     // Reset links went to the old address; they must not outlive the switch.
-    await deps.emailTokens.invalidateForUser(change.userId, 'reset_password', now);
+    await deps.repos.emailTokens.invalidateForUser(change.userId, 'reset_password', now);
   } catch (err) {
     if (isUniqueViolation(err)) throw new BadRequest(messages.emailTakenMeanwhile, 'email_taken');
     throw err;

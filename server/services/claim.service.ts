@@ -45,15 +45,15 @@ export async function claimImage(
   client: { ip: string | undefined; userAgent: string | undefined },
 ): Promise<ImageRecord> {
   const { id, key } = parseClaim(input);
-  const image = await deps.images.findById(id);
+  const image = await deps.repos.images.findById(id);
   // A wrong key, a missing image and an image someone already owns all get the same answer.
   if (!image || image.ownerId !== null || !secretMatchesHash(key, image.deleteKeyHash)) throw new NotFound(messages.notFound, 'claim_not_found');
   const retiredKeyHash = sha256Hex(newDeleteKey());
-  await deps.db.transaction(async (trx) => {
-    await reserveStorage(deps, userId, storedBytes(image), trx);
+  await deps.repos.transaction(async (tx) => {
+    await reserveStorage(tx, userId, storedBytes(image), deps.defaultQuotaBytes);
     // Conditional on the key and on having no owner: of two concurrent claims, exactly one wins.
-    if (!(await deps.images.claim(userId, id, image.deleteKeyHash, retiredKeyHash, trx))) throw new NotFound(messages.notFound, 'claim_not_found');
-    await deps.securityLog(trx).insert({ event: 'image.claim', userId, ...client, detail: { imageId: id, size: storedBytes(image) } }, deps.clock());
+    if (!(await tx.images.claim(userId, id, image.deleteKeyHash, retiredKeyHash))) throw new NotFound(messages.notFound, 'claim_not_found');
+    await tx.securityLog.insert({ event: 'image.claim', userId, ...client, imageId: id, detail: { imageId: id, size: storedBytes(image) } }, deps.clock());
   });
   return { ...image, ownerId: userId, deleteKeyHash: retiredKeyHash };
 }

@@ -1,7 +1,8 @@
 import { ZipArchive } from 'archiver';
-import type { Knex } from 'knex';
 import type { Writable } from 'node:stream';
+import type { RawRow } from '../db/account-export.repo.js';
 import { toDate } from '../db/knex.js';
+import type { Repos } from '../db/repos.js';
 import { imageKeys } from '../storage/keys.js';
 import { MissingObject, type StorageDriver } from '../storage/storage.js';
 
@@ -11,23 +12,9 @@ import { MissingObject, type StorageDriver } from '../storage/storage.js';
  * made by the server from ids, never from names the user typed. Secrets (password hash, session and token hashes,
  * delete-key hashes) are left out: they identify nothing and are of no use outside Pixbin.
  */
-export type ExportDeps = { db: Knex; storage: StorageDriver };
+export type ExportDeps = { repos: Pick<Repos, 'accountExport'>; storage: StorageDriver };
 
-/** Each table that holds rows about a user, and the column that names the user. The schema test keeps it complete. */
-export const EXPORTED_TABLES = {
-  users: 'id',
-  consent_log: 'user_id',
-  sessions: 'user_id',
-  email_tokens: 'user_id',
-  security_log: 'user_id',
-  images: 'owner_id',
-  albums: 'owner_id',
-  recovery_items: 'owner_id',
-  privacy_requests: 'user_id',
-  counter_notices: 'user_id',
-  // Upheld reports about the account's images (its strikes), without who filed them: see reportsAbout.
-  reports: 'owner_id',
-} as const;
+export { EXPORTED_TABLES } from '../db/account-export.repo.js';
 
 const SECRET_COLUMNS = new Set(['password_hash', 'id_hash', 'token_hash', 'delete_key_hash', 'token']);
 
@@ -50,14 +37,12 @@ function reportAbout(row: Record<string, unknown>): Record<string, unknown> {
   return { ...rest, copyright: notice ? { work: notice.work, originalUrl: notice.originalUrl, claimant: notice.claimant } : null };
 }
 
-export async function accountData(db: Knex, userId: string): Promise<Record<string, unknown>> {
+export async function accountData(repos: Pick<Repos, 'accountExport'>, userId: string): Promise<Record<string, unknown>> {
   const data: Record<string, unknown> = {};
-  for (const [table, column] of Object.entries(EXPORTED_TABLES)) {
-    const rows = ((await db(table).where({ [column]: userId })) as Array<Record<string, unknown>>).map(clean);
-    data[table] = table === 'users' ? (rows[0] ?? null) : rows;
+  for (const [table, rows] of Object.entries(await repos.accountExport.rowsNaming(userId)) as Array<[string, RawRow[]]>) {
+    const cleaned = rows.map(clean);
+    data[table] = table === 'users' ? (cleaned[0] ?? null) : cleaned;
   }
-  const albumIds = ((data.albums as Array<{ id: string }>) ?? []).map((a) => a.id);
-  data.album_images = albumIds.length ? await db('album_images').whereIn('album_id', albumIds).select('album_id', 'image_id', 'added_at').then((rows) => rows.map(clean)) : [];
   for (const row of data.recovery_items as Array<Record<string, unknown>>) {
     const record = JSON.parse(String(row.record)) as Record<string, unknown>;
     delete record.deleteKeyHash;
@@ -74,7 +59,7 @@ export async function accountData(db: Knex, userId: string): Promise<Record<stri
  * storage is skipped and listed in missing.json rather than failing the whole export.
  */
 export async function writeExport(deps: ExportDeps, userId: string, exportedAt: Date, out: Writable): Promise<void> {
-  const data = await accountData(deps.db, userId);
+  const data = await accountData(deps.repos, userId);
   const images = (data.images as Array<{ id: string; ext: string; missing_since: unknown }>).filter((i) => !i.missing_since);
   const zip = new ZipArchive({ zlib: { level: 6 } });
   let current: NodeJS.ReadableStream | null = null;

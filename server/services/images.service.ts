@@ -1,9 +1,6 @@
-import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { ImageRecord, ImagesRepo } from '../db/images.repo.js';
-import type { RecoveryRepo } from '../db/recovery.repo.js';
-import type { SecurityLogRepo } from '../db/security-log.repo.js';
-import type { UsersRepo } from '../db/users.repo.js';
+import type { Repos } from '../db/repos.js';
 import { NotFound } from '../errors.js';
 import { secretMatchesHash } from '../lib/hash.js';
 import { isDeleteKey, isImageId } from '../lib/ids.js';
@@ -12,12 +9,8 @@ import { releaseStorage, storedBytes } from './quota.service.js';
 import { moveToRecovery, recordDeletions } from './recovery.service.js';
 
 export type ImagesDeps = {
-  db: Knex;
-  images: ImagesRepo;
-  users: UsersRepo;
-  securityLog: (trx: Knex | Knex.Transaction) => SecurityLogRepo;
+  repos: Repos;
   storage: StorageDriver;
-  recovery: RecoveryRepo;
   logger?: Logger;
   clock: () => Date;
 };
@@ -34,7 +27,7 @@ export const cacheControlFor = (image: Pick<ImageRecord, 'visibility'>): string 
   image.visibility === 'private' ? 'private, no-cache' : undefined;
 
 /** The image behind a public id as this viewer may see it, or NotFound. Malformed ids never reach the database. */
-export async function findImage(deps: Pick<ImagesDeps, 'images'>, id: string, viewer: Viewer): Promise<ImageRecord> {
+export async function findImage(deps: { images: Pick<ImagesRepo, 'findById'> }, id: string, viewer: Viewer): Promise<ImageRecord> {
   const image = isImageId(id) ? await deps.images.findById(id) : null;
   // Hidden by moderators: not served to anyone (its owner sees why in My images).
   if (!image || image.missingSince || image.moderationState === 'hidden' || !canView(image, viewer)) throw new NotFound();
@@ -42,8 +35,8 @@ export async function findImage(deps: Pick<ImagesDeps, 'images'>, id: string, vi
 }
 
 /** The image if the delete key is right. A wrong key is indistinguishable from a missing image. */
-export async function findImageForDeletion(deps: Pick<ImagesDeps, 'images'>, id: string, key: string): Promise<ImageRecord> {
-  const image = isImageId(id) && isDeleteKey(key) ? await deps.images.findById(id) : null;
+export async function findImageForDeletion(deps: Pick<ImagesDeps, 'repos'>, id: string, key: string): Promise<ImageRecord> {
+  const image = isImageId(id) && isDeleteKey(key) ? await deps.repos.images.findById(id) : null;
   if (!image || !secretMatchesHash(key, image.deleteKeyHash)) throw new NotFound();
   return image;
 }
@@ -57,14 +50,14 @@ export async function deleteImageWithKey(
   input: { id: string; key: string; ip: string | undefined; userAgent: string | undefined },
 ): Promise<void> {
   const image = await findImageForDeletion(deps, input.id, input.key);
-  const items = await deps.db.transaction(async (trx) => {
-    if (!(await deps.images.deleteByIdAndKeyHash(image.id, image.deleteKeyHash, trx))) throw new NotFound();
-    if (image.ownerId) await releaseStorage(deps, image.ownerId, storedBytes(image), trx);
-    await deps.securityLog(trx).insert(
-      { event: 'image.delete', userId: image.ownerId, ip: input.ip, userAgent: input.userAgent, detail: { imageId: image.id, by: 'delete_key' } },
+  const items = await deps.repos.transaction(async (tx) => {
+    if (!(await tx.images.deleteByIdAndKeyHash(image.id, image.deleteKeyHash))) throw new NotFound();
+    if (image.ownerId) await releaseStorage(tx, image.ownerId, storedBytes(image));
+    await tx.securityLog.insert(
+      { event: 'image.delete', userId: image.ownerId, ip: input.ip, userAgent: input.userAgent, imageId: image.id, detail: { imageId: image.id, by: 'delete_key' } },
       deps.clock(),
     );
-    return recordDeletions(deps, [image], 'delete_key', deps.clock(), trx);
+    return recordDeletions(tx, [image], 'delete_key', deps.clock());
   });
   await moveToRecovery(deps, items);
 }

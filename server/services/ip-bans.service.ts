@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
-import type { Knex } from 'knex';
-import { toDate } from '../db/knex.js';
+import type { IpBan } from '../db/ip-bans.repo.js';
+import type { Repos } from '../db/repos.js';
 import { isImageId } from '../lib/ids.js';
 import { BadRequest, Forbidden, NotFound } from '../errors.js';
-import { createSecurityLogRepo } from '../db/security-log.repo.js';
 import { recordStaffAction, type StaffActor } from './audit.service.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -45,55 +44,50 @@ export function parseCidr(input: string): Cidr {
   return { address: address.toLowerCase(), prefix, family };
 }
 
-export type IpBan = { id: string; cidr: string; reason: string | null; createdAt: Date; expiresAt: Date };
-const fromRow = (r: Record<string, unknown>): IpBan => ({
-  id: String(r.id),
-  cidr: String(r.cidr),
-  reason: (r.reason as string | null) ?? null,
-  createdAt: toDate(r.created_at),
-  expiresAt: toDate(r.expires_at),
-});
+export type { IpBan };
 
-export async function listBans(db: Knex, now: Date): Promise<IpBan[]> {
-  return ((await db('ip_bans').where('expires_at', '>', now).orderBy('created_at', 'desc')) as Array<Record<string, unknown>>).map(fromRow);
+export async function listBans(repos: Pick<Repos, 'ipBans'>, now: Date): Promise<IpBan[]> {
+  return repos.ipBans.listActive(now);
 }
 
 /**
  * Bans a range from uploading until it expires. The range itself is kept only in ip_bans, never in the audit log
  * (which is permanent): a ban lasts at most IP_LOG_RETENTION_DAYS, and the expiry job deletes it afterwards.
  */
-export async function addBan(db: Knex, actor: StaffActor, input: { cidr: Cidr; days: number; reason: string }, maxDays: number, now: Date): Promise<IpBan> {
+export async function addBan(repos: Repos, actor: StaffActor, input: { cidr: Cidr; days: number; reason: string }, maxDays: number, now: Date): Promise<IpBan> {
   if (!Number.isInteger(input.days) || input.days < 1 || input.days > maxDays) throw new BadRequest(messages.days(maxDays), 'bad_ban_days');
   const ban = { id: randomUUID(), cidr: `${input.cidr.address}/${input.cidr.prefix}`, reason: input.reason.trim().slice(0, 2000) || null, createdAt: now, expiresAt: new Date(now.getTime() + input.days * DAY_MS) };
-  await db('ip_bans').insert({ id: ban.id, cidr: ban.cidr, reason: ban.reason, created_by: actor.user.id, created_at: now, expires_at: ban.expiresAt });
-  await recordStaffAction(db, actor, { action: 'ip_ban.add', targetType: 'ip_ban', targetId: ban.id, reason: ban.reason, detail: { days: input.days, family: input.cidr.family, prefix: input.cidr.prefix } }, now);
+  await repos.transaction(async (tx) => {
+    await tx.ipBans.insert({ ...ban, createdBy: actor.user.id });
+    await recordStaffAction(tx, actor, { action: 'ip_ban.add', targetType: 'ip_ban', targetId: ban.id, reason: ban.reason, detail: { days: input.days, family: input.cidr.family, prefix: input.cidr.prefix } }, now);
+  });
   return ban;
 }
 
 /** Bans the address an image was uploaded from, as the security log still has it; the moderator never sees it. */
-export async function banUploaderOf(db: Knex, actor: StaffActor, imageId: string, days: number, reason: string, maxDays: number, now: Date): Promise<IpBan> {
+export async function banUploaderOf(repos: Repos, actor: StaffActor, imageId: string, days: number, reason: string, maxDays: number, now: Date): Promise<IpBan> {
   if (!isImageId(imageId)) throw new NotFound(messages.noAddress);
-  // Image ids are base62, so they cannot carry LIKE wildcards.
-  const rows = (await db('security_log').where({ event: 'image.upload' }).whereNotNull('ip').andWhere('detail', 'like', `%"imageId":"${imageId}"%`).select('ip', 'detail')) as Array<{ ip: string; detail: string }>;
-  const row = rows.find((r) => (JSON.parse(r.detail) as { imageId?: string }).imageId === imageId);
-  if (!row) throw new NotFound(messages.noAddress);
-  const address = plainAddress(row.ip);
+  const ip = await repos.securityLog.uploadAddressOf(imageId);
+  if (!ip) throw new NotFound(messages.noAddress);
+  const address = plainAddress(ip);
   const family: Family = isIP(address) === 4 ? 'ipv4' : 'ipv6';
-  return addBan(db, actor, { cidr: { address, prefix: UPLOADER_PREFIX[family], family }, days, reason }, maxDays, now);
+  return addBan(repos, actor, { cidr: { address, prefix: UPLOADER_PREFIX[family], family }, days, reason }, maxDays, now);
 }
 
-export async function liftBan(db: Knex, actor: StaffActor, id: string, now: Date): Promise<void> {
-  if (!(await db('ip_bans').where({ id: id.slice(0, 36) }).delete())) throw new NotFound('That ban has already ended or been lifted.');
-  await recordStaffAction(db, actor, { action: 'ip_ban.lift', targetType: 'ip_ban', targetId: id }, now);
+export async function liftBan(repos: Repos, actor: StaffActor, id: string, now: Date): Promise<void> {
+  await repos.transaction(async (tx) => {
+    if (!(await tx.ipBans.delete(id.slice(0, 36)))) throw new NotFound('That ban has already ended or been lifted.');
+    await recordStaffAction(tx, actor, { action: 'ip_ban.lift', targetType: 'ip_ban', targetId: id }, now);
+  });
 }
 
 /** Refuses an upload from a banned range (logged as upload.refused, with the address, in the rotated log). */
-export async function assertNotBanned(db: Knex, client: { ip: string | undefined; userId: string | null; userAgent: string | undefined }, now: Date): Promise<void> {
+export async function assertNotBanned(repos: Pick<Repos, 'ipBans' | 'securityLog'>, client: { ip: string | undefined; userId: string | null; userAgent: string | undefined }, now: Date): Promise<void> {
   if (!client.ip) return;
   const address = plainAddress(client.ip);
   const version = isIP(address);
   if (!version) return;
-  const bans = await listBans(db, now);
+  const bans = await listBans(repos, now);
   if (!bans.length) return;
   const family = version === 4 ? 'ipv4' : 'ipv6';
   let until: Date | null = null;
@@ -105,6 +99,6 @@ export async function assertNotBanned(db: Knex, client: { ip: string | undefined
     if (list.check(address, family) && (!until || ban.expiresAt > until)) until = ban.expiresAt;
   }
   if (!until) return;
-  await createSecurityLogRepo(db).insert({ event: 'upload.refused', userId: client.userId, ip: client.ip, userAgent: client.userAgent, detail: { cause: 'ip_ban' } }, now);
+  await repos.securityLog.insert({ event: 'upload.refused', userId: client.userId, ip: client.ip, userAgent: client.userAgent, detail: { cause: 'ip_ban' } }, now);
   throw new Forbidden(messages.banned(until), 'upload_banned');
 }

@@ -1,5 +1,5 @@
-import type { Knex } from 'knex';
-import { createUsersRepo, type UserRecord, type UsersRepo } from '../db/users.repo.js';
+import type { Repos } from '../db/repos.js';
+import type { UserRecord } from '../db/users.repo.js';
 import { PayloadTooLarge } from '../errors.js';
 import { humanBytes } from '../lib/format.js';
 
@@ -8,7 +8,8 @@ import { humanBytes } from '../lib/format.js';
  * Bytes are reserved by one conditional UPDATE inside the transaction that records the image, so concurrent
  * uploads can never overshoot, and released in the transaction that removes the row.
  */
-export type QuotaDeps = { users: UsersRepo; defaultQuotaBytes: number };
+/** The repositories of the transaction that records (or removes) the image. */
+type Tx = Pick<Repos, 'users'>;
 export type Usage = { used: number; quota: number; free: number; percent: number };
 
 const messages = {
@@ -40,15 +41,16 @@ export function assertRoomLeft(user: Pick<UserRecord, 'usedBytes' | 'quotaBytes'
   if (usage.free <= 0) throw new QuotaExceeded(messages.full(usage));
 }
 
-/** Reserves bytes for the account inside trx, or throws QuotaExceeded (413) saying how much room is left. */
-export async function reserveStorage(deps: QuotaDeps, userId: string, bytes: number, trx: Knex.Transaction): Promise<void> {
-  if (await deps.users.reserveBytes(userId, bytes, deps.defaultQuotaBytes, trx)) return;
+/** Reserves bytes for the account inside the transaction tx, or throws QuotaExceeded (413) saying how much room is left. */
+export async function reserveStorage(tx: Tx, userId: string, bytes: number, defaultQuotaBytes: number): Promise<void> {
+  if (await tx.users.reserveBytes(userId, bytes, defaultQuotaBytes)) return;
   // Read inside the transaction: on SQLite it holds the only connection.
-  const user = await createUsersRepo(trx).findById(userId);
-  const usage = usageOf(user ?? { usedBytes: 0, quotaBytes: 0 }, deps.defaultQuotaBytes);
+  const user = await tx.users.findById(userId);
+  const usage = usageOf(user ?? { usedBytes: 0, quotaBytes: 0 }, defaultQuotaBytes);
   throw new QuotaExceeded(usage.free <= 0 ? messages.full(usage) : messages.tooBig(bytes, usage));
 }
 
-export async function releaseStorage(deps: Pick<QuotaDeps, 'users'>, userId: string, bytes: number, trx: Knex.Transaction): Promise<void> {
-  if (bytes > 0) await deps.users.releaseBytes(userId, bytes, trx);
+/** Gives bytes back to the account, inside the transaction tx that removes the image. */
+export async function releaseStorage(tx: Tx, userId: string, bytes: number): Promise<void> {
+  if (bytes > 0) await tx.users.releaseBytes(userId, bytes);
 }

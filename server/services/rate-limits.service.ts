@@ -1,5 +1,5 @@
-import { RateLimiterPostgres, RateLimiterRes, RateLimiterSQLite, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import type { Db } from '../db/knex.js';
+import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { Repos } from '../db/repos.js';
 import { TooManyRequests } from '../errors.js';
 
 /**
@@ -42,16 +42,12 @@ export type RateLimits = {
   reset(name: LimitName, key: string): Promise<void>;
 };
 
-export function createRateLimits(db: Db, overrides: Partial<Record<LimitName, { points: number }>> = {}): RateLimits {
+export function createRateLimits(repos: Pick<Repos, 'rateLimits'>, overrides: Partial<Record<LimitName, { points: number }>> = {}): RateLimits {
   const limiters = new Map<LimitName, RateLimiterAbstract>();
   const limiter = (name: LimitName): RateLimiterAbstract => {
     let found = limiters.get(name);
     if (!found) {
-      const opts = { ...LIMITS[name], ...overrides[name], keyPrefix: name, tableName: 'rate_limits', tableCreated: true, clearExpiredByTimeout: true };
-      found =
-        db.dialect === 'postgres'
-          ? new RateLimiterPostgres({ ...opts, storeClient: db, storeType: 'knex' })
-          : new RateLimiterSQLite({ ...opts, storeClient: db, storeType: 'knex' });
+      found = repos.rateLimits.limiter({ ...LIMITS[name], ...overrides[name], keyPrefix: name });
       limiters.set(name, found);
     }
     return found;

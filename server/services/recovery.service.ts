@@ -1,9 +1,7 @@
-import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import type { ImageRecord, ImagesRepo } from '../db/images.repo.js';
-import type { DeletionReason, RecoveryItem, RecoveryRepo } from '../db/recovery.repo.js';
-import type { SecurityLogRepo } from '../db/security-log.repo.js';
-import type { UsersRepo } from '../db/users.repo.js';
+import type { ImageRecord } from '../db/images.repo.js';
+import type { DeletionReason, RecoveryItem } from '../db/recovery.repo.js';
+import type { Repos } from '../db/repos.js';
 import { AppError } from '../errors.js';
 import { randomBase62 } from '../lib/ids.js';
 import { allImageKeys } from '../storage/keys.js';
@@ -17,8 +15,7 @@ import { storedBytes } from './quota.service.js';
  * then the reaper deletes the bytes and the item.
  */
 export type RecoveryDeps = {
-  db: Knex;
-  recovery: RecoveryRepo;
+  repos: Repos;
   storage: StorageDriver;
   logger?: Logger;
 };
@@ -40,13 +37,12 @@ export class RecoveryGone extends AppError {
 export const recoveryKeyPairs = (item: Pick<RecoveryItem, 'token' | 'record'>): Array<{ live: string; recovery: string }> =>
   allImageKeys(item.record).map((live) => ({ live, recovery: `${RECOVERY_PREFIX}${item.token}/${live}` }));
 
-/** Inside the transaction that deletes the rows: remembers them. Pass the result to moveToRecovery after commit. */
+/** Inside the transaction tx that deletes the rows: remembers them. Pass the result to moveToRecovery after commit. */
 export async function recordDeletions(
-  deps: Pick<RecoveryDeps, 'recovery'>,
+  tx: Pick<Repos, 'recovery'>,
   images: readonly ImageRecord[],
   reason: DeletionReason,
   now: Date,
-  trx: Knex.Transaction,
   albumsByImage: ReadonlyMap<string, string[]> = new Map(),
 ): Promise<RecoveryItem[]> {
   const items = images.map((record) => ({
@@ -58,7 +54,7 @@ export async function recordDeletions(
     reason,
     deletedAt: now,
   }));
-  await deps.recovery.insertMany(items, trx);
+  await tx.recovery.insertMany(items);
   return items.map((item) => ({ ...item, bytesMoved: false }));
 }
 
@@ -74,7 +70,7 @@ export async function moveToRecovery(deps: RecoveryDeps, items: readonly Recover
       const item = items[next++]!;
       try {
         for (const { live, recovery } of recoveryKeyPairs(item)) await deps.storage.move(live, recovery);
-        await deps.recovery.markMoved(item.imageId);
+        await deps.repos.recovery.markMoved(item.imageId);
       } catch (err) {
         deps.logger?.warn({ err, imageId: item.imageId }, 'could not move deleted image to the recovery store; the reaper will retry');
       }
@@ -83,23 +79,17 @@ export async function moveToRecovery(deps: RecoveryDeps, items: readonly Recover
   await Promise.all(Array.from({ length: Math.min(MOVE_CONCURRENCY, items.length) }, worker));
 }
 
-export type RestoreDeps = RecoveryDeps & {
-  images: ImagesRepo;
-  users: UsersRepo;
-  securityLog: (trx: Knex | Knex.Transaction) => SecurityLogRepo;
-};
-
 /**
  * Brings a deleted image back with its variants, under its old id and links. The bytes go back to the owner's
  * quota even past its limit: restoring is a staff decision. An image whose item was reaped gets RecoveryGone.
  */
 export async function restoreImage(
-  deps: RestoreDeps,
+  deps: RecoveryDeps,
   imageId: string,
   actor: { userId: string | null; ip: string | undefined; userAgent: string | undefined },
   now: Date,
 ): Promise<ImageRecord> {
-  const item = await deps.recovery.find(imageId);
+  const item = await deps.repos.recovery.find(imageId);
   if (!item) throw new RecoveryGone();
   const pairs = recoveryKeyPairs(item);
   for (const { live, recovery } of pairs) {
@@ -114,18 +104,15 @@ export async function restoreImage(
     ...(item.reason === 'moderation' ? { moderationState: null, moderationReason: null } : {}),
   };
   try {
-    await deps.db.transaction(async (trx) => {
-      if (!(await deps.recovery.remove(imageId, trx))) throw new RecoveryGone(); // reaped or restored meanwhile
-      await deps.images.insert(record, trx);
+    await deps.repos.transaction(async (tx) => {
+      if (!(await tx.recovery.remove(imageId))) throw new RecoveryGone(); // reaped or restored meanwhile
+      await tx.images.insert(record);
       if (record.ownerId) {
-        await deps.users.addBytes(record.ownerId, storedBytes(record), trx);
-        const albums = item.albumIds.length
-          ? ((await trx('albums').whereIn('id', item.albumIds).andWhere({ owner_id: record.ownerId }).pluck('id')) as string[])
-          : [];
-        if (albums.length) await trx('album_images').insert(albums.map((albumId) => ({ album_id: albumId, image_id: imageId, added_at: now })));
+        await tx.users.addBytes(record.ownerId, storedBytes(record));
+        await tx.albums.putBack(record.ownerId, imageId, item.albumIds, now);
       }
-      await deps.securityLog(trx).insert(
-        { event: 'image.restore', userId: actor.userId, ip: actor.ip, userAgent: actor.userAgent, detail: { imageId, reason: item.reason } },
+      await tx.securityLog.insert(
+        { event: 'image.restore', userId: actor.userId, ip: actor.ip, userAgent: actor.userAgent, imageId, detail: { imageId, reason: item.reason } },
         now,
       );
     });
@@ -145,7 +132,7 @@ export async function reapRecovery(deps: RecoveryDeps, recoveryDays: number, now
   const cutoff = new Date(now.getTime() - recoveryDays * 86_400_000);
   let reaped = 0;
   for (;;) {
-    const batch = await deps.recovery.listExpired(cutoff, REAP_BATCH);
+    const batch = await deps.repos.recovery.listExpired(cutoff, REAP_BATCH);
     if (batch.length === 0) break;
     for (const item of batch) {
       // The live keys too: a move that never happened left the bytes there, and no row serves them.
@@ -153,16 +140,16 @@ export async function reapRecovery(deps: RecoveryDeps, recoveryDays: number, now
         await deps.storage.delete(recovery);
         await deps.storage.delete(live);
       }
-      if (await deps.recovery.remove(item.imageId)) reaped++;
+      if (await deps.repos.recovery.remove(item.imageId)) reaped++;
     }
     if (batch.length < REAP_BATCH) break;
   }
   let moved = 0;
   for (;;) {
-    const unmoved = await deps.recovery.listUnmoved(new Date(now.getTime() - UNMOVED_GRACE_MS), REAP_BATCH);
+    const unmoved = await deps.repos.recovery.listUnmoved(new Date(now.getTime() - UNMOVED_GRACE_MS), REAP_BATCH);
     for (const item of unmoved) {
       for (const { live, recovery } of recoveryKeyPairs(item)) await deps.storage.move(live, recovery);
-      await deps.recovery.markMoved(item.imageId);
+      await deps.repos.recovery.markMoved(item.imageId);
       moved++;
     }
     if (unmoved.length < REAP_BATCH) break;

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Knex } from 'knex';
-import { toDate } from '../db/knex.js';
-import type { SecurityLogRepo } from '../db/security-log.repo.js';
+import type { Repos } from '../db/repos.js';
+import type { CopyrightNotice, ReportRecord, ReportTargetKind } from '../db/reports.repo.js';
 import { BadRequest } from '../errors.js';
 
 /** Why an image can be reported; CSAM and illegal content are shown blurred in the queue until clicked. */
@@ -19,7 +18,7 @@ export const BLURRED_REASONS: ReadonlySet<string> = new Set(['csam', 'illegal'])
 const DETAILS_MAX = 5000;
 const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,189}\.[^\s@]{2,}$/;
 
-export type CopyrightNotice = { work: string; originalUrl: string; claimant: string; contact: string; goodFaith: boolean; accurate: boolean; signature: string };
+export type { CopyrightNotice };
 
 const messages = {
   reason: `Choose why you are reporting this image (${Object.keys(REPORT_REASONS).join(', ')}).`,
@@ -34,7 +33,7 @@ export type ReportInput = { reason: string; details: string; email: string; copy
 
 /** Checks and stores a report. The reporter's IP address goes to the security log only. */
 export async function submitReport(
-  deps: { db: Knex; securityLog: (trx: Knex) => SecurityLogRepo },
+  repos: Repos,
   target: ReportTarget,
   input: ReportInput,
   client: { userId: string | null; ip: string | undefined; userAgent: string | undefined },
@@ -54,41 +53,51 @@ export async function submitReport(
     }
   }
   const id = randomUUID();
-  const about = target.kind === 'image' ? { image_id: target.id, album_id: null } : { image_id: null, album_id: target.id };
-  await deps.db('reports').insert({ id, ...about, reason: input.reason, details: details || null, reporter_email: email || null, copyright: copyright ? JSON.stringify(copyright) : null, status: 'open', created_at: now });
-  await deps.securityLog(deps.db).insert({ event: 'abuse.report', userId: client.userId, ip: client.ip, userAgent: client.userAgent, detail: { reportId: id, [target.kind === 'image' ? 'imageId' : 'albumId']: target.id, reason: input.reason } }, now);
+  await repos.transaction(async (tx) => {
+    await tx.reports.insert({ id, target, reason: input.reason, details: details || null, reporterEmail: email || null, copyright, createdAt: now });
+    await tx.securityLog.insert({ event: 'abuse.report', userId: client.userId, ip: client.ip, userAgent: client.userAgent, imageId: target.kind === 'image' ? target.id : null, detail: { reportId: id, [target.kind === 'image' ? 'imageId' : 'albumId']: target.id, reason: input.reason } }, now);
+  });
   return id;
 }
 
 export type QueuedReport = { id: string; reason: string; details: string | null; reporterEmail: string | null; copyright: CopyrightNotice | null; createdAt: Date };
 /** Open reports about one image or album; blurred when any is about CSAM or illegal content. */
 export type ReportGroup = { targetId: string; reports: QueuedReport[]; blurred: boolean; firstAt: Date };
-export type QueueOptions = { reason?: string; sort: 'oldest' | 'newest' };
+/** page counts from 1; pageSize groups a page (QUEUE_PAGE unless a test asks for another). */
+export type QueueOptions = { reason?: string; sort: 'oldest' | 'newest'; page?: number; pageSize?: number };
+/** One page of a queue, and whether another follows. */
+export type QueuePage<G> = { groups: G[]; page: number; hasNext: boolean };
 
-/** Open reports about images (image_id) or albums (album_id), grouped by target, oldest or newest group first. */
-export async function openReportGroups(db: Knex, column: 'image_id' | 'album_id', options: QueueOptions): Promise<ReportGroup[]> {
-  const q = db('reports').where({ status: 'open' }).whereNotNull(column).orderBy('created_at', 'asc');
-  if (options.reason && Object.hasOwn(REPORT_REASONS, options.reason)) q.andWhere({ reason: options.reason });
-  const groups = new Map<string, ReportGroup>();
-  for (const r of (await q) as Array<Record<string, unknown>>) {
-    const targetId = String(r[column]);
-    let group = groups.get(targetId);
-    if (!group) {
-      group = { targetId, reports: [], blurred: false, firstAt: toDate(r.created_at) };
-      groups.set(targetId, group);
-    }
-    group.reports.push({
-      id: String(r.id),
-      reason: String(r.reason),
-      details: (r.details as string | null) ?? null,
-      reporterEmail: (r.reporter_email as string | null) ?? null,
-      copyright: r.copyright ? (JSON.parse(String(r.copyright)) as CopyrightNotice) : null,
-      createdAt: toDate(r.created_at),
-    });
-    if (BLURRED_REASONS.has(String(r.reason))) group.blurred = true;
+/** The queue shows this many groups (images or albums with open reports) a page. */
+export const QUEUE_PAGE = 25;
+
+/** The page number a query string asks for: 1 unless it is a whole number from 1 on. */
+export const queuePageOf = (value: unknown): number => (typeof value === 'string' && /^[1-9]\d{0,5}$/.test(value) ? Number(value) : 1);
+
+const queued = (r: ReportRecord): QueuedReport => ({ id: r.id, reason: r.reason, details: r.details, reporterEmail: r.reporterEmail, copyright: r.copyright, createdAt: r.createdAt });
+
+/**
+ * One page of open reports about images or albums, grouped by target, oldest or newest group first. Two queries
+ * whatever the page size: the page's targets (grouped in the database), then their open reports.
+ */
+export async function openReportGroups(repos: Pick<Repos, 'reports'>, kind: ReportTargetKind, options: QueueOptions): Promise<QueuePage<ReportGroup>> {
+  const reason = options.reason && Object.hasOwn(REPORT_REASONS, options.reason) ? options.reason : undefined;
+  const page = Math.max(1, options.page ?? 1);
+  const pageSize = options.pageSize ?? QUEUE_PAGE;
+  // One more than a page: whether a next page exists, without counting.
+  const targets = await repos.reports.openTargetsPage(kind, { reason, sort: options.sort, limit: pageSize + 1, offset: (page - 1) * pageSize });
+  const shown = targets.slice(0, pageSize);
+  const reports = await repos.reports.listOpenFor(kind, shown.map((t) => t.targetId), reason);
+  const byTarget = new Map<string, ReportRecord[]>();
+  for (const r of reports) {
+    const targetId = (kind === 'image' ? r.imageId : r.albumId)!;
+    byTarget.set(targetId, [...(byTarget.get(targetId) ?? []), r]);
   }
-  const list = [...groups.values()];
-  return options.sort === 'newest' ? list.reverse() : list;
+  const groups = shown.map(({ targetId, firstAt }) => {
+    const about = byTarget.get(targetId) ?? [];
+    return { targetId, firstAt, reports: about.map(queued), blurred: about.some((r) => BLURRED_REASONS.has(r.reason)) };
+  });
+  return { groups, page, hasNext: targets.length > pageSize };
 }
 
 export type QueueGroup = Omit<ReportGroup, 'targetId'> & {
@@ -96,26 +105,19 @@ export type QueueGroup = Omit<ReportGroup, 'targetId'> & {
   image: { ext: string; ownerId: string | null; moderationState: string | null; title: string } | null;
 };
 
-/** The image queue: each group with the image it is about (null once the image is gone). */
-export async function reportQueue(db: Knex, options: QueueOptions): Promise<QueueGroup[]> {
-  const groups = await openReportGroups(db, 'image_id', options);
-  return Promise.all(
-    groups.map(async ({ targetId, ...group }) => {
-      const image = (await db('images').where({ id: targetId }).first()) as Record<string, unknown> | undefined;
+/** One page of the image queue: each group with the image it is about (null once the image is gone). Three queries. */
+export async function reportQueue(repos: Pick<Repos, 'reports' | 'images'>, options: QueueOptions): Promise<QueuePage<QueueGroup>> {
+  const { groups, ...page } = await openReportGroups(repos, 'image', options);
+  const images = await repos.images.findByIds(groups.map((g) => g.targetId));
+  return {
+    ...page,
+    groups: groups.map(({ targetId, ...group }) => {
+      const image = images.get(targetId);
       return {
         imageId: targetId,
-        image: image ? { ext: String(image.ext), ownerId: (image.owner_id as string | null) ?? null, moderationState: (image.moderation_state as string | null) ?? null, title: String(image.title ?? image.original_name ?? '') } : null,
+        image: image ? { ext: image.ext, ownerId: image.ownerId, moderationState: image.moderationState, title: image.title ?? image.originalName ?? '' } : null,
         ...group,
       };
     }),
-  );
-}
-
-/** For an account purge: reports filed from the address keep their content, not who filed them. */
-export async function anonymiseReports(trx: Knex, email: string): Promise<void> {
-  const rows = (await trx('reports').whereRaw('lower(reporter_email) = ?', [email.toLowerCase()]).select('id', 'copyright')) as Array<{ id: string; copyright: string | null }>;
-  for (const row of rows) {
-    const notice = row.copyright ? { ...(JSON.parse(row.copyright) as CopyrightNotice), claimant: '[erased]', contact: '[erased]', signature: '[erased]' } : null;
-    await trx('reports').where({ id: row.id }).update({ reporter_email: null, copyright: notice ? JSON.stringify(notice) : null });
-  }
+  };
 }

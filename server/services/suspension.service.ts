@@ -1,6 +1,5 @@
-import type { Knex } from 'knex';
-import type { SessionsRepo } from '../db/sessions.repo.js';
-import type { UserRecord, UsersRepo } from '../db/users.repo.js';
+import type { Repos } from '../db/repos.js';
+import type { UserRecord } from '../db/users.repo.js';
 import { BadRequest, Forbidden, NotFound } from '../errors.js';
 import { recordStaffAction, type StaffActor } from './audit.service.js';
 
@@ -11,7 +10,6 @@ const messages = {
   notFound: 'There is no such account.',
 };
 
-export type SuspensionDeps = { db: Knex; users: UsersRepo; sessions: SessionsRepo };
 type Actor = StaffActor & { user: StaffActor['user'] & Pick<UserRecord, 'role'> };
 
 /**
@@ -19,24 +17,26 @@ type Actor = StaffActor & { user: StaffActor['user'] & Pick<UserRecord, 'role'> 
  * Its images stay as they are; hiding or removing them is a separate decision. Moderators may suspend
  * ordinary accounts only; admins may suspend anyone but themselves.
  */
-export async function suspendUser(deps: SuspensionDeps, actor: Actor, userId: string, reasonInput: string, now: Date, detail: Record<string, unknown> = {}): Promise<void> {
+export async function suspendUser(repos: Repos, actor: Actor, userId: string, reasonInput: string, now: Date, detail: Record<string, unknown> = {}): Promise<void> {
   const reason = reasonInput.trim().slice(0, 2000);
   if (!reason) throw new BadRequest(messages.reasonNeeded, 'reason_required');
-  const target = await deps.users.findById(userId);
+  const target = await repos.users.findById(userId);
   if (!target) throw new NotFound(messages.notFound);
   if (target.id === actor.user.id) throw new BadRequest(messages.self, 'cannot_suspend_self');
   if (target.role !== 'user' && actor.user.role !== 'admin') throw new Forbidden(messages.staff, 'staff_target');
-  await deps.db.transaction(async (trx) => {
-    await deps.users.setSuspension(userId, { at: now, reason }, trx);
-    await deps.sessions.deleteAllForUser(userId, {}, trx);
+  await repos.transaction(async (tx) => {
+    await tx.users.setSuspension(userId, { at: now, reason });
+    await tx.sessions.deleteAllForUser(userId);
+    await recordStaffAction(tx, actor, { action: 'user.suspend', targetType: 'user', targetId: userId, reason, detail }, now);
   });
-  await recordStaffAction(deps.db, actor, { action: 'user.suspend', targetType: 'user', targetId: userId, reason, detail }, now);
 }
 
-export async function unsuspendUser(deps: SuspensionDeps, actor: Actor, userId: string, reasonInput: string, now: Date): Promise<void> {
-  const target = await deps.users.findById(userId);
+export async function unsuspendUser(repos: Repos, actor: Actor, userId: string, reasonInput: string, now: Date): Promise<void> {
+  const target = await repos.users.findById(userId);
   if (!target) throw new NotFound(messages.notFound);
   if (target.role !== 'user' && actor.user.role !== 'admin') throw new Forbidden(messages.staff, 'staff_target');
-  await deps.users.setSuspension(userId, null);
-  await recordStaffAction(deps.db, actor, { action: 'user.unsuspend', targetType: 'user', targetId: userId, reason: reasonInput.trim() || null }, now);
+  await repos.transaction(async (tx) => {
+    await tx.users.setSuspension(userId, null);
+    await recordStaffAction(tx, actor, { action: 'user.unsuspend', targetType: 'user', targetId: userId, reason: reasonInput.trim() || null }, now);
+  });
 }

@@ -1,10 +1,8 @@
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
-import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import type { ImageRecord, ImagesRepo } from '../db/images.repo.js';
-import type { SecurityLogRepo } from '../db/security-log.repo.js';
-import type { UsersRepo } from '../db/users.repo.js';
+import type { ImageRecord } from '../db/images.repo.js';
+import type { Repos } from '../db/repos.js';
 import { sanitizeDisplayName } from '../lib/filename.js';
 import { sha256Hex } from '../lib/hash.js';
 import { newDeleteKey, newImageId } from '../lib/ids.js';
@@ -17,14 +15,11 @@ import { processImage } from './image-processing.service.js';
 import { reserveStorage, storedBytes } from './quota.service.js';
 
 export type UploadDeps = {
-  db: Knex;
-  images: ImagesRepo;
-  users: UsersRepo;
+  repos: Repos;
   /** The quota of accounts whose quota_bytes is null. */
   defaultQuotaBytes: number;
   /** BLOCKLIST_MATCH_DISTANCE: perceptual-hash bits an upload may differ from a blocklisted image and still match. */
   blocklistMatchDistance: number;
-  securityLog: (trx: Knex.Transaction) => SecurityLogRepo;
   storage: StorageDriver;
   processing: Semaphore;
   logger: Logger;
@@ -56,10 +51,8 @@ const messages = { refused: 'This image can’t be uploaded here.' };
 export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise<UploadResult> {
   const processed = await deps.processing.run(() => processImage(input.tempPath, deps.limits));
   try {
-    if (await isBlocked(deps.db, processed.hashes, deps.blocklistMatchDistance)) {
-      await deps.db.transaction((trx) =>
-        deps.securityLog(trx).insert({ event: 'upload.refused', userId: input.ownerId, ip: input.ip, userAgent: input.userAgent, detail: { cause: 'blocklist' } }, deps.clock()),
-      );
+    if (await isBlocked(deps.repos, processed.hashes, deps.blocklistMatchDistance)) {
+      await deps.repos.securityLog.insert({ event: 'upload.refused', userId: input.ownerId, ip: input.ip, userAgent: input.userAgent, detail: { cause: 'blocklist' } }, deps.clock());
       throw new Unprocessable(messages.refused, 'upload_refused');
     }
     const id = newImageId();
@@ -94,11 +87,11 @@ export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise
     try {
       await deps.storage.put(keys.original, createReadStream(processed.original.path), { contentType: image.mime });
       await deps.storage.put(keys.thumbnail, createReadStream(processed.thumbnail.path), { contentType: 'image/webp' });
-      await deps.db.transaction(async (trx) => {
-        if (input.ownerId) await reserveStorage(deps, input.ownerId, storedBytes(image), trx);
-        await deps.images.insert(image, trx);
-        await deps.securityLog(trx).insert(
-          { event: 'image.upload', userId: input.ownerId, ip: input.ip, userAgent: input.userAgent, detail: { imageId: id, size: image.size } },
+      await deps.repos.transaction(async (tx) => {
+        if (input.ownerId) await reserveStorage(tx, input.ownerId, storedBytes(image), deps.defaultQuotaBytes);
+        await tx.images.insert(image);
+        await tx.securityLog.insert(
+          { event: 'image.upload', userId: input.ownerId, ip: input.ip, userAgent: input.userAgent, imageId: id, detail: { imageId: id, size: image.size } },
           image.createdAt,
         );
       });

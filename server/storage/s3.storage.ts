@@ -1,3 +1,4 @@
+import type { S3Settings } from '../config/s3-settings.js';
 import http from 'node:http';
 import https from 'node:https';
 import { PassThrough, Readable } from 'node:stream';
@@ -27,22 +28,8 @@ import {
   type StoredObject,
 } from './storage.js';
 
-export type S3Settings = {
-  endpoint: string | undefined;
-  region: string;
-  bucket: string;
-  accessKeyId: string | undefined;
-  secretAccessKey: string | undefined;
-  forcePathStyle: boolean;
-  /** Empty, or ends with "/". */
-  prefix: string;
-  /** WHEN_REQUIRED avoids the aws-chunked uploads some S3-compatible servers mishandle. */
-  requestChecksum: 'WHEN_SUPPORTED' | 'WHEN_REQUIRED';
-  /** The bound on every call: connecting, waiting for an answer, and any silence while streaming. */
-  timeoutMs: number;
-  /** Multipart part size; memory per upload is about two parts. */
-  partSizeBytes?: number;
-};
+
+export type { S3Settings };
 
 const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 const MAX_SOCKETS = 64;

@@ -4,7 +4,8 @@ import sharp from 'sharp';
 import { fixtures } from '../fixtures/images.js';
 import { dataTransferWith, foreignRequests, openBrowser, seriousA11yViolations, type TestBrowser } from '../helpers/browser.js';
 import { rawRequest } from '../helpers/http.js';
-import { listFiles, startTestApp, type TestApp } from '../helpers/test-app.js';
+import { waitForEmptyTemp } from '../helpers/assertions.js';
+import { startTestApp, type TestApp } from '../helpers/test-app.js';
 
 async function bigJpeg(): Promise<Buffer> {
   const width = 1600;
@@ -107,6 +108,7 @@ describe('browser: the guest journey', function () {
 
   it('checks size and type before uploading, and shows the server\'s message without retrying by itself', async () => {
     const { page } = browser;
+    await page.clock.install();
     await page.goto(app.url);
     await page.locator('#file').setInputFiles({ name: 'drawing.svg', mimeType: 'image/svg+xml', buffer: fixtures.svgWithScript() });
     await expect(await page.locator('#status').textContent()).to.match(/not a supported image/);
@@ -116,10 +118,12 @@ describe('browser: the guest journey', function () {
     // Claims to be a PNG, so it passes the browser's check; the server reads the bytes and refuses it.
     await page.locator('#file').setInputFiles({ name: 'page.png', mimeType: 'image/png', buffer: fixtures.htmlAsPng() });
     await page.locator('#status.error').filter({ hasText: 'web page, not an image' }).waitFor();
-    await page.waitForTimeout(300);
+    // A retry would come from a timer: move the page's clock a minute on, firing every timer due by then.
+    await page.clock.runFor(60_000);
+    expect(await page.locator('#status').textContent(), 'no new attempt (it would say Uploading…)').to.include('web page, not an image');
     expect(uploads).to.have.length(1);
     expect(await page.locator('#progress').isHidden()).to.equal(true);
-    expect(await listFiles(app.tempDir)).to.deep.equal([]);
+    expect(await waitForEmptyTemp(app)).to.deep.equal([]);
   });
 
   it('works as a plain form post with JavaScript off', async () => {

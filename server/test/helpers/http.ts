@@ -1,4 +1,4 @@
-import { request } from 'node:http';
+import { globalAgent, request } from 'node:http';
 import { randomBytes } from 'node:crypto';
 
 /** filenameStar is sent RFC 5987-encoded (filename*=UTF-8''…), which can carry bytes a raw header cannot. */
@@ -36,6 +36,14 @@ export function rawRequest(url: string, options: { method?: string; headers?: Re
     req.on('error', reject);
     req.end(options.body);
   });
+}
+
+/**
+ * Closes the kept-alive sockets no request is using, so the next request opens a fresh connection: after a long
+ * block of the event loop, the server may be closing an idle socket just as a request is written to it.
+ */
+export function dropIdleConnections(): void {
+  for (const sockets of Object.values(globalAgent.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
 }
 
 /** POSTs a raw body to /upload as a JSON client, with an exact Content-Type and Content-Length. */

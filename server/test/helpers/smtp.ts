@@ -9,17 +9,26 @@ export type TestSmtp = {
   messages: ReceivedMail[];
   /** Waits (bounded) for a message to the address, optionally matching the subject. */
   waitFor(to: string, subject?: RegExp, timeoutMs?: number): Promise<ReceivedMail>;
-  /** The first link in a message that starts with the given URL prefix. */
+  /** Resolves once no SMTP session is open (a mail whose sending began has arrived or failed), bounded. */
+  idle(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 };
 
 /** A real SMTP server on loopback (smtp-server), keeping every message it receives, parsed by mailparser. */
 export async function startSmtp(): Promise<TestSmtp> {
   const messages: ReceivedMail[] = [];
+  let openSessions = 0;
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS'],
     logger: false,
+    onConnect(_session, callback) {
+      openSessions += 1;
+      callback();
+    },
+    onClose() {
+      openSessions -= 1;
+    },
     onData(stream, session, callback) {
       simpleParser(stream)
         .then((mail: ParsedMail) => {
@@ -47,6 +56,13 @@ export async function startSmtp(): Promise<TestSmtp> {
         if (found) return found;
         if (Date.now() > deadline) throw new Error(`no email to ${to}${subject ? ` matching ${subject}` : ''} (got ${messages.length})`);
         await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+    async idle(timeoutMs = 5000) {
+      const deadline = Date.now() + timeoutMs;
+      while (openSessions > 0) {
+        if (Date.now() > deadline) throw new Error(`an SMTP session is still open after ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 10));
       }
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),

@@ -5,8 +5,10 @@ import path from 'node:path';
 import pino from 'pino';
 import { Writable } from 'node:stream';
 import { createApp } from '../../app.js';
+import { createContainer } from '../../container.js';
 import { loadConfig, type Config } from '../../config/config.js';
 import type { Db } from '../../db/knex.js';
+import { type Repos } from '../../db/repos.js';
 import type { RateLimits } from '../../services/rate-limits.service.js';
 import { createStorage } from '../../storage/create-storage.js';
 import { RECOVERY_PREFIX } from '../../services/recovery.service.js';
@@ -35,7 +37,7 @@ export async function startTestApp(
   options: {
     clock?: () => Date;
     /** The PUBLIC_URL host: browser tests use localhost, as the fake widget does. */ publicHost?: string;
-    /** Swaps the rate limits, e.g. for lower ones. */ rateLimits?: (db: Db) => RateLimits;
+    /** Swaps the rate limits, e.g. for lower ones. */ rateLimits?: (repos: Repos) => RateLimits;
     /** Hash passwords at the configured cost (12) instead of the fast test cost 4. */ realBcryptCost?: boolean;
   } = {},
 ): Promise<TestApp> {
@@ -63,7 +65,7 @@ export async function startTestApp(
     },
   });
   const logger = pino({ level: 'debug' }, sink);
-  const app = createApp({ config, db, storage, logger, tempDir, clock: options.clock, rateLimits: options.rateLimits?.(db), bcryptCostForTests: options.realBcryptCost ? undefined : 4 });
+  const app = createApp(createContainer({ config, db, storage, logger, tempDir, clock: options.clock, rateLimits: options.rateLimits, bcryptCostForTests: options.realBcryptCost ? undefined : 4 }));
   server.on('request', app);
   return {
     url: `http://${options.publicHost ?? '127.0.0.1'}:${port}`,

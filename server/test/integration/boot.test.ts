@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { readdirSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -229,7 +230,8 @@ describe('boot', () => {
     });
 
     it('lets an upload in flight finish when SIGTERM arrives, refuses new connections, then exits 0', async () => {
-      const { child, url } = await startServer({ DATA_DIR: await tempDir() });
+      const dataDir = await tempDir();
+      const { child, url } = await startServer({ DATA_DIR: dataDir });
       const { port } = new URL(url);
       const png = await fixtures.png();
       const { body, contentType } = multipart([{ name: 'file', value: Buffer.concat([png, Buffer.alloc(256 * 1024)]), filename: 'slow.png' }]);
@@ -240,7 +242,8 @@ describe('boot', () => {
       const closed = new Promise((resolve) => socket.once('close', resolve));
       socket.write(`POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: ${contentType}\r\nContent-Length: ${body.length}\r\nAccept: application/json\r\n\r\n`);
       socket.write(body.subarray(0, body.length / 2));
-      await new Promise((r) => setTimeout(r, 200));
+      // In flight: the server is writing the file part to its temp folder.
+      await child.waitUntil(() => readdirSync(path.join(dataDir, 'tmp')).length > 0, 5000, 'the upload’s temp file');
       child.process.kill('SIGTERM');
       await child.waitUntil(() => child.logs().some((l) => String(l.msg).startsWith('shutting down')), 5000, 'shutdown log line');
       // A new connection is refused while the old upload is still running.

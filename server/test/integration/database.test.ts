@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { createImagesRepo, type ImageRecord } from '../../db/images.repo.js';
 import { createDb, databaseNow, insertInBatches, SQLITE_INSERT_BATCH, type Db } from '../../db/knex.js';
 import { migrateToLatest, migrationConfig } from '../../db/migrate.js';
+import { createRepos } from '../../db/repos.js';
 import { createSecurityLogRepo } from '../../db/security-log.repo.js';
 import { newImageId } from '../../lib/ids.js';
 import { APP_TABLES, appTables, createScratchDb, MIGRATION_NAMES } from '../helpers/scratch-db.js';
@@ -233,11 +234,11 @@ describe(`database (${testDialect()})`, () => {
       const fresh = imageRecord();
       let error: unknown;
       // The upload service's transaction: image row, then its log row; a clashing row makes the unit fail.
-      await db()
-        .transaction(async (trx) => {
-          await images.insert(fresh, trx);
-          await createSecurityLogRepo(trx).insert({ event: 'image.upload', detail: { imageId: fresh.id } }, fresh.createdAt);
-          await images.insert(imageRecord({ id: existing.id }), trx);
+      await createRepos(db())
+        .transaction(async (tx) => {
+          await tx.images.insert(fresh);
+          await tx.securityLog.insert({ event: 'image.upload', imageId: fresh.id, detail: { imageId: fresh.id } }, fresh.createdAt);
+          await tx.images.insert(imageRecord({ id: existing.id }));
         })
         .catch((err: unknown) => (error = err));
       expect(error).to.be.instanceOf(Error);

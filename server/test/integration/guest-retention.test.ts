@@ -1,6 +1,7 @@
+import { createContainer } from '../../container.js';
 import { expect } from 'chai';
 import pino from 'pino';
-import { createJobDeps, JOBS } from '../../jobs/index.js';
+import { JOBS } from '../../jobs/index.js';
 import { createScheduler } from '../../jobs/scheduler.js';
 import { fixtures } from '../fixtures/images.js';
 import { ownerUpload } from '../helpers/account-images.js';
@@ -19,7 +20,7 @@ describe('guest uploads: "delete after" (promise 3)', function () {
   afterEach(() => app.close());
 
   const withExpiry = (value: string) => ({ extraParts: [{ name: 'expires', value }] });
-  const expireJob = (at: Date) => createScheduler(createJobDeps({ db: app.db, storage: app.storage, config: app.config, logger: pino({ level: 'silent' }) }), JOBS, { now: async () => at }).run('expire-guest-uploads');
+  const expireJob = (at: Date) => createScheduler(createContainer({ db: app.db, storage: app.storage, tempDir: app.tempDir, config: app.config, logger: pino({ level: 'silent' }) }), JOBS, { now: async () => at }).run('expire-guest-uploads');
 
   describe('with the default settings (no ceiling)', () => {
     beforeEach(async () => {

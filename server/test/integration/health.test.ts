@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { createApp } from '../../app.js';
+import { createContainer } from '../../container.js';
 import { loadConfig } from '../../config/config.js';
 import { createDb } from '../../db/knex.js';
 import { LocalStorage } from '../../storage/local.storage.js';
@@ -38,7 +39,7 @@ describe('health and readiness', () => {
     const config = loadConfig({ DATA_DIR: dir, PUBLIC_URL: url });
     const logger = pino({ level: 'silent' });
     try {
-      let app = createApp({ config, db, storage: new LocalStorage(storageRoot), logger, tempDir: dir });
+      let app = createApp(createContainer({ config, db, storage: new LocalStorage(storageRoot), logger, tempDir: dir }));
       server.on('request', (req, res) => app(req, res));
       expect((await rawRequest(`${url}/readyz`)).status).to.equal(200);
 
@@ -48,7 +49,7 @@ describe('health and readiness', () => {
       expect(noStorage.status).to.equal(503);
       expect(noStorage.json()).to.deep.equal({ status: 'unavailable', checks: { database: 'ok', storage: 'fail' } });
 
-      app = createApp({ config, db: brokenDb, storage: new LocalStorage(path.join(dir, 'ok')), logger, tempDir: dir });
+      app = createApp(createContainer({ config, db: brokenDb, storage: new LocalStorage(path.join(dir, 'ok')), logger, tempDir: dir }));
       const noDb = await rawRequest(`${url}/readyz`);
       expect(noDb.status).to.equal(503);
       expect(noDb.json()).to.deep.equal({ status: 'unavailable', checks: { database: 'fail', storage: 'ok' } });

@@ -1,9 +1,11 @@
+import { createContainer, type Container } from '../../container.js';
 import { expect } from 'chai';
+import cron from 'node-cron';
 import pino from 'pino';
 import { Readable } from 'node:stream';
 import { createDb } from '../../db/knex.js';
 import { createSecurityLogRepo } from '../../db/security-log.repo.js';
-import { createJobDeps, JOBS } from '../../jobs/index.js';
+import { JOBS } from '../../jobs/index.js';
 import type { Job, JobDeps } from '../../jobs/job.js';
 import { createScheduler, SchedulerConfigError } from '../../jobs/scheduler.js';
 import { recordDeletions } from '../../services/recovery.service.js';
@@ -20,14 +22,14 @@ const silent = pino({ level: 'silent' });
 describe('scheduled jobs: retention and housekeeping, on a clock the test sets', function () {
   this.timeout(60_000);
   let app: TestApp;
-  let deps: JobDeps;
+  let deps: Container;
   let clock: Date;
   const scheduler = (jobs: readonly Job[] = JOBS, d: JobDeps = deps) => createScheduler(d, jobs, { now: async () => clock });
   const runs = async (job: string) => (await app.db('job_runs').where({ job }).orderBy('started_at')) as Array<Record<string, unknown>>;
 
   beforeEach(async () => {
     app = await startTestApp({ IP_LOG_RETENTION_DAYS: '30', RECOVERY_DAYS: '14' });
-    deps = createJobDeps({ db: app.db, storage: app.storage, config: app.config, logger: silent });
+    deps = createContainer({ db: app.db, storage: app.storage, tempDir: app.tempDir, config: app.config, logger: silent });
     clock = new Date();
   });
   afterEach(() => app.close());
@@ -65,7 +67,7 @@ describe('scheduled jobs: retention and housekeeping, on a clock the test sets',
     it('takes the window from IP_LOG_RETENTION_DAYS', async () => {
       const log = createSecurityLogRepo(app.db);
       await log.insert({ event: 'auth.login', ip: '198.51.100.1' }, new Date(clock.getTime() - 8 * DAY));
-      const strict = createJobDeps({ ...deps, config: loadConfig({ IP_LOG_RETENTION_DAYS: '7', DATA_DIR: testDatabase().dataDir }) });
+      const strict = createContainer({ ...deps, config: loadConfig({ IP_LOG_RETENTION_DAYS: '7', DATA_DIR: testDatabase().dataDir }) });
       await scheduler(JOBS, deps).run('rotate-security-log');
       expect(await app.db('security_log').count({ n: '*' })).to.deep.equal([{ n: 1 }]);
       await scheduler(JOBS, strict).run('rotate-security-log', new Date(clock.getTime() + 1));
@@ -145,10 +147,10 @@ describe('scheduled jobs: retention and housekeeping, on a clock the test sets',
 
     it('leaves the live bytes of a deleted image alone while its move to the recovery store is still pending', async () => {
       const image = (await upload(app.url, { bytes: await fixtures.png() })).json();
-      const record = await deps.images.findById(image.id);
-      await app.db.transaction(async (trx) => {
-        await trx('images').where({ id: image.id }).delete();
-        await recordDeletions(deps, [record!], 'delete_key', new Date(), trx);
+      const record = await deps.repos.images.findById(image.id);
+      await deps.repos.transaction(async (tx) => {
+        await tx.images.deleteById(image.id);
+        await recordDeletions(tx, [record!], 'delete_key', new Date());
       });
       clock = new Date(Date.now() + 2 * 60 * 60_000);
       const outcome = await scheduler().run('sweep-orphans');
@@ -209,7 +211,7 @@ describe('scheduled jobs: retention and housekeeping, on a clock the test sets',
     });
 
     it('refuses unknown job names and bad cron expressions in the settings, and leaves disabled jobs out', () => {
-      const withEnv = (env: Record<string, string>) => createJobDeps({ ...deps, config: loadConfig({ DATA_DIR: testDatabase().dataDir, ...env }) });
+      const withEnv = (env: Record<string, string>) => createContainer({ ...deps, config: loadConfig({ DATA_DIR: testDatabase().dataDir, ...env }) });
       expect(() => scheduler(JOBS, withEnv({ JOBS_DISABLED: 'rotate-securitylog' }))).to.throw(SchedulerConfigError, /no job is called "rotate-securitylog"/);
       expect(() => scheduler(JOBS, withEnv({ JOB_SCHEDULES: 'sweep-orphans=every day' }))).to.throw(SchedulerConfigError, /not a valid cron expression/);
       expect(() => loadConfig({ JOB_SCHEDULES: 'sweep-orphans' })).to.throw(/JOB_SCHEDULES/);
@@ -223,6 +225,8 @@ describe('scheduled jobs: retention and housekeeping, on a clock the test sets',
       const everySecond: Job = { name: 'every-second', schedule: '* * * * * *', run: async () => ((calls += 1), { items: 0 }) };
       const s = createScheduler(deps, [everySecond]);
       s.start();
+      const timer = [...cron.getTasks().values()].find((task) => task.name === 'pixbin:every-second');
+      expect(timer?.getStatus(), 'start() arms a cron timer').to.be.oneOf(['idle', 'running']);
       try {
         const deadline = Date.now() + 5000;
         while ((await runs('every-second')).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
@@ -232,16 +236,16 @@ describe('scheduled jobs: retention and housekeeping, on a clock the test sets',
       const recorded = await runs('every-second');
       expect(recorded.length).to.be.within(1, 2); // a minute boundary may fall inside the wait
       expect(calls).to.equal(recorded.length);
-      const after = calls;
-      await new Promise((r) => setTimeout(r, 1200));
-      expect(calls, 'nothing runs after stop()').to.equal(after);
+      // Nothing runs after stop(): the timer is destroyed (its pending tick cleared) and node-cron holds it no more.
+      expect(timer!.getStatus(), 'nothing runs after stop()').to.equal('destroyed');
+      expect([...cron.getTasks().values()].filter((task) => task.name === 'pixbin:every-second')).to.deep.equal([]);
     });
 
     it('replicas: two schedulers on separate connection pools woken for the same tick do each job’s work exactly once', async () => {
       const { databaseUrl, dataDir } = testDatabase();
       const replicaDb = createDb({ databaseUrl, dataDir });
       try {
-        const other = createJobDeps({ ...deps, db: replicaDb });
+        const other = createContainer({ ...deps, db: replicaDb });
         const log = createSecurityLogRepo(app.db);
         for (let i = 0; i < 50; i++) await log.insert({ event: 'auth.login', ip: '203.0.113.1' }, new Date(clock.getTime() - 40 * DAY));
         const slot = new Date(Math.floor(clock.getTime() / 60_000) * 60_000);
@@ -256,10 +260,11 @@ describe('scheduled jobs: retention and housekeeping, on a clock the test sets',
         if (testDialect() === 'postgres') {
           // While one replica runs a job, another cannot start it even for a different slot.
           let release!: () => void;
-          let started = false;
-          const held: Job = { name: 'held', schedule: '0 * * * *', run: async () => ((started = true), await new Promise<void>((r) => (release = r)), { items: 0 }) };
+          let markStarted!: () => void;
+          const started = new Promise<void>((r) => (markStarted = r));
+          const held: Job = { name: 'held', schedule: '0 * * * *', run: async () => (markStarted(), await new Promise<void>((r) => (release = r)), { items: 0 }) };
           const first = createScheduler(deps, [held]).run('held', new Date('2026-01-01T00:00:00Z'));
-          while (!started) await new Promise((r) => setTimeout(r, 10));
+          await started;
           expect(await createScheduler(other, [held]).run('held', new Date('2026-01-01T00:01:00Z'))).to.deep.equal({ status: 'skipped', reason: 'locked' });
           release();
           expect((await first).status).to.equal('ran');

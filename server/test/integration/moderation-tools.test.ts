@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { createRepos } from '../../db/repos.js';
 import { expireSessionsAndTokens } from '../../jobs/expire-sessions-and-tokens.job.js';
 import type { JobDeps } from '../../jobs/job.js';
 import { fixtures } from '../fixtures/images.js';
@@ -81,7 +82,7 @@ describe('moderation tools: suspension, upload bans, bulk decisions, album repor
     expect(JSON.stringify(await app.db('audit_log').where({ actor_id: moderator.id }))).not.to.include('127.0.0');
 
     // The expiry job deletes the ban once it has ended, and uploads work again.
-    const deps = { db: app.db } as unknown as JobDeps;
+    const deps = { db: app.db, repos: createRepos(app.db) } as unknown as JobDeps;
     expect((await expireSessionsAndTokens.run(deps, new Date(Date.now() + 6 * DAY))).detail).to.include({ ipBans: 0 });
     expect((await expireSessionsAndTokens.run(deps, new Date(Date.now() + 8 * DAY))).detail).to.include({ ipBans: 1 });
     expect(await app.db('ip_bans')).to.deep.equal([]);

@@ -5,6 +5,7 @@ import { RESET_TTL_MINUTES, VERIFY_TTL_HOURS } from '../../services/auth.service
 import { LIMITS } from '../../services/rate-limits.service.js';
 import { fixtures } from '../fixtures/images.js';
 import { signedInUser } from '../helpers/accounts.js';
+import { until } from '../helpers/assertions.js';
 import { rawRequest, upload } from '../helpers/http.js';
 import { startTestApp, type TestApp } from '../helpers/test-app.js';
 import { WebClient } from '../helpers/web-client.js';
@@ -120,7 +121,7 @@ describe('privacy pages rendered from the live configuration', function () {
     app = await startTestApp({ S3_BUCKET: 'pics', S3_ENDPOINT: 'https://abc123.r2.cloudflarestorage.com', STORAGE_DRIVER: 'local' });
     // The bucket is named but not used (STORAGE_DRIVER=local): the page says where images really are.
     expect((await rawRequest(`${app.url}/privacy`)).body.toString()).to.include('this server’s own disk');
-    const { policyFacts } = await import('../../services/policy.service.js');
+    const { policyFacts } = await import('../../http/policy-facts.js');
     const facts = policyFacts({ ...app.config, storageDriver: 's3' });
     expect(facts.storage.name).to.equal('Cloudflare R2');
     expect(facts.subprocessors.map((s) => s.name)).to.deep.equal(['Cloudflare R2']);
@@ -155,12 +156,16 @@ describe('Global Privacy Control and optional page-view logging', function () {
   afterEach(() => app.close());
 
   const pageViews = async () => (await app.db('security_log').where({ event: 'page.view' })) as Array<{ ip: string; detail: string }>;
-  const settle = () => new Promise((r) => setTimeout(r, 150)); // the row is written when the response finishes
+  // A page-view row is written after its response has gone out, so a test waits for the row of a later request
+  // that is written (each insert is queued when its response finishes, in order): every earlier row is in by then.
+  const routesLogged = async () => (await pageViews()).map((r) => JSON.parse(r.detail).route as string);
 
   it('is off by default: no page view is logged', async () => {
     app = await startTestApp();
     await rawRequest(`${app.url}/`);
-    await settle();
+    // The upload writes its own security-log row before it answers, after any row the page view would have queued.
+    expect((await upload(app.url, { bytes: await fixtures.png() })).status).to.equal(201);
+    expect(await app.db('security_log').where({ event: 'image.upload' })).to.have.length(1);
     expect(await pageViews()).to.deep.equal([]);
   });
 
@@ -173,7 +178,7 @@ describe('Global Privacy Control and optional page-view logging', function () {
     await rawRequest(image.thumbnailUrl);
     await rawRequest(`${app.url}/i/AAAAAAAAAAAA`);
     await rawRequest(image.deleteUrl); // a page whose real path holds a secret
-    await settle();
+    await until(async () => (await routesLogged()).includes('/delete/:id/:key'), 'the page view of the last request');
     const logged = await pageViews();
     expect(logged.map((r) => JSON.parse(r.detail).route).sort()).to.deep.equal(['/delete/:id/:key', '/i/:id', '/privacy']);
     expect(logged.every((r) => r.ip === '127.0.0.1')).to.equal(true);
@@ -184,8 +189,9 @@ describe('Global Privacy Control and optional page-view logging', function () {
       const res = await rawRequest(`${app.url}${path}`, { headers: { 'Sec-GPC': '1' } });
       expect(res.status).to.equal(200);
     }
-    await settle();
-    expect(await pageViews(), 'a GPC request leaves no page-view row').to.deep.equal([]);
+    await rawRequest(`${app.url}/privacy`); // without Sec-GPC: logged, after anything the requests above queued
+    await until(async () => (await pageViews()).length > 0, 'the page view of a request without Sec-GPC');
+    expect(await routesLogged(), 'a GPC request leaves no page-view row').to.deep.equal(['/privacy']);
     expect((await rawRequest(`${app.url}/privacy`, { headers: { 'Sec-GPC': '1' } })).body.toString()).to.include('Your browser sends it right now.');
   });
 

@@ -1,11 +1,8 @@
 import { toPublicError } from '../../http/errors.js';
 import { expect } from 'chai';
-import { createImagesRepo } from '../../db/images.repo.js';
-import { createRecoveryRepo } from '../../db/recovery.repo.js';
-import { createSecurityLogRepo } from '../../db/security-log.repo.js';
-import { createUsersRepo } from '../../db/users.repo.js';
 import { toRow } from '../../db/images.repo.js';
-import { reapRecovery, recordDeletions, RecoveryGone, restoreImage, type RestoreDeps } from '../../services/recovery.service.js';
+import { createRepos } from '../../db/repos.js';
+import { reapRecovery, recordDeletions, RecoveryGone, restoreImage, type RecoveryDeps } from '../../services/recovery.service.js';
 import { fixtures } from '../fixtures/images.js';
 import { expectConsistentUsage, ownerPost, ownerUpload, usageOfUser } from '../helpers/account-images.js';
 import { signedInUser, type TestUser } from '../helpers/accounts.js';
@@ -17,18 +14,11 @@ const DAY = 86_400_000;
 describe('recovery store: deleted bytes are kept aside, never served, restorable, then reaped', () => {
   let app: TestApp;
   let alice: TestUser;
-  let deps: RestoreDeps;
+  let deps: RecoveryDeps;
   beforeEach(async () => {
     app = await startTestApp();
     alice = await signedInUser(app);
-    deps = {
-      db: app.db,
-      recovery: createRecoveryRepo(app.db),
-      storage: app.storage,
-      images: createImagesRepo(app.db),
-      users: createUsersRepo(app.db),
-      securityLog: createSecurityLogRepo,
-    };
+    deps = { repos: createRepos(app.db), storage: app.storage };
   });
   afterEach(() => app.close());
 
@@ -40,7 +30,7 @@ describe('recovery store: deleted bytes are kept aside, never served, restorable
     const live = await app.storedKeys();
     expect((await ownerPost(alice, `/account/images/${image.id}/delete`, {}, { json: true })).json()).to.deep.equal({ deleted: 1 });
     expect(await app.storedKeys()).to.deep.equal([]);
-    const item = await deps.recovery.find(image.id);
+    const item = await deps.repos.recovery.find(image.id);
     expect(item).to.include({ reason: 'owner', ownerId: alice.id, bytesMoved: true });
     expect(item!.token).to.match(/^[0-9A-Za-z]{24}$/);
     expect(item!.token).not.to.include(image.id);
@@ -58,7 +48,7 @@ describe('recovery store: deleted bytes are kept aside, never served, restorable
   it('a guest’s delete link keeps the bytes aside too, with the reason', async () => {
     const image = (await upload(app.url, { bytes: await fixtures.png() })).json();
     await rawRequest(image.deleteUrl, { method: 'POST', headers: { Accept: 'application/json' } });
-    expect(await deps.recovery.find(image.id)).to.include({ reason: 'delete_key', ownerId: null, bytesMoved: true });
+    expect(await deps.repos.recovery.find(image.id)).to.include({ reason: 'delete_key', ownerId: null, bytesMoved: true });
     expect(await app.recoveryKeys()).to.have.length(2);
   });
 
@@ -76,7 +66,7 @@ describe('recovery store: deleted bytes are kept aside, never served, restorable
     expect(await bytesOf(image.thumbnailUrl)).to.deep.equal(thumb);
     expect((await rawRequest(image.pageUrl)).status).to.equal(200);
     expect(await app.recoveryKeys()).to.deep.equal([]);
-    expect(await deps.recovery.find(image.id)).to.equal(null);
+    expect(await deps.repos.recovery.find(image.id)).to.equal(null);
     expect((await usageOfUser(app, alice.id)).used).to.equal(before.used);
     await expectConsistentUsage(app, alice.id);
     const [log] = await app.db('security_log').where({ event: 'image.restore' });
@@ -96,8 +86,8 @@ describe('recovery store: deleted bytes are kept aside, never served, restorable
 
     expect(await reapRecovery(deps, 14, new Date())).to.deep.equal({ reaped: 1, moved: 0 });
     expect(await app.recoveryKeys()).to.deep.equal(youngKeys);
-    expect(await deps.recovery.find(old.id)).to.equal(null);
-    expect(await deps.recovery.find(young.id)).not.to.equal(null);
+    expect(await deps.repos.recovery.find(old.id)).to.equal(null);
+    expect(await deps.repos.recovery.find(young.id)).not.to.equal(null);
     expect(await reapRecovery(deps, 14, new Date()), 'a second run finds nothing').to.deep.equal({ reaped: 0, moved: 0 });
 
     const err = await restoreImage(deps, old.id, actor, new Date()).then(() => null, (e: unknown) => e);
@@ -109,16 +99,16 @@ describe('recovery store: deleted bytes are kept aside, never served, restorable
     // The window comes from the setting: with 0 days left everything goes.
     expect((await reapRecovery(deps, 0, new Date(Date.now() + 1000))).reaped).to.equal(1);
     expect(await app.recoveryKeys()).to.deep.equal([]);
-    expect(await deps.recovery.count()).to.equal(0);
+    expect(await deps.repos.recovery.count()).to.equal(0);
   });
 
   it('the reaper finishes a move that failed after the delete was committed, and reaps an item whose bytes are already gone', async () => {
     const image = (await upload(app.url, { bytes: await fixtures.png() })).json();
-    const record = await deps.images.findById(image.id);
+    const record = await deps.repos.images.findById(image.id);
     // As if the store failed right after the commit: the row is gone and the item recorded, the bytes not moved.
-    await app.db.transaction(async (trx) => {
-      await trx('images').where({ id: image.id }).delete();
-      await recordDeletions(deps, [record!], 'delete_key', new Date(Date.now() - 10 * 60_000), trx);
+    await deps.repos.transaction(async (tx) => {
+      await tx.images.deleteById(image.id);
+      await recordDeletions(tx, [record!], 'delete_key', new Date(Date.now() - 10 * 60_000));
     });
     expect(await app.storedKeys()).to.have.length(2);
     expect((await rawRequest(image.url)).status, 'no row, nothing served').to.equal(404);
@@ -126,7 +116,7 @@ describe('recovery store: deleted bytes are kept aside, never served, restorable
     expect(await reapRecovery(deps, 14, new Date())).to.deep.equal({ reaped: 0, moved: 1 });
     expect(await app.storedKeys()).to.deep.equal([]);
     expect(await app.recoveryKeys()).to.have.length(2);
-    expect((await deps.recovery.find(image.id))!.bytesMoved).to.equal(true);
+    expect((await deps.repos.recovery.find(image.id))!.bytesMoved).to.equal(true);
 
     for (const key of await app.recoveryKeys()) await app.storage.delete(key);
     await app.db('recovery_items').update({ deleted_at: new Date(Date.now() - 30 * DAY) });
@@ -139,7 +129,7 @@ describe('recovery store: deleted bytes are kept aside, never served, restorable
     for (const key of await app.recoveryKeys()) await app.storage.delete(key);
     const err = await restoreImage(deps, image.id, actor, new Date()).then(() => null, (e: unknown) => e);
     expect(err).to.be.instanceOf(RecoveryGone);
-    expect(await deps.images.findById(image.id)).to.equal(null);
+    expect(await deps.repos.images.findById(image.id)).to.equal(null);
   });
 
   it('a restore that cannot insert the row puts the bytes back where the item says they are', async () => {
@@ -147,11 +137,11 @@ describe('recovery store: deleted bytes are kept aside, never served, restorable
     await rawRequest(image.deleteUrl, { method: 'POST', headers: { Accept: 'application/json' } });
     const kept = await app.recoveryKeys();
     // Something took the id meanwhile (cannot happen with random ids; here it makes the insert fail).
-    const item = await deps.recovery.find(image.id);
+    const item = await deps.repos.recovery.find(image.id);
     await app.db('images').insert(toRow({ ...item!.record, deleteKeyHash: 'x'.repeat(64) }));
     const err = await restoreImage(deps, image.id, actor, new Date()).then(() => null, (e: unknown) => e);
     expect(err).to.be.instanceOf(Error);
     expect(await app.recoveryKeys()).to.deep.equal(kept);
-    expect(await deps.recovery.find(image.id)).not.to.equal(null);
+    expect(await deps.repos.recovery.find(image.id)).not.to.equal(null);
   });
 });

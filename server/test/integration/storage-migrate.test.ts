@@ -4,10 +4,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable, Transform } from 'node:stream';
-import { createImagesRepo } from '../../db/images.repo.js';
-import { createRecoveryRepo } from '../../db/recovery.repo.js';
-import { createSecurityLogRepo } from '../../db/security-log.repo.js';
-import { createUsersRepo } from '../../db/users.repo.js';
+import { createRepos } from '../../db/repos.js';
 import { restoreImage } from '../../services/recovery.service.js';
 import { migrateStorage } from '../../services/storage-migration.service.js';
 import { LocalStorage } from '../../storage/local.storage.js';
@@ -110,7 +107,7 @@ describe('moving an instance between local disk and S3 (npm run storage:migrate)
       try {
         expect((await rawRequest(guest.url.replace(/^http:\/\/[^/]+/, onS3.url))).body).to.deep.equal(guestBytes);
         await restoreImage(
-          { db: onS3.db, recovery: createRecoveryRepo(onS3.db), storage: onS3.storage, images: createImagesRepo(onS3.db), users: createUsersRepo(onS3.db), securityLog: createSecurityLogRepo },
+          { repos: createRepos(onS3.db), storage: onS3.storage },
           doomed.id,
           { userId: null, ip: undefined, userAgent: undefined },
           new Date(),

@@ -53,12 +53,25 @@ function runWidget(source: string, attributes: Record<string, string>) {
     querySelector: () => null,
     querySelectorAll: (selector: string) => (selector === '.cf-turnstile' ? [container] : []),
   };
-  vm.runInNewContext(source, { window, document, setTimeout });
+  // The widget calls back from a timer; settled() resolves once every timer it set has run.
+  let pending = 0;
+  const idle: Array<() => void> = [];
+  const widgetSetTimeout = (fn: () => void, ms?: number) => {
+    pending += 1;
+    return setTimeout(() => {
+      try {
+        fn();
+      } finally {
+        pending -= 1;
+        if (!pending) for (const resolve of idle.splice(0)) resolve();
+      }
+    }, ms);
+  };
+  const settled = () => (pending ? new Promise<void>((resolve) => idle.push(resolve)) : Promise.resolve());
+  vm.runInNewContext(source, { window, document, setTimeout: widgetSetTimeout });
   const turnstile = window.turnstile as { reset(): void; getResponse(): string | undefined };
-  return { container, callbackTokens, turnstile };
+  return { container, callbackTokens, turnstile, settled };
 }
-
-const tick = () => new Promise((resolve) => setTimeout(resolve, 20));
 
 describe('verifyTurnstile against a local siteverify', () => {
   let fake: FakeTurnstile;
@@ -187,13 +200,13 @@ describe('verifyTurnstile against a local siteverify', () => {
 
   describe('the widget script', () => {
     it('fills the hidden field and the callback with a token that verifies once; reset() gives a fresh one', async () => {
-      const { container, callbackTokens, turnstile } = runWidget(fake.widgetScript({ tokens: 2 }), { 'data-action': 'upload', 'data-callback': 'onBotCheck' });
+      const { container, callbackTokens, turnstile, settled } = runWidget(fake.widgetScript({ tokens: 2 }), { 'data-action': 'upload', 'data-callback': 'onBotCheck' });
       const [label, input] = container.children;
       expect(label).to.include({ tagName: 'span', role: 'status', textContent: 'Test bot check ✓' });
       expect(input).to.include({ tagName: 'input', type: 'hidden', name: 'cf-turnstile-response' });
       const first = turnstile.getResponse();
       expect(first).to.be.a('string').and.equal(input!.value);
-      await tick();
+      await settled();
       expect(callbackTokens).to.deep.equal([first]);
 
       await verifyTurnstile(settings(), check(first));
@@ -202,7 +215,7 @@ describe('verifyTurnstile against a local siteverify', () => {
       turnstile.reset();
       const second = turnstile.getResponse();
       expect(second).to.be.a('string').and.not.equal(first);
-      await tick();
+      await settled();
       expect(callbackTokens).to.deep.equal([first, second]);
       await verifyTurnstile(settings(), check(second));
     });

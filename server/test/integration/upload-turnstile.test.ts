@@ -1,7 +1,6 @@
 import { expect } from 'chai';
-import { watch } from 'node:fs';
 import { fixtures } from '../fixtures/images.js';
-import { expectJsonError, expectNothingLeft } from '../helpers/assertions.js';
+import { expectJsonError, expectNothingLeft, watchCreations } from '../helpers/assertions.js';
 import { startFakeTurnstile, TEST_SECRETS, DUMMY_TOKEN, type FakeTurnstile } from '../helpers/fake-turnstile.js';
 import { multipart, rawRequest, upload } from '../helpers/http.js';
 import { startTestApp, type TestApp } from '../helpers/test-app.js';
@@ -72,8 +71,7 @@ describe('upload behind Turnstile', () => {
       { name: 'cf-turnstile-response', value: 'forged.token' },
       { name: 'file', value: big, filename: 'a.png' },
     ]);
-    const created: string[] = [];
-    const watcher = watch(app.tempDir, (_event, name) => created.push(String(name)));
+    const watcher = watchCreations(app.tempDir);
     try {
       const res = await rawRequest(`${app.url}/upload`, {
         method: 'POST',
@@ -81,11 +79,10 @@ describe('upload behind Turnstile', () => {
         body,
       });
       expectJsonError(res, 403, 'turnstile_failed');
-      await new Promise((r) => setTimeout(r, 50));
+      expect(await watcher.created(), 'files created in the temp folder').to.deep.equal([]);
     } finally {
       watcher.close();
     }
-    expect(created, 'files created in the temp folder').to.deep.equal([]);
     await expectNothingLeft(app);
   });
 

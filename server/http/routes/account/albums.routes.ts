@@ -1,5 +1,4 @@
 import { Router, type Request, type RequestHandler, type Response } from 'express';
-import { createAlbumsRepo } from '../../../db/albums.repo.js';
 import { imageUrls } from '../../../lib/urls.js';
 import {
   addImages,
@@ -13,13 +12,13 @@ import {
   removeImages,
   renameAlbum,
   setCover,
-  type AlbumsDeps,
+  
 } from '../../../services/albums.service.js';
 import { wantsJson, formError } from '../../errors.js';
 import { pageParam } from '../../form-fields.js';
 import { pageCount } from '../../presenters.js';
 import { authOf, requireUser } from '../../middleware/require-user.middleware.js';
-import type { AccountDeps } from '../../account-deps.js';
+import type { RouteDeps } from '../../route-deps.js';
 
 const body = (req: Request): Record<string, unknown> => (req.body as Record<string, unknown> | undefined) ?? {};
 const text = (req: Request, name: string): string => {
@@ -30,9 +29,9 @@ const text = (req: Request, name: string): string => {
 const ids = (req: Request): unknown => body(req).imageIds ?? body(req).image_id;
 const albumPath = (id: string) => `/account/albums/${id}`;
 
-export function albumsRoutes(deps: AccountDeps): Router {
+export function albumsRoutes(deps: Pick<RouteDeps, 'albums' | 'clock' | 'config' | 'csrf' | 'repos'>): Router {
   const router = Router();
-  const albums: AlbumsDeps = { albums: createAlbumsRepo(deps.db), clock: deps.clock };
+  const albums = deps.albums;
   const urls = (image: { id: string; ext: string }) => imageUrls(deps.config.publicUrl, image);
   const shareUrl = (id: string) => `${deps.config.publicUrl}/a/${id}`;
 

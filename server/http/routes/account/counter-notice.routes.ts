@@ -6,15 +6,15 @@ import { NotFound } from '../../../errors.js';
 import { wantsJson, formError } from '../../errors.js';
 import { field } from '../../form-fields.js';
 import { authOf, requireUser } from '../../middleware/require-user.middleware.js';
-import type { AccountDeps } from '../../account-deps.js';
+import type { RouteDeps } from '../../route-deps.js';
 
 /** An uploader answers an upheld copyright notice about one of their images with a counter-notice. */
-export function counterNoticeRoutes(deps: AccountDeps): Router {
+export function counterNoticeRoutes(deps: Pick<RouteDeps, 'clock' | 'csrf' | 'repos'>): Router {
   const router = Router();
   const page = (imageId: string, extra: object = {}) => ({ title: 'Send a counter-notice', imageId, values: {}, error: null, ...extra });
   // Only the holder's own images with an upheld notice not yet answered; anything else is "not found".
   const ownImage = async (userId: string, id: string) => {
-    if (!isImageId(id) || !(await counterableImageIds(deps.db, userId)).includes(id)) throw new NotFound('There is no copyright decision about an image of yours to answer here.');
+    if (!isImageId(id) || !(await counterableImageIds(deps.repos, userId)).includes(id)) throw new NotFound('There is no copyright decision about an image of yours to answer here.');
     return id;
   };
 
@@ -27,7 +27,7 @@ export function counterNoticeRoutes(deps: AccountDeps): Router {
     const user = authOf(req).user;
     const imageId = await ownImage(user.id, String(req.params.id));
     try {
-      const counter = await fileCounterNotice(deps.db, imageId, counterNoticeInput(req), { userId: user.id }, deps.clock());
+      const counter = await fileCounterNotice(deps.repos, imageId, counterNoticeInput(req), { userId: user.id }, deps.clock());
       if (wantsJson(req)) {
         res.status(201).json({ counterNotice: { id: counter.id, status: counter.status } });
         return;

@@ -13,18 +13,18 @@ import { field } from '../../form-fields.js';
 import { clearSessionCookie } from '../../middleware/session.middleware.js';
 import { authOf, RESTORE_PATH, requireUser } from '../../middleware/require-user.middleware.js';
 import { clientInfo } from '../../request-info.js';
-import { deletionDepsOf, settingsDepsOf, type AccountDeps } from '../../account-deps.js';
+import type { RouteDeps } from '../../route-deps.js';
 import { sendExport } from '../../export-download.js';
 
 const NO_STORE = { 'Cache-Control': 'no-store' };
 const day = (d: Date) => d.toISOString().slice(0, 10);
 
 /** Settings → Danger zone, the restore page for a pending account, the emailed "keep my account" link, and the data export. */
-export function accountDeletionRoutes(deps: AccountDeps): Router {
+export function accountDeletionRoutes(deps: Pick<RouteDeps, 'clock' | 'config' | 'csrf' | 'deletion' | 'logger' | 'repos' | 'settings' | 'storage'>): Router {
   const router = Router();
-  const https = deps.config.publicUrl.startsWith('https:');
-  const deletion = deletionDepsOf(deps);
-  const settings = settingsDepsOf(deps);
+  const https = deps.config.https;
+  const deletion = deps.deletion;
+  const settings = deps.settings;
 
   router.post('/account/settings/delete', requireUser, deps.csrf.protect, async (req, res) => {
     const { user } = authOf(req);
@@ -91,7 +91,7 @@ export function accountDeletionRoutes(deps: AccountDeps): Router {
   router.get('/account/export', requireUser, async (req, res) => {
     const { user } = authOf(req);
     const now = deps.clock();
-    await deps.securityLog(deps.db).insert({ event: 'account.export', userId: user.id, ...clientInfo(req) }, now);
+    await deps.repos.securityLog.insert({ event: 'account.export', userId: user.id, ...clientInfo(req) }, now);
     await sendExport(req, res, deps, user, now);
   });
 

@@ -8,7 +8,7 @@ import {
   MAX_BULK_IDS,
   parseIds,
   renameImage,
-  type AccountImagesDeps,
+  
   type ListOptions,
 } from '../../../services/account-images.service.js';
 import { claimImage } from '../../../services/claim.service.js';
@@ -19,7 +19,7 @@ import { wantsJson, formError } from '../../errors.js';
 import { imageSummary, pageHref } from '../../presenters.js';
 import { authOf, requireUser } from '../../middleware/require-user.middleware.js';
 import { clientInfo } from '../../request-info.js';
-import type { AccountDeps } from '../../account-deps.js';
+import type { RouteDeps } from '../../route-deps.js';
 
 const messages = {
   done: {
@@ -72,9 +72,9 @@ export function accountImagesBodyParsers(): Router {
   return router;
 }
 
-export function accountImagesRoutes(deps: AccountDeps): Router {
+export function accountImagesRoutes(deps: Pick<RouteDeps, 'config' | 'csrf' | 'images' | 'limits' | 'repos'>): Router {
   const router = Router();
-  const service: AccountImagesDeps = { ...deps, defaultQuotaBytes: deps.config.defaultQuotaBytes };
+  const service = deps.images;
   const publicUrl = deps.config.publicUrl;
 
   const renderList = async (req: Request, res: Response, extra: { status?: number; claimError?: string; options?: ListOptions } = {}) => {
@@ -83,7 +83,7 @@ export function accountImagesRoutes(deps: AccountDeps): Router {
     const page = await listOwnerImages(service, user.id, options);
     res.set('Cache-Control', 'private, no-store');
     // The statement of reasons for every moderation decision about the account's images.
-    const moderation = await ownerModerationNotices(deps.db, user.id);
+    const moderation = await ownerModerationNotices(deps.repos, user.id);
     if (wantsJson(req)) {
       res.json({ images: page.images.map((i) => imageSummary(publicUrl, i)), next: page.next, usage: usageOf(user, deps.config.defaultQuotaBytes), moderation });
       return;

@@ -14,7 +14,7 @@ import { wantsJson, formError } from '../../errors.js';
 import { clearSessionCookie } from '../../middleware/session.middleware.js';
 import { authOf, requireUser } from '../../middleware/require-user.middleware.js';
 import { clientInfo } from '../../request-info.js';
-import { settingsDepsOf, type AccountDeps } from '../../account-deps.js';
+import type { RouteDeps } from '../../route-deps.js';
 import { field } from '../../form-fields.js';
 
 /** What a successful form says after the redirect; the query names a key, never free text. */
@@ -43,10 +43,10 @@ const NO_STORE = { 'Cache-Control': 'no-store' };
 /** Dates on these pages, unambiguous whatever the reader's locale: "2026-11-25 14:03 UTC". */
 const when = (d: Date): string => `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 
-export function accountSettingsRoutes(deps: AccountDeps): Router {
+export function accountSettingsRoutes(deps: Pick<RouteDeps, 'config' | 'csrf' | 'settings'>): Router {
   const router = Router();
-  const https = deps.config.publicUrl.startsWith('https:');
-  const settings = settingsDepsOf(deps);
+  const https = deps.config.https;
+  const settings = deps.settings;
 
   const renderSettings = async (req: Request, res: Response, status: number, extra: { error?: string; errorFor?: Section; notice?: string; values?: object }) => {
     const view = await settingsView(settings, authOf(req).user.id);

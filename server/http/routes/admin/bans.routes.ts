@@ -3,15 +3,15 @@ import { addBan, liftBan, listBans, parseCidr } from '../../../services/ip-bans.
 import { wantsJson, formError } from '../../errors.js';
 import { field } from '../../form-fields.js';
 import { requireStaff } from '../../middleware/staff.middleware.js';
-import type { AccountDeps } from '../../account-deps.js';
+import type { RouteDeps } from '../../route-deps.js';
 import { answer, staffActorOf, when } from '../../staff-helpers.js';
 
 /** Upload bans by address or range (moderators and admins). Each expires within IP_LOG_RETENTION_DAYS. */
-export function adminBansRoutes(deps: AccountDeps): Router {
+export function adminBansRoutes(deps: Pick<RouteDeps, 'clock' | 'config' | 'csrf' | 'repos'>): Router {
   const router = Router();
   const staff = requireStaff('moderator', 'admin');
   const maxDays = deps.config.ipLogRetentionDays;
-  const page = async (extra: object = {}) => ({ title: 'Upload bans', bans: await listBans(deps.db, deps.clock()), maxDays, when, values: {}, error: null, ...extra });
+  const page = async (extra: object = {}) => ({ title: 'Upload bans', bans: await listBans(deps.repos, deps.clock()), maxDays, when, values: {}, error: null, ...extra });
 
   router.get('/admin/bans', staff, async (req, res) => {
     const view = await page();
@@ -25,7 +25,7 @@ export function adminBansRoutes(deps: AccountDeps): Router {
   router.post('/admin/bans', staff, deps.csrf.protect, async (req, res) => {
     const values = { cidr: field(req, 'cidr'), days: field(req, 'days'), reason: field(req, 'reason') };
     try {
-      const ban = await addBan(deps.db, staffActorOf(req), { cidr: parseCidr(values.cidr), days: Number(values.days), reason: values.reason }, maxDays, deps.clock());
+      const ban = await addBan(deps.repos, staffActorOf(req), { cidr: parseCidr(values.cidr), days: Number(values.days), reason: values.reason }, maxDays, deps.clock());
       answer(req, res, { ban }, '/admin/bans', 201);
     } catch (err) {
       const shown = formError(req, res, err);
@@ -34,7 +34,7 @@ export function adminBansRoutes(deps: AccountDeps): Router {
   });
 
   router.post('/admin/bans/:id/lift', staff, deps.csrf.protect, async (req, res) => {
-    await liftBan(deps.db, staffActorOf(req), String(req.params.id), deps.clock());
+    await liftBan(deps.repos, staffActorOf(req), String(req.params.id), deps.clock());
     answer(req, res, { lifted: true }, '/admin/bans');
   });
 

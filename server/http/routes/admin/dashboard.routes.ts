@@ -2,13 +2,13 @@ import { Router } from 'express';
 import { JOBS } from '../../../jobs/index.js';
 import { checkCurrentPassword } from '../../../services/account-settings.service.js';
 import { dashboard } from '../../../services/admin-dashboard.service.js';
-import { AUDIT_CSV_HEADER, auditCsvRow, listAudit } from '../../../services/audit.service.js';
+import { auditCsvLines, listAudit } from '../../../services/audit.service.js';
 import { wantsJson, formError } from '../../errors.js';
 import { field } from '../../form-fields.js';
 import { authOf } from '../../middleware/require-user.middleware.js';
 import { REAUTH_PATH, requireStaff, safeNext } from '../../middleware/staff.middleware.js';
 import { clientInfo } from '../../request-info.js';
-import { settingsDepsOf, type AccountDeps } from '../../account-deps.js';
+import type { RouteDeps } from '../../route-deps.js';
 import { when } from '../../staff-helpers.js';
 
 const AUDIT_PAGE = 100;
@@ -20,13 +20,13 @@ const CSV_BATCH = 500;
  * Moderators get the dashboard, the audit log and the moderation queue (admin-moderation.routes.ts); privacy
  * requests (admin-privacy.routes.ts) and the users pages (admin-users.routes.ts) are for admins.
  */
-export function adminRoutes(deps: AccountDeps): Router {
+export function adminRoutes(deps: Pick<RouteDeps, 'clock' | 'config' | 'csrf' | 'repos' | 'settings'>): Router {
   const router = Router();
   const staff = requireStaff('moderator', 'admin');
-  const settings = settingsDepsOf(deps);
+  const settings = deps.settings;
 
   router.get('/admin', staff, async (req, res) => {
-    const view = await dashboard(deps.db, deps.config, JOBS.map((j) => j.name), deps.clock());
+    const view = await dashboard(deps.repos, deps.config, JOBS.map((j) => j.name), deps.clock());
     if (wantsJson(req)) {
       res.json(view);
       return;
@@ -47,7 +47,7 @@ export function adminRoutes(deps: AccountDeps): Router {
       res.render('admin/reauth', { title: 'Confirm it is you', next: safeNext(field(req, 'next')), error: shown.message });
       return;
     }
-    await deps.sessions.markReauthenticated(auth.sessionIdHash, deps.clock());
+    await deps.repos.sessions.markReauthenticated(auth.sessionIdHash, deps.clock());
     if (wantsJson(req)) {
       res.json({ reauthenticated: true });
       return;
@@ -57,7 +57,7 @@ export function adminRoutes(deps: AccountDeps): Router {
 
   router.get('/admin/audit', staff, async (req, res) => {
     const filter = { action: typeof req.query.action === 'string' ? req.query.action.slice(0, 48) : undefined, actor: typeof req.query.actor === 'string' ? req.query.actor.slice(0, 32) : undefined };
-    const entries = await listAudit(deps.db, { ...filter, limit: AUDIT_PAGE });
+    const entries = await listAudit(deps.repos, filter, { limit: AUDIT_PAGE });
     if (wantsJson(req)) {
       res.json({ entries });
       return;
@@ -70,14 +70,7 @@ export function adminRoutes(deps: AccountDeps): Router {
     const action = typeof req.query.action === 'string' ? req.query.action.slice(0, 48) : undefined;
     const actor = typeof req.query.actor === 'string' ? req.query.actor.slice(0, 32) : undefined;
     res.set({ 'Content-Type': 'text/csv; charset=utf-8', 'Content-Disposition': `attachment; filename="pixbin-audit-${deps.clock().toISOString().slice(0, 10)}.csv"` });
-    res.write(`${AUDIT_CSV_HEADER.join(',')}\n`);
-    let before: Date | undefined;
-    for (;;) {
-      const batch = await listAudit(deps.db, { action, actor, before, limit: CSV_BATCH });
-      for (const entry of batch) res.write(`${auditCsvRow(entry)}\n`);
-      if (batch.length < CSV_BATCH) break;
-      before = batch[batch.length - 1]!.createdAt;
-    }
+    for await (const line of auditCsvLines(deps.repos, { action, actor }, CSV_BATCH)) res.write(`${line}\n`);
     res.end();
   });
 

@@ -4,26 +4,28 @@ import {
   findAccount,
   searchUsers,
   setUserQuota,
+  setUserRole,
+  ROLES,
   signOutEverywhere,
   staffDeleteAccount,
   staffPurgeAccount,
   staffUserProfile,
-  type StaffUsersDeps,
+  
 } from '../../../services/admin-users.service.js';
 import { humanBytes } from '../../../lib/format.js';
 import { wantsJson } from '../../errors.js';
 import { field } from '../../form-fields.js';
 import { authOf } from '../../middleware/require-user.middleware.js';
 import { requireRecentReauth, requireStaff } from '../../middleware/staff.middleware.js';
-import { deletionDepsOf, type AccountDeps } from '../../account-deps.js';
+import type { RouteDeps } from '../../route-deps.js';
 import { answer, staffActorOf, when } from '../../staff-helpers.js';
 
 /** The Users pages (admins only; everyone else gets 404): search, one account's profile, and the actions on it. */
-export function adminUsersRoutes(deps: AccountDeps): Router {
+export function adminUsersRoutes(deps: Pick<RouteDeps, 'clock' | 'config' | 'csrf' | 'deletion' | 'repos' | 'settings' | 'staffUsers'>): Router {
   const router = Router();
   const admin = requireStaff('admin');
-  const recent = requireRecentReauth(deps.config.staffReauthMinutes, deps.clock);
-  const staffUsers: StaffUsersDeps = { ...deletionDepsOf(deps), defaultQuotaBytes: deps.config.defaultQuotaBytes, repeatInfringer: deps.config.repeatInfringer };
+  const recent = requireRecentReauth(deps);
+  const staffUsers = deps.staffUsers;
   const actorOf = staffActorOf;
   const idOf = (req: Request) => String(req.params.id).slice(0, 32);
   // The suspension service checks the reason before the account: an unknown id must still be a 404.
@@ -48,22 +50,27 @@ export function adminUsersRoutes(deps: AccountDeps): Router {
       res.json({ ...profile, user });
       return;
     }
-    res.render('admin/user', { title: `User ${profile.user.username}`, profile, self: profile.user.id === authOf(req).user.id, when, bytes: humanBytes });
+    res.render('admin/user', { title: `User ${profile.user.username}`, profile, self: profile.user.id === authOf(req).user.id, roles: ROLES, when, bytes: humanBytes });
   });
 
   router.post('/admin/users/:id/suspend', admin, deps.csrf.protect, known, async (req, res) => {
-    await suspendUser(staffUsers, actorOf(req), idOf(req), field(req, 'reason'), deps.clock());
+    await suspendUser(deps.repos, actorOf(req), idOf(req), field(req, 'reason'), deps.clock());
     answer(req, res, { suspended: true }, `/admin/users/${idOf(req)}`);
   });
 
   router.post('/admin/users/:id/unsuspend', admin, deps.csrf.protect, known, async (req, res) => {
-    await unsuspendUser(staffUsers, actorOf(req), idOf(req), field(req, 'reason'), deps.clock());
+    await unsuspendUser(deps.repos, actorOf(req), idOf(req), field(req, 'reason'), deps.clock());
     answer(req, res, { suspended: false }, `/admin/users/${idOf(req)}`);
   });
 
   router.post('/admin/users/:id/quota', admin, deps.csrf.protect, async (req, res) => {
     const quotaBytes = await setUserQuota(staffUsers, actorOf(req), idOf(req), field(req, 'quota'), deps.clock());
     answer(req, res, { quotaBytes }, `/admin/users/${idOf(req)}`);
+  });
+
+  router.post('/admin/users/:id/role', admin, deps.csrf.protect, async (req, res) => {
+    const role = await setUserRole(staffUsers, actorOf(req), idOf(req), field(req, 'role'), deps.clock());
+    answer(req, res, { role }, `/admin/users/${idOf(req)}`);
   });
 
   router.post('/admin/users/:id/sign-out', admin, deps.csrf.protect, async (req, res) => {

@@ -1,15 +1,14 @@
 import { Router } from 'express';
-import { createAlbumsRepo } from '../../../db/albums.repo.js';
 import { imageUrls } from '../../../lib/urls.js';
-import { ALBUM_PAGE_SIZE, sharedAlbum, type AlbumsDeps } from '../../../services/albums.service.js';
-import type { AccountDeps } from '../../account-deps.js';
+import { ALBUM_PAGE_SIZE, sharedAlbum } from '../../../services/albums.service.js';
+import type { RouteDeps } from '../../route-deps.js';
 import { pageParam } from '../../form-fields.js';
 import { pageCount } from '../../presenters.js';
 
 /** The public page of an album, /a/:id: what its owner chose to share, and for the owner the private images too. */
-export function sharedAlbumRoutes(deps: AccountDeps): Router {
+export function sharedAlbumRoutes(deps: Pick<RouteDeps, 'albums' | 'clock' | 'config' | 'repos'>): Router {
   const router = Router();
-  const albums: AlbumsDeps = { albums: createAlbumsRepo(deps.db), clock: deps.clock };
+  const albums = deps.albums;
   const urls = (image: { id: string; ext: string }) => imageUrls(deps.config.publicUrl, image);
   const shareUrl = (id: string) => `${deps.config.publicUrl}/a/${id}`;
 

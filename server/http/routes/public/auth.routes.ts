@@ -1,27 +1,15 @@
+import type { RouteDeps } from '../../route-deps.js';
 import { Router, type Request, type RequestHandler, type Response } from 'express';
-import type { Config } from '../../../config/config.js';
-import {
-  accountLimitKey,
-  authenticate,
-  isResetTokenUsable,
-  messages,
-  requestPasswordReset,
-  resetPassword,
-  signUp,
-  verifyEmail,
-  type AuthDeps,
-} from '../../../services/auth.service.js';
-import type { RateLimits } from '../../../services/rate-limits.service.js';
-import { endSession, startSession, type SessionsDeps } from '../../../services/sessions.service.js';
+import { accountLimitKey, authenticate, isResetTokenUsable, messages, requestPasswordReset, resetPassword, signUp, verifyEmail } from '../../../services/auth.service.js';
+import { endSession, startSession } from '../../../services/sessions.service.js';
 import { verifyTurnstile } from '../../../services/turnstile.service.js';
 import { BadRequest } from '../../../errors.js';
 import { wantsJson, formError } from '../../errors.js';
-import type { Csrf } from '../../middleware/csrf.middleware.js';
 import { clearSessionCookie, setSessionCookie } from '../../middleware/session.middleware.js';
 import { clientInfo, countryOf } from '../../request-info.js';
 import { field } from '../../form-fields.js';
 
-type Deps = { auth: AuthDeps; sessions: SessionsDeps; limits: RateLimits; csrf: Csrf; config: Config };
+type Deps = Pick<RouteDeps, 'auth' | 'config' | 'csrf' | 'limits' | 'sessions'>;
 
 const checked = (req: Request, name: string): boolean => ['yes', 'on', 'true'].includes(field(req, name));
 const TOKEN = /^[A-Za-z0-9_-]{43}$/;
@@ -47,7 +35,7 @@ function formHandler(view: string, locals: (req: Request) => object, handle: (re
 
 export function authRoutes(deps: Deps): Router {
   const router = Router();
-  const https = deps.config.publicUrl.startsWith('https:');
+  const https = deps.config.https;
   const hostname = new URL(deps.config.publicUrl).hostname;
   const signupLocals = () => ({ title: 'Create an account', minAge: deps.config.minAge, termsVersion: deps.config.termsVersion });
 

@@ -1,6 +1,6 @@
 import { Router, type RequestHandler } from 'express';
-import type { RateLimits } from '../../../services/rate-limits.service.js';
-import { deleteImageWithKey, findImageForDeletion, type ImagesDeps } from '../../../services/images.service.js';
+import { deleteImageWithKey, findImageForDeletion } from '../../../services/images.service.js';
+import type { RouteDeps } from '../../route-deps.js';
 import { NotFound } from '../../../errors.js';
 import { wantsJson } from '../../errors.js';
 import { isDeleteKey, isImageId } from '../../../lib/ids.js';
@@ -9,7 +9,7 @@ import { removalStatement } from '../../../services/moderation.service.js';
 import { clientInfo } from '../../request-info.js';
 import { imageUrls } from '../../../lib/urls.js';
 
-export function deleteRoutes(deps: ImagesDeps & { publicUrl: string; limits: RateLimits }): Router {
+export function deleteRoutes(deps: Pick<RouteDeps, 'clock' | 'config' | 'limits' | 'logger' | 'repos' | 'storage'>): Router {
   const router = Router();
   // Both the confirm page and the delete test a key; bound how many keys one address may try.
   const limited: RequestHandler = async (req, _res, next) => {
@@ -27,12 +27,12 @@ export function deleteRoutes(deps: ImagesDeps & { publicUrl: string; limits: Rat
       image = await findImageForDeletion(deps, id, key);
     } catch (err) {
       // The guest's statement of reasons: an image moderators removed says so to whoever holds its delete link.
-      const removed = err instanceof NotFound && isImageId(id) && isDeleteKey(key) ? await removalStatement(deps.db, id) : null;
+      const removed = err instanceof NotFound && isImageId(id) && isDeleteKey(key) ? await removalStatement(deps.repos, id) : null;
       if (!removed || !secretMatchesHash(key, removed.deleteKeyHash)) throw err;
       res.set(noLeak).render('notice', { title: 'Removed by the moderators', message: `The moderators of this site removed this image on ${removed.at.toISOString().slice(0, 10)}. Reason: ${removed.statement}` });
       return;
     }
-    res.set(noLeak).render('public/delete-confirm', { title: 'Delete image', image, ...imageUrls(deps.publicUrl, image) });
+    res.set(noLeak).render('public/delete-confirm', { title: 'Delete image', image, ...imageUrls(deps.config.publicUrl, image) });
   });
 
   router.post('/delete/:id/:key', limited, async (req, res) => {

@@ -1,6 +1,5 @@
+import type { RouteDeps } from '../../route-deps.js';
 import { Router } from 'express';
-import type { Knex } from 'knex';
-import type { StorageDriver } from '../../../storage/storage.js';
 
 const CHECK_TIMEOUT_MS = 3000;
 
@@ -11,7 +10,7 @@ function withTimeout<T>(promise: Promise<T>): Promise<T> {
   ]);
 }
 
-export function healthRoutes(deps: { db: Knex; storage: StorageDriver }): Router {
+export function healthRoutes(deps: Pick<RouteDeps, 'repos' | 'storage'>): Router {
   const router = Router();
 
   router.get('/healthz', (_req, res) => {
@@ -21,7 +20,7 @@ export function healthRoutes(deps: { db: Knex; storage: StorageDriver }): Router
   // Readiness names which dependency failed, but never why: error text could reveal internals.
   router.get('/readyz', async (_req, res) => {
     const [database, storage] = await Promise.allSettled([
-      withTimeout(deps.db.raw('select 1')),
+      withTimeout(deps.repos.ping()),
       withTimeout(deps.storage.check()),
     ]);
     const checks = { database: database.status === 'fulfilled' ? 'ok' : 'fail', storage: storage.status === 'fulfilled' ? 'ok' : 'fail' };

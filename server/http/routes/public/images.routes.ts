@@ -2,20 +2,18 @@ import { Router } from 'express';
 import { imageUrls } from '../../../lib/urls.js';
 import { cacheControlFor, findImage } from '../../../services/images.service.js';
 import { imageKeys } from '../../../storage/keys.js';
-import type { StorageDriver } from '../../../storage/storage.js';
-import type { ImageRecord, ImagesRepo } from '../../../db/images.repo.js';
-import { proxyDelivery, type Delivery } from '../../delivery.js';
+import type { ImageRecord } from '../../../db/images.repo.js';
+import { createDelivery } from '../../delivery.js';
+import type { RouteDeps } from '../../route-deps.js';
 import { NotFound } from '../../../errors.js';
 import { serveStoredFile, type StoredFile } from '../../serve-stored-file.js';
-
-type Deps = { images: ImagesRepo; storage: StorageDriver; publicUrl: string; delivery?: Delivery };
 
 const baseName = (name: string, fallback: string) => name.replace(/\.[^.]*$/, '') || fallback;
 
 /** Share page, image and thumbnail; a private image answers 404 to everyone but its owner on each of them. */
-export function imagesRoutes(deps: Deps): Router {
+export function imagesRoutes(deps: Pick<RouteDeps, 'config' | 'repos' | 'storage'>): Router {
   const router = Router();
-  const delivery = deps.delivery ?? proxyDelivery;
+  const delivery = createDelivery(deps.config, deps.storage);
 
   /** Streams the variant, or redirects to the bucket when the serve mode says so (decided after the access check). */
   const send = async (req: Parameters<typeof serveStoredFile>[0], res: Parameters<typeof serveStoredFile>[1], image: ImageRecord, file: StoredFile) => {
@@ -28,7 +26,7 @@ export function imagesRoutes(deps: Deps): Router {
   };
 
   router.get('/i/:id.:ext', async (req, res) => {
-    const image = await findImage(deps, req.params.id, req.auth?.user.id);
+    const image = await findImage(deps.repos, req.params.id, req.auth?.user.id);
     if (req.params.ext !== image.ext) throw new NotFound();
     await send(req, res, image, {
       key: imageKeys(image).original,
@@ -42,7 +40,7 @@ export function imagesRoutes(deps: Deps): Router {
   });
 
   router.get('/t/:id.:ext', async (req, res) => {
-    const image = await findImage(deps, req.params.id, req.auth?.user.id);
+    const image = await findImage(deps.repos, req.params.id, req.auth?.user.id);
     if (req.params.ext !== 'webp') throw new NotFound();
     await send(req, res, image, {
       key: imageKeys(image).thumbnail,
@@ -56,11 +54,11 @@ export function imagesRoutes(deps: Deps): Router {
   });
 
   router.get('/i/:id', async (req, res) => {
-    const image = await findImage(deps, req.params.id, req.auth?.user.id);
+    const image = await findImage(deps.repos, req.params.id, req.auth?.user.id);
     res.set('X-Robots-Tag', 'noindex');
     const cacheControl = cacheControlFor(image);
     if (cacheControl) res.set('Cache-Control', cacheControl);
-    res.render('public/share', { title: image.title || image.originalName || `Image ${image.id}`, image, ...imageUrls(deps.publicUrl, image) });
+    res.render('public/share', { title: image.title || image.originalName || `Image ${image.id}`, image, ...imageUrls(deps.config.publicUrl, image) });
   });
 
   return router;

@@ -2,17 +2,17 @@ import { Router } from 'express';
 import { listOptionsFrom, listOwnerImages } from '../../../services/account-images.service.js';
 import { NotFound } from '../../../errors.js';
 import { wantsJson } from '../../errors.js';
-import type { AccountDeps } from '../../account-deps.js';
+import type { RouteDeps } from '../../route-deps.js';
 import { imageSummary, pageHref } from '../../presenters.js';
 
 const USERNAME = /^[A-Za-z0-9_-]{1,32}$/;
 
 /** A user's public profile: their public images only, newest first, in pages; unlisted and private never appear. */
-export function profileRoutes(deps: Pick<AccountDeps, 'users' | 'images' | 'config'>): Router {
+export function profileRoutes(deps: Pick<RouteDeps, 'config' | 'repos'>): Router {
   const router = Router();
 
   router.get('/u/:username', async (req, res) => {
-    const user = USERNAME.test(req.params.username) ? await deps.users.findByUsername(req.params.username) : null;
+    const user = USERNAME.test(req.params.username) ? await deps.repos.users.findByUsername(req.params.username) : null;
     if (!user || user.deletionRequestedAt || user.suspendedAt) throw new NotFound('There is no user by that name.');
     const options = { ...listOptionsFrom({ after: req.query.after }), sort: 'newest' as const };
     const page = await listOwnerImages(deps, user.id, options, 'public');

@@ -4,29 +4,27 @@ import { REPORT_REASONS, submitReport } from '../../../services/reports.service.
 import { verifyTurnstile } from '../../../services/turnstile.service.js';
 import { NotFound } from '../../../errors.js';
 import { wantsJson, formError } from '../../errors.js';
-import { createAlbumsRepo } from '../../../db/albums.repo.js';
 import { isAlbumId } from '../../../services/albums.service.js';
 import { checked, field } from '../../form-fields.js';
 import { clientInfo } from '../../request-info.js';
-import type { AccountDeps } from '../../account-deps.js';
+import type { RouteDeps } from '../../route-deps.js';
 
 type Target = { kind: 'image' | 'album'; id: string; action: string; back: string };
 
 /** Anyone who can see an image or album can report it; Turnstile guards the form when it is on, and a per-IP limit. */
-export function reportRoutes(deps: AccountDeps): Router {
+export function reportRoutes(deps: Pick<RouteDeps, 'clock' | 'config' | 'csrf' | 'limits' | 'repos'>): Router {
   const router = Router();
   const hostname = new URL(deps.config.publicUrl).hostname;
-  const albums = createAlbumsRepo(deps.db);
   const page = (target: Target, extra: object = {}) => ({ title: `Report this ${target.kind}`, reasons: REPORT_REASONS, target, values: {}, error: null, ...extra });
 
   // Anyone who can see the image or album: a private image or a hidden album is "not found" here too.
   const targetOf = async (req: Request): Promise<Target> => {
     const id = String(req.params.id);
     if (!req.path.startsWith('/report/album/')) {
-      const image = await findImage(deps, id, req.auth?.user.id);
+      const image = await findImage(deps.repos, id, req.auth?.user.id);
       return { kind: 'image', id: image.id, action: `/report/${image.id}`, back: `/i/${image.id}` };
     }
-    const album = isAlbumId(id) ? await albums.findShared(id) : null;
+    const album = isAlbumId(id) ? await deps.repos.albums.findShared(id) : null;
     if (!album) throw new NotFound();
     return { kind: 'album', id: album.id, action: `/report/album/${album.id}`, back: `/a/${album.id}` };
   };
@@ -53,7 +51,7 @@ export function reportRoutes(deps: AccountDeps): Router {
         await verifyTurnstile(deps.config.turnstile, { token: field(req, 'cf-turnstile-response') || undefined, remoteIp: req.ip, action: 'report', hostname });
       }
       await submitReport(
-        deps,
+        deps.repos,
         target,
         {
           reason: values.reason,

@@ -1,23 +1,21 @@
+import type { RouteDeps } from '../../route-deps.js';
 import { Router } from 'express';
-import type { Config } from '../../../config/config.js';
 import { createFirstAdmin, isSetupTokenValid } from '../../../services/admin-setup.service.js';
-import type { AuthDeps } from '../../../services/auth.service.js';
-import { startSession, type SessionsDeps } from '../../../services/sessions.service.js';
+import { startSession } from '../../../services/sessions.service.js';
 import { NotFound } from '../../../errors.js';
 import { wantsJson, formError } from '../../errors.js';
-import type { Csrf } from '../../middleware/csrf.middleware.js';
 import { setSessionCookie } from '../../middleware/session.middleware.js';
 import { clientInfo } from '../../request-info.js';
 import { field } from '../../form-fields.js';
 
 
 /** The one-time first-admin page; once an admin exists every setup URL answers 404. */
-export function setupRoutes(deps: { auth: AuthDeps; sessions: SessionsDeps; csrf: Csrf; config: Config }): Router {
+export function setupRoutes(deps: Pick<RouteDeps, 'auth' | 'config' | 'csrf' | 'sessions'>): Router {
   const router = Router();
   const noLeak = { 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer', 'X-Robots-Tag': 'noindex' };
 
   router.get('/setup/:token', async (req, res) => {
-    if (!(await isSetupTokenValid(deps.auth.db, deps.auth.users, req.params.token))) throw new NotFound();
+    if (!(await isSetupTokenValid(deps.auth.repos, req.params.token))) throw new NotFound();
     res.set(noLeak).render('public/setup', { title: 'Set up Pixbin', values: {} });
   });
 
@@ -33,7 +31,7 @@ export function setupRoutes(deps: { auth: AuthDeps; sessions: SessionsDeps; csrf
       return;
     }
     const value = await startSession(deps.sessions, admin.id, req.get('user-agent'));
-    setSessionCookie(res, deps.config.publicUrl.startsWith('https:'), value, deps.config.sessionMaxDays);
+    setSessionCookie(res, deps.config.https, value, deps.config.sessionMaxDays);
     if (wantsJson(req)) {
       res.status(201).json({ admin: { id: admin.id, username: admin.username } });
       return;

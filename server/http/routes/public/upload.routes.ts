@@ -1,20 +1,19 @@
+import type { RouteDeps } from '../../route-deps.js';
 import { Router, type Request, type RequestHandler } from 'express';
 import type { Config } from '../../../config/config.js';
 import { imageUrls, resultUrl, secretUrls } from '../../../lib/urls.js';
 import { handOverDeleteKey } from '../../one-time-secret.js';
 import { assertNotBanned } from '../../../services/ip-bans.service.js';
 import { assertRoomLeft } from '../../../services/quota.service.js';
-import type { RateLimits } from '../../../services/rate-limits.service.js';
 import { verifyTurnstile } from '../../../services/turnstile.service.js';
-import { uploadImage, type UploadDeps } from '../../../services/upload.service.js';
+import { uploadImage } from '../../../services/upload.service.js';
 import { BadRequest, Forbidden } from '../../../errors.js';
 import { wantsJson } from '../../errors.js';
 import { field } from '../../form-fields.js';
-import type { Csrf } from '../../middleware/csrf.middleware.js';
 import { singleImageUpload } from '../../middleware/upload.middleware.js';
 import { clientInfo } from '../../request-info.js';
 
-type Deps = { config: Config; upload: UploadDeps; tempDir: string; csrf: Csrf; limits: RateLimits };
+type Deps = Pick<RouteDeps, 'config' | 'csrf' | 'limits' | 'tempDir' | 'upload'>;
 
 const TOKEN_FIELD = 'cf-turnstile-response';
 
@@ -67,7 +66,7 @@ export function uploadRoutes(deps: Deps): Router {
       await deps.limits.consume('uploadPerIp', req.ip ?? 'unknown');
     }
     // After the rate limits, so a banned client cannot fill the security log with refusals.
-    await assertNotBanned(deps.upload.db, { ...clientInfo(req), userId: req.auth?.user.id ?? null }, deps.upload.clock());
+    await assertNotBanned(deps.upload.repos, { ...clientInfo(req), userId: req.auth?.user.id ?? null }, deps.upload.clock());
     next();
   };
   const beforeFile = async (req: Request) => {
@@ -96,7 +95,7 @@ export function uploadRoutes(deps: Deps): Router {
       });
       const secrets = secretUrls(deps.config.publicUrl, image.id, deleteKey);
       res.set('Cache-Control', 'no-store');
-      handOverDeleteKey(res, { id: image.id, key: deleteKey, secure: deps.config.publicUrl.startsWith('https:') });
+      handOverDeleteKey(res, { id: image.id, key: deleteKey, secure: deps.config.https });
       if (!wantsJson(req)) {
         res.redirect(303, resultUrl(deps.config.publicUrl, image.id));
         return;

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { createUsersRepo } from '../../../db/users.repo.js';
+import { createRepos } from '../../../db/repos.js';
 import { issueSetupToken } from '../../../services/admin-setup.service.js';
 import { signedInUser } from '../../helpers/accounts.js';
 import { startTestApp, type TestApp } from '../../helpers/test-app.js';
@@ -14,7 +14,7 @@ describe('first-run admin setup', () => {
   });
   afterEach(() => app.close());
 
-  const issue = () => issueSetupToken(app.db, createUsersRepo(app.db), new Date());
+  const issue = () => issueSetupToken(createRepos(app.db), new Date());
   const admin = { username: 'operator', email: 'ops@example.test', password: 'a long operator passphrase' };
 
   it('creates the first admin only through the one-time URL, logs them in, then answers 404 for good', async () => {

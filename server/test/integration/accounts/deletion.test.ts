@@ -1,12 +1,8 @@
+import { createContainer } from '../../../container.js';
 import { expect } from 'chai';
 import pino from 'pino';
-import { createEmailTokensRepo } from '../../../db/email-tokens.repo.js';
-import { createImagesRepo } from '../../../db/images.repo.js';
-import { createRecoveryRepo } from '../../../db/recovery.repo.js';
-import { createSecurityLogRepo } from '../../../db/security-log.repo.js';
-import { createSessionsRepo } from '../../../db/sessions.repo.js';
-import { createUsersRepo } from '../../../db/users.repo.js';
-import { createJobDeps, JOBS } from '../../../jobs/index.js';
+import { createRepos } from '../../../db/repos.js';
+import { JOBS } from '../../../jobs/index.js';
 import { createScheduler } from '../../../jobs/scheduler.js';
 import { purgeAccount, type AccountDeletionDeps } from '../../../services/account-deletion.service.js';
 import { createMailer } from '../../../services/mailer.service.js';
@@ -14,7 +10,7 @@ import { recordPrivacyRequest } from '../../../services/privacy-requests.service
 import { fixtures } from '../../fixtures/images.js';
 import { expectConsistentUsage, ownerUpload } from '../../helpers/account-images.js';
 import { signedInUser, type TestUser } from '../../helpers/accounts.js';
-import { expectJsonError } from '../../helpers/assertions.js';
+import { expectJsonError, until } from '../../helpers/assertions.js';
 import { rawRequest, upload } from '../../helpers/http.js';
 import { linkIn, startSmtp, type TestSmtp } from '../../helpers/smtp.js';
 import { everyValue } from '../../helpers/scan.js';
@@ -28,13 +24,7 @@ const silent = pino({ level: 'silent' });
 /** The account-deletion service's deps for a test app (mail goes to the log; the purge sends none). */
 function deletionDeps(app: TestApp): AccountDeletionDeps {
   return {
-    db: app.db,
-    users: createUsersRepo(app.db),
-    sessions: createSessionsRepo(app.db),
-    images: createImagesRepo(app.db),
-    recovery: createRecoveryRepo(app.db),
-    emailTokens: createEmailTokensRepo(app.db),
-    securityLog: createSecurityLogRepo,
+    repos: createRepos(app.db),
     storage: app.storage,
     mailer: createMailer({ smtpUrl: undefined, from: 'x <x@example.test>', logger: silent }),
     logger: silent,
@@ -161,15 +151,16 @@ describe('accounts: deletion, grace period, restore and purge (promise 2)', func
     // A guest upload she later claimed: its upload row names no user, only the image.
     const guest = (await upload(app.url, { bytes: await fixtures.png() })).json();
     expect((await alice.client.post('/account/claim', { link: guest.deleteUrl }, { csrfPage: '/account/images', json: true })).status).to.equal(200);
+    // A row about her image that names neither her nor the image in its detail: only image_id finds it.
+    await createRepos(app.db).securityLog.insert({ event: 'abuse.report', ip: '198.51.100.7', imageId: first.id, detail: {} }, new Date());
     await alice.client.get('/account/images'); // a logged page view
-    await new Promise((r) => setTimeout(r, 150));
-    expect(await app.db('security_log').where({ event: 'page.view', user_id: alice.id })).to.have.length.greaterThan(0);
+    await until(async () => (await app.db('security_log').where({ event: 'page.view', user_id: alice.id })).length > 0, 'her page view in the security log');
     await app.db('consent_log').insert({ id: '00000000-0000-4000-8000-000000000001', user_id: alice.id, kind: 'marketing', value: 'yes', created_at: new Date() });
-    const request = await recordPrivacyRequest(app.db, { kind: 'restriction', receivedAt: new Date(), userId: alice.id, requester: alice.email, note: `asked by ${alice.email}` });
-    const byMail = await recordPrivacyRequest(app.db, { kind: 'objection', receivedAt: new Date(), requester: alice.email.toUpperCase() });
+    const request = await recordPrivacyRequest(createRepos(app.db), { kind: 'restriction', receivedAt: new Date(), userId: alice.id, requester: alice.email, note: `asked by ${alice.email}` });
+    const byMail = await recordPrivacyRequest(createRepos(app.db), { kind: 'objection', receivedAt: new Date(), requester: alice.email.toUpperCase() });
     await deleteAccount(alice, alice.password);
     await smtp.waitFor(alice.email, /will be deleted/);
-    const deps = createJobDeps({ db: app.db, storage: app.storage, config: app.config, logger: silent });
+    const deps = createContainer({ db: app.db, storage: app.storage, tempDir: app.tempDir, config: app.config, logger: silent });
     let clock = new Date(Date.now() + 29 * DAY);
     const scheduler = () => createScheduler(deps, JOBS, { now: async () => clock });
 
@@ -186,6 +177,8 @@ describe('accounts: deletion, grace period, restore and purge (promise 2)', func
       [alice.id, alice.username, alice.email, first.id, second.id, guest.id].some((needle) => v.toLowerCase().includes(needle.toLowerCase())),
     );
     expect(traces, 'values still naming the person or their images').to.deep.equal([]);
+    expect(await app.db('security_log').whereIn('image_id', [first.id, second.id, guest.id]), 'rows about her images').to.deep.equal([]);
+    expect(await app.db('security_log').where({ ip: '198.51.100.7' }), 'the row found by image_id alone').to.deep.equal([]);
     expect(await app.db('security_log').where({ event: 'account.purged' })).to.have.length(1);
     // The record of the request survives, anonymised.
     expect(await app.db('privacy_requests').where({ id: request.id }).first()).to.include({ kind: 'restriction', user_id: null, requester: null, note: null });
@@ -211,7 +204,7 @@ describe('accounts: deletion, grace period, restore and purge (promise 2)', func
   it('stays restorable for the whole grace period: the recovery reaper leaves a pending account’s images alone', async () => {
     const { first } = await populate();
     await deleteAccount(alice, alice.password);
-    const deps = createJobDeps({ db: app.db, storage: app.storage, config: app.config, logger: silent });
+    const deps = createContainer({ db: app.db, storage: app.storage, tempDir: app.tempDir, config: app.config, logger: silent });
     // Day 20: past RECOVERY_DAYS (14), inside ACCOUNT_PURGE_DAYS (30).
     const day20 = new Date(Date.now() + 20 * DAY);
     expect(await createScheduler(deps, JOBS, { now: async () => day20 }).run('reap-recovery-store')).to.deep.include({ status: 'ran', result: { items: 0, detail: { reaped: 0, moved: 0 } } });

@@ -5,6 +5,7 @@ import { encodeCursor, listOwnerImages, PAGE_SIZE } from '../../../services/acco
 import { fakeImage, insertFakeImages } from '../../helpers/account-images.js';
 import { signedInUser, type TestUser } from '../../helpers/accounts.js';
 import { expectJsonError } from '../../helpers/assertions.js';
+import { dropIdleConnections } from '../../helpers/http.js';
 import { startTestApp, type TestApp } from '../../helpers/test-app.js';
 
 const T0 = Date.parse('2026-03-01T00:00:00.000Z');
@@ -167,12 +168,12 @@ describe('accounts: My images at 100,000 images', function () {
     await bulkInsert(app.db, { prefix: 'g', ownerId: null, offsetMs: 500 });
     await insertFakeImages(app, Array.from({ length: 200 }, (_, i) => fakeImage({ ownerId: other.id, createdAt: new Date(T0 + i * 500) })));
     await app.db.raw('analyze');
-    // SQLite's inserts block the event loop; let the server close its idle keep-alive sockets before the next request.
-    await new Promise((r) => setTimeout(r, 200));
+    // SQLite's inserts block the event loop, so the server may now be closing idle keep-alive sockets: use new ones.
+    dropIdleConnections();
     expect(Number((await app.db('images').where({ owner_id: owner.id }).count({ n: '*' }))[0]!.n)).to.equal(COUNT);
 
     const images = createImagesRepo(app.db);
-    const first = await listOwnerImages({ images }, owner.id, { sort: 'newest', search: '', after: null });
+    const first = await listOwnerImages({ repos: { images } }, owner.id, { sort: 'newest', search: '', after: null });
     expect(first.images.map((i) => i.id)).to.deep.equal(await idsInOrder(app.db, owner.id, 'newest', 0, PAGE_SIZE));
 
     // A page deep in the middle, reached by a cursor, as the route reads it.
@@ -183,10 +184,10 @@ describe('accounts: My images at 100,000 images', function () {
     expect(deep.images.map((i) => i.id)).to.deep.equal(await idsInOrder(app.db, owner.id, 'newest', 50_001, PAGE_SIZE));
     expect(deep.next).to.equal(encodeCursor(((await images.findById(deep.images[PAGE_SIZE - 1]!.id))!)));
 
-    const oldestDeep = await listOwnerImages({ images }, owner.id, { sort: 'oldest', search: '', after: pivot });
+    const oldestDeep = await listOwnerImages({ repos: { images } }, owner.id, { sort: 'oldest', search: '', after: pivot });
     expect(oldestDeep.images.map((i) => i.id)).to.deep.equal((await idsInOrder(app.db, owner.id, 'newest', 50_000 - PAGE_SIZE, PAGE_SIZE)).reverse());
 
-    const markers = await listOwnerImages({ images }, owner.id, { sort: 'newest', search: 'marker 9', after: null });
+    const markers = await listOwnerImages({ repos: { images } }, owner.id, { sort: 'newest', search: 'marker 9', after: null });
     expect(markers.images.map((i) => i.title)).to.deep.equal(['Marker 99000', 'Marker 98000', 'Marker 97000', 'Marker 96000', 'Marker 95000', 'Marker 94000', 'Marker 93000', 'Marker 92000', 'Marker 91000', 'Marker 90000', 'Marker 9000']);
 
     expectIndexedPlan(await planOf({ sort: 'newest', after: null, limit: PAGE_SIZE + 1 }));

@@ -1,10 +1,9 @@
 import { expect } from 'chai';
-import { watch } from 'node:fs';
 import { createRateLimits } from '../../../services/rate-limits.service.js';
 import { fixtures } from '../../fixtures/images.js';
 import { csrfOf, expectConsistentUsage, ownerUpload } from '../../helpers/account-images.js';
 import { signedInUser, type TestUser } from '../../helpers/accounts.js';
-import { expectJsonError, expectNothingLeft, waitForEmptyTemp } from '../../helpers/assertions.js';
+import { expectJsonError, expectNothingLeft, waitForEmptyTemp, watchCreations } from '../../helpers/assertions.js';
 import { startFakeTurnstile, type FakeTurnstile } from '../../helpers/fake-turnstile.js';
 import { upload } from '../../helpers/http.js';
 import { startTestApp, type TestApp } from '../../helpers/test-app.js';
@@ -70,16 +69,14 @@ describe('accounts: uploads by a signed-in user', () => {
   }
 
   it('checks the token before the file part is written to disk', async () => {
-    const created: string[] = [];
-    const watcher = watch(app.tempDir, (_event, name) => created.push(String(name)));
+    const watcher = watchCreations(app.tempDir);
     try {
       expectJsonError(await ownerUpload(alice, await fixtures.png(), { csrf: false }), 403, 'csrf_failed');
       expectJsonError(await ownerUpload(alice, await fixtures.png(), { csrf: 'forged-token-value' }), 403, 'csrf_failed');
-      await new Promise((r) => setTimeout(r, 50));
+      expect(await watcher.created(), 'files created in the temp folder').to.deep.equal([]);
     } finally {
       watcher.close();
     }
-    expect(created, 'files created in the temp folder').to.deep.equal([]);
   });
 
   it('refuses a token that belongs to another session', async () => {
@@ -127,7 +124,7 @@ describe('accounts: upload gates (Turnstile for guests, rate limits for both)', 
   });
 
   it('limits uploads per account for users and per IP for guests, each on its own counter', async () => {
-    const app = await startTestApp({}, { rateLimits: (db) => createRateLimits(db, { uploadPerAccount: { points: 2 }, uploadPerIp: { points: 2 } }) });
+    const app = await startTestApp({}, { rateLimits: (repos) => createRateLimits(repos, { uploadPerAccount: { points: 2 }, uploadPerIp: { points: 2 } }) });
     try {
       const alice = await signedInUser(app);
       const png = await fixtures.png();

@@ -108,7 +108,7 @@ describe('rate limits (counters in the database)', function () {
   });
 
   it('limits delete-key attempts per IP, on the confirm page and the delete alike', async () => {
-    const limited = await startTestApp({}, { rateLimits: (db) => createRateLimits(db, { deletePerIp: { points: 5 } }) });
+    const limited = await startTestApp({}, { rateLimits: (repos) => createRateLimits(repos, { deletePerIp: { points: 5 } }) });
     try {
       const { id } = (await upload(limited.url, { bytes: await fixtures.png() })).json();
       const statuses: number[] = [];

@@ -1,9 +1,9 @@
 import type { Config } from '../config/config.js';
-import { DELETE_LINK_COOKIE_MINUTES } from '../http/one-time-secret.js';
-import { cookieNames } from '../http/auth-context.js';
+import { DELETE_LINK_COOKIE_MINUTES } from './one-time-secret.js';
+import { cookieNames } from './auth-context.js';
 import { ORPHAN_GRACE_MINUTES } from '../jobs/sweep-orphans.job.js';
-import { RESET_TTL_MINUTES, VERIFY_TTL_HOURS } from './auth.service.js';
-import { LIMITS } from './rate-limits.service.js';
+import { RESET_TTL_MINUTES, VERIFY_TTL_HOURS } from '../services/auth.service.js';
+import { LIMITS } from '../services/rate-limits.service.js';
 
 /**
  * The facts /privacy, /retention and /subprocessors are rendered from: read from the live configuration and from
@@ -29,7 +29,7 @@ export function storageProvider(config: Pick<Config, 'storageDriver' | 's3'>): {
 }
 
 export function policyFacts(config: Config) {
-  const https = config.publicUrl.startsWith('https:');
+  const https = config.https;
   const names = cookieNames(https);
   const rateLimitMinutes = Math.max(...Object.values(LIMITS).map((l) => Math.max(l.duration, l.blockDuration))) / 60;
   const storage = storageProvider(config);

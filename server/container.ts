@@ -1,0 +1,80 @@
+import type { Logger } from 'pino';
+import type { Config } from './config/config.js';
+import type { Db } from './db/knex.js';
+import { createRepos } from './db/repos.js';
+import { Semaphore } from './lib/semaphore.js';
+import type { AccountDeletionDeps } from './services/account-deletion.service.js';
+import type { SettingsDeps } from './services/account-settings.service.js';
+import type { AuthDeps } from './services/auth.service.js';
+import type { AccountImagesDeps } from './services/account-images.service.js';
+import type { ModerationDeps } from './services/moderation.service.js';
+import type { StaffUsersDeps } from './services/admin-users.service.js';
+import type { StaffImagesDeps } from './services/staff-images.service.js';
+import type { AlbumsDeps } from './services/albums.service.js';
+import { createMailer } from './services/mailer.service.js';
+import { createRateLimits, type RateLimits } from './services/rate-limits.service.js';
+import type { Repos } from './db/repos.js';
+import type { SessionsDeps } from './services/sessions.service.js';
+import type { UploadDeps } from './services/upload.service.js';
+import type { StorageDriver } from './storage/storage.js';
+
+/** What start-up (or a test) has prepared: configuration, logger, a migrated database and a checked store. */
+export type ContainerInput = {
+  config: Config;
+  logger: Logger;
+  db: Db;
+  storage: StorageDriver;
+  /** Where multer and sharp write temporary files. */
+  tempDir: string;
+  clock?: () => Date;
+  /** Tests may swap the limits (e.g. lower them); production uses the defaults. */
+  rateLimits?: (repos: Repos) => RateLimits;
+  /** Tests only: a cheaper bcrypt cost so each sign-up does not take 250 ms. Production always uses BCRYPT_COST (≥ 12). */
+  bcryptCostForTests?: number;
+};
+
+/**
+ * The one composition root: every repository, the storage driver, the mailer, the rate limits, the clock and each
+ * service's dependencies are built here, once. The app, the scheduler, the CLIs and main.ts take what they need
+ * from it, and route groups receive a Pick of it.
+ */
+export function createContainer(input: ContainerInput) {
+  const { config, logger, db, storage, tempDir } = input;
+  const clock = input.clock ?? (() => new Date());
+  const repos = createRepos(db);
+  const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, logger });
+  const limits = input.rateLimits?.(repos) ?? createRateLimits(repos);
+  const bcryptCost = input.bcryptCostForTests ?? config.bcryptCost;
+
+  const auth: AuthDeps = {
+    repos,
+    mailer,
+    logger,
+    clock,
+    settings: { bcryptCost, publicUrl: config.publicUrl, termsVersion: config.termsVersion, minAge: config.minAge },
+  };
+  const sessions: SessionsDeps = { sessions: repos.sessions, users: repos.users, clock, idleDays: config.sessionIdleDays, maxDays: config.sessionMaxDays };
+  const settings: SettingsDeps = { repos, auth, limits, clock, bcryptCost };
+  const deletion: AccountDeletionDeps = { repos, storage, mailer, logger, publicUrl: config.publicUrl, purgeDays: config.accountPurgeDays, clock };
+  const upload: UploadDeps = {
+    repos,
+    defaultQuotaBytes: config.defaultQuotaBytes,
+    blocklistMatchDistance: config.blocklistMatchDistance,
+    storage,
+    logger,
+    clock,
+    processing: new Semaphore(config.imageConcurrency),
+    limits: { maxPixels: config.maxImagePixels, thumbnailSize: config.thumbnailSize, workDir: tempDir },
+  };
+
+  const moderation: ModerationDeps = { repos, storage, logger, repeatInfringer: config.repeatInfringer };
+  const images: AccountImagesDeps = { repos, storage, logger, clock, defaultQuotaBytes: config.defaultQuotaBytes };
+
+  const staffUsers: StaffUsersDeps = { ...deletion, defaultQuotaBytes: config.defaultQuotaBytes, repeatInfringer: config.repeatInfringer };
+  const staffImages: StaffImagesDeps = { repos, recoveryDays: config.recoveryDays };
+  const albums: AlbumsDeps = { albums: repos.albums, clock };
+
+  return Object.freeze({ config, logger, clock, db, repos, storage, tempDir, mailer, limits, auth, sessions, settings, deletion, upload, moderation, images, albums, staffUsers, staffImages });
+}
+
+export type Container = ReturnType<typeof createContainer>;

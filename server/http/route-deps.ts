@@ -1,0 +1,8 @@
+import type { Container } from '../container.js';
+import type { Csrf } from './middleware/csrf.middleware.js';
+
+/**
+ * What route groups are built from: the composition root plus the HTTP-only pieces app.ts makes (CSRF). Each group
+ * takes a Pick of it naming exactly what it uses, never the whole bag.
+ */
+export type RouteDeps = Container & { csrf: Csrf };
