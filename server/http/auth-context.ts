@@ -1,13 +1,15 @@
-import type { UserRecord } from '../db/users.repo.js';
-
-/** What the session middleware attaches to a request. */
-export type AuthContext = { user: UserRecord; sessionIdHash: string; sessionPublicId: string; reauthAt?: Date | null };
+import type { Request } from 'express';
+import { GUEST, type Caller } from '../services/caller.js';
 
 declare module 'express-serve-static-core' {
   interface Request {
-    auth?: AuthContext;
+    /** Who is calling; set by the session middleware (a guest until then). */
+    caller?: Caller;
   }
 }
+
+/** The caller of a request: a browser session, or a guest. */
+export const callerOf = (req: Request): Caller => req.caller ?? GUEST;
 
 /** Cookie names: the __Host- prefix (https only) pins a cookie to this exact origin, path / and Secure. */
 export function cookieNames(https: boolean) {

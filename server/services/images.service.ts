@@ -1,3 +1,4 @@
+import { userOf, type Caller } from './caller.js';
 import type { Logger } from 'pino';
 import type { ImageRecord, ImagesRepo } from '../db/images.repo.js';
 import type { Repos } from '../db/repos.js';
@@ -15,22 +16,19 @@ export type ImagesDeps = {
   clock: () => Date;
 };
 
-/** Who is asking: the signed-in user's id, or undefined for a guest. */
-export type Viewer = string | undefined;
-
 /** Private images exist only for their owner; everyone else gets the same answer as for a missing image. */
-export const canView = (image: Pick<ImageRecord, 'visibility' | 'ownerId'>, viewer: Viewer): boolean =>
-  image.visibility !== 'private' || (viewer !== undefined && image.ownerId === viewer);
+export const canView = (image: Pick<ImageRecord, 'visibility' | 'ownerId'>, caller: Caller): boolean =>
+  image.visibility !== 'private' || (image.ownerId !== null && image.ownerId === userOf(caller)?.id);
 
 /** How long caches may keep a served variant: private images are revalidated by the owner's browser only. */
 export const cacheControlFor = (image: Pick<ImageRecord, 'visibility'>): string | undefined =>
   image.visibility === 'private' ? 'private, no-cache' : undefined;
 
-/** The image behind a public id as this viewer may see it, or NotFound. Malformed ids never reach the database. */
-export async function findImage(deps: { images: Pick<ImagesRepo, 'findById'> }, id: string, viewer: Viewer): Promise<ImageRecord> {
+/** The image behind a public id as this caller may see it, or NotFound. Malformed ids never reach the database. */
+export async function findImage(deps: { images: Pick<ImagesRepo, 'findById'> }, id: string, caller: Caller): Promise<ImageRecord> {
   const image = isImageId(id) ? await deps.images.findById(id) : null;
   // Hidden by moderators: not served to anyone (its owner sees why in My images).
-  if (!image || image.missingSince || image.moderationState === 'hidden' || !canView(image, viewer)) throw new NotFound();
+  if (!image || image.missingSince || image.moderationState === 'hidden' || !canView(image, caller)) throw new NotFound();
   return image;
 }
 

@@ -12,7 +12,7 @@ const message = 'This form has expired or was sent from another site. Reload the
 export function createCsrf(options: { secret: () => string; https: boolean }) {
   const { generateCsrfToken, validateRequest } = doubleCsrf({
     getSecret: () => options.secret(),
-    getSessionIdentifier: (req) => req.auth?.sessionIdHash ?? '',
+    getSessionIdentifier: (req) => (req.caller?.kind === 'session' ? req.caller.session.idHash : ''), // CSRF stays bound to browser sessions
     cookieName: cookieNames(options.https).csrf,
     cookieOptions: { sameSite: 'strict', path: '/', secure: options.https, httpOnly: true },
     getCsrfTokenFromRequest: (req) => {

@@ -1,3 +1,5 @@
+import { userOf } from '../../services/caller.js';
+import { callerOf } from '../auth-context.js';
 import type { RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { SecurityLogRepo } from '../../db/security-log.repo.js';
@@ -22,7 +24,7 @@ export function pageViews(deps: { enabled: boolean; securityLog: () => SecurityL
       const route = typeof req.route?.path === 'string' ? (req.route.path as string) : 'unknown';
       deps
         .securityLog()
-        .insert({ event: 'page.view', userId: req.auth?.user.id ?? null, ...clientInfo(req), detail: { route } }, deps.clock())
+        .insert({ event: 'page.view', userId: userOf(callerOf(req))?.id ?? null, ...clientInfo(req), detail: { route } }, deps.clock())
         .catch((err: unknown) => deps.logger.warn({ err }, 'could not log a page view'));
     });
     next();

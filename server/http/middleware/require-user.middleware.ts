@@ -1,5 +1,6 @@
 import type { Request, RequestHandler } from 'express';
-import type { AuthContext } from '../auth-context.js';
+import { callerOf } from '../auth-context.js';
+import type { SessionCaller } from '../../services/caller.js';
 import { Forbidden, Unauthorized } from '../../errors.js';
 import { wantsJson } from '../errors.js';
 
@@ -11,7 +12,8 @@ const pendingMessage = 'Your account is waiting to be deleted. Restore it first 
  * only be restored: every other account page sends the browser to the restore page (403 for API clients).
  */
 export const requireUser: RequestHandler = (req, res, next) => {
-  if (req.auth?.user.deletionRequestedAt && req.path !== RESTORE_PATH) {
+  const caller = callerOf(req);
+  if (caller.kind === 'session' && caller.user.deletionRequestedAt && req.path !== RESTORE_PATH) {
     if (req.method === 'GET' && !wantsJson(req)) {
       res.redirect(303, RESTORE_PATH);
       return;
@@ -19,7 +21,7 @@ export const requireUser: RequestHandler = (req, res, next) => {
     next(new Forbidden(pendingMessage, 'account_pending_deletion'));
     return;
   }
-  if (req.auth) {
+  if (caller.kind === 'session') {
     next();
     return;
   }
@@ -31,7 +33,8 @@ export const requireUser: RequestHandler = (req, res, next) => {
 };
 
 /** The signed-in user of a request that went through requireUser. */
-export function authOf(req: Request): AuthContext {
-  if (!req.auth) throw new Unauthorized();
-  return req.auth;
+export function authOf(req: Request): SessionCaller {
+  const caller = callerOf(req);
+  if (caller.kind !== 'session') throw new Unauthorized();
+  return caller;
 }

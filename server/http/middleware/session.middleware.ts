@@ -1,3 +1,4 @@
+import { GUEST } from '../../services/caller.js';
 import type { RequestHandler, Response } from 'express';
 import { resumeSession, type SessionsDeps } from '../../services/sessions.service.js';
 import { cookieNames } from '../auth-context.js';
@@ -14,15 +15,16 @@ export function clearSessionCookie(res: Response, https: boolean): void {
   res.clearCookie(cookieNames(https).session, sessionCookieOptions(https));
 }
 
-/** Attaches req.auth when the session cookie names a live session; a dead cookie is cleared. */
+/** Sets req.caller: the session the cookie names, else a guest; a dead cookie is cleared. */
 export function loadSession(deps: SessionsDeps & { https: boolean }): RequestHandler {
   const name = cookieNames(deps.https).session;
   return async (req, res, next) => {
+    req.caller = GUEST;
     const value = (req.cookies as Record<string, string | undefined>)[name];
     if (value) {
       const resumed = await resumeSession(deps, value);
       if (resumed) {
-        req.auth = { user: resumed.user, sessionIdHash: resumed.idHash, sessionPublicId: resumed.publicId, reauthAt: resumed.reauthAt };
+        req.caller = { kind: 'session', user: resumed.user, session: { idHash: resumed.idHash, publicId: resumed.publicId, reauthAt: resumed.reauthAt } };
         res.locals.currentUser = { id: resumed.user.id, username: resumed.user.username, emailVerified: resumed.user.emailVerifiedAt !== null, role: resumed.user.role };
       } else {
         clearSessionCookie(res, deps.https);

@@ -1,3 +1,5 @@
+import { hasRole } from '../../services/caller.js';
+import { callerOf } from '../auth-context.js';
 import type { Request, RequestHandler } from 'express';
 import type { Role } from '../../db/users.repo.js';
 import { Forbidden, NotFound } from '../../errors.js';
@@ -11,8 +13,7 @@ import { authOf } from './require-user.middleware.js';
 export const requireStaff =
   (...roles: Role[]): RequestHandler =>
   (req, res, next) => {
-    const user = req.auth?.user;
-    if (!user || !roles.includes(user.role) || user.deletionRequestedAt) throw new NotFound();
+    if (!hasRole(callerOf(req), ...roles)) throw new NotFound();
     res.set('Cache-Control', 'no-store');
     next();
   };
@@ -47,7 +48,7 @@ export function requireRecentReauth(deps: Pick<RouteDeps, 'clock' | 'config' | '
   const minutes = deps.config.staffReauthMinutes;
   return async (req, res, next) => {
     const auth = authOf(req);
-    const at = auth.reauthAt;
+    const at = auth.session.reauthAt;
     if (at && deps.clock().getTime() - at.getTime() <= minutes * 60_000) {
       next();
       return;
@@ -72,8 +73,8 @@ export function requireRecentReauth(deps: Pick<RouteDeps, 'clock' | 'config' | '
       return;
     }
     const now = deps.clock();
-    await deps.repos.sessions.markReauthenticated(auth.sessionIdHash, now);
-    auth.reauthAt = now;
+    await deps.repos.sessions.markReauthenticated(auth.session.idHash, now);
+    req.caller = { ...auth, session: { ...auth.session, reauthAt: now } };
     next();
   };
 }

@@ -118,7 +118,7 @@ export function accountSettingsRoutes(deps: Pick<RouteDeps, 'config' | 'csrf' | 
   router.post('/account/settings/password', ...form('password', async (req, res) => {
     const auth = authOf(req);
     const input = { currentPassword: field(req, 'current_password'), newPassword: field(req, 'new_password'), signOutOthers: checked(req, 'sign_out_others') };
-    await changePassword(settings, auth.user, auth.sessionIdHash, input, clientInfo(req));
+    await changePassword(settings, auth.user, auth.session.idHash, input, clientInfo(req));
     done(req, res, input.signOutOthers ? 'passwordSignedOut' : 'password');
   }));
 
@@ -130,7 +130,7 @@ export function accountSettingsRoutes(deps: Pick<RouteDeps, 'config' | 'csrf' | 
 
   router.get('/account/sessions', requireUser, async (req, res) => {
     const auth = authOf(req);
-    const sessions = await listSessions(settings, auth.user.id, auth.sessionPublicId);
+    const sessions = await listSessions(settings, auth.user.id, auth.session.publicId);
     if (wantsJson(req)) {
       res.set(NO_STORE).json({ sessions: sessions.map((s) => ({ ...s, createdAt: s.createdAt.toISOString(), lastSeenAt: s.lastSeenAt.toISOString() })) });
       return;
@@ -140,7 +140,7 @@ export function accountSettingsRoutes(deps: Pick<RouteDeps, 'config' | 'csrf' | 
 
   router.post('/account/sessions/revoke-others', requireUser, deps.csrf.protect, async (req, res) => {
     const auth = authOf(req);
-    await revokeOtherSessions(settings, auth.user.id, auth.sessionIdHash, clientInfo(req));
+    await revokeOtherSessions(settings, auth.user.id, auth.session.idHash, clientInfo(req));
     done(req, res, 'revokedOthers', '/account/sessions');
   });
 
@@ -148,7 +148,7 @@ export function accountSettingsRoutes(deps: Pick<RouteDeps, 'config' | 'csrf' | 
     const auth = authOf(req);
     const publicId = String(req.params.publicId);
     await revokeSession(settings, auth.user.id, publicId, clientInfo(req));
-    if (publicId === auth.sessionPublicId) {
+    if (publicId === auth.session.publicId) {
       // This browser's own session: it is now logged out.
       clearSessionCookie(res, https);
       if (wantsJson(req)) {

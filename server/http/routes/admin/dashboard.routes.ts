@@ -47,7 +47,7 @@ export function adminRoutes(deps: Pick<RouteDeps, 'clock' | 'config' | 'csrf' | 
       res.render('admin/reauth', { title: 'Confirm it is you', next: safeNext(field(req, 'next')), error: shown.message });
       return;
     }
-    await deps.repos.sessions.markReauthenticated(auth.sessionIdHash, deps.clock());
+    await deps.repos.sessions.markReauthenticated(auth.session.idHash, deps.clock());
     if (wantsJson(req)) {
       res.json({ reauthenticated: true });
       return;

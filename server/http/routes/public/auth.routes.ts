@@ -1,3 +1,4 @@
+import { callerOf } from '../../auth-context.js';
 import type { RouteDeps } from '../../route-deps.js';
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { accountLimitKey, authenticate, isResetTokenUsable, messages, requestPasswordReset, resetPassword, signUp, verifyEmail } from '../../../services/auth.service.js';
@@ -48,7 +49,8 @@ export function authRoutes(deps: Deps): Router {
 
   const logIn = async (req: Request, res: Response, userId: string) => {
     // A fresh session id at every login: a session fixed before login is worth nothing after it.
-    if (req.auth) await endSession(deps.sessions, req.auth.sessionIdHash);
+    const caller = callerOf(req);
+    if (caller.kind === 'session') await endSession(deps.sessions, caller.session.idHash);
     const value = await startSession(deps.sessions, userId, req.get('user-agent'));
     setSessionCookie(res, https, value, deps.config.sessionMaxDays);
   };
@@ -105,7 +107,8 @@ export function authRoutes(deps: Deps): Router {
   );
 
   router.post('/logout', deps.csrf.protect, async (req, res) => {
-    if (req.auth) await endSession(deps.sessions, req.auth.sessionIdHash);
+    const caller = callerOf(req);
+    if (caller.kind === 'session') await endSession(deps.sessions, caller.session.idHash);
     clearSessionCookie(res, https);
     if (wantsJson(req)) {
       res.json({ loggedOut: true });
@@ -179,7 +182,7 @@ export function authRoutes(deps: Deps): Router {
         res.json({ verified: true });
         return;
       }
-      res.render('notice', { title: 'Address confirmed', message: 'Thank you: your email address is confirmed.', next: req.auth ? { href: '/account/images', label: 'Go to my images' } : { href: '/login', label: 'Log in' } });
+      res.render('notice', { title: 'Address confirmed', message: 'Thank you: your email address is confirmed.', next: callerOf(req).kind === 'session' ? { href: '/account/images', label: 'Go to my images' } : { href: '/login', label: 'Log in' } });
     }),
   );
 

@@ -1,3 +1,4 @@
+import { callerOf } from '../../auth-context.js';
 import { Router } from 'express';
 import { imageUrls } from '../../../lib/urls.js';
 import { cacheControlFor, findImage } from '../../../services/images.service.js';
@@ -26,7 +27,7 @@ export function imagesRoutes(deps: Pick<RouteDeps, 'config' | 'repos' | 'storage
   };
 
   router.get('/i/:id.:ext', async (req, res) => {
-    const image = await findImage(deps.repos, req.params.id, req.auth?.user.id);
+    const image = await findImage(deps.repos, req.params.id, callerOf(req));
     if (req.params.ext !== image.ext) throw new NotFound();
     await send(req, res, image, {
       key: imageKeys(image).original,
@@ -40,7 +41,7 @@ export function imagesRoutes(deps: Pick<RouteDeps, 'config' | 'repos' | 'storage
   });
 
   router.get('/t/:id.:ext', async (req, res) => {
-    const image = await findImage(deps.repos, req.params.id, req.auth?.user.id);
+    const image = await findImage(deps.repos, req.params.id, callerOf(req));
     if (req.params.ext !== 'webp') throw new NotFound();
     await send(req, res, image, {
       key: imageKeys(image).thumbnail,
@@ -54,7 +55,7 @@ export function imagesRoutes(deps: Pick<RouteDeps, 'config' | 'repos' | 'storage
   });
 
   router.get('/i/:id', async (req, res) => {
-    const image = await findImage(deps.repos, req.params.id, req.auth?.user.id);
+    const image = await findImage(deps.repos, req.params.id, callerOf(req));
     res.set('X-Robots-Tag', 'noindex');
     const cacheControl = cacheControlFor(image);
     if (cacheControl) res.set('Cache-Control', cacheControl);

@@ -1,3 +1,5 @@
+import { userOf } from '../../../services/caller.js';
+import { callerOf } from '../../auth-context.js';
 import { Router, type Request, type Response } from 'express';
 import { policyFacts } from '../../policy-facts.js';
 import type { RouteDeps } from '../../route-deps.js';
@@ -24,19 +26,20 @@ export function pagesRoutes(deps: Pick<RouteDeps, 'config' | 'repos'>): Router {
   router.get('/terms', (_req, res) => res.render('public/legal', { title: 'Terms of service', page: 'terms', ...legal }));
 
   router.get('/', (req, res) => {
-    const usage = req.auth ? usageOf(req.auth.user, config.defaultQuotaBytes) : null;
+    const user = userOf(callerOf(req));
+    const usage = user ? usageOf(user, config.defaultQuotaBytes) : null;
     res.render('public/home', { title: 'Upload an image', usage });
   });
 
   // The result page shows the delete link once, straight after the upload; afterwards it shows only the public links.
   router.get('/upload/:id', async (req, res) => {
-    const image = await findImage(deps.repos, req.params.id, req.auth?.user.id);
+    const image = await findImage(deps.repos, req.params.id, callerOf(req));
     const key = takeDeleteKey(req, res, image.id);
     const deleteUrl = key !== undefined && isDeleteKey(key) && secretMatchesHash(key, image.deleteKeyHash) ? secretUrls(config.publicUrl, image.id, key).deleteUrl : null;
     res.set({ 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer', 'X-Robots-Tag': 'noindex' });
     const urls = imageUrls(config.publicUrl, image);
     const snippets = embedSnippets({ name: image.originalName || image.id, ...urls, width: image.width, height: image.height });
-    const owned = image.ownerId !== null && image.ownerId === req.auth?.user.id;
+    const owned = image.ownerId !== null && image.ownerId === userOf(callerOf(req))?.id;
     res.render('public/result', { title: 'Uploaded', image, ...urls, snippets, deleteUrl, owned });
   });
 

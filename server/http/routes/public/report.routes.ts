@@ -1,3 +1,5 @@
+import { userOf } from '../../../services/caller.js';
+import { callerOf } from '../../auth-context.js';
 import { Router, type Request } from 'express';
 import { findImage } from '../../../services/images.service.js';
 import { REPORT_REASONS, submitReport } from '../../../services/reports.service.js';
@@ -21,7 +23,7 @@ export function reportRoutes(deps: Pick<RouteDeps, 'clock' | 'config' | 'csrf' |
   const targetOf = async (req: Request): Promise<Target> => {
     const id = String(req.params.id);
     if (!req.path.startsWith('/report/album/')) {
-      const image = await findImage(deps.repos, id, req.auth?.user.id);
+      const image = await findImage(deps.repos, id, callerOf(req));
       return { kind: 'image', id: image.id, action: `/report/${image.id}`, back: `/i/${image.id}` };
     }
     const album = isAlbumId(id) ? await deps.repos.albums.findShared(id) : null;
@@ -59,7 +61,7 @@ export function reportRoutes(deps: Pick<RouteDeps, 'clock' | 'config' | 'csrf' |
           email: values.email,
           copyright: { work: values.work, originalUrl: values.originalUrl, claimant: values.claimant, contact: values.contact, signature: values.signature, goodFaith: checked(req, 'good_faith'), accurate: checked(req, 'accurate') },
         },
-        { userId: req.auth?.user.id ?? null, ...clientInfo(req) },
+        { userId: userOf(callerOf(req))?.id ?? null, ...clientInfo(req) },
         deps.clock(),
       );
     } catch (err) {

@@ -1,3 +1,5 @@
+import { userOf } from '../../../services/caller.js';
+import { callerOf } from '../../auth-context.js';
 import type { RouteDeps } from '../../route-deps.js';
 import { Router, type Request, type RequestHandler } from 'express';
 import type { Config } from '../../../config/config.js';
@@ -58,23 +60,24 @@ export function uploadRoutes(deps: Deps): Router {
 
   // Before the body is read: rate limits, and an account that is already full is told so at once.
   const gate: RequestHandler = async (req, _res, next) => {
-    if (req.auth?.user.deletionRequestedAt) throw new Forbidden('Your account is waiting to be deleted, so it cannot upload. Restore it on /account/restore first.', 'account_pending_deletion');
-    if (req.auth) {
-      await deps.limits.consume('uploadPerAccount', req.auth.user.id);
-      assertRoomLeft(req.auth.user, deps.config.defaultQuotaBytes);
+    if (userOf(callerOf(req))?.deletionRequestedAt) throw new Forbidden('Your account is waiting to be deleted, so it cannot upload. Restore it on /account/restore first.', 'account_pending_deletion');
+    const user = userOf(callerOf(req));
+    if (user) {
+      await deps.limits.consume('uploadPerAccount', user.id);
+      assertRoomLeft(user, deps.config.defaultQuotaBytes);
     } else {
       await deps.limits.consume('uploadPerIp', req.ip ?? 'unknown');
     }
     // After the rate limits, so a banned client cannot fill the security log with refusals.
-    await assertNotBanned(deps.upload.repos, { ...clientInfo(req), userId: req.auth?.user.id ?? null }, deps.upload.clock());
+    await assertNotBanned(deps.upload.repos, { ...clientInfo(req), userId: userOf(callerOf(req))?.id ?? null }, deps.upload.clock());
     next();
   };
   const beforeFile = async (req: Request) => {
-    if (req.auth) deps.csrf.check(req);
+    if (callerOf(req).kind === 'session') deps.csrf.check(req); // CSRF binds browser sessions; a guest has none
     else await botCheck?.early(req);
   };
   const afterForm: RequestHandler = async (req, _res, next) => {
-    if (req.auth) deps.csrf.check(req);
+    if (callerOf(req).kind === 'session') deps.csrf.check(req); // CSRF binds browser sessions; a guest has none
     else await botCheck?.verify(req);
     next();
   };
@@ -88,9 +91,9 @@ export function uploadRoutes(deps: Deps): Router {
       const { image, deleteKey } = await uploadImage(deps.upload, {
         tempPath: req.file!.path,
         originalName: req.file!.originalname,
-        ownerId: req.auth?.user.id ?? null,
+        ownerId: userOf(callerOf(req))?.id ?? null,
         // Guests choose when their upload deletes itself; an account's images stay until their owner deletes them.
-        expiresAt: req.auth ? null : guestExpiry(deps.config.guestRetention, field(req, 'expires'), deps.upload.clock()),
+        expiresAt: userOf(callerOf(req)) ? null : guestExpiry(deps.config.guestRetention, field(req, 'expires'), deps.upload.clock()),
         ...clientInfo(req),
       });
       const secrets = secretUrls(deps.config.publicUrl, image.id, deleteKey);
