@@ -8,6 +8,10 @@ import { hashPassword } from '../lib/passwords.js';
 import { validateEmail, validateNewPassword, validateUsername, messages, type AuthDeps } from './auth.service.js';
 import { BadRequest } from '../errors.js';
 
+const setupMessages = {
+  emailTaken: 'That address already has an account; promote it with npm run admin:create instead.',
+};
+
 /**
  * First-run setup: while no admin exists, each start stores the hash of a fresh one-time token and the server logs
  * the setup URL. Only that URL can create the first admin, so nobody can take a new instance before its operator.
@@ -42,7 +46,7 @@ export async function createFirstAdmin(deps: AuthDeps, token: string, input: Fir
   const email = validateEmail(input.email);
   validateNewPassword(input.password, { username, email });
   if (await deps.repos.users.findByUsername(username)) throw new BadRequest(messages.usernameTaken, 'username_taken');
-  if (await deps.repos.users.findByEmail(email)) throw new BadRequest('That address already has an account; promote it with npm run admin:create instead.', 'email_taken');
+  if (await deps.repos.users.findByEmail(email)) throw new BadRequest(setupMessages.emailTaken, 'email_taken');
   const passwordHash = await hashPassword(input.password, deps.settings.bcryptCost);
   const now = deps.clock();
   const id = randomBase62(16);

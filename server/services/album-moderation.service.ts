@@ -3,6 +3,12 @@ import { BadRequest, NotFound } from '../errors.js';
 import { recordStaffAction, type StaffActor } from './audit.service.js';
 import { openReportGroups, type QueueOptions, type QueuePage, type ReportGroup } from './reports.service.js';
 
+const messages = {
+  badAction: () => `The action must be one of ${ALBUM_ACTIONS.join(', ')}.`,
+  reasonRequired: 'Say why: the album’s owner is shown this statement of reasons.',
+  albumGone: 'That album is gone.',
+};
+
 const THUMBS = 6;
 
 export type AlbumQueueGroup = Omit<ReportGroup, 'targetId'> & {
@@ -36,11 +42,11 @@ export const ALBUM_ACTIONS = ['dismiss', 'hide', 'clear'] as const;
 
 /** dismiss: close the reports; hide: the album page answers 404 (its images keep their own state); clear: unhide. */
 export async function moderateAlbum(repos: Repos, actor: StaffActor, albumId: string, action: string, reasonInput: string, now: Date): Promise<void> {
-  if (!(ALBUM_ACTIONS as readonly string[]).includes(action)) throw new BadRequest(`The action must be one of ${ALBUM_ACTIONS.join(', ')}.`, 'bad_action');
+  if (!(ALBUM_ACTIONS as readonly string[]).includes(action)) throw new BadRequest(messages.badAction(), 'bad_action');
   const reason = reasonInput.trim().slice(0, 2000);
-  if (action === 'hide' && !reason) throw new BadRequest('Say why: the album’s owner is shown this statement of reasons.', 'reason_required');
+  if (action === 'hide' && !reason) throw new BadRequest(messages.reasonRequired, 'reason_required');
   const album = (await repos.albums.findByIdsForStaff([albumId])).get(albumId);
-  if (!album && action !== 'dismiss') throw new NotFound('That album is gone.');
+  if (!album && action !== 'dismiss') throw new NotFound(messages.albumGone);
   await repos.transaction(async (tx) => {
     if (action !== 'dismiss') {
       const hidden = action === 'hide';

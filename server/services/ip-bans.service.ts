@@ -13,6 +13,7 @@ const WIDEST_PREFIX = { ipv4: 8, ipv6: 16 } as const;
 const UPLOADER_PREFIX = { ipv4: 32, ipv6: 64 } as const;
 
 const messages = {
+  banGone: 'That ban has already ended or been lifted.',
   cidr: 'Enter an IP address or a CIDR range, like 203.0.113.7, 198.51.100.0/24 or 2001:db8::/48.',
   tooWide: `That range is too wide to ban from here: use at most /${WIDEST_PREFIX.ipv4} for IPv4 and /${WIDEST_PREFIX.ipv6} for IPv6.`,
   days: (max: number) => `A ban lasts from 1 to ${max} days (addresses are not kept longer than IP_LOG_RETENTION_DAYS).`,
@@ -76,7 +77,7 @@ export async function banUploaderOf(repos: Repos, actor: StaffActor, imageId: st
 
 export async function liftBan(repos: Repos, actor: StaffActor, id: string, now: Date): Promise<void> {
   await repos.transaction(async (tx) => {
-    if (!(await tx.ipBans.delete(id.slice(0, 36)))) throw new NotFound('That ban has already ended or been lifted.');
+    if (!(await tx.ipBans.delete(id.slice(0, 36)))) throw new NotFound(messages.banGone);
     await recordStaffAction(tx, actor, { action: 'ip_ban.lift', targetType: 'ip_ban', targetId: id }, now);
   });
 }

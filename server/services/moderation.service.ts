@@ -10,6 +10,7 @@ import { releaseStorage, storedBytes } from './quota.service.js';
 import { moveToRecovery, recordDeletions, recoveryKeyPairs, restoreImage } from './recovery.service.js';
 
 const messages = {
+  badAction: () => `The action must be one of ${MODERATION_ACTIONS.join(', ')}.`,
   reasonNeeded: 'Say why: the uploader is shown this statement of reasons.',
   gone: 'That image is already gone.',
 };
@@ -34,7 +35,7 @@ export type ModerationOptions = { blocklist?: boolean };
  * reports and the audit entry commit (or roll back) together. Bytes move only after the commit.
  */
 export async function moderateImage(deps: ModerationDeps, actor: StaffActor, imageId: string, action: string, reasonInput: string, now: Date, options: ModerationOptions = {}): Promise<void> {
-  if (!(MODERATION_ACTIONS as readonly string[]).includes(action)) throw new BadRequest(`The action must be one of ${MODERATION_ACTIONS.join(', ')}.`, 'bad_action');
+  if (!(MODERATION_ACTIONS as readonly string[]).includes(action)) throw new BadRequest(messages.badAction(), 'bad_action');
   const reason = reasonInput.trim().slice(0, 2000);
   if (['sensitive', 'hide', 'remove'].includes(action) && !reason) throw new BadRequest(messages.reasonNeeded, 'reason_required');
   const image = await deps.repos.images.findById(imageId);

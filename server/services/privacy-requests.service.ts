@@ -10,6 +10,14 @@ import type { Repos } from '../db/repos.js';
 import { BadRequest, NotFound } from '../errors.js';
 import { recordStaffAction, type StaffActor } from './audit.service.js';
 
+const messages = {
+  noteTooLong: () => `A note can be at most ${NOTE_MAX} characters.`,
+  badKind: `The kind must be one of ${PRIVACY_REQUEST_KINDS.join(', ')}.`,
+  requesterTooLong: 'The requester can be at most 254 characters.',
+  badStatus: `The status must be one of ${PRIVACY_REQUEST_STATUSES.join(', ')}.`,
+  noSuchRequest: 'There is no such request.',
+};
+
 /**
  * The register of requests about personal data. Each is due 30 days after it arrived (the GDPR's one month);
  * the admin panel lists them by due date. When the requester's account is purged the record keeps no identity.
@@ -23,7 +31,7 @@ const NOTE_MAX = 5000;
 
 function checkNote(note: string | null | undefined): string | null {
   if (note === undefined || note === null || note.trim() === '') return null;
-  if (note.length > NOTE_MAX) throw new BadRequest(`A note can be at most ${NOTE_MAX} characters.`, 'note_too_long');
+  if (note.length > NOTE_MAX) throw new BadRequest(messages.noteTooLong(), 'note_too_long');
   return note.trim();
 }
 
@@ -33,9 +41,9 @@ export async function recordPrivacyRequest(
   input: { kind: string; receivedAt: Date; userId?: string | null; requester?: string | null; note?: string | null },
 ): Promise<PrivacyRequest> {
   const kind = PRIVACY_REQUEST_KINDS.find((k) => k === input.kind);
-  if (!kind) throw new BadRequest(`The kind must be one of ${PRIVACY_REQUEST_KINDS.join(', ')}.`, 'bad_kind');
+  if (!kind) throw new BadRequest(messages.badKind, 'bad_kind');
   const requester = input.requester?.trim() || null;
-  if (requester && requester.length > 254) throw new BadRequest('The requester can be at most 254 characters.', 'requester_too_long');
+  if (requester && requester.length > 254) throw new BadRequest(messages.requesterTooLong, 'requester_too_long');
   const request: PrivacyRequest = {
     id: randomUUID(),
     kind,
@@ -54,9 +62,9 @@ export async function recordPrivacyRequest(
 /** Sets a request's status (and note, when given). */
 export async function updatePrivacyRequest(tx: Pick<Repos, 'privacyRequests'>, id: string, change: { status: string; note?: string | null }, now: Date): Promise<PrivacyRequest> {
   const status = PRIVACY_REQUEST_STATUSES.find((s) => s === change.status);
-  if (!status) throw new BadRequest(`The status must be one of ${PRIVACY_REQUEST_STATUSES.join(', ')}.`, 'bad_status');
+  if (!status) throw new BadRequest(messages.badStatus, 'bad_status');
   const note = change.note === undefined ? undefined : checkNote(change.note);
-  if (!(await tx.privacyRequests.update(id, { status, note, at: now }))) throw new NotFound('There is no such request.');
+  if (!(await tx.privacyRequests.update(id, { status, note, at: now }))) throw new NotFound(messages.noSuchRequest);
   return (await tx.privacyRequests.findById(id))!;
 }
 

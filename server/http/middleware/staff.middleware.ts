@@ -9,6 +9,10 @@ import { formError, wantsJson } from '../errors.js';
 import { clientInfo } from '../request-info.js';
 import { authOf } from './require-user.middleware.js';
 
+const messages = {
+  reauthRequired: (minutes: number) => `Type your password again first (needed every ${minutes} minutes for actions that destroy something).`,
+};
+
 /** Staff pages answer 404 to everyone else (they do not even admit to existing), and are never cached. */
 export const requireStaff =
   (...roles: Role[]): RequestHandler =>
@@ -53,7 +57,7 @@ export function requireRecentReauth(deps: Pick<RouteDeps, 'clock' | 'config' | '
       next();
       return;
     }
-    if (wantsJson(req)) throw new Forbidden(`Type your password again first (needed every ${minutes} minutes for actions that destroy something).`, 'reauth_required');
+    if (wantsJson(req)) throw new Forbidden(messages.reauthRequired(minutes), 'reauth_required');
     if (req.method === 'GET' || req.method === 'HEAD') {
       res.redirect(303, `${REAUTH_PATH}?next=${encodeURIComponent(safeNext(req.originalUrl))}`);
       return;

@@ -15,6 +15,13 @@ import { requireRecentReauth, requireStaff } from '../../middleware/staff.middle
 import type { RouteDeps } from '../../route-deps.js';
 import { answer, staffActorOf, when } from '../../staff-helpers.js';
 
+const messages = {
+  nothingSelected: 'Tick at least one image first.',
+  tooMany: () => `At most ${BULK_MAX} images can be decided at once.`,
+  badId: 'One of the ticked ids is not an image id.',
+  guestUpload: 'A guest upload has no account to suspend; ban the uploader’s address instead.',
+};
+
 const BULK_MAX = 100;
 
 type QueuePager = { page: number; hasNext: boolean; albumPage: number; albumHasNext: boolean };
@@ -87,9 +94,9 @@ export function adminModerationRoutes(deps: Pick<RouteDeps, 'clock' | 'config' |
   // The same decision for every ticked image: each is applied (and audited) on its own; failures are listed.
   router.post('/admin/images/bulk', staff, deps.csrf.protect, recentIfDestructive, async (req, res) => {
     const ids = [...new Set(fieldList(req, 'ids'))];
-    if (!ids.length) throw new BadRequest('Tick at least one image first.', 'nothing_selected');
-    if (ids.length > BULK_MAX) throw new BadRequest(`At most ${BULK_MAX} images can be decided at once.`, 'too_many');
-    if (!ids.every(isImageId)) throw new BadRequest('One of the ticked ids is not an image id.', 'bad_id');
+    if (!ids.length) throw new BadRequest(messages.nothingSelected, 'nothing_selected');
+    if (ids.length > BULK_MAX) throw new BadRequest(messages.tooMany(), 'too_many');
+    if (!ids.every(isImageId)) throw new BadRequest(messages.badId, 'bad_id');
     const result = await moderateImages(moderation, staffActorOf(req), ids, field(req, 'action'), field(req, 'reason'), deps.clock(), { blocklist: checked(req, 'blocklist') });
     if (wantsJson(req)) {
       res.json(result);
@@ -114,7 +121,7 @@ export function adminModerationRoutes(deps: Pick<RouteDeps, 'clock' | 'config' |
     const imageId = String(req.params.id);
     const image = isImageId(imageId) ? await deps.repos.images.findById(imageId) : null;
     if (!image) throw new NotFound();
-    if (!image.ownerId) throw new BadRequest('A guest upload has no account to suspend; ban the uploader’s address instead.', 'guest_upload');
+    if (!image.ownerId) throw new BadRequest(messages.guestUpload, 'guest_upload');
     await suspendUser(deps.repos, staffActorOf(req), image.ownerId, field(req, 'reason'), deps.clock(), { imageId });
     answer(req, res, { suspended: true }, '/admin/reports');
   });

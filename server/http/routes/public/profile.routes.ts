@@ -5,6 +5,10 @@ import { wantsJson } from '../../errors.js';
 import type { RouteDeps } from '../../route-deps.js';
 import { imageSummary, pageHref } from '../../presenters.js';
 
+const messages = {
+  noSuchUser: 'There is no user by that name.',
+};
+
 const USERNAME = /^[A-Za-z0-9_-]{1,32}$/;
 
 /** A user's public profile: their public images only, newest first, in pages; unlisted and private never appear. */
@@ -13,7 +17,7 @@ export function profileRoutes(deps: Pick<RouteDeps, 'config' | 'repos'>): Router
 
   router.get('/u/:username', async (req, res) => {
     const user = USERNAME.test(req.params.username) ? await deps.repos.users.findByUsername(req.params.username) : null;
-    if (!user || user.deletionRequestedAt || user.suspendedAt) throw new NotFound('There is no user by that name.');
+    if (!user || user.deletionRequestedAt || user.suspendedAt) throw new NotFound(messages.noSuchUser);
     const options = { ...listOptionsFrom({ after: req.query.after }), sort: 'newest' as const };
     const page = await listOwnerImages(deps, user.id, options, 'public');
     const images = page.images.map((i) => imageSummary(deps.config.publicUrl, i));

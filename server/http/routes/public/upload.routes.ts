@@ -15,6 +15,11 @@ import { field } from '../../form-fields.js';
 import { singleImageUpload } from '../../middleware/upload.middleware.js';
 import { clientInfo } from '../../request-info.js';
 
+const messages = {
+  badExpiry: (retention: Config['guestRetention']) => `Choose when the image deletes itself from the offered times (${retention.options.map((o) => o.key).join(', ')}).`,
+  pendingDeletion: 'Your account is waiting to be deleted, so it cannot upload. Restore it on /account/restore first.',
+};
+
 type Deps = Pick<RouteDeps, 'config' | 'csrf' | 'limits' | 'tempDir' | 'upload'>;
 
 const TOKEN_FIELD = 'cf-turnstile-response';
@@ -45,7 +50,7 @@ function turnstileCheck(config: Config): { early: (req: Request) => Promise<void
 export function guestExpiry(retention: Config['guestRetention'], chosen: string, now: Date): Date | null {
   const key = chosen || retention.defaultKey;
   const option = retention.options.find((o) => o.key === key);
-  if (!option) throw new BadRequest(`Choose when the image deletes itself from the offered times (${retention.options.map((o) => o.key).join(', ')}).`, 'bad_expiry');
+  if (!option) throw new BadRequest(messages.badExpiry(retention), 'bad_expiry');
   return option.hours === null ? null : new Date(now.getTime() + option.hours * 3_600_000);
 }
 
@@ -60,7 +65,7 @@ export function uploadRoutes(deps: Deps): Router {
 
   // Before the body is read: rate limits, and an account that is already full is told so at once.
   const gate: RequestHandler = async (req, _res, next) => {
-    if (userOf(callerOf(req))?.deletionRequestedAt) throw new Forbidden('Your account is waiting to be deleted, so it cannot upload. Restore it on /account/restore first.', 'account_pending_deletion');
+    if (userOf(callerOf(req))?.deletionRequestedAt) throw new Forbidden(messages.pendingDeletion, 'account_pending_deletion');
     const user = userOf(callerOf(req));
     if (user) {
       await deps.limits.consume('uploadPerAccount', user.id);
