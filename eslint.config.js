@@ -10,8 +10,8 @@ const NO_SQL = ['knex', 'pg', 'better-sqlite3'].map((name) => ({ name, message: 
 function layer(files, forbidden, why, extraPatterns = []) {
   const patterns = [...extraPatterns];
   if (forbidden.length) patterns.push({ regex: `^(\\.\\./)+(${forbidden.join('|')})/`, message: `Layer rule: ${why}. Import only from lower layers (see README, Layout).` });
-  // http/ may name the container's type (route groups take a Pick of it); nothing below http/ may see it at all.
-  const wiring = files.startsWith('server/http/') ? 'app|main' : 'app|container|main';
+  // http/ may name the container's type (route groups take a Pick of it) and CLIs may build one; nothing else below may.
+  const wiring = files.startsWith('server/http/') || files.startsWith('server/cli/') ? 'app|main' : 'app|container|main';
   patterns.push({ regex: `^(\\.\\./)+(${wiring})\\.js$`, message: 'Only main.ts wires the app; lower layers take their dependencies as arguments.' });
   return [
     {

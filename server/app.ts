@@ -47,7 +47,8 @@ export function createApp(container: Container): Express {
   // The CSRF secret lives in the database, created on first use, so every replica signs and checks alike.
   let csrfSecret = '';
   const csrf = createCsrf({ secret: () => csrfSecret, https: config.https });
-  const deps: RouteDeps = { ...container, csrf };
+  const { db: _routesNeverSeeTheDatabase, ...parts } = container;
+  const deps: RouteDeps = { ...parts, csrf };
   const app = express();
 
   app.set('trust proxy', config.trustProxy);

@@ -123,7 +123,8 @@ export function createRecoveryRepo(db: Knex) {
 
     /** Staff only (the image browser): items, newest deletion first, one keyset page by (deleted_at, image_id). */
     async searchForStaff(filter: StaffRecoveryFilter): Promise<RecoveryItem[]> {
-      const q = db('recovery_items');
+      // Staff browse what moderators removed; an owner's own deletions are not theirs to look through.
+      const q = db('recovery_items').where({ reason: 'moderation' });
       if (filter.imageId) q.where({ image_id: filter.imageId });
       if (filter.ownerId) q.where({ owner_id: filter.ownerId });
       if (filter.from) q.where('deleted_at', '>=', filter.from);

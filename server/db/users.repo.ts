@@ -77,7 +77,7 @@ export function createUsersRepo(db: Knex) {
     async changeRole(id: string, from: Role, to: Role, verifiedAt?: Date): Promise<boolean> {
       return db.transaction(async (trx) => {
         if (from === 'admin' && to !== 'admin') {
-          const admins = trx('users').where({ role: 'admin' }).orderBy('id');
+          const admins = trx('users').where({ role: 'admin' }).whereNull('deletion_requested_at').whereNull('suspended_at').orderBy('id');
           if (trx.client.config.client === 'pg') admins.forUpdate();
           if (!((await admins.pluck('id')) as string[]).some((other) => other !== id)) return false;
         }

@@ -3,6 +3,6 @@ import type { Csrf } from './middleware/csrf.middleware.js';
 
 /**
  * What route groups are built from: the composition root plus the HTTP-only pieces app.ts makes (CSRF). Each group
- * takes a Pick of it naming exactly what it uses, never the whole bag.
+ * takes a Pick of it naming exactly what it uses, never the whole bag, and never the raw database (only repos).
  */
-export type RouteDeps = Container & { csrf: Csrf };
+export type RouteDeps = Omit<Container, 'db'> & { csrf: Csrf };

@@ -85,7 +85,10 @@ export async function moderateImage(deps: ModerationDeps, actor: StaffActor, ima
  * fail after the bytes went back to their live keys, they go back into the recovery store with the item.
  */
 async function restore(deps: ModerationDeps, actor: StaffActor, imageId: string, now: Date, audit: (tx: Repos) => Promise<string>): Promise<void> {
-  const item = await deps.repos.recovery.find(imageId);
+  const found = await deps.repos.recovery.find(imageId);
+  // Staff put back what moderators removed, never what its owner (or an expiry, or an account deletion) deleted.
+  const item = found?.reason === 'moderation' ? found : null;
+  if (found && !item) throw new NotFound();
   let bytesBack = false;
   try {
     await deps.repos.transaction(async (tx) => {

@@ -119,14 +119,20 @@ export type ImageHistory = {
 /** Everything staff know about one image, in whatever state: live, removed (restorable), or gone. */
 export async function imageHistory(deps: StaffImagesDeps, imageId: string): Promise<ImageHistory> {
   if (!isImageId(imageId)) throw new NotFound(messages.notFound);
-  const [live, item, reports, audit] = await Promise.all([
+  const [live, recovered, reports, audit] = await Promise.all([
     deps.repos.images.findById(imageId),
     deps.repos.recovery.find(imageId),
     deps.repos.reports.listForImage(imageId),
     deps.repos.auditLog.list({ targetType: 'image', targetId: imageId }, { limit: HISTORY_MAX }),
   ]);
+  // Staff see and restore only what moderators removed; an image its owner deleted reads as gone to them.
+  const item = recovered?.reason === 'moderation' ? recovered : null;
   if (!live && !item && !reports.length && !audit.length) throw new NotFound(messages.notFound);
-  const record = live ?? item?.record ?? null;
+  const full = live ?? item?.record ?? null;
+  // A copy of the fields staff may see: never the delete key's hash.
+  const record = full
+    ? { originalName: full.originalName, mime: full.mime, width: full.width, height: full.height, size: full.size, visibility: full.visibility, createdAt: full.createdAt, expiresAt: full.expiresAt, moderationReason: full.moderationReason }
+    : null;
   const ownerId = live ? live.ownerId : (item?.ownerId ?? null);
   const ownerName = ownerId ? ((await deps.repos.users.usernamesOf([ownerId])).get(ownerId) ?? null) : null;
   const state: ImageHistory['state'] = live ? stateOf(live) : item ? 'removed' : 'gone';
@@ -151,7 +157,8 @@ const restorableUntil = (item: RecoveryItem, days: number): Date | null => (item
 /** Where a removed image's thumbnail waits: in the recovery store once moved, at its live key until then. */
 export async function removedThumbnail(deps: StaffImagesDeps, imageId: string): Promise<{ key: string; record: ImageRecord } | null> {
   const item = isImageId(imageId) ? await deps.repos.recovery.find(imageId) : null;
-  if (!item) return null;
+  // Only what moderators removed: an owner's own deletion is not staff's to look at.
+  if (!item || item.reason !== 'moderation') return null;
   const live = imageKeys(item.record).thumbnail;
   const waiting = recoveryKeyPairs(item).find((pair) => pair.live === live)!.recovery;
   return { key: item.bytesMoved ? waiting : live, record: item.record };

@@ -89,6 +89,18 @@ describe('staff image browser and moderation history: find any image, see what h
     expectJsonError(await moderator.client.post(`/admin/images/${image.id}/moderate`, { action: 'restore' }, { csrfPage: '/admin/reports', json: true }), 404, 'not_found');
   });
 
+  it('staff cannot look at, list or put back an image its uploader deleted; the history never carries the delete key hash', async () => {
+    const kept = (await upload(app.url, { bytes: await fixtures.png() })).json();
+    expect(Object.keys((await history(kept.id)).image)).to.not.include('deleteKeyHash');
+    const deleted = (await upload(app.url, { bytes: await fixtures.webp() })).json();
+    expect((await rawRequest(deleted.deleteUrl, { method: 'POST', headers: json })).status).to.equal(200);
+    expect((await moderator.client.get(`/admin/images/${deleted.id}`, json)).status, 'an uploader’s own deletion is not staff’s history').to.equal(404);
+    expect((await moderator.client.get(`/admin/images/${deleted.id}/removed-thumb`)).status).to.equal(404);
+    expect((await browse({ state: 'removed' })).images.map((i: { id: string }) => i.id)).to.not.include(deleted.id);
+    expectJsonError(await moderator.client.post(`/admin/images/${deleted.id}/moderate`, { action: 'restore' }, { csrfPage: '/admin/reports', json: true }), 404, 'not_found');
+    expect((await rawRequest(deleted.url)).status, 'still deleted').to.equal(404);
+  });
+
   it('answers 404 for unknown ids and to users and guests; the queue, the audit log and the nav link to it', async () => {
     expectJsonError(await moderator.client.get('/admin/images/AAAAAAAAAAAA', json), 404, 'not_found');
     expect((await moderator.client.get('/admin/images/not-an-id')).status).to.equal(404);

@@ -3,7 +3,7 @@ import { createUsersRepo } from '../../db/users.repo.js';
 import { signedInUser, type TestUser } from '../helpers/accounts.js';
 import { expectJsonError } from '../helpers/assertions.js';
 import { spawnTs } from '../helpers/child-process.js';
-import { staffUser } from '../helpers/staff.js';
+import { reauth, staffUser } from '../helpers/staff.js';
 import { startTestApp, type TestApp } from '../helpers/test-app.js';
 import { testDatabase } from '../helpers/test-db.js';
 
@@ -16,6 +16,7 @@ describe('roles: admins make moderators and admins, audited; the CLI can too', f
     app = await startTestApp();
     admin = await staffUser(app, 'admin');
     target = await signedInUser(app);
+    await reauth(admin);
   });
   afterEach(() => app.close());
 
@@ -23,6 +24,12 @@ describe('roles: admins make moderators and admins, audited; the CLI can too', f
   const setRole = (actor: TestUser, id: string, role: string) => actor.client.post(`/admin/users/${id}/role`, { role }, { csrfPage: '/admin', json: true });
   const roleOf = async (id: string) => (await app.db('users').where({ id }).first()).role as string;
   const roleAudit = () => app.db('audit_log').where({ action: 'user.role', actor_id: admin.id }).orderBy('created_at').select('actor_id', 'target_id', 'detail');
+
+  it('making someone staff needs the password typed again, like every other powerful action', async () => {
+    const fresh = await staffUser(app, 'admin');
+    expectJsonError(await setRole(fresh, target.id, 'admin'), 403, 'reauth_required');
+    expect(await roleOf(target.id)).to.equal('user');
+  });
 
   it('an admin makes a user a moderator (who then reaches the queue), and back; each change is audited with from and to', async () => {
     expect((await target.client.get('/admin/reports')).status).to.equal(404);

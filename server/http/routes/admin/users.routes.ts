@@ -68,7 +68,7 @@ export function adminUsersRoutes(deps: Pick<RouteDeps, 'clock' | 'config' | 'csr
     answer(req, res, { quotaBytes }, `/admin/users/${idOf(req)}`);
   });
 
-  router.post('/admin/users/:id/role', admin, deps.csrf.protect, async (req, res) => {
+  router.post('/admin/users/:id/role', admin, deps.csrf.protect, recent, async (req, res) => {
     const role = await setUserRole(staffUsers, actorOf(req), idOf(req), field(req, 'role'), deps.clock());
     answer(req, res, { role }, `/admin/users/${idOf(req)}`);
   });
