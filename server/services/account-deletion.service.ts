@@ -47,10 +47,11 @@ async function ownedImagesWithAlbums(tx: Pick<Repos, 'images' | 'albums'>, owner
 }
 
 /** Called after the password was checked. Returns when the purge will happen. */
-export async function requestAccountDeletion(deps: AccountDeletionDeps, user: UserRecord, client: Client): Promise<Date> {
+export async function requestAccountDeletion(deps: AccountDeletionDeps, user: UserRecord, client: Client, inTx?: (tx: Repos) => Promise<void>): Promise<Date> {
   const now = deps.clock();
   const items = await deps.repos.transaction(async (tx) => {
     if (!(await tx.users.markDeletionRequested(user.id, now))) return null; // already pending: nothing more to do
+    await inTx?.(tx); // e.g. the staff member's audit entry, committed with the request or not at all
     await tx.sessions.deleteAllForUser(user.id, {});
     const { images, albums } = await ownedImagesWithAlbums(tx, user.id);
     if (images.length) {

@@ -157,9 +157,10 @@ export function assertErasable(actor: Actor, target: UserRecord): void {
 export async function staffDeleteAccount(deps: StaffUsersDeps, actor: Actor, id: string, reason: string, now: Date): Promise<Date> {
   const user = await findAccount(deps, id);
   assertErasable(actor, user);
-  const purgeAt = await requestAccountDeletion(deps, user, { ip: undefined, userAgent: undefined });
-  await recordStaffAction(deps.repos, actor, { action: 'user.delete', targetType: 'user', targetId: user.id, reason, detail: { purgeAt: purgeAt.toISOString() } }, now);
-  return purgeAt;
+  const purgeAt = purgeDateOf(now, deps.purgeDays);
+  return requestAccountDeletion(deps, user, { ip: undefined, userAgent: undefined }, async (tx) => {
+    await recordStaffAction(tx, actor, { action: 'user.delete', targetType: 'user', targetId: user.id, reason, detail: { purgeAt: purgeAt.toISOString() } }, now);
+  });
 }
 
 /** Erases the account now. The audit entry keeps the id only: a name or address typed into the reason is blanked. */
