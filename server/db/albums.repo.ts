@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { toDate } from './knex.js';
+import { inBatches, toDate } from './knex.js';
 
 export type Visibility = 'public' | 'unlisted' | 'private';
 
@@ -227,11 +227,11 @@ export function createAlbumsRepo(db: Knex) {
     /** For each of these images, the ids of the owner's albums it is in (kept with a deleted account so a restore puts them back). */
     async albumIdsByImage(ownerId: string, imageIds: readonly string[]): Promise<Map<string, string[]>> {
       const albums = new Map<string, string[]>();
-      for (let i = 0; i < imageIds.length; i += 500) {
+      for (const batch of inBatches(imageIds)) {
         const rows = (await db('album_images')
           .join('albums', 'albums.id', 'album_images.album_id')
           .where('albums.owner_id', ownerId)
-          .whereIn('album_images.image_id', imageIds.slice(i, i + 500))
+          .whereIn('album_images.image_id', batch)
           .select('album_images.image_id', 'album_images.album_id')) as Array<{ image_id: string; album_id: string }>;
         for (const row of rows) albums.set(row.image_id, [...(albums.get(row.image_id) ?? []), row.album_id]);
       }
@@ -251,8 +251,8 @@ export function createAlbumsRepo(db: Knex) {
     async findByIdsForStaff(albumIds: readonly string[]): Promise<Map<string, AlbumRecord & { moderationState: 'hidden' | null }>> {
       const found = new Map<string, AlbumRecord & { moderationState: 'hidden' | null }>();
       const unique = [...new Set(albumIds)];
-      for (let i = 0; i < unique.length; i += 500) {
-        for (const row of (await db('albums').whereIn('id', unique.slice(i, i + 500))) as Array<AlbumRow & { moderation_state: string | null }>) {
+      for (const batch of inBatches(unique)) {
+        for (const row of (await db('albums').whereIn('id', batch)) as Array<AlbumRow & { moderation_state: string | null }>) {
           found.set(row.id, { ...fromRow(row), moderationState: row.moderation_state === 'hidden' ? 'hidden' : null });
         }
       }

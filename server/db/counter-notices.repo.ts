@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { toDate, toDateOrNull } from './knex.js';
+import { inBatches, toDate, toDateOrNull } from './knex.js';
 
 /** Counter-notices to upheld copyright notices: filed by the uploader from their account, or recorded by staff. */
 export type CounterNoticeStatus = 'received' | 'accepted' | 'rejected';
@@ -18,8 +18,6 @@ export type CounterNotice = {
   createdAt: Date;
   resolvedAt: Date | null;
 };
-
-const ID_BATCH = 500;
 
 const fromRow = (r: Record<string, unknown>): CounterNotice => ({
   id: String(r.id),
@@ -75,8 +73,8 @@ export function createCounterNoticesRepo(db: Knex) {
     /** The counter-notices answering these reports, oldest first. */
     async listForReports(reportIds: readonly string[]): Promise<CounterNotice[]> {
       const notices: CounterNotice[] = [];
-      for (let i = 0; i < reportIds.length; i += ID_BATCH) {
-        const rows = (await db('counter_notices').whereIn('report_id', reportIds.slice(i, i + ID_BATCH)).orderBy([{ column: 'created_at', order: 'asc' }, { column: 'id', order: 'asc' }])) as Array<Record<string, unknown>>;
+      for (const batch of inBatches(reportIds)) {
+        const rows = (await db('counter_notices').whereIn('report_id', batch).orderBy([{ column: 'created_at', order: 'asc' }, { column: 'id', order: 'asc' }])) as Array<Record<string, unknown>>;
         notices.push(...rows.map(fromRow));
       }
       return notices;

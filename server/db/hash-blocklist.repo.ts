@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { toDate } from './knex.js';
+import { inBatches, toDate } from './knex.js';
 
 /** The hash blocklist: content hashes of removed images, matched against every upload on this server. */
 export type BlocklistEntry = {
@@ -13,8 +13,6 @@ export type BlocklistEntry = {
   createdByName: string | null;
   createdAt: Date;
 };
-
-const ID_BATCH = 500;
 
 export function createHashBlocklistRepo(db: Knex) {
   return {
@@ -76,7 +74,7 @@ export function createHashBlocklistRepo(db: Knex) {
 
     /** For an account purge: entries keep blocking the content, no longer pointing at the account's images. */
     async forgetSourceImages(imageIds: readonly string[]): Promise<void> {
-      for (let i = 0; i < imageIds.length; i += ID_BATCH) await db('hash_blocklist').whereIn('source_image_id', imageIds.slice(i, i + ID_BATCH)).update({ source_image_id: null });
+      for (const batch of inBatches(imageIds)) await db('hash_blocklist').whereIn('source_image_id', batch).update({ source_image_id: null });
     },
   };
 }

@@ -52,13 +52,18 @@ export function createDb(options: { databaseUrl: string | undefined; dataDir: st
   return db;
 }
 
-/** SQLite caps bound parameters per statement; keep multi-row inserts to at most this many rows. */
+/** SQLite caps bound parameters per statement: IN lists and multi-row inserts take at most this many at a time. */
 export const SQLITE_INSERT_BATCH = 500;
 
+/** A list cut into pieces of at most SQLITE_INSERT_BATCH, for IN lists and inserts that must stay under the cap. */
+export function inBatches<T>(list: readonly T[], size = SQLITE_INSERT_BATCH): T[][] {
+  const batches: T[][] = [];
+  for (let i = 0; i < list.length; i += size) batches.push(list.slice(i, i + size));
+  return batches;
+}
+
 export async function insertInBatches(db: Knex | Knex.Transaction, table: string, rows: object[]): Promise<void> {
-  for (let i = 0; i < rows.length; i += SQLITE_INSERT_BATCH) {
-    await db(table).insert(rows.slice(i, i + SQLITE_INSERT_BATCH));
-  }
+  for (const batch of inBatches(rows)) await db(table).insert(batch);
 }
 
 /** Timestamps come back as Date on PostgreSQL and as epoch milliseconds on SQLite; callers always get a Date. */
@@ -89,3 +94,11 @@ export function isUniqueViolation(err: unknown): boolean {
   const e = err as { code?: string; message?: string };
   return e.code === '23505' || e.code === 'SQLITE_CONSTRAINT_UNIQUE' || /UNIQUE constraint failed/.test(e.message ?? '');
 }
+
+/** A LIKE pattern matching text that contains `search`, with % _ and \ taken literally (ESCAPE '\'). */
+export function containsPattern(search: string): string {
+  return `%${search.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+/** Raw results: PostgreSQL wraps rows in { rows }, better-sqlite3 returns the array itself. */
+export const rawRows = <T>(result: unknown): T[] => (Array.isArray(result) ? (result as T[]) : ((result as { rows: T[] }).rows ?? []));

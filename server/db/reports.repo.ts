@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { toDate, toDateOrNull } from './knex.js';
+import { inBatches, toDate, toDateOrNull } from './knex.js';
 
 /**
  * Reports about an image or an album (exactly one of the two ids is set), and copyright notices, which are reports
@@ -35,9 +35,6 @@ export type OpenGroupsQuery = { reason?: string; sort: 'oldest' | 'newest'; limi
 
 /** Decisions that uphold a copyright notice: the image stops being served. Marking it sensitive does not. */
 export const UPHOLDING_RESOLUTIONS = ['hide', 'remove'] as const;
-
-/** Ids per IN list: well under SQLite's bound-parameter limit. */
-const ID_BATCH = 500;
 
 const column = (kind: ReportTargetKind) => (kind === 'image' ? 'image_id' : 'album_id');
 
@@ -105,8 +102,8 @@ export function createReportsRepo(db: Knex) {
     /** The open reports (of one reason, when given) about these targets, oldest first, in one query per batch. */
     async listOpenFor(kind: ReportTargetKind, targetIds: readonly string[], reason?: string): Promise<ReportRecord[]> {
       const reports: ReportRecord[] = [];
-      for (let i = 0; i < targetIds.length; i += ID_BATCH) {
-        const q = db('reports').where({ status: 'open' }).whereIn(column(kind), targetIds.slice(i, i + ID_BATCH));
+      for (const batch of inBatches(targetIds)) {
+        const q = db('reports').where({ status: 'open' }).whereIn(column(kind), batch);
         if (reason) q.andWhere({ reason });
         reports.push(...((await q.orderBy([{ column: 'created_at', order: 'asc' }, { column: 'id', order: 'asc' }])) as Array<Record<string, unknown>>).map(fromRow));
       }

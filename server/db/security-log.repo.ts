@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { SecurityEventName } from './security-events.js';
-import { toDate } from './knex.js';
+import { inBatches, toDate } from './knex.js';
 
 export type SecurityEvent = {
   /** Only the events services/security-events.ts lists can be recorded. */
@@ -22,9 +22,6 @@ export type SecurityLogEntry = Required<Omit<SecurityEvent, 'detail' | 'event'>>
 };
 
 const USER_AGENT_MAX = 512;
-/** Ids per IN list: well under SQLite's bound-parameter limit. */
-const ID_BATCH = 500;
-
 export function createSecurityLogRepo(db: Knex) {
   return {
     async insert(entry: SecurityEvent, at: Date): Promise<void> {
@@ -48,7 +45,7 @@ export function createSecurityLogRepo(db: Knex) {
     /** Erases every row about these images, whoever they name (the purge: a guest upload the person claimed). */
     async deleteAboutImages(imageIds: readonly string[]): Promise<number> {
       let deleted = 0;
-      for (let i = 0; i < imageIds.length; i += ID_BATCH) deleted += await db('security_log').whereIn('image_id', imageIds.slice(i, i + ID_BATCH)).delete();
+      for (const batch of inBatches(imageIds)) deleted += await db('security_log').whereIn('image_id', batch).delete();
       return deleted;
     },
 
@@ -83,10 +80,10 @@ export function createSecurityLogRepo(db: Knex) {
     async staffActionAddresses(actorIds: readonly string[], from: Date, to: Date): Promise<Map<string, string>> {
       const ips = new Map<string, string>();
       const actors = [...new Set(actorIds)];
-      for (let i = 0; i < actors.length; i += ID_BATCH) {
+      for (const batch of inBatches(actors)) {
         const rows = (await db('security_log')
           .where({ event: 'admin.action' })
-          .whereIn('user_id', actors.slice(i, i + ID_BATCH))
+          .whereIn('user_id', batch)
           .whereNotNull('ip')
           .andWhere('created_at', '>=', from)
           .andWhere('created_at', '<=', to)

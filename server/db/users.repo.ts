@@ -1,6 +1,5 @@
 import type { Knex } from 'knex';
-import { containsPattern } from './images.repo.js';
-import { toDate, toDateOrNull } from './knex.js';
+import { containsPattern, toDate, toDateOrNull } from './knex.js';
 
 /** admin: everything; moderator: moderation only; user: no staff pages at all. */
 export type Role = 'user' | 'moderator' | 'admin';
