@@ -119,7 +119,12 @@ export const isCancelToken = (token: string): boolean => /^[0-9A-Za-z]{32}$/.tes
  * sessions, tokens and consent records (these go with the row, by foreign key), security-log rows that name it,
  * and its rate-limit counters. Used by the purge job when the grace period ends, and by staff to skip it.
  */
-export async function purgeAccount(deps: AccountDeletionDeps, userId: string, now: Date, options: { onlyIfPendingSince?: Date } = {}): Promise<boolean> {
+export async function purgeAccount(
+  deps: AccountDeletionDeps,
+  userId: string,
+  now: Date,
+  options: { onlyIfPendingSince?: Date; inTx?: (tx: Repos) => Promise<void> } = {},
+): Promise<boolean> {
   const user = await deps.repos.users.findById(userId);
   if (!user) return false;
   // The job purges only accounts still pending since before the cut-off: one restored meanwhile is left alone.
@@ -163,6 +168,7 @@ export async function purgeAccount(deps: AccountDeletionDeps, userId: string, no
     if (!gone) throw new PurgeAbandoned();
     // Counted, never named: the log shows that a purge happened, not whose.
     await tx.securityLog.insert({ event: 'account.purged', detail: {} }, now);
+    await options.inTx?.(tx); // e.g. the staff member's audit entry, committed with the erasure
     return true;
   }).catch((err: unknown) => {
     if (err instanceof PurgeAbandoned) return false;

@@ -167,9 +167,12 @@ export async function staffDeleteAccount(deps: StaffUsersDeps, actor: Actor, id:
 export async function staffPurgeAccount(deps: StaffUsersDeps, actor: Actor, id: string, reason: string, now: Date): Promise<void> {
   const user = await findAccount(deps, id);
   assertErasable(actor, user);
-  await purgeAccount(deps, user.id, now);
   const scrubbed = [user.email, user.username].reduce((text, name) => text.split(new RegExp(name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gi')).join('[erased]'), reason);
-  await recordStaffAction(deps.repos, actor, { action: 'account.purge_now', targetType: 'user', targetId: user.id, reason: scrubbed }, now);
+  await purgeAccount(deps, user.id, now, {
+    inTx: async (tx) => {
+      await recordStaffAction(tx, actor, { action: 'account.purge_now', targetType: 'user', targetId: user.id, reason: scrubbed }, now);
+    },
+  });
 }
 
 /** The live account a privacy request is about, or a 404 saying the request names none. */
@@ -188,9 +191,10 @@ export async function purgeForPrivacyRequest(deps: StaffUsersDeps, actor: Actor,
   const id = requestId.slice(0, 36);
   const target = await accountOfPrivacyRequest(deps, id);
   assertErasable(actor, target);
-  await purgeAccount(deps, target.id, now);
-  await deps.repos.transaction(async (tx) => {
-    await updatePrivacyRequest(tx, id, { status: 'done', note: note || 'Account purged at the requester’s request.' }, now);
-    await recordStaffAction(tx, actor, { action: 'account.purge_now', targetType: 'privacy_request', targetId: id, reason: note || null }, now);
+  await purgeAccount(deps, target.id, now, {
+    inTx: async (tx) => {
+      await updatePrivacyRequest(tx, id, { status: 'done', note: note || 'Account purged at the requester’s request.' }, now);
+      await recordStaffAction(tx, actor, { action: 'account.purge_now', targetType: 'privacy_request', targetId: id, reason: note || null }, now);
+    },
   });
 }

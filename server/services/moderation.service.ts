@@ -7,7 +7,7 @@ import { addToBlocklist, hashesOfImage } from './hash-blocklist.service.js';
 import { applyRepeatInfringerPolicy, counterableImageIds } from './copyright.service.js';
 import { ownerAlbumNotices } from './album-moderation.service.js';
 import { releaseStorage, storedBytes } from './quota.service.js';
-import { moveToRecovery, recordDeletions, recoveryKeyPairs, restoreImage } from './recovery.service.js';
+import { moveToRecovery, recordDeletions, restoreImage } from './recovery.service.js';
 
 const messages = {
   badAction: () => `The action must be one of ${MODERATION_ACTIONS.join(', ')}.`,
@@ -81,30 +81,25 @@ export async function moderateImage(deps: ModerationDeps, actor: StaffActor, ima
 
 /**
  * Puts an image back: from the recovery store when moderators removed it, else by clearing its moderation state.
- * Its upheld copyright notices stop counting. The restore and the audit entry commit together; should the commit
- * fail after the bytes went back to their live keys, they go back into the recovery store with the item.
+ * Its upheld copyright notices stop counting, in the same transaction as the restore and its audit entry; the
+ * bytes move before that transaction (restoreImage moves them back should it fail), so none is held open meanwhile.
  */
 async function restore(deps: ModerationDeps, actor: StaffActor, imageId: string, now: Date, audit: (tx: Repos) => Promise<string>): Promise<void> {
-  const found = await deps.repos.recovery.find(imageId);
-  // Staff put back what moderators removed, never what its owner (or an expiry, or an account deletion) deleted.
-  const item = found?.reason === 'moderation' ? found : null;
-  if (found && !item) throw new NotFound();
-  let bytesBack = false;
-  try {
-    await deps.repos.transaction(async (tx) => {
-      if (item) {
-        await restoreImage({ ...deps, repos: tx }, imageId, { userId: actor.user.id, ip: actor.ip, userAgent: actor.userAgent }, now);
-        bytesBack = true;
-      } else if (!(await tx.images.setModeration(imageId, { state: null, reason: null, at: now }))) {
-        throw new NotFound();
-      }
-      await tx.reports.reverseUpheldCopyright(imageId);
-      await audit(tx);
-    });
-  } catch (err) {
-    if (item && bytesBack) for (const { live, recovery } of recoveryKeyPairs(item)) await deps.storage.move(live, recovery).catch(() => undefined);
-    throw err;
+  const undone = async (tx: Repos) => {
+    await tx.reports.reverseUpheldCopyright(imageId);
+    await audit(tx);
+  };
+  const item = await deps.repos.recovery.find(imageId);
+  if (item) {
+    // Staff put back what moderators removed, never what its owner (or an expiry, or an account deletion) deleted.
+    if (item.reason !== 'moderation') throw new NotFound();
+    await restoreImage(deps, imageId, { userId: actor.user.id, ip: actor.ip, userAgent: actor.userAgent }, now, undone);
+    return;
   }
+  await deps.repos.transaction(async (tx) => {
+    if (!(await tx.images.setModeration(imageId, { state: null, reason: null, at: now }))) throw new NotFound();
+    await undone(tx);
+  });
 }
 
 /** Bulk decisions: the same action and reason for each image, one at a time; returns what failed and why. */

@@ -82,12 +82,14 @@ export async function moveToRecovery(deps: RecoveryDeps, items: readonly Recover
 /**
  * Brings a deleted image back with its variants, under its old id and links. The bytes go back to the owner's
  * quota even past its limit: restoring is a staff decision. An image whose item was reaped gets RecoveryGone.
+ * inTx runs inside the restoring transaction (e.g. the staff member's audit entry), so both commit or neither.
  */
 export async function restoreImage(
   deps: RecoveryDeps,
   imageId: string,
   actor: { userId: string | null; ip: string | undefined; userAgent: string | undefined },
   now: Date,
+  inTx?: (tx: Repos) => Promise<void>,
 ): Promise<ImageRecord> {
   const item = await deps.repos.recovery.find(imageId);
   if (!item) throw new RecoveryGone();
@@ -115,6 +117,7 @@ export async function restoreImage(
         { event: 'image.restore', userId: actor.userId, ip: actor.ip, userAgent: actor.userAgent, imageId, detail: { imageId, reason: item.reason } },
         now,
       );
+      await inTx?.(tx);
     });
   } catch (err) {
     // Put the bytes back where the surviving item says they are.
