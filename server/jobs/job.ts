@@ -1,3 +1,4 @@
+import { DAY_MS } from '../lib/time.js';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { Db } from '../db/knex.js';
@@ -28,5 +29,5 @@ export type Job = {
   run: (deps: JobDeps, now: Date) => Promise<JobResult>;
 };
 
-export const DAY_MS = 86_400_000;
+export { DAY_MS };
 export const daysBefore = (now: Date, days: number): Date => new Date(now.getTime() - days * DAY_MS);

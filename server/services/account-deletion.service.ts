@@ -1,3 +1,4 @@
+import { DAY_MS } from '../lib/time.js';
 import type { Logger } from 'pino';
 import type { ImageRecord } from '../db/images.repo.js';
 import type { Repos } from '../db/repos.js';
@@ -32,7 +33,6 @@ export type AccountDeletionDeps = {
 
 type Client = { ip: string | undefined; userAgent: string | undefined };
 
-const DAY_MS = 86_400_000;
 export const purgeDateOf = (requestedAt: Date, purgeDays: number): Date => new Date(requestedAt.getTime() + purgeDays * DAY_MS);
 
 const messages = {

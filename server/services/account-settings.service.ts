@@ -52,6 +52,12 @@ export async function checkCurrentPassword(deps: SettingsDeps, user: UserRecord,
   await deps.limits.reset('loginPerAccount', key);
 }
 
+/** Staff re-authentication: checks the password as above, then marks the session so destructive actions may follow. */
+export async function reauthenticateStaff(deps: SettingsDeps, user: UserRecord, sessionIdHash: string, password: string, client: Client): Promise<void> {
+  await checkCurrentPassword(deps, user, password, 'staff_reauth', client);
+  await deps.repos.sessions.markReauthenticated(sessionIdHash, deps.clock());
+}
+
 export type SettingsView = { user: UserRecord; marketingHistory: ConsentEntry[] };
 
 export async function settingsView(deps: SettingsDeps, userId: string): Promise<SettingsView> {

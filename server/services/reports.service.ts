@@ -71,9 +71,6 @@ export type QueuePage<G> = { groups: G[]; page: number; hasNext: boolean };
 /** The queue shows this many groups (images or albums with open reports) a page. */
 export const QUEUE_PAGE = 25;
 
-/** The page number a query string asks for: 1 unless it is a whole number from 1 on. */
-export const queuePageOf = (value: unknown): number => (typeof value === 'string' && /^[1-9]\d{0,5}$/.test(value) ? Number(value) : 1);
-
 const queued = (r: ReportRecord): QueuedReport => ({ id: r.id, reason: r.reason, details: r.details, reporterEmail: r.reporterEmail, copyright: r.copyright, createdAt: r.createdAt });
 
 /**

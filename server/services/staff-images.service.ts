@@ -5,7 +5,9 @@ import type { ReportRecord } from '../db/reports.repo.js';
 import type { Repos } from '../db/repos.js';
 import { BadRequest, NotFound } from '../errors.js';
 import { isImageId } from '../lib/ids.js';
+import { DAY_MS } from '../lib/time.js';
 import { imageKeys } from '../storage/keys.js';
+import { decodeCursor, encodeCursor } from './account-images.service.js';
 import { recoveryKeyPairs } from './recovery.service.js';
 import { BLURRED_REASONS } from './reports.service.js';
 
@@ -18,14 +20,12 @@ export type StaffImagesDeps = { repos: Repos; recoveryDays: number };
 
 const messages = {
   badDate: 'Write dates as YYYY-MM-DD.',
-  badCursor: 'That page link is not valid; start the search again.',
   notFound: 'Staff have no record of that image.',
 };
 
 export const IMAGE_STATES = ['any', 'sensitive', 'hidden', 'removed'] as const;
 export type ImageStateFilter = (typeof IMAGE_STATES)[number];
 export const BROWSER_PAGE = 50;
-const DAY_MS = 86_400_000;
 /** Decisions shown on one image's history page: far more than any image gets. */
 const HISTORY_MAX = 500;
 
@@ -46,14 +46,6 @@ function dayOf(value: string, end: boolean): Date | undefined {
   return end ? new Date(at.getTime() + DAY_MS) : at;
 }
 
-/** The keyset position after the last row shown: "<epoch ms>.<image id>". */
-const cursorOf = (at: Date, id: string) => `${at.getTime()}.${id}`;
-function positionOf(cursor: string): { at: Date; id: string } | null {
-  if (!cursor) return null;
-  const match = /^(\d{1,15})\.([0-9A-Za-z]{1,32})$/.exec(cursor);
-  if (!match) throw new BadRequest(messages.badCursor, 'bad_cursor');
-  return { at: new Date(Number(match[1])), id: match[2]! };
-}
 
 export type DisplayState = 'live' | 'sensitive' | 'hidden' | 'removed';
 export type BrowsedImage = { id: string; ownerId: string | null; ownerName: string | null; state: DisplayState; uploadedAt: Date; removedAt: Date | null; removal: DeletionReason | null };
@@ -64,7 +56,8 @@ const stateOf = (image: Pick<ImageRecord, 'moderationState'>): DisplayState => i
 export async function browseImages(deps: StaffImagesDeps, search: ImageSearch): Promise<{ images: BrowsedImage[]; next: string | null }> {
   const from = dayOf(search.from, false);
   const to = dayOf(search.to, true);
-  const after = positionOf(search.after);
+  // The same opaque cursor as My images: the (time, id) of the last row shown; for removed images the time is the removal.
+  const after = search.after ? decodeCursor(search.after) : null;
   let ownerId: string | undefined;
   if (search.owner) {
     const owner = await deps.repos.users.findByUsername(search.owner);
@@ -75,18 +68,18 @@ export async function browseImages(deps: StaffImagesDeps, search: ImageSearch): 
   const limit = BROWSER_PAGE + 1;
   let rows: BrowsedImage[];
   if (search.state === 'removed') {
-    const items = await deps.repos.recovery.searchForStaff({ imageId: search.id || undefined, ownerId, from, to, after: after && { deletedAt: after.at, imageId: after.id }, limit });
+    const items = await deps.repos.recovery.searchForStaff({ imageId: search.id || undefined, ownerId, from, to, after: after && { deletedAt: after.createdAt, imageId: after.id }, limit });
     rows = items.map((i) => ({ id: i.imageId, ownerId: i.ownerId, ownerName: null, state: 'removed', uploadedAt: i.record.createdAt, removedAt: i.deletedAt, removal: i.reason }));
   } else {
     const state = search.state === 'any' ? undefined : search.state;
-    const images = await deps.repos.images.searchForStaff({ id: search.id || undefined, ownerId, state, from, to, after: after && { createdAt: after.at, id: after.id }, limit });
+    const images = await deps.repos.images.searchForStaff({ id: search.id || undefined, ownerId, state, from, to, after, limit });
     rows = images.map((i) => ({ id: i.id, ownerId: i.ownerId, ownerName: null, state: stateOf(i), uploadedAt: i.createdAt, removedAt: null, removal: null }));
   }
   const page = rows.slice(0, BROWSER_PAGE);
   const names = await deps.repos.users.usernamesOf(page.flatMap((r) => (r.ownerId ? [r.ownerId] : [])));
   for (const row of page) row.ownerName = row.ownerId ? (names.get(row.ownerId) ?? null) : null;
   const last = page[page.length - 1];
-  const next = rows.length > BROWSER_PAGE && last ? cursorOf(search.state === 'removed' ? last.removedAt! : last.uploadedAt, last.id) : null;
+  const next = rows.length > BROWSER_PAGE && last ? encodeCursor({ createdAt: search.state === 'removed' ? last.removedAt! : last.uploadedAt, id: last.id }) : null;
   return { images: page, next };
 }
 

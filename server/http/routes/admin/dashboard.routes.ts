@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { JOBS } from '../../../jobs/index.js';
-import { checkCurrentPassword } from '../../../services/account-settings.service.js';
+import { reauthenticateStaff } from '../../../services/account-settings.service.js';
 import { dashboard } from '../../../services/admin-dashboard.service.js';
 import { auditCsvLines, listAudit } from '../../../services/audit.service.js';
 import { wantsJson, formError } from '../../errors.js';
@@ -13,6 +13,12 @@ import { when } from '../../staff-helpers.js';
 
 const AUDIT_PAGE = 100;
 const CSV_BATCH = 500;
+
+/** The audit log's filter from the query string, cut to the columns' sizes. */
+const auditFilterOf = (query: Record<string, unknown>) => ({
+  action: typeof query.action === 'string' ? query.action.slice(0, 48) : undefined,
+  actor: typeof query.actor === 'string' ? query.actor.slice(0, 32) : undefined,
+});
 
 /**
  * The staff panel. Every page answers 404 to anyone who is not staff, is sent with Cache-Control: no-store, and
@@ -41,13 +47,12 @@ export function adminRoutes(deps: Pick<RouteDeps, 'clock' | 'config' | 'csrf' | 
   router.post(REAUTH_PATH, staff, deps.csrf.protect, async (req, res) => {
     const auth = authOf(req);
     try {
-      await checkCurrentPassword(settings, auth.user, field(req, 'password'), 'staff_reauth', clientInfo(req));
+      await reauthenticateStaff(settings, auth.user, auth.session.idHash, field(req, 'password'), clientInfo(req));
     } catch (err) {
       const shown = formError(req, res, err);
       res.render('admin/reauth', { title: 'Confirm it is you', next: safeNext(field(req, 'next')), error: shown.message });
       return;
     }
-    await deps.repos.sessions.markReauthenticated(auth.session.idHash, deps.clock());
     if (wantsJson(req)) {
       res.json({ reauthenticated: true });
       return;
@@ -56,7 +61,7 @@ export function adminRoutes(deps: Pick<RouteDeps, 'clock' | 'config' | 'csrf' | 
   });
 
   router.get('/admin/audit', staff, async (req, res) => {
-    const filter = { action: typeof req.query.action === 'string' ? req.query.action.slice(0, 48) : undefined, actor: typeof req.query.actor === 'string' ? req.query.actor.slice(0, 32) : undefined };
+    const filter = auditFilterOf(req.query);
     const entries = await listAudit(deps.repos, filter, { limit: AUDIT_PAGE });
     if (wantsJson(req)) {
       res.json({ entries });
@@ -67,10 +72,8 @@ export function adminRoutes(deps: Pick<RouteDeps, 'clock' | 'config' | 'csrf' | 
 
   // The whole log (or the filtered part) as CSV, written a batch at a time.
   router.get('/admin/audit.csv', staff, async (req, res) => {
-    const action = typeof req.query.action === 'string' ? req.query.action.slice(0, 48) : undefined;
-    const actor = typeof req.query.actor === 'string' ? req.query.actor.slice(0, 32) : undefined;
     res.set({ 'Content-Type': 'text/csv; charset=utf-8', 'Content-Disposition': `attachment; filename="pixbin-audit-${deps.clock().toISOString().slice(0, 10)}.csv"` });
-    for await (const line of auditCsvLines(deps.repos, { action, actor }, CSV_BATCH)) res.write(`${line}\n`);
+    for await (const line of auditCsvLines(deps.repos, auditFilterOf(req.query), CSV_BATCH)) res.write(`${line}\n`);
     res.end();
   });
 

@@ -2,7 +2,7 @@ import { Router, type RequestHandler } from 'express';
 import { albumQueue, moderateAlbum } from '../../../services/album-moderation.service.js';
 import { banUploaderOf } from '../../../services/ip-bans.service.js';
 import { DESTRUCTIVE_ACTIONS, moderateImage, moderateImages } from '../../../services/moderation.service.js';
-import { queuePageOf, REPORT_REASONS, reportQueue } from '../../../services/reports.service.js';
+import { REPORT_REASONS, reportQueue } from '../../../services/reports.service.js';
 import { suspendUser } from '../../../services/suspension.service.js';
 import { isAlbumId } from '../../../services/albums.service.js';
 import { isImageId } from '../../../lib/ids.js';
@@ -10,7 +10,7 @@ import { imageKeys } from '../../../storage/keys.js';
 import { serveStoredFile } from '../../serve-stored-file.js';
 import { BadRequest, NotFound } from '../../../errors.js';
 import { wantsJson } from '../../errors.js';
-import { checked, field, fieldList } from '../../form-fields.js';
+import { checked, field, fieldList, pageParam } from '../../form-fields.js';
 import { requireRecentReauth, requireStaff } from '../../middleware/staff.middleware.js';
 import type { RouteDeps } from '../../route-deps.js';
 import { answer, staffActorOf, when } from '../../staff-helpers.js';
@@ -55,8 +55,8 @@ export function adminModerationRoutes(deps: Pick<RouteDeps, 'clock' | 'config' |
     const reason = typeof req.query.reason === 'string' && Object.hasOwn(REPORT_REASONS, req.query.reason) ? req.query.reason : undefined;
     const sort = req.query.sort === 'newest' ? 'newest' : 'oldest';
     // Each queue pages on its own: ?page= for images, ?album_page= for albums.
-    const page = queuePageOf(req.query.page);
-    const albumPage = queuePageOf(req.query.album_page);
+    const page = pageParam(req, 'page');
+    const albumPage = pageParam(req, 'album_page');
     const images = await reportQueue(deps.repos, { reason, sort, page });
     const albums = await albumQueue(deps.repos, { reason, sort, page: albumPage });
     const pager = { page, hasNext: images.hasNext, albumPage, albumHasNext: albums.hasNext };
