@@ -1,5 +1,6 @@
 import type { Request } from 'express';
-import { GUEST, type Caller } from '../services/caller.js';
+import type { UserRecord } from '../db/users.repo.js';
+import { GUEST, userOf, type Caller } from '../services/caller.js';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -10,6 +11,9 @@ declare module 'express-serve-static-core' {
 
 /** The caller of a request: a browser session, or a guest. */
 export const callerOf = (req: Request): Caller => req.caller ?? GUEST;
+
+/** The signed-in account behind a request, or null for a guest. */
+export const requestUser = (req: Request): UserRecord | null => userOf(callerOf(req));
 
 /** Cookie names: the __Host- prefix (https only) pins a cookie to this exact origin, path / and Secure. */
 export function cookieNames(https: boolean) {

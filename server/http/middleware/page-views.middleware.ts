@@ -1,5 +1,4 @@
-import { userOf } from '../../services/caller.js';
-import { callerOf } from '../auth-context.js';
+import { requestUser } from '../auth-context.js';
 import type { RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { SecurityLogRepo } from '../../db/security-log.repo.js';
@@ -24,7 +23,7 @@ export function pageViews(deps: { enabled: boolean; securityLog: () => SecurityL
       const route = typeof req.route?.path === 'string' ? (req.route.path as string) : 'unknown';
       deps
         .securityLog()
-        .insert({ event: 'page.view', userId: userOf(callerOf(req))?.id ?? null, ...clientInfo(req), detail: { route } }, deps.clock())
+        .insert({ event: 'page.view', userId: requestUser(req)?.id ?? null, ...clientInfo(req), detail: { route } }, deps.clock())
         .catch((err: unknown) => deps.logger.warn({ err }, 'could not log a page view'));
     });
     next();

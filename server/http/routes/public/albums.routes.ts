@@ -1,5 +1,4 @@
-import { userOf } from '../../../services/caller.js';
-import { callerOf } from '../../auth-context.js';
+import { requestUser } from '../../auth-context.js';
 import { Router } from 'express';
 import { imageUrls } from '../../../lib/urls.js';
 import { ALBUM_PAGE_SIZE, sharedAlbum } from '../../../services/albums.service.js';
@@ -16,7 +15,7 @@ export function sharedAlbumRoutes(deps: Pick<RouteDeps, 'albums' | 'clock' | 'co
 
   router.get('/a/:id', async (req, res) => {
     const page = pageParam(req, 'page');
-    const view = await sharedAlbum(albums, String(req.params.id), userOf(callerOf(req))?.id ?? null, page);
+    const view = await sharedAlbum(albums, String(req.params.id), requestUser(req)?.id ?? null, page);
     const preview = view.preview ? { ...view.preview, ...urls(view.preview) } : null;
     // The owner's version lists private images, so no shared cache may keep any version of this page.
     res.set({ 'X-Robots-Tag': 'noindex', 'Cache-Control': 'private, no-store' });

@@ -1,5 +1,4 @@
-import { userOf } from '../../../services/caller.js';
-import { callerOf } from '../../auth-context.js';
+import { callerOf, requestUser } from '../../auth-context.js';
 import { Router, type Request, type Response } from 'express';
 import { policyFacts } from '../../policy-facts.js';
 import type { RouteDeps } from '../../route-deps.js';
@@ -26,7 +25,7 @@ export function pagesRoutes(deps: Pick<RouteDeps, 'config' | 'repos'>): Router {
   router.get('/terms', (_req, res) => res.render('public/legal', { title: 'Terms of service', page: 'terms', ...legal }));
 
   router.get('/', (req, res) => {
-    const user = userOf(callerOf(req));
+    const user = requestUser(req);
     const usage = user ? usageOf(user, config.defaultQuotaBytes) : null;
     res.render('public/home', { title: 'Upload an image', usage });
   });
@@ -39,7 +38,7 @@ export function pagesRoutes(deps: Pick<RouteDeps, 'config' | 'repos'>): Router {
     res.set({ 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer', 'X-Robots-Tag': 'noindex' });
     const urls = imageUrls(config.publicUrl, image);
     const snippets = embedSnippets({ name: image.originalName || image.id, ...urls, width: image.width, height: image.height });
-    const owned = image.ownerId !== null && image.ownerId === userOf(callerOf(req))?.id;
+    const owned = image.ownerId !== null && image.ownerId === requestUser(req)?.id;
     res.render('public/result', { title: 'Uploaded', image, ...urls, snippets, deleteUrl, owned });
   });
 

@@ -1,5 +1,4 @@
-import { userOf } from '../../../services/caller.js';
-import { callerOf } from '../../auth-context.js';
+import { callerOf, requestUser } from '../../auth-context.js';
 import { Router, type Request } from 'express';
 import { findImage } from '../../../services/images.service.js';
 import { REPORT_REASONS, submitReport } from '../../../services/reports.service.js';
@@ -61,7 +60,7 @@ export function reportRoutes(deps: Pick<RouteDeps, 'clock' | 'config' | 'csrf' |
           email: values.email,
           copyright: { work: values.work, originalUrl: values.originalUrl, claimant: values.claimant, contact: values.contact, signature: values.signature, goodFaith: checked(req, 'good_faith'), accurate: checked(req, 'accurate') },
         },
-        { userId: userOf(callerOf(req))?.id ?? null, ...clientInfo(req) },
+        { userId: requestUser(req)?.id ?? null, ...clientInfo(req) },
         deps.clock(),
       );
     } catch (err) {

@@ -1,5 +1,4 @@
-import { userOf } from '../../../services/caller.js';
-import { callerOf } from '../../auth-context.js';
+import { callerOf, requestUser } from '../../auth-context.js';
 import type { RouteDeps } from '../../route-deps.js';
 import { Router, type Request, type RequestHandler } from 'express';
 import type { Config } from '../../../config/config.js';
@@ -65,8 +64,8 @@ export function uploadRoutes(deps: Deps): Router {
 
   // Before the body is read: rate limits, and an account that is already full is told so at once.
   const gate: RequestHandler = async (req, _res, next) => {
-    if (userOf(callerOf(req))?.deletionRequestedAt) throw new Forbidden(messages.pendingDeletion, 'account_pending_deletion');
-    const user = userOf(callerOf(req));
+    const user = requestUser(req);
+    if (user?.deletionRequestedAt) throw new Forbidden(messages.pendingDeletion, 'account_pending_deletion');
     if (user) {
       await deps.limits.consume('uploadPerAccount', user.id);
       assertRoomLeft(user, deps.config.defaultQuotaBytes);
@@ -74,7 +73,7 @@ export function uploadRoutes(deps: Deps): Router {
       await deps.limits.consume('uploadPerIp', req.ip ?? 'unknown');
     }
     // After the rate limits, so a banned client cannot fill the security log with refusals.
-    await assertNotBanned(deps.upload.repos, { ...clientInfo(req), userId: userOf(callerOf(req))?.id ?? null }, deps.upload.clock());
+    await assertNotBanned(deps.upload.repos, { ...clientInfo(req), userId: user?.id ?? null }, deps.upload.clock());
     next();
   };
   const beforeFile = async (req: Request) => {
@@ -96,9 +95,9 @@ export function uploadRoutes(deps: Deps): Router {
       const { image, deleteKey } = await uploadImage(deps.upload, {
         tempPath: req.file!.path,
         originalName: req.file!.originalname,
-        ownerId: userOf(callerOf(req))?.id ?? null,
+        ownerId: requestUser(req)?.id ?? null,
         // Guests choose when their upload deletes itself; an account's images stay until their owner deletes them.
-        expiresAt: userOf(callerOf(req)) ? null : guestExpiry(deps.config.guestRetention, field(req, 'expires'), deps.upload.clock()),
+        expiresAt: requestUser(req) ? null : guestExpiry(deps.config.guestRetention, field(req, 'expires'), deps.upload.clock()),
         ...clientInfo(req),
       });
       const secrets = secretUrls(deps.config.publicUrl, image.id, deleteKey);
