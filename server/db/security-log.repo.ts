@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { SecurityEventName } from './security-events.js';
-import { inBatches, toDate } from './knex.js';
+import { inBatches, insertInBatches, toDate } from './knex.js';
 
 export type SecurityEvent = {
   /** Only the events services/security-events.ts lists can be recorded. */
@@ -22,19 +22,26 @@ export type SecurityLogEntry = Required<Omit<SecurityEvent, 'detail' | 'event'>>
 };
 
 const USER_AGENT_MAX = 512;
+const toRow = (entry: SecurityEvent, at: Date) => ({
+  id: randomUUID(),
+  event: entry.event,
+  created_at: at,
+  user_id: entry.userId ?? null,
+  ip: entry.ip ?? null,
+  user_agent: entry.userAgent ? entry.userAgent.slice(0, USER_AGENT_MAX) : null,
+  image_id: entry.imageId ?? null,
+  detail: JSON.stringify(entry.detail ?? {}),
+});
+
 export function createSecurityLogRepo(db: Knex) {
   return {
     async insert(entry: SecurityEvent, at: Date): Promise<void> {
-      await db('security_log').insert({
-        id: randomUUID(),
-        event: entry.event,
-        created_at: at,
-        user_id: entry.userId ?? null,
-        ip: entry.ip ?? null,
-        user_agent: entry.userAgent ? entry.userAgent.slice(0, USER_AGENT_MAX) : null,
-        image_id: entry.imageId ?? null,
-        detail: JSON.stringify(entry.detail ?? {}),
-      });
+      await db('security_log').insert(toRow(entry, at));
+    },
+
+    /** Several events at once (e.g. one per image an expiry run deleted), in as few statements as the cap allows. */
+    async insertMany(entries: readonly SecurityEvent[], at: Date): Promise<void> {
+      await insertInBatches(db, 'security_log', entries.map((entry) => toRow(entry, at)));
     },
 
     /** Erases every row that names the user (the purge). */

@@ -22,7 +22,7 @@ export const expireGuestUploads: Job = {
         // Only rows still carrying an expiry that has come: a claim in between cleared it and keeps the image.
         for (const image of due) if (await tx.images.deleteIfExpired(image.id, now, ceiling)) gone.push(image);
         // One row per image, so the image column names it: a guest upload restored and then claimed is found by the purge.
-        for (const image of gone) await tx.securityLog.insert({ event: 'image.delete', imageId: image.id, detail: { imageIds: [image.id], by: 'expiry' } }, now);
+        await tx.securityLog.insertMany(gone.map((image) => ({ event: 'image.delete', imageId: image.id, detail: { imageIds: [image.id], by: 'expiry' } })), now);
         return recordDeletions(tx, gone, 'expired', now);
       });
       await moveToRecovery(deps, items);
