@@ -13,6 +13,10 @@ function layer(files, forbidden, why, extraPatterns = []) {
   // http/ may name the container's type (route groups take a Pick of it) and CLIs may build one; nothing else below may.
   const wiring = files.startsWith('server/http/') || files.startsWith('server/cli/') ? 'app|main' : 'app|container|main';
   patterns.push({ regex: `^(\\.\\./)+(${wiring})\\.js$`, message: 'Only main.ts wires the app; lower layers take their dependencies as arguments.' });
+  // Repositories and connections are built once, by the composition root; services, jobs and http/ are handed them.
+  if (/^server\/(services|jobs|http)\//.test(files)) {
+    patterns.push({ regex: '(^|/)db/', importNamePattern: '^create', message: 'Repositories are built once, in server/container.ts: take repos from your deps.' });
+  }
   return [
     {
       files: [files],

@@ -26,6 +26,9 @@ describe('layers are enforced by lint', function () {
     ['server/services/example.service.ts', "import type { Knex } from 'knex';"],
     ['server/jobs/example.job.ts', "import knex from 'knex';"],
     ['server/http/routes/public/example.routes.ts', "import pg from 'pg';"],
+    ['server/http/routes/public/example.routes.ts', "import { createRepos } from '../../../db/repos.js';"],
+    ['server/services/example.service.ts', "import { createImagesRepo } from '../db/images.repo.js';"],
+    ['server/jobs/example.job.ts', "import { createDb } from '../db/knex.js';"],
   ];
   for (const [file, line] of wrong) {
     it(`refuses ${line} in ${file}`, async () => {
@@ -40,6 +43,9 @@ describe('layers are enforced by lint', function () {
     ['server/http/routes/admin/example.routes.ts', "import { x } from '../../../services/moderation.service.js';"],
     ['server/db/example.repo.ts', "import { x } from '../lib/ids.js';"],
     ['server/db/example.repo.ts', "import type { Knex } from 'knex';"],
+    ['server/services/example.service.ts', "import { isUniqueViolation } from '../db/knex.js';"],
+    ['server/http/routes/public/example.routes.ts', "import type { ImageRecord } from '../../../db/images.repo.js';"],
+    ['server/cli/example.ts', "import { createRepos } from '../db/repos.js';"],
   ];
   for (const [file, line] of right) {
     it(`allows ${line} in ${file}`, async () => {
