@@ -60,6 +60,10 @@ describe('browser: re-auth that keeps the decision, roles, and the image history
     await page.goto(`${app.url}/admin/users/${holder.id}`);
     await page.getByLabel(/^Role/).selectOption('moderator');
     await page.getByRole('button', { name: 'Set role' }).click();
+    // Making someone staff needs the password again: the held form carries the chosen role through.
+    await page.getByRole('heading', { name: 'Confirm it is you' }).waitFor();
+    await page.getByLabel('Password').fill(admin.password);
+    await page.getByRole('button', { name: 'Confirm and continue' }).click();
     await page.waitForURL(new RegExp(`/admin/users/${holder.id}$`));
     expect(await page.locator('#user-facts').textContent()).to.include('moderator');
     expect(await page.getByLabel(/^Role/).inputValue()).to.equal('moderator');
