@@ -11,6 +11,7 @@ import type { ModerationDeps } from './services/moderation.service.js';
 import type { StaffUsersDeps } from './services/admin-users.service.js';
 import type { StaffImagesDeps } from './services/staff-images.service.js';
 import type { AlbumsDeps } from './services/albums.service.js';
+import type { ApiKeysDeps } from './services/api-keys.service.js';
 import { createMailer } from './services/mailer.service.js';
 import { createRateLimits, type RateLimits } from './services/rate-limits.service.js';
 import type { Repos } from './db/repos.js';
@@ -73,8 +74,9 @@ export function createContainer(input: ContainerInput) {
   const staffUsers: StaffUsersDeps = { ...deletion, defaultQuotaBytes: config.defaultQuotaBytes, repeatInfringer: config.repeatInfringer };
   const staffImages: StaffImagesDeps = { repos, recoveryDays: config.recoveryDays };
   const albums: AlbumsDeps = { albums: repos.albums, clock };
+  const apiKeys: ApiKeysDeps = { repos, clock };
 
-  return Object.freeze({ config, logger, clock, db, repos, storage, tempDir, mailer, limits, auth, sessions, settings, deletion, upload, moderation, images, albums, staffUsers, staffImages });
+  return Object.freeze({ config, logger, clock, db, repos, storage, tempDir, mailer, limits, auth, sessions, settings, deletion, upload, moderation, images, albums, staffUsers, staffImages, apiKeys });
 }
 
 export type Container = ReturnType<typeof createContainer>;

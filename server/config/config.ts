@@ -82,6 +82,7 @@ const schema = z
     S3_PRESIGN_SECONDS: integer(10, 3600, 300),
     RECOVERY_DAYS: integer(1, 365, 14),
     IP_LOG_RETENTION_DAYS: integer(1, 3650, 90),
+    API_LOG_RETENTION_DAYS: integer(1, 3650, 30),
     ACCOUNT_PURGE_DAYS: integer(1, 365, 30),
     JOBS_ENABLED: boolean(true),
     JOBS_DISABLED: optionalString,
@@ -172,6 +173,8 @@ export type Config = Readonly<{
   > | null;
   recoveryDays: number;
   ipLogRetentionDays: number;
+  /** Days an API request-log row (key, route, status, IP) lives before the rotate-api-log job deletes it. */
+  apiLogRetentionDays: number;
   accountPurgeDays: number;
   /** false: this process runs no scheduled jobs (another replica does). */
   jobsEnabled: boolean;
@@ -306,6 +309,7 @@ export function loadConfig(env: Env = process.env): Config {
       : null,
     recoveryDays: e.RECOVERY_DAYS,
     ipLogRetentionDays: e.IP_LOG_RETENTION_DAYS,
+    apiLogRetentionDays: e.API_LOG_RETENTION_DAYS,
     accountPurgeDays: e.ACCOUNT_PURGE_DAYS,
     jobsEnabled: e.JOBS_ENABLED,
     jobsDisabled: Object.freeze((e.JOBS_DISABLED ?? '').split(',').map((n) => n.trim()).filter(Boolean)),

@@ -1,5 +1,7 @@
 import type { Knex } from 'knex';
 import { createAccountExportRepo } from './account-export.repo.js';
+import { createApiKeysRepo } from './api-keys.repo.js';
+import { createApiRequestsRepo } from './api-requests.repo.js';
 import { createAlbumsRepo } from './albums.repo.js';
 import { createAuditLogRepo } from './audit-log.repo.js';
 import { createAppSecretsRepo } from './app-secrets.repo.js';
@@ -30,6 +32,8 @@ function bind(db: Knex, dialect: Dialect) {
     },
     accountExport: createAccountExportRepo(db),
     albums: createAlbumsRepo(db),
+    apiKeys: createApiKeysRepo(db),
+    apiRequests: createApiRequestsRepo(db, dialect),
     auditLog: createAuditLogRepo(db),
     appSecrets: createAppSecretsRepo(db),
     consentLog: createConsentLogRepo(db),

@@ -36,6 +36,8 @@ export const SECURITY_EVENTS = {
   'admin.action': 'a staff member acted (moderation, settings)',
   'abuse.report': 'an image or album was reported',
   'api_key.use': 'an API key was used',
+  'api_key.create': 'an API key was created (its id and scopes, never the key)',
+  'api_key.revoke': 'an API key was revoked by its holder',
   // Optional, off by default
   'page.view': 'a page was viewed (only with PAGE_VIEW_LOGGING=true and without Sec-GPC: 1)',
 } as const;

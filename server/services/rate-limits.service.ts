@@ -24,7 +24,15 @@ export const LIMITS = {
   uploadPerAccount: { points: 300, duration: HOUR, blockDuration: 0 },
   deletePerIp: { points: 60, duration: 15 * MINUTE, blockDuration: 15 * MINUTE },
   reportPerIp: { points: 20, duration: HOUR, blockDuration: 0 },
+  // The API: every call counts against its key and its account; failed key checks count against the address,
+  // as many as the login form allows.
+  apiPerKey: { points: 120, duration: MINUTE, blockDuration: 0 },
+  apiPerAccount: { points: 300, duration: MINUTE, blockDuration: 0 },
+  apiAuthFailPerIp: { points: 30, duration: 15 * MINUTE, blockDuration: 15 * MINUTE },
 } as const;
+
+/** What is left of a limit after a call: what the RateLimit-* headers say. */
+export type LimitState = { limit: number; remaining: number; resetSeconds: number };
 
 const message = (seconds: number) =>
   `Too many attempts. Please wait ${seconds >= 120 ? `${Math.ceil(seconds / 60)} minutes` : `${seconds} seconds`} and try again.`;
@@ -36,8 +44,10 @@ export class RateLimited extends TooManyRequests {
 }
 
 export type RateLimits = {
-  /** Spends one point for each key; throws RateLimited (429) when any of them has none left. */
-  consume(name: LimitName, key: string): Promise<void>;
+  /** Spends one point; throws RateLimited (429) when none is left, else says what is left. */
+  consume(name: LimitName, key: string): Promise<LimitState>;
+  /** What is left, without spending; throws RateLimited when the key is blocked or used up. */
+  check(name: LimitName, key: string): Promise<LimitState>;
   /** Forgets a key's count, e.g. an account's failed logins after a successful one. */
   reset(name: LimitName, key: string): Promise<void>;
 };
@@ -52,14 +62,26 @@ export function createRateLimits(repos: Pick<Repos, 'rateLimits'>, overrides: Pa
     }
     return found;
   };
+  const points = (name: LimitName) => overrides[name]?.points ?? LIMITS[name].points;
+  const stateOf = (name: LimitName, res: RateLimiterRes): LimitState => ({
+    limit: points(name),
+    remaining: Math.max(0, res.remainingPoints),
+    resetSeconds: Math.max(0, Math.ceil(res.msBeforeNext / 1000)),
+  });
   return {
     async consume(name, key) {
       try {
-        await limiter(name).consume(key);
+        return stateOf(name, await limiter(name).consume(key));
       } catch (err) {
         if (err instanceof RateLimiterRes) throw new RateLimited(Math.max(1, Math.ceil(err.msBeforeNext / 1000)));
         throw err;
       }
+    },
+    async check(name, key) {
+      const res = await limiter(name).get(key);
+      if (!res) return { limit: points(name), remaining: points(name), resetSeconds: 0 };
+      if (res.remainingPoints <= 0 || res.consumedPoints > points(name)) throw new RateLimited(Math.max(1, Math.ceil(res.msBeforeNext / 1000)));
+      return stateOf(name, res);
     },
     async reset(name, key) {
       await limiter(name).delete(key);
