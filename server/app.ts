@@ -35,6 +35,7 @@ import { imagesRoutes } from './http/routes/public/images.routes.js';
 import { pagesRoutes } from './http/routes/public/pages.routes.js';
 import { profileRoutes } from './http/routes/public/profile.routes.js';
 import { uploadRoutes } from './http/routes/public/upload.routes.js';
+import { apiRoutes } from './http/routes/api/api.routes.js';
 import { randomBase62 } from './lib/ids.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -65,6 +66,9 @@ export function createApp(container: Container): Express {
   app.use(viewLocals(config));
   app.use(pageViews({ enabled: config.pageViewLogging, securityLog: () => repos.securityLog, logger, clock }));
   app.use(healthRoutes(deps));
+  // The API sits before cookies, sessions, CSRF and the form parsers: it authenticates by API key alone, so a
+  // browser's cookies never reach it and it has no CSRF surface.
+  app.use(apiRoutes(deps));
   // Loaded on the first request that needs it (and retried until the database answers).
   app.use(async (_req, _res, next) => {
     csrfSecret ||= await repos.appSecrets.getOrCreate('csrf', () => randomBase62(64), clock());
