@@ -17,6 +17,9 @@ export const EXPORTED_TABLES = {
   counter_notices: 'user_id',
   // Upheld reports about the account's images (its strikes); the export service strips who filed them.
   reports: 'owner_id',
+  // The account's API keys (the service leaves out each secret's hash) and its own API request log.
+  api_keys: 'user_id',
+  api_requests: 'user_id',
 } as const;
 
 export type ExportedTable = keyof typeof EXPORTED_TABLES;

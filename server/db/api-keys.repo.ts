@@ -60,6 +60,15 @@ export function createApiKeysRepo(db: Knex) {
         .andWhere((q) => q.whereNull('last_used_at').orWhere('last_used_at', '<', staleBefore))
         .update({ last_used_at: at });
     },
+    /** Keys that would work now (not revoked, not expired), over every account: the dashboard's figure. */
+    async countActive(now: Date): Promise<number> {
+      const row = (await db('api_keys')
+        .whereNull('revoked_at')
+        .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', now))
+        .count({ n: '*' })
+        .first()) as { n: number | string } | undefined;
+      return Number(row?.n ?? 0);
+    },
     async deleteAllForUser(userId: string): Promise<number> {
       return db('api_keys').where({ user_id: userId }).delete();
     },

@@ -84,6 +84,10 @@ export function createApiRequestsRepo(db: Knex, dialect: Dialect) {
     async deleteAllForUser(userId: string): Promise<number> {
       return db('api_requests').where({ user_id: userId }).delete();
     },
+    /** Rows made with these keys whatever account they name (a refused attempt names none): the purge erases them too. */
+    async deleteForKeys(keyIds: readonly string[]): Promise<number> {
+      return keyIds.length ? db('api_requests').whereIn('key_id', keyIds).delete() : 0;
+    },
     /** Deletes up to `limit` rows older than cutoff (one short statement); returns how many went. */
     async deleteOlderThan(cutoff: Date, limit: number): Promise<number> {
       return db('api_requests').whereIn('id', db('api_requests').select('id').where('created_at', '<', cutoff).limit(limit)).delete();

@@ -89,6 +89,7 @@ export function policyFacts(config: Config) {
     consentCountry: config.consentCountryHeader !== undefined,
     retention: {
       ipLog: figure('IP_LOG_RETENTION_DAYS', config.ipLogRetentionDays),
+      apiLog: figure('API_LOG_RETENTION_DAYS', config.apiLogRetentionDays),
       accountPurge: figure('ACCOUNT_PURGE_DAYS', config.accountPurgeDays),
       recovery: figure('RECOVERY_DAYS', config.recoveryDays),
       sessionIdle: figure('SESSION_IDLE_DAYS', config.sessionIdleDays),

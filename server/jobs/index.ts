@@ -4,9 +4,10 @@ import { expireSessionsAndTokens } from './expire-sessions-and-tokens.job.js';
 import type { Job } from './job.js';
 import { purgeDeletedAccounts } from './purge-deleted-accounts.job.js';
 import { reapRecoveryStore } from './reap-recovery-store.job.js';
+import { rotateApiLog } from './rotate-api-log.job.js';
 import { rotateSecurityLog } from './rotate-security-log.job.js';
 import { sweepOrphans } from './sweep-orphans.job.js';
 
 /** Every scheduled job, by name. */
-export const JOBS: readonly Job[] = [rotateSecurityLog, aggregateDailyStats, purgeDeletedAccounts, expireGuestUploads, reapRecoveryStore, expireSessionsAndTokens, sweepOrphans];
+export const JOBS: readonly Job[] = [rotateSecurityLog, rotateApiLog, aggregateDailyStats, purgeDeletedAccounts, expireGuestUploads, reapRecoveryStore, expireSessionsAndTokens, sweepOrphans];
 

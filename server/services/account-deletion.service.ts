@@ -117,7 +117,8 @@ export const isCancelToken = (token: string): boolean => /^[0-9A-Za-z]{32}$/.tes
 /**
  * Erases an account now: its images (bytes included, through the recovery store and straight out of it), albums,
  * sessions, tokens and consent records (these go with the row, by foreign key), security-log rows that name it,
- * and its rate-limit counters. Used by the purge job when the grace period ends, and by staff to skip it.
+ * its API keys and API request log, and its rate-limit counters. Used by the purge job when the grace period
+ * ends, and by staff to skip it.
  */
 export async function purgeAccount(
   deps: AccountDeletionDeps,
@@ -147,6 +148,12 @@ export async function purgeAccount(
   }
   const erased = await deps.repos.transaction(async (tx) => {
     await tx.securityLog.deleteForUser(userId);
+    // The API request log carries addresses and has no foreign key; the keys would go with the row, but are
+    // deleted here so that nothing depends on the cascade.
+    const keyIds = (await tx.apiKeys.listForUser(userId)).map((k) => k.id);
+    await tx.apiRequests.deleteAllForUser(userId);
+    await tx.apiRequests.deleteForKeys(keyIds);
+    await tx.apiKeys.deleteAllForUser(userId);
     // Rows about the account's images that do not name it (the upload of a guest image it later claimed).
     await tx.securityLog.deleteAboutImages(imageIds);
     // A blocklist entry keeps blocking the content, no longer pointing at the account's image.
@@ -159,8 +166,8 @@ export async function purgeAccount(
     // A staff account's bans and blocklist entries stay in force without naming who set them.
     await tx.ipBans.forgetCreator(userId);
     await tx.hashBlocklist.forgetCreator(userId);
-    // Counters are keyed "<limit>:<value>"; values here are the id, the address or the name as typed.
-    const values = [userId, accountKey(userId), emailKey(user.email), usernameKey(user.username)];
+    // Counters are keyed "<limit>:<value>"; values here are the id, the address, the name as typed or a key id.
+    const values = [userId, accountKey(userId), emailKey(user.email), usernameKey(user.username), ...keyIds];
     const keys = Object.keys(LIMITS).flatMap((limit) => values.map((value) => `${limit}:${value}`));
     await tx.rateLimits.deleteKeys(keys);
     // Deleted only while still due: a restore that won the race keeps the account.

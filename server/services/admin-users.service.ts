@@ -3,6 +3,9 @@ import type { Role, UserRecord } from '../db/users.repo.js';
 import { BadRequest, Conflict, Forbidden, NotFound } from '../errors.js';
 import { humanBytes, parseByteSize } from '../lib/format.js';
 import { purgeAccount, purgeDateOf, requestAccountDeletion, type AccountDeletionDeps } from './account-deletion.service.js';
+import { apiTrafficOf, apiWindowStart, type ApiTraffic } from './admin-dashboard.service.js';
+import { keyPreview } from './api-keys.service.js';
+import { keyStatus, type KeyStatus } from './api-usage.service.js';
 import { recordStaffAction, type StaffActor } from './audit.service.js';
 import { countStrikes } from './copyright.service.js';
 import { updatePrivacyRequest } from './privacy-requests.service.js';
@@ -101,6 +104,35 @@ export async function staffUserProfile(deps: StaffUsersDeps, id: string, now: Da
     publicImages: (await repos.images.listByOwner(user.id, { sort: 'newest', after: null, limit: PUBLIC_IMAGES_SHOWN, visibility: 'public' })).map((i) => ({ id: i.id, title: i.title ?? i.originalName, pagePath: `/i/${i.id}` })),
     privacyRequests: requests.map((r) => ({ id: r.id, kind: r.kind, status: r.status, receivedAt: r.receivedAt })),
   };
+}
+
+export type StaffApiKey = {
+  id: string;
+  preview: string;
+  name: string;
+  scopes: string[];
+  createdAt: Date;
+  lastUsedAt: Date | null;
+  expiresAt: Date | null;
+  status: KeyStatus;
+};
+
+/**
+ * The account's API keys (never a hash) and its API calls per day over what the request log holds
+ * (API_LOG_RETENTION_DAYS), for the user page of an account already found (staffUserProfile).
+ */
+export async function staffApiOverview(deps: Pick<StaffUsersDeps, 'repos'>, user: Pick<UserRecord, 'id'>, now: Date, logDays: number): Promise<{ keys: StaffApiKey[]; usage: ApiTraffic }> {
+  const keys = (await deps.repos.apiKeys.listForUser(user.id)).map((k) => ({
+    id: k.id,
+    preview: keyPreview(k.id),
+    name: k.name,
+    scopes: k.scopes,
+    createdAt: k.createdAt,
+    lastUsedAt: k.lastUsedAt,
+    expiresAt: k.expiresAt,
+    status: keyStatus(k, now),
+  }));
+  return { keys, usage: apiTrafficOf(await deps.repos.apiRequests.dailyForUser(user.id, apiWindowStart(now, logDays)), logDays) };
 }
 
 /** Sets the quota from what staff typed ("500 MB", "2 GB"; empty for the default). */

@@ -4,19 +4,20 @@ import type { RawRow } from '../db/account-export.repo.js';
 import { toDate } from '../db/knex.js';
 import type { Repos } from '../db/repos.js';
 import { imageKeys } from '../storage/keys.js';
+import { keyPreview } from './api-keys.service.js';
 import { MissingObject, type StorageDriver } from '../storage/storage.js';
 
 /**
  * Access and portability: everything Pixbin keeps about an account, as account.json, plus every original image,
  * streamed into a ZIP (nothing is assembled in memory; one image at a time is read from storage). Entry names are
  * made by the server from ids, never from names the user typed. Secrets (password hash, session and token hashes,
- * delete-key hashes) are left out: they identify nothing and are of no use outside Pixbin.
+ * delete-key and API-key hashes) are left out: they identify nothing and are of no use outside Pixbin.
  */
 export type ExportDeps = { repos: Pick<Repos, 'accountExport'>; storage: StorageDriver };
 
 export { EXPORTED_TABLES } from '../db/account-export.repo.js';
 
-const SECRET_COLUMNS = new Set(['password_hash', 'id_hash', 'token_hash', 'delete_key_hash', 'token']);
+const SECRET_COLUMNS = new Set(['password_hash', 'id_hash', 'token_hash', 'delete_key_hash', 'token', 'secret_hash']);
 
 function clean(row: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -50,6 +51,11 @@ export async function accountData(repos: Pick<Repos, 'accountExport'>, userId: s
   }
   for (const row of data.security_log as Array<Record<string, unknown>>) row.detail = JSON.parse(String(row.detail));
   data.reports = (data.reports as Array<Record<string, unknown>>).map(reportAbout);
+  // Keys as the keys page lists them; the log oldest first, with numbers as numbers on every database.
+  data.api_keys = (data.api_keys as Array<Record<string, unknown>>).map((k) => ({ ...k, preview: keyPreview(String(k.id)), scopes: String(k.scopes).split(' ').filter(Boolean) }));
+  data.api_requests = (data.api_requests as Array<Record<string, unknown>>)
+    .map((r): Record<string, unknown> & { id: number } => ({ ...r, id: Number(r.id), status: Number(r.status), duration_ms: Number(r.duration_ms), upload_bytes: Number(r.upload_bytes) }))
+    .sort((a, b) => String(a.created_at).localeCompare(String(b.created_at)) || a.id - b.id);
   return data;
 }
 

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { JOBS } from '../../jobs/index.js';
 import { signedInUser } from '../helpers/accounts.js';
 import { foreignRequests, logIn, openBrowser, seriousA11yViolations, type TestBrowser } from '../helpers/browser.js';
 import { startTestApp, type TestApp } from '../helpers/test-app.js';
@@ -25,7 +26,7 @@ describe('browser: the admin panel', function () {
 
     await page.getByRole('link', { name: 'Admin', exact: true }).click();
     await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
-    expect(await page.locator('#jobs tbody tr').count()).to.equal(7);
+    expect(await page.locator('#jobs tbody tr').count()).to.equal(JOBS.length);
     expect(await page.locator('#config-warnings').textContent()).to.include('TURNSTILE_SECRET_KEY');
     expect(await seriousA11yViolations(page), 'dashboard').to.deep.equal([]);
 

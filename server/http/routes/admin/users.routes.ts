@@ -1,4 +1,5 @@
 import { Router, type Request, type RequestHandler } from 'express';
+import { staffRevokeApiKey } from '../../../services/api-keys.service.js';
 import { suspendUser, unsuspendUser } from '../../../services/suspension.service.js';
 import {
   findAccount,
@@ -7,10 +8,10 @@ import {
   setUserRole,
   ROLES,
   signOutEverywhere,
+  staffApiOverview,
   staffDeleteAccount,
   staffPurgeAccount,
   staffUserProfile,
-  
 } from '../../../services/admin-users.service.js';
 import { humanBytes } from '../../../lib/format.js';
 import { wantsJson } from '../../errors.js';
@@ -21,7 +22,7 @@ import type { RouteDeps } from '../../route-deps.js';
 import { answer, staffActorOf, when } from '../../staff-helpers.js';
 
 /** The Users pages (admins only; everyone else gets 404): search, one account's profile, and the actions on it. */
-export function adminUsersRoutes(deps: Pick<RouteDeps, 'clock' | 'config' | 'csrf' | 'deletion' | 'repos' | 'settings' | 'staffUsers'>): Router {
+export function adminUsersRoutes(deps: Pick<RouteDeps, 'apiKeys' | 'clock' | 'config' | 'csrf' | 'deletion' | 'repos' | 'settings' | 'staffUsers'>): Router {
   const router = Router();
   const admin = requireStaff('admin');
   const recent = requireRecentReauth(deps);
@@ -44,13 +45,15 @@ export function adminUsersRoutes(deps: Pick<RouteDeps, 'clock' | 'config' | 'csr
   });
 
   router.get('/admin/users/:id', admin, async (req, res) => {
-    const profile = await staffUserProfile(staffUsers, idOf(req), deps.clock());
+    const now = deps.clock();
+    const profile = await staffUserProfile(staffUsers, idOf(req), now);
+    const api = await staffApiOverview(staffUsers, profile.user, now, deps.config.apiLogRetentionDays);
     if (wantsJson(req)) {
       const { passwordHash: _hash, ...user } = profile.user;
-      res.json({ ...profile, user });
+      res.json({ ...profile, user, api });
       return;
     }
-    res.render('admin/user', { title: `User ${profile.user.username}`, profile, self: profile.user.id === authOf(req).user.id, roles: ROLES, when, bytes: humanBytes });
+    res.render('admin/user', { title: `User ${profile.user.username}`, profile, api, self: profile.user.id === authOf(req).user.id, roles: ROLES, when, bytes: humanBytes });
   });
 
   router.post('/admin/users/:id/suspend', admin, deps.csrf.protect, known, async (req, res) => {
@@ -76,6 +79,12 @@ export function adminUsersRoutes(deps: Pick<RouteDeps, 'clock' | 'config' | 'csr
   router.post('/admin/users/:id/sign-out', admin, deps.csrf.protect, async (req, res) => {
     const sessions = await signOutEverywhere(staffUsers, actorOf(req), idOf(req), deps.clock());
     answer(req, res, { sessionsEnded: sessions }, `/admin/users/${idOf(req)}`);
+  });
+
+  // Protective, like signing out everywhere: no fresh password needed to stop a leaked key.
+  router.post('/admin/users/:id/api-keys/:keyId/revoke', admin, deps.csrf.protect, async (req, res) => {
+    await staffRevokeApiKey(deps.apiKeys, actorOf(req), idOf(req), String(req.params.keyId).slice(0, 32));
+    answer(req, res, { revoked: true }, `/admin/users/${idOf(req)}#api-keys-heading`);
   });
 
   // Destructive: the password typed within STAFF_REAUTH_MINUTES.
