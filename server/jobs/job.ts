@@ -31,3 +31,16 @@ export type Job = {
 
 export { DAY_MS };
 export const daysBefore = (now: Date, days: number): Date => new Date(now.getTime() - days * DAY_MS);
+
+/**
+ * Calls deleteBatch until it deletes fewer than `batch` rows; returns the total. Each batch is its own short
+ * statement, so writers to the same table are never blocked for long.
+ */
+export async function deleteInBatches(deleteBatch: (limit: number) => Promise<number>, batch = 1000): Promise<number> {
+  let deleted = 0;
+  for (;;) {
+    const n = await deleteBatch(batch);
+    deleted += n;
+    if (n < batch) return deleted;
+  }
+}

@@ -1,7 +1,5 @@
 import { aggregateDailyStats } from './aggregate-daily-stats.job.js';
-import { daysBefore, type Job } from './job.js';
-
-const BATCH = 1000;
+import { daysBefore, deleteInBatches, type Job } from './job.js';
 
 /**
  * Promise 1: rows holding IP addresses are kept at most IP_LOG_RETENTION_DAYS. Days about to go are counted into
@@ -14,12 +12,7 @@ export const rotateSecurityLog: Job = {
   async run(deps, now) {
     await aggregateDailyStats.run(deps, now);
     const cutoff = daysBefore(now, deps.config.ipLogRetentionDays);
-    let deleted = 0;
-    for (;;) {
-      const batch = await deps.repos.securityLog.deleteOlderThan(cutoff, BATCH);
-      deleted += batch;
-      if (batch < BATCH) break;
-    }
+    const deleted = await deleteInBatches((limit) => deps.repos.securityLog.deleteOlderThan(cutoff, limit));
     return { items: deleted, detail: { cutoff: cutoff.toISOString() } };
   },
 };
