@@ -25,6 +25,7 @@ import { adminImagesRoutes } from './http/routes/admin/images.routes.js';
 import { reportRoutes } from './http/routes/public/report.routes.js';
 import { accountDeletionRoutes } from './http/routes/account/deletion.routes.js';
 import { accountSettingsRoutes } from './http/routes/account/settings.routes.js';
+import { accountApiKeysRoutes } from './http/routes/account/api-keys.routes.js';
 import { albumsRoutes } from './http/routes/account/albums.routes.js';
 import { sharedAlbumRoutes } from './http/routes/public/albums.routes.js';
 import { authRoutes } from './http/routes/public/auth.routes.js';
@@ -92,6 +93,7 @@ export function createApp(container: Container): Express {
   app.use(albumsRoutes(deps));
   app.use(accountSettingsRoutes(deps));
   app.use(accountDeletionRoutes(deps));
+  app.use(accountApiKeysRoutes(deps));
   app.use(adminRoutes(deps));
   app.use(adminModerationRoutes(deps));
   app.use(adminBlocklistRoutes(deps));

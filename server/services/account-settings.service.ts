@@ -52,9 +52,12 @@ export async function checkCurrentPassword(deps: SettingsDeps, user: UserRecord,
   await deps.limits.reset('loginPerAccount', key);
 }
 
-/** Staff re-authentication: checks the password as above, then marks the session so destructive actions may follow. */
-export async function reauthenticateStaff(deps: SettingsDeps, user: UserRecord, sessionIdHash: string, password: string, client: Client): Promise<void> {
-  await checkCurrentPassword(deps, user, password, 'staff_reauth', client);
+/**
+ * Re-authentication within a session (staff actions, creating an API key): checks the password as above, then marks
+ * the session so sensitive actions may follow for a few minutes. `action` names what asked, in the security log.
+ */
+export async function reauthenticate(deps: SettingsDeps, user: UserRecord, sessionIdHash: string, password: string, client: Client, action: 'staff_reauth' | 'api_key_create'): Promise<void> {
+  await checkCurrentPassword(deps, user, password, action, client);
   await deps.repos.sessions.markReauthenticated(sessionIdHash, deps.clock());
 }
 

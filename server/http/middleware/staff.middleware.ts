@@ -3,7 +3,7 @@ import { callerOf } from '../auth-context.js';
 import type { Request, RequestHandler } from 'express';
 import type { Role } from '../../db/users.repo.js';
 import { Forbidden, NotFound } from '../../errors.js';
-import { reauthenticateStaff } from '../../services/account-settings.service.js';
+import { reauthenticate } from '../../services/account-settings.service.js';
 import type { RouteDeps } from '../route-deps.js';
 import { formError, wantsJson } from '../errors.js';
 import { clientInfo } from '../request-info.js';
@@ -71,7 +71,7 @@ export function requireRecentReauth(deps: Pick<RouteDeps, 'clock' | 'config' | '
     const password = body[REAUTH_FIELD];
     delete body[REAUTH_FIELD];
     try {
-      await reauthenticateStaff(settings, auth.user, auth.session.idHash, typeof password === 'string' ? password : '', clientInfo(req));
+      await reauthenticate(settings, auth.user, auth.session.idHash, typeof password === 'string' ? password : '', clientInfo(req), 'staff_reauth');
     } catch (err) {
       res.render('admin/reauth', { ...held, error: formError(req, res, err).message });
       return;

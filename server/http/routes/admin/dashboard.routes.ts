@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { JOBS } from '../../../jobs/index.js';
-import { reauthenticateStaff } from '../../../services/account-settings.service.js';
+import { reauthenticate } from '../../../services/account-settings.service.js';
 import { dashboard } from '../../../services/admin-dashboard.service.js';
 import { auditCsvLines, listAudit } from '../../../services/audit.service.js';
 import { wantsJson, formError } from '../../errors.js';
@@ -47,7 +47,7 @@ export function adminRoutes(deps: Pick<RouteDeps, 'clock' | 'config' | 'csrf' | 
   router.post(REAUTH_PATH, staff, deps.csrf.protect, async (req, res) => {
     const auth = authOf(req);
     try {
-      await reauthenticateStaff(settings, auth.user, auth.session.idHash, field(req, 'password'), clientInfo(req));
+      await reauthenticate(settings, auth.user, auth.session.idHash, field(req, 'password'), clientInfo(req), 'staff_reauth');
     } catch (err) {
       const shown = formError(req, res, err);
       res.render('admin/reauth', { title: 'Confirm it is you', next: safeNext(field(req, 'next')), error: shown.message });
