@@ -23,7 +23,8 @@ export const messages = {
   badIds: 'The selection contained something that is not an image id. Reload the page and try again.',
 };
 
-export type ListOptions = { sort: 'newest' | 'oldest'; search: string; after: PagePosition | null };
+/** limit: page size (the API lets its caller choose up to 100); PAGE_SIZE when absent. */
+export type ListOptions = { sort: 'newest' | 'oldest'; search: string; after: PagePosition | null; limit?: number };
 export type ImagePage = { images: ImageRecord[]; next: string | null };
 
 // The cursor is opaque to clients: base64url of "<created_at epoch ms>.<id>" of the last row shown.
@@ -57,16 +58,17 @@ export async function listOwnerImages(
   options: ListOptions,
   only?: Visibility,
 ): Promise<ImagePage> {
+  const size = options.limit ?? PAGE_SIZE;
   const rows = await deps.repos.images.listByOwner(ownerId, {
     sort: options.sort,
     after: options.after,
     search: options.search || undefined,
     visibility: only,
-    limit: PAGE_SIZE + 1,
+    limit: size + 1,
   });
-  const images = rows.slice(0, PAGE_SIZE);
+  const images = rows.slice(0, size);
   const last = images[images.length - 1];
-  return { images, next: rows.length > PAGE_SIZE && last ? encodeCursor(last) : null };
+  return { images, next: rows.length > size && last ? encodeCursor(last) : null };
 }
 
 function imageIdOrNotFound(id: string): string {
@@ -74,10 +76,27 @@ function imageIdOrNotFound(id: string): string {
   return id;
 }
 
-export async function renameImage(deps: { repos: Pick<Repos, 'images'> }, ownerId: string, id: string, rawTitle: string): Promise<string | null> {
+/** A title as it is stored: cleaned, at most MAX_TITLE_CHARS characters, null when empty. */
+export function cleanImageTitle(rawTitle: string): string | null {
   const title = cleanTitle(rawTitle);
-  if (titleLength(title) > MAX_TITLE_CHARS) throw new BadRequest(messages.titleTooLong, 'title_too_long');
-  const stored = title === '' ? null : title;
+  if (titleLength(title) > MAX_TITLE_CHARS) throw new BadRequest(messages.titleTooLong, 'title_too_long', 'title');
+  return title === '' ? null : title;
+}
+
+/** The owner's image, or the same 404 as for one that does not exist (or is someone else's). */
+export async function ownImage(deps: { repos: Pick<Repos, 'images'> }, ownerId: string, id: string): Promise<ImageRecord> {
+  const image = await deps.repos.images.findOwned(ownerId, imageIdOrNotFound(id));
+  if (!image) throw new NotFound();
+  return image;
+}
+
+/** Changes the title and/or visibility of the owner's image in one statement; 404 when it is not theirs. */
+export async function editImage(deps: { repos: Pick<Repos, 'images'> }, ownerId: string, id: string, changes: { title?: string | null; visibility?: Visibility }): Promise<void> {
+  if (!(await deps.repos.images.updateOwned(ownerId, imageIdOrNotFound(id), changes))) throw new NotFound();
+}
+
+export async function renameImage(deps: { repos: Pick<Repos, 'images'> }, ownerId: string, id: string, rawTitle: string): Promise<string | null> {
+  const stored = cleanImageTitle(rawTitle);
   if (!(await deps.repos.images.updateOwned(ownerId, imageIdOrNotFound(id), { title: stored }))) throw new NotFound();
   return stored;
 }

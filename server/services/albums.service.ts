@@ -70,6 +70,13 @@ export async function manageAlbum(deps: AlbumsDeps, ownerId: string, albumId: st
   return { album, inAlbum, candidates };
 }
 
+/** The owner's album with one page of its images (newest first) and how many it holds: what the API answers. */
+export async function albumWithImages(deps: AlbumsDeps, ownerId: string, albumId: string, page: { limit: number; offset: number }) {
+  const album = await ownAlbum(deps, ownerId, albumId);
+  const { images, total } = await deps.albums.imagesForOwner(ownerId, album.id, page);
+  return { album, images, total };
+}
+
 export async function renameAlbum(deps: AlbumsDeps, ownerId: string, albumId: string, rawTitle: string): Promise<void> {
   const album = await ownAlbum(deps, ownerId, albumId);
   if (!(await deps.albums.rename(ownerId, album.id, cleanAlbumTitle(rawTitle)))) throw new NotFound();

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import type { Logger } from 'pino';
-import type { ImageRecord } from '../db/images.repo.js';
+import type { ImageRecord, Visibility } from '../db/images.repo.js';
 import type { Repos } from '../db/repos.js';
 import { sanitizeDisplayName } from '../lib/filename.js';
 import { sha256Hex } from '../lib/hash.js';
@@ -36,6 +36,11 @@ export type UploadInput = {
   userAgent: string | undefined;
   /** A guest's chosen deletion time, already checked against the operator's ceiling. */
   expiresAt?: Date | null;
+  /** Chosen at upload time (the API); the web page uploads unlisted and untitled. A title comes already cleaned. */
+  visibility?: Visibility;
+  title?: string | null;
+  /** Runs inside the transaction that records the image, after its row (e.g. adding it to an album); a throw undoes the whole upload. */
+  inTx?: (tx: Repos, image: ImageRecord) => Promise<void>;
 };
 export type UploadResult = { image: ImageRecord; deleteKey: string };
 
@@ -74,8 +79,8 @@ export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise
       thumbSha256: processed.thumbnail.sha256,
       createdAt: deps.clock(),
       ownerId: input.ownerId,
-      visibility: 'unlisted',
-      title: null,
+      visibility: input.visibility ?? 'unlisted',
+      title: input.title ?? null,
       expiresAt: input.expiresAt ?? null,
       missingSince: null,
       moderationState: null,
@@ -94,6 +99,7 @@ export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise
           { event: 'image.upload', userId: input.ownerId, ip: input.ip, userAgent: input.userAgent, imageId: id, detail: { imageId: id, size: image.size } },
           image.createdAt,
         );
+        await input.inTx?.(tx, image);
       });
     } catch (err) {
       await Promise.allSettled([deps.storage.delete(keys.original), deps.storage.delete(keys.thumbnail)]);

@@ -56,6 +56,7 @@ describe('loadConfig', () => {
       s3: null,
       recoveryDays: 14,
       ipLogRetentionDays: 90,
+      apiLogRetentionDays: 30,
       accountPurgeDays: 30,
       jobsEnabled: true,
       jobsDisabled: [],

@@ -1,0 +1,98 @@
+import { STATUS_CODES } from 'node:http';
+import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
+import type { Logger } from 'pino';
+import { NotFound } from '../../errors.js';
+import { toPublicError, type PublicError } from '../errors.js';
+
+/**
+ * Errors under /api/v1 as RFC 9457 problem details (application/problem+json). Statuses and codes come from the
+ * one mapping the whole app uses (toPublicError); the `type` links to the code's entry in the API reference.
+ */
+const messages = {
+  noEndpoint: 'There is no such API endpoint (or it does not take this method). See /api/docs for what the API offers.',
+};
+
+/** Every code the API can answer with, what it means, and its status: the reference lists them with anchors. */
+export const ERROR_CODES: ReadonlyArray<{ code: string; status: number; meaning: string }> = [
+  { code: 'bad_request', status: 400, meaning: 'The request is malformed (for example, the body is not a JSON object).' },
+  { code: 'invalid_field', status: 400, meaning: 'A field, query parameter or header has a value outside what is allowed; `field` names it.' },
+  { code: 'missing_field', status: 400, meaning: 'A required field is missing; `field` names it.' },
+  { code: 'unknown_field', status: 400, meaning: 'The body or query has a field this endpoint does not take; `field` names it.' },
+  { code: 'malformed_json', status: 400, meaning: 'The body is not valid JSON.' },
+  { code: 'api_key_in_query', status: 400, meaning: 'An API key was put in the URL. URLs end up in logs: revoke that key and send keys only in headers.' },
+  { code: 'bad_cursor', status: 400, meaning: 'The `cursor` is not one this API handed out (cut short or edited).' },
+  { code: 'title_too_long', status: 400, meaning: 'A title is longer than 200 characters.' },
+  { code: 'title_required', status: 400, meaning: 'An album needs a title.' },
+  { code: 'no_file', status: 400, meaning: 'The upload had no file in the form field `file`.' },
+  { code: 'one_file_only', status: 400, meaning: 'Send exactly one file, in the form field `file`.' },
+  { code: 'empty_file', status: 400, meaning: 'The uploaded file is empty.' },
+  { code: 'malformed_upload', status: 400, meaning: 'The multipart body could not be read.' },
+  { code: 'api_key_required', status: 401, meaning: 'No API key was sent. Cookies are never accepted here.' },
+  { code: 'invalid_api_key', status: 401, meaning: 'The key is malformed, unknown or wrong.' },
+  { code: 'api_key_revoked', status: 401, meaning: 'The key was revoked.' },
+  { code: 'api_key_expired', status: 401, meaning: 'The key has passed its expiry date.' },
+  { code: 'account_suspended', status: 401, meaning: 'The key’s account is suspended.' },
+  { code: 'account_pending_deletion', status: 401, meaning: 'The key’s account is waiting to be deleted.' },
+  { code: 'insufficient_scope', status: 403, meaning: 'The key lacks the scope this endpoint needs; `required_scope` names it.' },
+  { code: 'upload_banned', status: 403, meaning: 'Uploads from your address are banned for now.' },
+  { code: 'not_found', status: 404, meaning: 'No such endpoint, image or album, or it is not yours (the two are never told apart).' },
+  { code: 'file_too_large', status: 413, meaning: 'The file is larger than the upload limit.' },
+  { code: 'json_too_large', status: 413, meaning: 'The JSON body is larger than 16 kB.' },
+  { code: 'quota_exceeded', status: 413, meaning: 'The account’s storage quota has no room for the image.' },
+  { code: 'too_many_pixels', status: 413, meaning: 'The image has more pixels than this site accepts.' },
+  { code: 'unsupported_media_type', status: 415, meaning: 'The body has the wrong Content-Type (JSON endpoints take application/json).' },
+  { code: 'unsupported_charset', status: 415, meaning: 'The JSON body is not UTF-8.' },
+  { code: 'unsupported_type', status: 415, meaning: 'The file is not an image type this site accepts.' },
+  { code: 'svg_not_allowed', status: 415, meaning: 'SVG images are not accepted (they can carry scripts).' },
+  { code: 'type_mismatch', status: 415, meaning: 'The file’s bytes do not match its declared image type.' },
+  { code: 'corrupt_image', status: 422, meaning: 'The file looks like an image but cannot be decoded.' },
+  { code: 'upload_refused', status: 422, meaning: 'This image cannot be uploaded here.' },
+  { code: 'rate_limited', status: 429, meaning: 'Too many requests; wait `Retry-After` seconds.' },
+  { code: 'storage_unavailable', status: 503, meaning: 'Image storage is not answering; try again shortly.' },
+  { code: 'service_unavailable', status: 503, meaning: 'A service Pixbin depends on is down; try again shortly.' },
+  { code: 'internal_error', status: 500, meaning: 'Something unexpected failed on the server; quote `request_id` when reporting it.' },
+];
+
+/** Unknown paths and methods under the API base. */
+export const noEndpoint: RequestHandler = (_req, _res, next) => next(new NotFound(messages.noEndpoint));
+
+function challenge(error: PublicError, keyPresented: boolean): string | null {
+  if (error.status === 401) return `Bearer realm="pixbin"${keyPresented ? ', error="invalid_token"' : ''}`;
+  if (error.status === 403 && error.code === 'insufficient_scope' && error.field) return `Bearer error="insufficient_scope", scope="${error.field}"`;
+  return null;
+}
+
+export function problemBody(publicUrl: string, error: PublicError, requestId: string) {
+  return {
+    type: `${publicUrl}/api/docs#error-${error.code}`,
+    title: STATUS_CODES[error.status] ?? 'Error',
+    status: error.status,
+    detail: error.message,
+    code: error.code,
+    ...(error.field ? { field: error.field } : {}),
+    ...(error.code === 'insufficient_scope' && error.field ? { required_scope: error.field } : {}),
+    ...(requestId ? { request_id: requestId } : {}),
+  };
+}
+
+/** Marks that the request carried a key, so a 401 can say the token was invalid (RFC 6750). */
+export const markKeyPresented = (res: Response): void => {
+  res.locals.apiKeyPresented = true;
+};
+
+/** The API's error pipeline: unknown errors become a generic 500 logged with the request id; never a stack or SQL. */
+export function problemHandler(deps: { publicUrl: string; logger: Logger; routeOf: (req: Request) => string }): ErrorRequestHandler {
+  return (err, req, res, next) => {
+    const error = toPublicError(err);
+    const requestId = String(res.locals.requestId ?? '');
+    if (error.status >= 500) deps.logger.error({ err, requestId, method: req.method, route: deps.routeOf(req) }, 'api request failed');
+    if (res.headersSent) {
+      next(err);
+      return;
+    }
+    res.status(error.status).set({ ...error.headers, 'Cache-Control': 'no-store' });
+    const header = challenge(error, res.locals.apiKeyPresented === true);
+    if (header) res.set('WWW-Authenticate', header);
+    res.type('application/problem+json').send(JSON.stringify(problemBody(deps.publicUrl, error, requestId)));
+  };
+}

@@ -1,0 +1,146 @@
+import type { RequestHandler } from 'express';
+import type { RouteDeps } from '../../route-deps.js';
+import type { Visibility } from '../../../db/images.repo.js';
+import { secretUrls } from '../../../lib/urls.js';
+import { cleanImageTitle, decodeCursor, deleteOwnedImages, editImage, listOwnerImages, ownImage } from '../../../services/account-images.service.js';
+import { addImages, ownAlbum } from '../../../services/albums.service.js';
+import { assertNotBanned } from '../../../services/ip-bans.service.js';
+import { assertRoomLeft } from '../../../services/quota.service.js';
+import { uploadImage } from '../../../services/upload.service.js';
+import { cleanTitle } from '../../../lib/title.js';
+import { NotFound } from '../../../errors.js';
+import { keyCaller, type ApiSurface } from '../../api/endpoint.js';
+import { apiImage } from '../../api/presenters.js';
+import { recordUploadBytes } from '../../api/request-log.middleware.js';
+import { ImageListSchema, ImageParams, ImageSchema, ListImagesQuery, PatchImageBody, PlainUrlSchema, UploadFields } from '../../api/schemas.js';
+import { aboutField } from '../../api/validation.js';
+import { singleImageUpload } from '../../middleware/upload.middleware.js';
+import { clientInfo } from '../../request-info.js';
+
+export type ImagesEndpointDeps = Pick<RouteDeps, 'config' | 'limits' | 'tempDir' | 'upload' | 'images' | 'albums'>;
+
+const TAG = 'Images';
+
+/** /api/v1/images: upload (the same pipeline as the web page), list, read, change and delete the caller's images. */
+export function imageEndpoints(api: ApiSurface, deps: ImagesEndpointDeps): void {
+  const { publicUrl } = deps.config;
+
+  // As the web upload's gate: the account's upload allowance, an account already full, then address bans.
+  const uploadGate: RequestHandler = async (req, _res, next) => {
+    const { user } = keyCaller(req);
+    await deps.limits.consume('uploadPerAccount', user.id);
+    assertRoomLeft(user, deps.config.defaultQuotaBytes);
+    await assertNotBanned(deps.upload.repos, { ...clientInfo(req), userId: user.id }, deps.upload.clock());
+    next();
+  };
+
+  api.keyed({
+    method: 'post',
+    path: '/images',
+    operationId: 'uploadImage',
+    tag: TAG,
+    scope: 'images:write',
+    summary: 'Upload an image',
+    description:
+      'Send one image as multipart/form-data in the field `file`. It is checked, re-encoded and stripped of metadata exactly as on the upload page, and counts against your quota. `visibility` defaults to `unlisted`, as on the web. With `Accept: text/plain` the answer is only the direct URL.',
+    body: { kind: 'multipart', schema: UploadFields, file: { field: 'file', description: 'The image (JPEG, PNG, GIF, WebP or AVIF).' } },
+    before: [uploadGate, singleImageUpload({ tempDir: deps.tempDir, maxBytes: deps.config.maxUploadBytes })],
+    success: {
+      status: 201,
+      description: 'Uploaded. `delete_url` is shown only here.',
+      schema: ImageSchema,
+      alternatives: { 'text/plain': PlainUrlSchema },
+    },
+    errors: [400, 404, 413, 415, 422, 503],
+    handle: async ({ req, res, caller, body }) => {
+      const title = await aboutField('title', () => cleanImageTitle(body.title ?? ''));
+      const album = body.album === undefined ? null : await ownAlbum(deps.albums, caller.user.id, body.album);
+      const { image, deleteKey } = await uploadImage(deps.upload, {
+        tempPath: req.file!.path,
+        originalName: req.file!.originalname,
+        ownerId: caller.user.id,
+        visibility: body.visibility as Visibility,
+        title,
+        ...clientInfo(req),
+        // In the upload's own transaction, so an image is never stored without the album it was sent to.
+        inTx: album ? async (tx, image) => void (await addImages({ albums: tx.albums, clock: deps.upload.clock }, caller.user.id, album.id, [image.id])) : undefined,
+      });
+      recordUploadBytes(res, image.size);
+      res.status(201).set('Cache-Control', 'no-store');
+      const answer = apiImage(publicUrl, image, secretUrls(publicUrl, image.id, deleteKey).deleteUrl);
+      if (req.accepts(['application/json', 'text/plain']) === 'text/plain') res.type('text/plain').send(answer.url);
+      else res.json(answer);
+    },
+  });
+
+  api.keyed({
+    method: 'get',
+    path: '/images',
+    operationId: 'listImages',
+    tag: TAG,
+    scope: 'images:read',
+    summary: 'List your images',
+    description: 'Newest first, one page at a time: pass the answer’s `next_cursor` as `cursor` for the next page.',
+    query: ListImagesQuery,
+    success: { status: 200, description: 'One page of images.', schema: ImageListSchema },
+    errors: [400],
+    handle: async ({ res, caller, query }) => {
+      const after = query.cursor === undefined ? null : await aboutField('cursor', () => decodeCursor(query.cursor!));
+      const page = await listOwnerImages(deps.images, caller.user.id, { sort: 'newest', search: cleanTitle(query.q ?? ''), after, limit: query.limit });
+      res.json({ data: page.images.map((image) => apiImage(publicUrl, image)), next_cursor: page.next });
+    },
+  });
+
+  api.keyed({
+    method: 'get',
+    path: '/images/{id}',
+    operationId: 'getImage',
+    tag: TAG,
+    scope: 'images:read',
+    summary: 'Get one of your images',
+    params: ImageParams,
+    success: { status: 200, description: 'The image (`delete_url` is null: the delete key is shown only at upload).', schema: ImageSchema },
+    errors: [404],
+    handle: async ({ res, caller, params }) => {
+      res.json(apiImage(publicUrl, await ownImage(deps.images, caller.user.id, params.id)));
+    },
+  });
+
+  api.keyed({
+    method: 'patch',
+    path: '/images/{id}',
+    operationId: 'updateImage',
+    tag: TAG,
+    scope: 'images:write',
+    summary: 'Change an image’s title or visibility',
+    params: ImageParams,
+    body: { kind: 'json', schema: PatchImageBody },
+    success: { status: 200, description: 'The image as it is now.', schema: ImageSchema },
+    errors: [400, 404, 413, 415],
+    handle: async ({ res, caller, params, body }) => {
+      const changes = {
+        ...(body.title !== undefined ? { title: await aboutField('title', () => cleanImageTitle(body.title ?? '')) } : {}),
+        ...(body.visibility !== undefined ? { visibility: body.visibility as Visibility } : {}),
+      };
+      await editImage(deps.images, caller.user.id, params.id, changes);
+      res.json(apiImage(publicUrl, await ownImage(deps.images, caller.user.id, params.id)));
+    },
+  });
+
+  api.keyed({
+    method: 'delete',
+    path: '/images/{id}',
+    operationId: 'deleteImage',
+    tag: TAG,
+    scope: 'images:delete',
+    summary: 'Delete one of your images',
+    description: 'The image stops being served at once and its bytes go back to your quota.',
+    params: ImageParams,
+    success: { status: 204, description: 'Deleted.' },
+    errors: [404],
+    handle: async ({ req, res, caller, params }) => {
+      if ((await deleteOwnedImages(deps.images, caller.user.id, [params.id], clientInfo(req))) === 0) throw new NotFound();
+      res.status(204).end();
+    },
+  });
+}
