@@ -22,6 +22,8 @@ export function createDb(options: { databaseUrl: string | undefined; dataDir: st
       connection: { connectionString: options.databaseUrl, connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS },
       acquireConnectionTimeout: PG_CONNECT_TIMEOUT_MS * 2,
       pool: { min: 0, max: 10 },
+      // Errors carry the statement with placeholders only: inlined values (an IP address, an email) would reach the log.
+      compileSqlOnError: false,
     }) as Db;
     db.dialect = 'postgres';
     return db;
@@ -32,6 +34,7 @@ export function createDb(options: { databaseUrl: string | undefined; dataDir: st
     client: 'better-sqlite3',
     connection: { filename },
     useNullAsDefault: true,
+    compileSqlOnError: false,
     pool: {
       min: 1,
       max: 1,

@@ -9,10 +9,13 @@ import { newDeleteKey, newImageId } from '../lib/ids.js';
 import type { Semaphore } from '../lib/semaphore.js';
 import { imageKeys } from '../storage/keys.js';
 import type { StorageDriver } from '../storage/storage.js';
-import { Unprocessable } from '../errors.js';
+import { Forbidden, NotFound, Unprocessable } from '../errors.js';
 import { isBlocked } from './hash-blocklist.service.js';
 import { processImage } from './image-processing.service.js';
-import { reserveStorage, storedBytes } from './quota.service.js';
+import { assertRoomLeft, reserveStorage, storedBytes } from './quota.service.js';
+import { assertNotBanned } from './ip-bans.service.js';
+import type { RateLimits } from './rate-limits.service.js';
+import type { UserRecord } from '../db/users.repo.js';
 
 export type UploadDeps = {
   repos: Repos;
@@ -39,13 +42,37 @@ export type UploadInput = {
   /** Chosen at upload time (the API); the web page uploads unlisted and untitled. A title comes already cleaned. */
   visibility?: Visibility;
   title?: string | null;
-  /** Runs inside the transaction that records the image, after its row (e.g. adding it to an album); a throw undoes the whole upload. */
-  inTx?: (tx: Repos, image: ImageRecord) => Promise<void>;
+  /** One of the owner's albums to put the image in, in the same transaction (the API); a missing album is a 404. */
+  albumId?: string;
 };
 export type UploadResult = { image: ImageRecord; deleteKey: string };
 
 // Neutral on purpose: it does not say what matched, so it cannot be used to probe the blocklist for near-misses.
-const messages = { refused: 'This image can’t be uploaded here.' };
+const messages = {
+  refused: 'This image can’t be uploaded here.',
+  pendingDeletion: 'Your account is waiting to be deleted, so it cannot upload. Restore it on /account/restore first.',
+};
+
+/**
+ * The gate before an upload's body is read, the same for the web page and the API: an account waiting for its
+ * purge cannot upload; the rate limit (per account, or per address for a guest); an account already full is told
+ * at once; then address bans, after the limits so a banned client cannot fill the security log with refusals.
+ */
+export async function admitUpload(
+  deps: Pick<UploadDeps, 'repos' | 'clock' | 'defaultQuotaBytes'>,
+  limits: RateLimits,
+  who: { user: UserRecord | null; ip: string | undefined; userAgent: string | undefined },
+): Promise<void> {
+  const { user } = who;
+  if (user?.deletionRequestedAt) throw new Forbidden(messages.pendingDeletion, 'account_pending_deletion');
+  if (user) {
+    await limits.consume('uploadPerAccount', user.id);
+    assertRoomLeft(user, deps.defaultQuotaBytes);
+  } else {
+    await limits.consume('uploadPerIp', who.ip ?? 'unknown');
+  }
+  await assertNotBanned(deps.repos, { ip: who.ip, userAgent: who.userAgent, userId: user?.id ?? null }, deps.clock());
+}
 
 /**
  * The upload pipeline: validate and re-encode, refuse what the hash blocklist matches (before a byte is stored),
@@ -54,6 +81,8 @@ const messages = { refused: 'This image can’t be uploaded here.' };
  * bytes are deleted again, so no orphan is left either way.
  */
 export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise<UploadResult> {
+  // Checked before the work, so a wrong album costs nothing; checked again when the image joins it.
+  if (input.albumId && !(input.ownerId && (await deps.repos.albums.findForOwner(input.ownerId, input.albumId)))) throw new NotFound();
   const processed = await deps.processing.run(() => processImage(input.tempPath, deps.limits));
   try {
     if (await isBlocked(deps.repos, processed.hashes, deps.blocklistMatchDistance)) {
@@ -99,7 +128,7 @@ export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise
           { event: 'image.upload', userId: input.ownerId, ip: input.ip, userAgent: input.userAgent, imageId: id, detail: { imageId: id, size: image.size } },
           image.createdAt,
         );
-        await input.inTx?.(tx, image);
+        if (input.albumId && !(await tx.albums.addImages(input.ownerId!, input.albumId, [id], image.createdAt))) throw new NotFound();
       });
     } catch (err) {
       await Promise.allSettled([deps.storage.delete(keys.original), deps.storage.delete(keys.thumbnail)]);

@@ -164,7 +164,8 @@ export function createApiSurface() {
       const path = url.split('?')[0]!;
       if (!path.toLowerCase().startsWith(API_BASE)) return null;
       const rest = path.slice(API_BASE.length);
-      return patterns.find((p) => p.method === method && p.regex.test(rest))?.path ?? null;
+      const verb = method.toUpperCase() === 'HEAD' ? 'GET' : method.toUpperCase(); // Express answers HEAD with the GET route
+      return patterns.find((p) => p.method === verb && p.regex.test(rest))?.path ?? null;
     },
 
     /** The OpenAPI 3.1 document of everything registered so far. */

@@ -29,17 +29,24 @@ export const AlbumImageParams = z.object({ id: albumId, image_id: imageId });
 
 // Query values arrive as text and are coerced. The document's schema is spelled out: generated from a coercion
 // it would say null is allowed.
-const limit = (fallback: number) => z.coerce.number().int().min(1).max(MAX_PAGE).default(fallback).meta({ type: 'integer', minimum: 1, maximum: MAX_PAGE, default: fallback, description: `Page size, 1 to ${MAX_PAGE}.` });
+// Plain decimal digits only: Number() would also take "0x10", "1e2" and " 5 ".
+const whole = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d{1,9}$/, 'a whole number in decimal digits')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+const limit = (fallback: number) => whole(1, MAX_PAGE).default(fallback).meta({ type: 'integer', minimum: 1, maximum: MAX_PAGE, default: fallback, description: `Page size, 1 to ${MAX_PAGE}.` });
 
 export const ListImagesQuery = z.strictObject({
   limit: limit(50),
-  cursor: z.string().max(64).optional().meta({ description: 'The next_cursor of the previous page; leave out for the first page.' }),
+  cursor: z.string().max(128).optional().meta({ description: 'The next_cursor of the previous page; leave out for the first page.' }),
   q: z.string().max(100).optional().meta({ description: 'Only images whose title or file name contains this text (case-insensitive).' }),
 });
 
 export const AlbumQuery = z.strictObject({
   limit: limit(50),
-  offset: z.coerce.number().int().min(0).max(MAX_OFFSET).default(0).meta({ type: 'integer', minimum: 0, maximum: MAX_OFFSET, default: 0, description: 'How many of the album’s images (newest first) to skip.' }),
+  offset: whole(0, MAX_OFFSET).default(0).meta({ type: 'integer', minimum: 0, maximum: MAX_OFFSET, default: 0, description: 'How many of the album’s images (newest first) to skip.' }),
 });
 
 // --- Bodies ---
@@ -47,7 +54,7 @@ export const AlbumQuery = z.strictObject({
 export const UploadFields = z.strictObject({
   title: z.string().max(MAX_RAW_TITLE).optional().meta({ description: 'A title (at most 200 characters after cleaning); empty for none.' }),
   visibility: VisibilitySchema.default('unlisted'),
-  album: z.string().max(64).optional().meta({ description: 'The id of one of your albums to add the image to; 404 if it is not yours.' }),
+  album: z.string().regex(/^[0-9A-Za-z]{16}$/, 'an album id is 16 letters and digits').optional().meta({ description: 'The id of one of your albums to add the image to; 404 if it is not yours.' }),
 });
 
 export const PatchImageBody = z

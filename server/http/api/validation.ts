@@ -13,19 +13,29 @@ export const messages = {
   tooLarge: `The JSON body is larger than ${JSON_LIMIT.replace('kb', ' kB')}.`,
   malformed: 'The body is not valid JSON (it must be one JSON object).',
   badCharset: 'Send the JSON body as UTF-8.',
+  invalidUtf8: 'The body is not valid UTF-8. Send the JSON body as UTF-8.',
   notObject: 'The body must be a JSON object.',
   unknownField: (name: string) => `Unknown field "${name}". See /api/docs for the fields this endpoint accepts.`,
   required: (name: string) => `"${name}" is required.`,
   invalid: (name: string, why: string) => `"${name}" is not valid: ${why}.`,
 };
 
-const parseJson = express.json({ limit: JSON_LIMIT, strict: true, type: 'application/json' });
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const parseJson = express.json({
+  limit: JSON_LIMIT,
+  strict: true,
+  type: 'application/json',
+  // JSON.parse would quietly turn invalid bytes into U+FFFD and store them; refuse them instead.
+  verify: (_req, _res, buf) => void utf8.decode(buf),
+});
 
 /** body-parser's errors, as the API's typed errors. */
 function translate(err: { type?: string }): AppError {
   switch (err.type) {
     case 'entity.too.large':
       return new PayloadTooLarge(messages.tooLarge, 'json_too_large');
+    case 'entity.verify.failed':
+      return new BadRequest(messages.invalidUtf8, 'invalid_utf8', 'body');
     case 'charset.unsupported':
     case 'encoding.unsupported':
       return new UnsupportedMediaType(messages.badCharset, 'unsupported_charset');
@@ -59,7 +69,8 @@ function refusal(error: z.ZodError, where: 'query' | 'body'): BadRequest {
   }
   if (!path) {
     if (where === 'body' && issue.code === 'invalid_type') return new BadRequest(messages.notObject, 'bad_request', 'body');
-    return new BadRequest(issue.message, 'bad_request');
+    // A rule about the whole body or query (e.g. "send at least one field") is about that part of the request.
+    return new BadRequest(issue.message, 'bad_request', where);
   }
   if (issue.code === 'invalid_type' && issue.input === undefined) return new BadRequest(messages.required(path), 'missing_field', path);
   return new BadRequest(messages.invalid(path, issue.message), 'invalid_field', path);

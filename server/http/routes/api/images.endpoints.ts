@@ -2,13 +2,12 @@ import type { RequestHandler } from 'express';
 import type { RouteDeps } from '../../route-deps.js';
 import type { Visibility } from '../../../db/images.repo.js';
 import { secretUrls } from '../../../lib/urls.js';
-import { cleanImageTitle, decodeCursor, deleteOwnedImages, editImage, listOwnerImages, ownImage } from '../../../services/account-images.service.js';
-import { addImages, ownAlbum } from '../../../services/albums.service.js';
-import { assertNotBanned } from '../../../services/ip-bans.service.js';
-import { assertRoomLeft } from '../../../services/quota.service.js';
-import { uploadImage } from '../../../services/upload.service.js';
+import { cleanImageTitle, deleteOwnedImages, editImage, listOwnerImages, ownImage } from '../../../services/account-images.service.js';
+import { requireScope } from '../../../services/api-keys.service.js';
+import { admitUpload, uploadImage } from '../../../services/upload.service.js';
 import { cleanTitle } from '../../../lib/title.js';
-import { NotFound } from '../../../errors.js';
+import { NotFound, UnsupportedMediaType } from '../../../errors.js';
+import { apiCursors } from '../../api/cursor.js';
 import { keyCaller, type ApiSurface } from '../../api/endpoint.js';
 import { apiImage } from '../../api/presenters.js';
 import { recordUploadBytes } from '../../api/request-log.middleware.js';
@@ -20,17 +19,18 @@ import { clientInfo } from '../../request-info.js';
 export type ImagesEndpointDeps = Pick<RouteDeps, 'config' | 'limits' | 'tempDir' | 'upload' | 'images' | 'albums'>;
 
 const TAG = 'Images';
+const messages = { notMultipart: 'Send the image as multipart/form-data, in the field "file".' };
 
 /** /api/v1/images: upload (the same pipeline as the web page), list, read, change and delete the caller's images. */
 export function imageEndpoints(api: ApiSurface, deps: ImagesEndpointDeps): void {
   const { publicUrl } = deps.config;
+  const cursors = apiCursors({ repos: deps.upload.repos, clock: deps.upload.clock });
 
-  // As the web upload's gate: the account's upload allowance, an account already full, then address bans.
+  // The web upload's gate (allowance, a full account, bans), then the form is read only if it is multipart.
   const uploadGate: RequestHandler = async (req, _res, next) => {
+    if (!req.is('multipart/form-data')) throw new UnsupportedMediaType(messages.notMultipart, 'unsupported_media_type');
     const { user } = keyCaller(req);
-    await deps.limits.consume('uploadPerAccount', user.id);
-    assertRoomLeft(user, deps.config.defaultQuotaBytes);
-    await assertNotBanned(deps.upload.repos, { ...clientInfo(req), userId: user.id }, deps.upload.clock());
+    await admitUpload(deps.upload, deps.limits, { user, ...clientInfo(req) });
     next();
   };
 
@@ -42,7 +42,7 @@ export function imageEndpoints(api: ApiSurface, deps: ImagesEndpointDeps): void 
     scope: 'images:write',
     summary: 'Upload an image',
     description:
-      'Send one image as multipart/form-data in the field `file`. It is checked, re-encoded and stripped of metadata exactly as on the upload page, and counts against your quota. `visibility` defaults to `unlisted`, as on the web. With `Accept: text/plain` the answer is only the direct URL.',
+      'Send one image as multipart/form-data in the field `file`. It is checked, re-encoded and stripped of metadata exactly as on the upload page, and counts against your quota. `visibility` defaults to `unlisted`, as on the web. `album` puts the image in one of your albums and needs the `albums:write` scope as well. With `Accept: text/plain` the answer is only the direct URL.',
     body: { kind: 'multipart', schema: UploadFields, file: { field: 'file', description: 'The image (JPEG, PNG, GIF, WebP or AVIF).' } },
     before: [uploadGate, singleImageUpload({ tempDir: deps.tempDir, maxBytes: deps.config.maxUploadBytes })],
     success: {
@@ -54,7 +54,8 @@ export function imageEndpoints(api: ApiSurface, deps: ImagesEndpointDeps): void 
     errors: [400, 404, 413, 415, 422, 503],
     handle: async ({ req, res, caller, body }) => {
       const title = await aboutField('title', () => cleanImageTitle(body.title ?? ''));
-      const album = body.album === undefined ? null : await ownAlbum(deps.albums, caller.user.id, body.album);
+      // Putting the image in an album changes the album: that needs the album scope too.
+      if (body.album !== undefined) requireScope(caller, 'albums:write');
       const { image, deleteKey } = await uploadImage(deps.upload, {
         tempPath: req.file!.path,
         originalName: req.file!.originalname,
@@ -62,8 +63,7 @@ export function imageEndpoints(api: ApiSurface, deps: ImagesEndpointDeps): void 
         visibility: body.visibility as Visibility,
         title,
         ...clientInfo(req),
-        // In the upload's own transaction, so an image is never stored without the album it was sent to.
-        inTx: album ? async (tx, image) => void (await addImages({ albums: tx.albums, clock: deps.upload.clock }, caller.user.id, album.id, [image.id])) : undefined,
+        albumId: body.album,
       });
       recordUploadBytes(res, image.size);
       res.status(201).set('Cache-Control', 'no-store');
@@ -85,9 +85,9 @@ export function imageEndpoints(api: ApiSurface, deps: ImagesEndpointDeps): void 
     success: { status: 200, description: 'One page of images.', schema: ImageListSchema },
     errors: [400],
     handle: async ({ res, caller, query }) => {
-      const after = query.cursor === undefined ? null : await aboutField('cursor', () => decodeCursor(query.cursor!));
+      const after = query.cursor === undefined ? null : await cursors.open(query.cursor);
       const page = await listOwnerImages(deps.images, caller.user.id, { sort: 'newest', search: cleanTitle(query.q ?? ''), after, limit: query.limit });
-      res.json({ data: page.images.map((image) => apiImage(publicUrl, image)), next_cursor: page.next });
+      res.json({ data: page.images.map((image) => apiImage(publicUrl, image)), next_cursor: await cursors.seal(page.next) });
     },
   });
 

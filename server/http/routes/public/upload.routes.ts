@@ -4,11 +4,9 @@ import { Router, type Request, type RequestHandler } from 'express';
 import type { Config } from '../../../config/config.js';
 import { imageUrls, resultUrl, secretUrls } from '../../../lib/urls.js';
 import { handOverDeleteKey } from '../../one-time-secret.js';
-import { assertNotBanned } from '../../../services/ip-bans.service.js';
-import { assertRoomLeft } from '../../../services/quota.service.js';
 import { verifyTurnstile } from '../../../services/turnstile.service.js';
-import { uploadImage } from '../../../services/upload.service.js';
-import { BadRequest, Forbidden } from '../../../errors.js';
+import { admitUpload, uploadImage } from '../../../services/upload.service.js';
+import { BadRequest } from '../../../errors.js';
 import { wantsJson } from '../../errors.js';
 import { field } from '../../form-fields.js';
 import { singleImageUpload } from '../../middleware/upload.middleware.js';
@@ -16,7 +14,6 @@ import { clientInfo } from '../../request-info.js';
 
 const messages = {
   badExpiry: (retention: Config['guestRetention']) => `Choose when the image deletes itself from the offered times (${retention.options.map((o) => o.key).join(', ')}).`,
-  pendingDeletion: 'Your account is waiting to be deleted, so it cannot upload. Restore it on /account/restore first.',
 };
 
 type Deps = Pick<RouteDeps, 'config' | 'csrf' | 'limits' | 'tempDir' | 'upload'>;
@@ -62,18 +59,9 @@ export function uploadRoutes(deps: Deps): Router {
   const router = Router();
   const botCheck = turnstileCheck(deps.config);
 
-  // Before the body is read: rate limits, and an account that is already full is told so at once.
+  // Before the body is read: rate limits, a full account, bans (the same gate as the API's).
   const gate: RequestHandler = async (req, _res, next) => {
-    const user = requestUser(req);
-    if (user?.deletionRequestedAt) throw new Forbidden(messages.pendingDeletion, 'account_pending_deletion');
-    if (user) {
-      await deps.limits.consume('uploadPerAccount', user.id);
-      assertRoomLeft(user, deps.config.defaultQuotaBytes);
-    } else {
-      await deps.limits.consume('uploadPerIp', req.ip ?? 'unknown');
-    }
-    // After the rate limits, so a banned client cannot fill the security log with refusals.
-    await assertNotBanned(deps.upload.repos, { ...clientInfo(req), userId: user?.id ?? null }, deps.upload.clock());
+    await admitUpload(deps.upload, deps.limits, { user: requestUser(req), ...clientInfo(req) });
     next();
   };
   const beforeFile = async (req: Request) => {

@@ -5,7 +5,7 @@ import pino from 'pino';
 import { createRepos } from '../../../db/repos.js';
 import { NotFound } from '../../../errors.js';
 import { Semaphore } from '../../../lib/semaphore.js';
-import { addImages } from '../../../services/albums.service.js';
+import { createAlbum, deleteAlbum } from '../../../services/albums.service.js';
 import { uploadImage } from '../../../services/upload.service.js';
 import { fixtures } from '../../fixtures/images.js';
 import { signedInUser } from '../../helpers/accounts.js';
@@ -36,15 +36,16 @@ describe('API v1: when something on the server fails', function () {
     };
     const tempPath = path.join(app.tempDir, 'incoming.upload');
     await fs.writeFile(tempPath, await fixtures.png());
-    const missingAlbum = 'Q'.repeat(16);
-    const err = await uploadImage(deps, {
-      tempPath,
-      originalName: 'a.png',
-      ownerId: user.id,
-      ip: '127.0.0.1',
-      userAgent: 'test',
-      inTx: async (tx, image) => void (await addImages({ albums: tx.albums, clock: deps.clock }, user.id, missingAlbum, [image.id])),
-    }).catch((e: unknown) => e);
+    const album = await createAlbum({ albums: repos.albums, clock: deps.clock }, user.id, 'Going away');
+    // Hold the processing slot, so the upload passes its album check and then waits; delete the album meanwhile.
+    let release!: () => void;
+    const held = deps.processing.run(() => new Promise<void>((resolve) => (release = resolve)));
+    const upload = uploadImage(deps, { tempPath, originalName: 'a.png', ownerId: user.id, ip: '127.0.0.1', userAgent: 'test', albumId: album.id }).catch((e: unknown) => e);
+    await until(async () => deps.processing.pending === 1, 'the upload waiting for the processing slot');
+    await deleteAlbum({ albums: repos.albums, clock: deps.clock }, user.id, album.id);
+    release();
+    await held;
+    const err = await upload;
     expect(err).to.be.instanceOf(NotFound);
     await fs.rm(tempPath); // the route's receiver removes its temp file; here the test made it
     await expectNothingLeft(app);

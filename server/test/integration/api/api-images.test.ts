@@ -68,13 +68,14 @@ describe('API v1: images', () => {
       expect(detail.images.map((i: { id: string }) => i.id)).to.deep.equal([res.json.id]);
     });
 
-    it('refuses another account’s album (404) and a malformed album id, before processing, leaving nothing', async () => {
+    it('refuses another account’s album (404) and a malformed album id (400), before processing, leaving nothing', async () => {
       const other = await signedInUser(app);
       const otherKey = (await apiKeyFor(app, other)).key;
       const theirs = (await api(app, 'POST', '/api/v1/albums', { key: otherKey, json: { title: 'Theirs' } })).json;
-      for (const album of [theirs.id, 'nope', 'A'.repeat(16)]) {
+      for (const album of [theirs.id, 'A'.repeat(16)]) {
         expectProblem(await apiUpload(app, key, await fixtures.png(), { album }), 404, 'not_found', app);
       }
+      expect(expectProblem(await apiUpload(app, key, await fixtures.png(), { album: 'nope' }), 400, 'invalid_field', app).field).to.equal('album');
       await expectNothingLeft(app);
       expect(await app.db('album_images')).to.deep.equal([]);
     });
