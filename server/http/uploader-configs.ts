@@ -62,12 +62,15 @@ const shQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
  * The upload script: a file argument or standard input (Flameshot's --raw), curl with the key, the bare direct
  * URL back (Accept: text/plain), then onto the clipboard (wl-copy on Wayland, xclip on X11) and standard output.
  * Any failure, the server's own message included (--fail-with-body), goes to standard error with a non-zero exit.
+ * The key reaches curl on its standard input (`-H @-`, free because the image is buffered to a file first), never
+ * in its arguments, which any local user can read in `ps` or /proc; printf is a shell builtin, so no argv there either.
  */
 export function shellScript(publicUrl: string, key: string): string {
   return `#!/bin/sh
 # Uploads an image to Pixbin (${hostOf(publicUrl)}) and copies its direct link to the clipboard.
 # Usage: sh ${SHELL_SCRIPT_NAME} picture.png    or    some-command | sh ${SHELL_SCRIPT_NAME}
 # Needs curl 7.76 or newer, and wl-copy (Wayland) or xclip (X11) for the clipboard.
+# It contains your API key: keep it readable only by you (chmod 600 ${SHELL_SCRIPT_NAME}).
 set -eu
 PIXBIN_URL=${shQuote(`${publicUrl}${API_UPLOAD_PATH}`)}
 PIXBIN_KEY=${shQuote(key)}
@@ -86,8 +89,9 @@ if [ ! -s "$tmp" ]; then
   exit 1
 fi
 
-if ! url=$(curl --silent --show-error --fail-with-body \\
-    -H "Authorization: Bearer $PIXBIN_KEY" -H 'Accept: text/plain' \\
+# The key goes to curl on standard input, not on its command line, where other users could read it (ps).
+if ! url=$(printf 'Authorization: Bearer %s\\n' "$PIXBIN_KEY" | curl --silent --show-error --fail-with-body \\
+    -H @- -H 'Accept: text/plain' \\
     -F "file=@$tmp;filename=$name" "$PIXBIN_URL"); then
   # The answer is a problem+json object; its "detail" is the sentence meant for people.
   detail=$(printf '%s' "$url" | sed -n 's/.*"detail":"\\(.*\\)","code".*/\\1/p')

@@ -1,59 +1,12 @@
 import { expect } from 'chai';
-import type { Page } from 'playwright-core';
 import sharp from 'sharp';
 import { fixtures } from '../fixtures/images.js';
 import { signedInUser } from '../helpers/accounts.js';
 import { waitForEmptyTemp } from '../helpers/assertions.js';
 import { foreignRequests, logIn, openBrowser, seriousA11yViolations, type TestBrowser } from '../helpers/browser.js';
-import { startFakeTurnstile, type FakeTurnstile } from '../helpers/fake-turnstile.js';
 import { rawRequest } from '../helpers/http.js';
 import { startTestApp, type TestApp } from '../helpers/test-app.js';
-
-type InFile = { bytes: Buffer; name: string; type: string };
-type Row = { name: string; status: string; progress: number | null; progressLabel: string | null; share: string | null; direct: string | null; del: string | null };
-
-/** Makes the Files inside the page and returns one DataTransfer holding them all, as a drop or a paste carries them. */
-function dataTransferOf(page: Page, files: InFile[]) {
-  return page.evaluateHandle(
-    (list) => {
-      const dt = new DataTransfer();
-      for (const { b64, name, type } of list) {
-        const bin = atob(b64);
-        const bytes = new Uint8Array(bin.length);
-        for (let i = 0; i < bin.length; i += 1) bytes[i] = bin.charCodeAt(i);
-        dt.items.add(new File([bytes], name, { type }));
-      }
-      return dt;
-    },
-    files.map((f) => ({ b64: f.bytes.toString('base64'), name: f.name, type: f.type })),
-  );
-}
-
-/** What each row of the upload list shows. */
-function rows(page: Page): Promise<Row[]> {
-  // No helper functions inside: the test runner's transpiler would wrap them in a helper the page does not have.
-  return page.locator('#upload-list > li').evaluateAll((items) =>
-    items.map((li) => ({
-      name: li.querySelector('.upload-item-name')?.textContent ?? '',
-      status: li.querySelector('.upload-item-status')?.textContent ?? '',
-      progress: li.querySelector('progress')?.value ?? null,
-      progressLabel: li.querySelector('progress')?.getAttribute('aria-label') ?? null,
-      share: li.querySelector<HTMLInputElement>('input[id$="-share"]')?.value ?? null,
-      direct: li.querySelector<HTMLInputElement>('input[id$="-direct"]')?.value ?? null,
-      del: li.querySelector<HTMLInputElement>('input[id$="-delete"]')?.value ?? null,
-    })),
-  );
-}
-
-/** Waits until every row has its result or its error. */
-async function settled(page: Page, count: number): Promise<Row[]> {
-  await page.waitForFunction((n) => document.querySelectorAll('#upload-list > li.done, #upload-list > li.failed').length === n, count);
-  return rows(page);
-}
-
-async function imageCount(app: TestApp): Promise<number> {
-  return Number((await app.db('images').count({ n: '*' }))[0]!.n);
-}
+import { dataTransferOf, imageCount, rows, settled } from '../helpers/upload-list.js';
 
 /** A JPEG of noise, big enough that its progress can be watched on a throttled link. */
 function noisyJpeg(width: number, height: number): Promise<Buffer> {
@@ -256,69 +209,5 @@ describe('browser: several files at once on the upload page', function () {
     } finally {
       await noJs.close();
     }
-  });
-});
-
-describe('browser: several files at once behind Turnstile', function () {
-  this.timeout(60_000);
-  const WIDGET_URL = 'https://challenges.cloudflare.com/turnstile/v0/api.js';
-  let fake: FakeTurnstile;
-  let app: TestApp;
-  let browser: TestBrowser;
-  beforeEach(async () => {
-    fake = await startFakeTurnstile();
-    app = await startTestApp(
-      { TURNSTILE_SITE_KEY: '0x4AAAAAAAbrowsertest', TURNSTILE_SECRET_KEY: fake.secret, TURNSTILE_VERIFY_URL: fake.verifyUrl },
-      { publicHost: 'localhost' },
-    );
-    browser = await openBrowser();
-    // Cloudflare is unreachable here: the widget script is answered locally (the route added last wins).
-    await browser.context.route((url) => url.hostname !== 'localhost', (route) => route.abort());
-    await browser.context.route(WIDGET_URL, (route) => route.fulfill({ contentType: 'text/javascript', body: fake.widgetScript({ tokens: 6 }) }));
-  });
-  afterEach(async () => {
-    await browser.close();
-    await app.close();
-    await fake.close();
-  });
-
-  it('spends one fresh bot-check token per file', async () => {
-    const { page } = browser;
-    await page.goto(app.url);
-    await page.locator('.cf-turnstile input[name="cf-turnstile-response"]').waitFor({ state: 'attached' });
-    const png = await fixtures.png(64, 48);
-    await page.locator('#file').setInputFiles(['a', 'b', 'c'].map((n) => ({ name: `${n}.png`, mimeType: 'image/png', buffer: png })));
-    const done = await settled(page, 3);
-    expect(done.map((r) => r.status)).to.deep.equal(['Uploaded.', 'Uploaded.', 'Uploaded.']);
-    expect(await imageCount(app)).to.equal(3);
-    expect(fake.requests).to.have.length(3);
-    expect(new Set(fake.requests.map((r) => r.response)).size, 'every request carried its own token').to.equal(3);
-    expect(foreignRequests(browser.requests, app.url)).to.deep.equal([WIDGET_URL]);
-  });
-
-  it('keeps a file that was waiting for the bot check when more are added, and uploads all once it is solved', async () => {
-    const { page } = browser;
-    let release: () => void = () => undefined;
-    const held = new Promise<void>((r) => (release = r));
-    await browser.context.unroute(WIDGET_URL);
-    await browser.context.route(WIDGET_URL, async (route) => {
-      await held;
-      await route.fulfill({ contentType: 'text/javascript', body: fake.widgetScript({ tokens: 6 }) });
-    });
-    await page.goto(app.url, { waitUntil: 'domcontentloaded' });
-    const png = await fixtures.png(64, 48);
-    await page.locator('#file').setInputFiles({ name: 'early.png', mimeType: 'image/png', buffer: png });
-    await page.locator('#status').filter({ hasText: 'Complete the bot check' }).waitFor();
-    await page.locator('#file').setInputFiles([
-      { name: 'later-1.png', mimeType: 'image/png', buffer: png },
-      { name: 'later-2.png', mimeType: 'image/png', buffer: png },
-    ]);
-    await page.locator('#status').filter({ hasText: 'the uploads will start' }).waitFor();
-    expect(await imageCount(app)).to.equal(0);
-    release();
-    const done = await settled(page, 3);
-    expect(done.map((r) => [r.name, r.status])).to.deep.equal([['early.png', 'Uploaded.'], ['later-1.png', 'Uploaded.'], ['later-2.png', 'Uploaded.']]);
-    expect(await imageCount(app)).to.equal(3);
-    expect(new Set(fake.requests.map((r) => r.response)).size).to.equal(3);
   });
 });

@@ -1,27 +1,20 @@
 import { expect } from 'chai';
 import { fixtures } from '../fixtures/images.js';
 import { foreignRequests, openBrowser, type TestBrowser } from '../helpers/browser.js';
-import { startFakeTurnstile, type FakeTurnstile } from '../helpers/fake-turnstile.js';
+import { serveWidgetLocally, startFakeTurnstile, turnstileEnv, WIDGET_URL, type FakeTurnstile, type LocalWidget } from '../helpers/fake-turnstile.js';
 import { startTestApp, type TestApp } from '../helpers/test-app.js';
-
-const WIDGET_URL = 'https://challenges.cloudflare.com/turnstile/v0/api.js';
 
 describe('browser: uploading behind Turnstile', function () {
   this.timeout(60_000);
   let fake: FakeTurnstile;
   let app: TestApp;
   let browser: TestBrowser;
+  let widget: LocalWidget;
   beforeEach(async () => {
     fake = await startFakeTurnstile();
-    app = await startTestApp(
-      { TURNSTILE_SITE_KEY: '0x4AAAAAAAbrowsertest', TURNSTILE_SECRET_KEY: fake.secret, TURNSTILE_VERIFY_URL: fake.verifyUrl },
-      { publicHost: 'localhost' },
-    );
+    app = await startTestApp(turnstileEnv(fake), { publicHost: 'localhost' });
     browser = await openBrowser();
-    // Cloudflare is unreachable here: the widget script is answered locally, nothing leaves the machine.
-    // (The route added last wins, so the catch-all comes first.)
-    await browser.context.route((url) => url.hostname !== 'localhost', (route) => route.abort());
-    await browser.context.route(WIDGET_URL, (route) => route.fulfill({ contentType: 'text/javascript', body: fake.widgetScript({ tokens: 3 }) }));
+    widget = await serveWidgetLocally(browser.context, fake, { tokens: 3 });
   });
   afterEach(async () => {
     await browser.close();
@@ -45,13 +38,7 @@ describe('browser: uploading behind Turnstile', function () {
   it('waits for the bot check when a file is chosen first, then uploads by itself', async () => {
     const { page } = browser;
     // Hold the widget back until the file is chosen.
-    let release: () => void = () => undefined;
-    const held = new Promise<void>((r) => (release = r));
-    await browser.context.unroute(WIDGET_URL);
-    await browser.context.route(WIDGET_URL, async (route) => {
-      await held;
-      await route.fulfill({ contentType: 'text/javascript', body: fake.widgetScript({ tokens: 1 }) });
-    });
+    const release = await widget.hold(1);
     await page.goto(app.url, { waitUntil: 'domcontentloaded' });
     await page.locator('#file').setInputFiles({ name: 'early.png', mimeType: 'image/png', buffer: await fixtures.png() });
     await page.locator('#status').filter({ hasText: 'Complete the bot check' }).waitFor();

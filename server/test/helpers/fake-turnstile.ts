@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { BrowserContext, Route } from 'playwright-core';
 
 /**
  * A local stand-in for Cloudflare Turnstile: the siteverify endpoint (as Cloudflare documents it) and a
@@ -251,3 +252,38 @@ const WIDGET_SOURCE = String.raw`(function () {
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', renderAll); else renderAll();
 })();
 `;
+
+/** Where pages load the widget from; browser tests answer it with the fake's script. */
+export const WIDGET_URL = 'https://challenges.cloudflare.com/turnstile/v0/api.js';
+
+/** The app settings that put the forms behind this fake (a site key of the test's own, not a Cloudflare dummy). */
+export const turnstileEnv = (fake: FakeTurnstile): Record<string, string> => ({
+  TURNSTILE_SITE_KEY: '0x4AAAAAAAbrowsertest',
+  TURNSTILE_SECRET_KEY: fake.secret,
+  TURNSTILE_VERIFY_URL: fake.verifyUrl,
+});
+
+/** hold(): from now on the widget script is served only once the returned release() is called. */
+export type LocalWidget = { hold(tokens?: number): Promise<() => void> };
+
+/**
+ * Cloudflare is unreachable in tests: every host but localhost is aborted and the widget script is answered by the
+ * fake, so nothing leaves the machine. Playwright tries the route added last first, so the catch-all comes first.
+ */
+export async function serveWidgetLocally(context: BrowserContext, fake: FakeTurnstile, { tokens }: { tokens: number }): Promise<LocalWidget> {
+  const fulfill = (route: Route, count: number) => route.fulfill({ contentType: 'text/javascript', body: fake.widgetScript({ tokens: count }) });
+  await context.route((url) => url.hostname !== 'localhost', (route) => route.abort());
+  await context.route(WIDGET_URL, (route) => fulfill(route, tokens));
+  return {
+    async hold(count = tokens) {
+      let release: () => void = () => undefined;
+      const held = new Promise<void>((r) => (release = r));
+      await context.unroute(WIDGET_URL);
+      await context.route(WIDGET_URL, async (route) => {
+        await held;
+        await fulfill(route, count);
+      });
+      return release;
+    },
+  };
+}

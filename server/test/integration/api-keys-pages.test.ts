@@ -70,6 +70,9 @@ describe('account API key pages', function () {
     expect(scriptName).to.equal('pixbin-upload.sh');
     expect(html).to.include(`PIXBIN_KEY=&#39;pxb_${keyId}_…&#39;`);
     expect(html).to.include('flameshot gui --raw | sh ~/pixbin-upload.sh');
+    // Both downloads hold the key, and the page says how to keep them to oneself.
+    expect(html).to.include('<code id="script-chmod">chmod 600 ~/pixbin-upload.sh</code>');
+    expect(html).to.include(`<code id="sharex-chmod">chmod 600 ${sxcuName}</code>`);
 
     // Nothing else ever shows it: the list, the key's page, the settings page, nor the logs or any other table.
     for (const path of ['/account/api-keys', `/account/api-keys/${keyId}`, '/account/settings']) {
@@ -150,6 +153,15 @@ describe('account API key pages', function () {
     expect(foreign.status).to.equal(404);
     expect((await page(mallory, '/account/api-keys')).html).to.not.include(keyId);
     expect((await keyRows())[0].revoked_at).to.equal(null);
+
+    // A revoke that another site could forge, without the form's CSRF token or with a made-up one, does nothing.
+    for (const csrf of [false, 'forged-token'] as const) {
+      const forged = await alice.client.post(`/account/api-keys/${keyId}/revoke`, {}, { csrf });
+      expect(forged.status, String(csrf)).to.equal(403);
+    }
+    expect((await keyRows())[0].revoked_at).to.equal(null);
+    expect((await api(app, 'GET', '/api/v1/me', { key })).status, 'the key still works').to.equal(200);
+    expect(await app.db('security_log').where({ event: 'api_key.revoke', user_id: alice.id })).to.have.length(0);
 
     const revoke = await alice.client.post(`/account/api-keys/${keyId}/revoke`, {}, { csrfPage: '/account/api-keys' });
     expect(revoke.status).to.equal(303);

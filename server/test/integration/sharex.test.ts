@@ -40,6 +40,15 @@ function runSh(script: string, args: string[], env: Record<string, string | unde
   });
 }
 
+/** The real curl on PATH, which the recording wrapper hands over to. */
+async function whichCurl(): Promise<string> {
+  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':')) {
+    const candidate = path.join(dir, 'curl');
+    if (await fs.access(candidate, fs.constants.X_OK).then(() => true, () => false)) return candidate;
+  }
+  throw new Error('the shell script test needs curl on PATH');
+}
+
 describe('uploaders end to end: the ShareX file and the shell script from the key page', function () {
   this.timeout(60_000);
   let app: TestApp;
@@ -109,6 +118,7 @@ describe('uploaders end to end: the ShareX file and the shell script from the ke
     let dir: string;
     let clip: string;
     let env: Record<string, string | undefined>;
+    let argv: string;
     beforeEach(async () => {
       dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pixbin-script-'));
       clip = path.join(dir, 'clipboard');
@@ -118,9 +128,14 @@ describe('uploaders end to end: the ShareX file and the shell script from the ke
       for (const tool of ['wl-copy', 'xclip']) {
         await fs.writeFile(path.join(bin, tool), `#!/bin/sh\nprintf '%s %s' '${tool}' "$*" > "${clip}.tool"\ncat > "${clip}"\n`, { mode: 0o755 });
       }
+      // And a curl that writes down its arguments and environment, as `ps` and /proc show them, before the real one runs.
+      const realCurl = await whichCurl();
+      argv = path.join(dir, 'curl-argv');
+      await fs.writeFile(path.join(bin, 'curl'), `#!/bin/sh\nprintf '%s\\n' "$@" >> "${argv}"\nenv >> "${argv}"\nexec "${realCurl}" "$@"\n`, { mode: 0o755 });
       env = { PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`, HOME: dir };
       const { script, scriptName } = downloadsFromPage(page);
-      await fs.writeFile(path.join(dir, scriptName), script);
+      // Saved as the page says: readable by its owner only; `sh script` needs no execute bit.
+      await fs.writeFile(path.join(dir, scriptName), script, { mode: 0o600 });
     });
     afterEach(() => fs.rm(dir, { recursive: true, force: true }));
 
@@ -147,6 +162,13 @@ describe('uploaders end to end: the ShareX file and the shell script from the ke
       expect(second.text).to.not.equal(first.text);
       expect((await fetch(second.text!)).status).to.equal(200);
       expect(await app.db('images').where({ owner_id: user.id })).to.have.length(2);
+
+      // The key went to curl on standard input: other local users, who can read any command line, never see it.
+      const { key, secret } = keyFromPage(page);
+      const seen = await fs.readFile(argv, 'utf8');
+      expect(seen, 'curl ran, through the recording wrapper').to.include('Accept: text/plain');
+      expect(seen).to.not.include(secret).and.not.include(key.slice(0, 20));
+      expect(seen).to.include('\n-H\n@-\n');
     });
 
     it('fails loudly, with the server’s message, and copies nothing', async () => {
