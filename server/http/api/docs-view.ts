@@ -59,7 +59,8 @@ function sampleValue(field: FieldView, schema: Schema | undefined): string {
 
 function curlFor(method: string, url: string, body: OperationView['body'], bodySchema: Schema | undefined, keyed: boolean): string {
   const lines = [`curl${method === 'get' ? '' : ` -X ${method.toUpperCase()}`} "${url}"`];
-  if (keyed) lines.push('  -H "Authorization: Bearer $PIXBIN_KEY"');
+  // The header comes from a file only you can read, so the key never shows in `ps` while curl runs.
+  if (keyed) lines.push('  -H @"$HOME/.pixbin-auth"');
   if (body?.contentType === 'multipart/form-data') {
     lines.push('  -F "file=@screenshot.png"');
     for (const field of body.fields.filter((f) => f.name === 'visibility')) lines.push(`  -F "${field.name}=${sampleValue(field, undefined)}"`);
