@@ -76,6 +76,18 @@ export function createApiRequestsRepo(db: Knex, dialect: Dialect) {
     dailyForKey: (userId: string, keyId: string, since: Date) => daily({ user_id: userId, key_id: keyId }, since),
     dailyForUser: (userId: string, since: Date) => daily({ user_id: userId }, since),
     dailyForAll: (since: Date) => daily({}, since),
+    /** Requests, uploads and uploaded bytes since `since`, per key of the user (keys without use are absent). */
+    async totalsByKey(userId: string, since: Date): Promise<Map<string, { requests: number; uploads: number; bytes: number }>> {
+      const rows = rawRows<Record<string, unknown>>(
+        await db('api_requests')
+          .where({ user_id: userId })
+          .whereNotNull('key_id')
+          .andWhere('created_at', '>=', since)
+          .select('key_id', db.raw('count(*) as requests'), db.raw('sum(case when upload_bytes > 0 then 1 else 0 end) as uploads'), db.raw('coalesce(sum(upload_bytes), 0) as bytes'))
+          .groupBy('key_id'),
+      );
+      return new Map(rows.map((r) => [String(r.key_id), { requests: Number(r.requests), uploads: Number(r.uploads ?? 0), bytes: Number(r.bytes ?? 0) }]));
+    },
     /** Every row of an account, oldest first (the export). */
     async listForUser(userId: string): Promise<ApiRequestEntry[]> {
       const rows = await db('api_requests').where({ user_id: userId }).orderBy([{ column: 'created_at', order: 'asc' }, { column: 'id', order: 'asc' }]);

@@ -27,3 +27,8 @@ export async function keyUsage(deps: ApiUsageDeps, userId: string, keyId: string
   const [recent, daily] = await Promise.all([deps.repos.apiRequests.recentForKey(userId, keyId, RECENT_REQUESTS), deps.repos.apiRequests.dailyForKey(userId, keyId, since)]);
   return { recent, daily, since };
 }
+
+/** Each of the user's keys' requests, uploads and bytes over the retention window, for the keys list. */
+export async function usageByKey(deps: ApiUsageDeps, userId: string) {
+  return deps.repos.apiRequests.totalsByKey(userId, new Date(deps.clock().getTime() - deps.retentionDays * DAY_MS));
+}

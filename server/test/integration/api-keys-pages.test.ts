@@ -207,7 +207,12 @@ describe('account API key pages', function () {
     expect(rows[0]).to.deep.equal([today, '2', '1', '2.0 KB', '1']);
     expect(detail.html).to.include('kept for 21 days').and.include('href="/privacy"');
     expect(detail.html).to.not.include('203.0.113.9');
-    expect((await page(alice, '/account/api-keys')).html).to.include('<strong id="log-retention">21 days</strong>');
+    const list = (await page(alice, '/account/api-keys')).html;
+    expect(list).to.include('<strong id="log-retention">21 days</strong>');
+    // The list sums each key's use over the window: three requests of `mine` (one upload of 2 KB), one of `other`.
+    const useOf = (keyId: string) => new RegExp(`data-key="${keyId}">[\\s\\S]*?class="key-use">([^<]*)<`).exec(list)?.[1];
+    expect(useOf(mine.keyId)).to.equal('3 requests, 1 upload (2.0 KB)');
+    expect(useOf(other.keyId)).to.equal('1 request, 0 uploads (0 B)');
 
     const fresh = await apiKeyFor(app, alice, ['images:read'], 'never', 'Unused');
     const unused = await page(alice, `/account/api-keys/${fresh.keyId}`);

@@ -2,13 +2,14 @@ import { Router, type Request, type Response } from 'express';
 import type { ApiKeyRecord } from '../../../db/api-keys.repo.js';
 import { reauthenticate } from '../../../services/account-settings.service.js';
 import { createApiKey, keyPreview, KEY_LIFETIMES, listApiKeys, MAX_KEY_NAME_CHARS, ownApiKey, revokeApiKey, type NewApiKey } from '../../../services/api-keys.service.js';
-import { keyStatus, keyUsage, RECENT_REQUESTS } from '../../../services/api-usage.service.js';
+import { keyStatus, keyUsage, RECENT_REQUESTS, usageByKey } from '../../../services/api-usage.service.js';
 import { API_SCOPES, type ApiScope, type SessionCaller } from '../../../services/caller.js';
 import { formError } from '../../errors.js';
 import { field, fieldList } from '../../form-fields.js';
 import { REAUTH_FIELD } from '../../middleware/staff.middleware.js';
 import { authOf, requireUser } from '../../middleware/require-user.middleware.js';
 import { clientInfo } from '../../request-info.js';
+import { humanBytes } from '../../../lib/format.js';
 import type { RouteDeps } from '../../route-deps.js';
 import { dataUrl, flameshotCommand, hostOf, sharexConfig, sharexFileName, SHELL_SCRIPT_NAME, shellScript } from '../../uploader-configs.js';
 
@@ -60,7 +61,8 @@ export function accountApiKeysRoutes(deps: Pick<RouteDeps, 'apiKeys' | 'clock' |
   const renderList = async (req: Request, res: Response, status: number, extra: { error?: string; notice?: string; values?: FormValues; askPassword?: boolean }) => {
     const auth = authOf(req);
     const now = deps.clock();
-    const keys = (await listApiKeys(deps.apiKeys, auth.user.id)).map((k) => shown(k, now));
+    const [records, use] = await Promise.all([listApiKeys(deps.apiKeys, auth.user.id), usageByKey(usage, auth.user.id)]);
+    const keys = records.map((k) => ({ ...shown(k, now), use: use.get(k.id) ?? { requests: 0, uploads: 0, bytes: 0 } }));
     res.status(status).set(NO_STORE).render('account/api-keys', {
       title: 'API keys',
       when,
@@ -73,6 +75,7 @@ export function accountApiKeysRoutes(deps: Pick<RouteDeps, 'apiKeys' | 'clock' |
       askPassword: !confirmedRecently(auth),
       reauthMinutes,
       retentionDays: deps.config.apiLogRetentionDays,
+      humanBytes,
       ...extra,
     });
   };
