@@ -81,12 +81,12 @@ export function expiryFor(lifetime: string, now: Date): Date | null {
 
 export type NewApiKey = { record: ApiKeyRecord; fullKey: string };
 
+export type Client = { ip: string | undefined; userAgent: string | undefined };
+
 /**
  * Creates a key for the account. The caller (the route) has already checked that the password was typed recently.
  * Returns the whole key, which exists nowhere else: show it once and forget it.
  */
-export type Client = { ip: string | undefined; userAgent: string | undefined };
-
 export async function createApiKey(deps: ApiKeysDeps, user: UserRecord, input: { name: string; scopes: unknown; lifetime: string }, client: Client): Promise<NewApiKey> {
   const name = cleanKeyName(input.name);
   const scopes = parseScopes(input.scopes);
@@ -136,6 +136,21 @@ export async function staffRevokeApiKey(deps: ApiKeysDeps, actor: StaffActor, us
   });
 }
 
+/**
+ * A 401 for a key whose secret matched but which may not be used (revoked, expired, or its account suspended or
+ * pending deletion). It names the key and account, so the request log can show the owner that the key is still
+ * being tried; refusals of unknown ids and wrong secrets never carry this (they could be anyone's guess).
+ */
+export class RefusedApiKey extends Unauthorized {
+  constructor(
+    message: string,
+    code: string,
+    readonly key: { keyId: string; userId: string },
+  ) {
+    super(message, code);
+  }
+}
+
 // Compared against when the key id is unknown, so a miss costs the same hashing and comparison as a wrong secret.
 const DECOY_HASH = sha256Hex(randomBytes(32));
 
@@ -149,12 +164,13 @@ export async function authenticateApiKey(deps: { repos: Pick<Repos, 'apiKeys' | 
   const matches = secretMatchesHash(parsed?.secret ?? raw, key?.secretHash ?? DECOY_HASH);
   if (!parsed || !key || !matches) throw new Unauthorized(messages.invalidKey, 'invalid_api_key');
   const now = deps.clock();
-  if (key.revokedAt) throw new Unauthorized(messages.revoked, 'api_key_revoked');
-  if (key.expiresAt && key.expiresAt <= now) throw new Unauthorized(messages.expired, 'api_key_expired');
+  const owned = { keyId: key.id, userId: key.userId };
+  if (key.revokedAt) throw new RefusedApiKey(messages.revoked, 'api_key_revoked', owned);
+  if (key.expiresAt && key.expiresAt <= now) throw new RefusedApiKey(messages.expired, 'api_key_expired', owned);
   const user = await deps.repos.users.findById(key.userId);
   if (!user) throw new Unauthorized(messages.invalidKey, 'invalid_api_key');
-  if (user.suspendedAt) throw new Unauthorized(messages.suspended, 'account_suspended');
-  if (user.deletionRequestedAt) throw new Unauthorized(messages.pendingDeletion, 'account_pending_deletion');
+  if (user.suspendedAt) throw new RefusedApiKey(messages.suspended, 'account_suspended', owned);
+  if (user.deletionRequestedAt) throw new RefusedApiKey(messages.pendingDeletion, 'account_pending_deletion', owned);
   await deps.repos.apiKeys.touch(key.id, now);
   return Object.freeze({ kind: 'api_key', user, keyId: key.id, scopes: Object.freeze(key.scopes as ApiScope[]) });
 }

@@ -38,7 +38,11 @@ const message = (seconds: number) =>
   `Too many attempts. Please wait ${seconds >= 120 ? `${Math.ceil(seconds / 60)} minutes` : `${seconds} seconds`} and try again.`;
 
 export class RateLimited extends TooManyRequests {
-  constructor(retryAfterSeconds: number) {
+  constructor(
+    retryAfterSeconds: number,
+    /** The limit that ran out (its points), for the RateLimit-* headers. */
+    readonly limit?: number,
+  ) {
     super(message(retryAfterSeconds), 'rate_limited', retryAfterSeconds);
   }
 }
@@ -48,6 +52,8 @@ export type RateLimits = {
   consume(name: LimitName, key: string): Promise<LimitState>;
   /** What is left, without spending; throws RateLimited when the key is blocked or used up. */
   check(name: LimitName, key: string): Promise<LimitState>;
+  /** Gives points back, e.g. the one a request spent up front once it turns out to have been a good one. */
+  reward(name: LimitName, key: string, points?: number): Promise<void>;
   /** Forgets a key's count, e.g. an account's failed logins after a successful one. */
   reset(name: LimitName, key: string): Promise<void>;
 };
@@ -73,15 +79,18 @@ export function createRateLimits(repos: Pick<Repos, 'rateLimits'>, overrides: Pa
       try {
         return stateOf(name, await limiter(name).consume(key));
       } catch (err) {
-        if (err instanceof RateLimiterRes) throw new RateLimited(Math.max(1, Math.ceil(err.msBeforeNext / 1000)));
+        if (err instanceof RateLimiterRes) throw new RateLimited(Math.max(1, Math.ceil(err.msBeforeNext / 1000)), points(name));
         throw err;
       }
     },
     async check(name, key) {
       const res = await limiter(name).get(key);
       if (!res) return { limit: points(name), remaining: points(name), resetSeconds: 0 };
-      if (res.remainingPoints <= 0 || res.consumedPoints > points(name)) throw new RateLimited(Math.max(1, Math.ceil(res.msBeforeNext / 1000)));
+      if (res.remainingPoints <= 0 || res.consumedPoints > points(name)) throw new RateLimited(Math.max(1, Math.ceil(res.msBeforeNext / 1000)), points(name));
       return stateOf(name, res);
+    },
+    async reward(name, key, amount = 1) {
+      await limiter(name).reward(key, amount);
     },
     async reset(name, key) {
       await limiter(name).delete(key);

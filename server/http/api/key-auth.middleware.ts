@@ -1,15 +1,16 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { Repos } from '../../db/repos.js';
-import { AppError, BadRequest, Unauthorized } from '../../errors.js';
-import { authenticateApiKey } from '../../services/api-keys.service.js';
+import { BadRequest, Unauthorized } from '../../errors.js';
+import { authenticateApiKey, RefusedApiKey } from '../../services/api-keys.service.js';
 import { LIMITS, RateLimited, type LimitName, type LimitState, type RateLimits } from '../../services/rate-limits.service.js';
 import { keyCaller } from './endpoint.js';
 import { markKeyPresented } from './problem.js';
+import { recordRefusedKey } from './request-log.middleware.js';
 
 /**
  * How /api/v1 knows its caller: an API key in `Authorization: Bearer` (or `X-API-Key`), never a cookie. Failed
- * checks count against the caller's address (as the login form does); every call with a key counts against the
- * key and its account, and every answer after that says what is left in RateLimit-* headers.
+ * checks count against the caller's address (as the login form does) and their answers say what is left of that;
+ * every call with a good key counts against the key and its account, and its answer says what is left of those.
  */
 const messages = {
   keyInQuery:
@@ -44,28 +45,33 @@ function presentedKey(req: Request): string | null {
 
 type AuthDeps = { repos: Pick<Repos, 'apiKeys' | 'users'>; clock: () => Date; limits: RateLimits };
 
+const FAIL_LIMIT = 'apiAuthFailPerIp';
+
 /**
  * Sets req.caller to the key's caller, or answers 401. An unknown key id and a wrong secret take the same path
- * (the service compares against a decoy hash). An address that keeps failing is refused (429) before any check.
+ * (the service compares against a decoy hash). A presented key spends a point of its address's failure allowance up
+ * front and gets it back when it turns out good: the store counts atomically, so a parallel burst of guesses gets
+ * exactly the allowance and no more. No key at all spends nothing (it guesses nothing; a preflight or a neighbour
+ * behind the same NAT must not lock valid keys out), but an address that is blocked is refused either way.
  */
 export function authenticateKey(deps: AuthDeps): RequestHandler {
   return async (req, res, next) => {
     const ip = req.ip ?? 'unknown';
-    await deps.limits.check('apiAuthFailPerIp', ip);
     const raw = presentedKey(req);
+    if (raw === null) {
+      setLimitHeaders(res, FAIL_LIMIT, await withLimitHeaders(res, FAIL_LIMIT, deps.limits.check(FAIL_LIMIT, ip)));
+      throw new Unauthorized(messages.keyRequired, 'api_key_required');
+    }
+    markKeyPresented(res);
+    const allowance = await withLimitHeaders(res, FAIL_LIMIT, deps.limits.consume(FAIL_LIMIT, ip));
     try {
-      if (raw === null) throw new Unauthorized(messages.keyRequired, 'api_key_required');
-      markKeyPresented(res);
       req.caller = await authenticateApiKey({ repos: deps.repos, clock: deps.clock }, raw);
     } catch (err) {
-      if (err instanceof AppError && err.kind === 'unauthorized') {
-        // The attempt that spends the last point still answers 401; the next one is refused by the check above.
-        await deps.limits.consume('apiAuthFailPerIp', ip).catch((limitErr: unknown) => {
-          if (!(limitErr instanceof RateLimited)) throw limitErr;
-        });
-      }
+      if (err instanceof RefusedApiKey) recordRefusedKey(res, err.key);
+      setLimitHeaders(res, FAIL_LIMIT, allowance);
       throw err;
     }
+    await deps.limits.reward(FAIL_LIMIT, ip);
     next();
   };
 }
@@ -79,19 +85,24 @@ function setLimitHeaders(res: Response, name: LimitName, state: LimitState): voi
   });
 }
 
+/** What a limit call answered; when it refuses (429), the answer still says the limit and that nothing is left. */
+async function withLimitHeaders(res: Response, name: LimitName, call: Promise<LimitState>): Promise<LimitState> {
+  try {
+    return await call;
+  } catch (err) {
+    if (err instanceof RateLimited) setLimitHeaders(res, name, { limit: err.limit ?? LIMITS[name].points, remaining: 0, resetSeconds: err.retryAfterSeconds ?? 0 });
+    throw err;
+  }
+}
+
 /** Spends one call of the key's and the account's allowance and reports the tighter of the two on the answer. */
 export function keyRateLimits(deps: { limits: RateLimits }): RequestHandler {
   return async (req, res, next) => {
     const caller = keyCaller(req);
     let tightest: { name: LimitName; state: LimitState } | null = null;
     for (const [name, key] of [['apiPerKey', caller.keyId], ['apiPerAccount', caller.user.id]] as const) {
-      try {
-        const state = await deps.limits.consume(name, key);
-        if (!tightest || state.remaining < tightest.state.remaining) tightest = { name, state };
-      } catch (err) {
-        if (err instanceof RateLimited) setLimitHeaders(res, name, { limit: LIMITS[name].points, remaining: 0, resetSeconds: err.retryAfterSeconds ?? 0 });
-        throw err;
-      }
+      const state = await withLimitHeaders(res, name, deps.limits.consume(name, key));
+      if (!tightest || state.remaining < tightest.state.remaining) tightest = { name, state };
     }
     setLimitHeaders(res, tightest!.name, tightest!.state);
     next();

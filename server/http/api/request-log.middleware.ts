@@ -17,16 +17,30 @@ export function recordUploadBytes(res: Response, bytes: number): void {
   res.locals.apiUploadBytes = bytes;
 }
 
+/** A key whose secret matched but that was refused (revoked, expired, account barred): its owner sees the attempt. */
+export function recordRefusedKey(res: Response, key: { keyId: string; userId: string }): void {
+  res.locals.apiRefusedKey = key;
+}
+
+/** Who the row is about: the authenticated key, else a refused key whose secret matched, else nobody. */
+function keyOf(req: Request, res: Response): { keyId: string | null; userId: string | null } {
+  if (req.caller?.kind === 'api_key') return { keyId: req.caller.keyId, userId: req.caller.user.id };
+  const refused = res.locals.apiRefusedKey as { keyId: string; userId: string } | undefined;
+  return refused ? { keyId: refused.keyId, userId: refused.userId } : { keyId: null, userId: null };
+}
+
+// A database error's message inlines the statement's values (the address among them): the warning carries its code only.
+const errorCode = (err: unknown): string | undefined =>
+  typeof err === 'object' && err !== null && 'code' in err && (typeof err.code === 'string' || typeof err.code === 'number') ? String(err.code) : undefined;
+
 export function apiRequestLog(deps: Deps, options: { skip: (route: string | null) => boolean }): RequestHandler {
   return (req, res, next) => {
     const started = process.hrtime.bigint();
     res.once('close', () => {
       const route = deps.routeOf(req);
       if (options.skip(route)) return;
-      const caller = req.caller?.kind === 'api_key' ? req.caller : null;
       const entry = {
-        keyId: caller?.keyId ?? null,
-        userId: caller?.user.id ?? null,
+        ...keyOf(req, res),
         method: req.method,
         route: route ?? '(unmatched)',
         status: res.writableFinished ? res.statusCode : CLIENT_CLOSED,
@@ -35,7 +49,9 @@ export function apiRequestLog(deps: Deps, options: { skip: (route: string | null
         ip: req.ip ?? null,
         createdAt: deps.clock(),
       };
-      deps.repos.apiRequests.insert(entry).catch((err: unknown) => deps.logger.warn({ err, requestId: res.locals.requestId, route: entry.route }, 'api request log write failed'));
+      deps.repos.apiRequests
+        .insert(entry)
+        .catch((err: unknown) => deps.logger.warn({ code: errorCode(err), requestId: res.locals.requestId, route: entry.route }, 'api request log write failed'));
     });
     next();
   };

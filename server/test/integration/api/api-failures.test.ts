@@ -102,6 +102,10 @@ describe('API v1: when something on the server fails', function () {
       expect(res.status).to.equal(200);
       expect(res.json.id).to.equal(user.id);
       await until(() => app.logs.some((l) => l.level === 40 && l.msg === 'api request log write failed' && l.route === '/api/v1/me'), 'the warning');
+      const warning = app.logs.find((l) => l.msg === 'api request log write failed')!;
+      expect(warning.code).to.be.a('string').and.not.equal(''); // the database's error code, never its message
+      expect(warning).not.to.have.property('err');
+      expect(JSON.stringify(warning)).not.to.include('127.0.0.1');
     } finally {
       await app.db.schema.renameTable('api_requests_gone', 'api_requests');
     }
