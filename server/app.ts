@@ -37,6 +37,7 @@ import { pagesRoutes } from './http/routes/public/pages.routes.js';
 import { profileRoutes } from './http/routes/public/profile.routes.js';
 import { uploadRoutes } from './http/routes/public/upload.routes.js';
 import { apiRoutes } from './http/routes/api/api.routes.js';
+import { fastImages } from './http/serving/fast-images.js';
 import { randomBase62 } from './lib/ids.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -59,10 +60,14 @@ export function createApp(container: Container): Express {
   app.set('x-powered-by', false);
   app.set('etag', false); // pages are dynamic; image responses set their own content ETags
 
+  const pageHeaders = securityHeaders({ turnstile: config.turnstile !== null, https: config.https, imageOrigin: deliveryOrigin(config) });
   app.use(requestContext(logger));
   app.use(publicUrlCheck(config.publicUrl, logger));
+  // Image bytes are answered here, before the page middleware, cookies, sessions and body parsers; every case it
+  // does not answer goes on to imagesRoutes below.
+  app.use(fastImages({ ...deps, pageHeaders }));
   app.use(cspNonce);
-  app.use(securityHeaders({ turnstile: config.turnstile !== null, https: config.https, imageOrigin: deliveryOrigin(config) }));
+  app.use(pageHeaders);
   app.use('/static', express.static(path.join(PROJECT_ROOT, 'public'), { index: false, fallthrough: true, maxAge: '1d', dotfiles: 'deny' }));
   app.use(viewLocals(config));
   app.use(pageViews({ enabled: config.pageViewLogging, securityLog: () => repos.securityLog, logger, clock }));

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from './config/config.js';
 import type { Db } from './db/knex.js';
+import { startImageChangeFeed } from './db/change-feed.js';
 import { createRepos } from './db/repos.js';
 import { Semaphore } from './lib/semaphore.js';
 import type { AccountDeletionDeps } from './services/account-deletion.service.js';
@@ -43,6 +44,8 @@ export function createContainer(input: ContainerInput) {
   const { config, logger, db, storage, tempDir } = input;
   const clock = input.clock ?? (() => new Date());
   const repos = createRepos(db);
+  // PostgreSQL: other replicas' image changes reach this process's serving caches within a second (db/change-feed.ts).
+  const imageFeed = config.databaseUrl ? startImageChangeFeed(db, { databaseUrl: config.databaseUrl, logger }) : null;
   const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, logger });
   const limits = input.rateLimits?.(repos) ?? createRateLimits(repos);
   const bcryptCost = input.bcryptCostForTests ?? config.bcryptCost;
@@ -65,7 +68,7 @@ export function createContainer(input: ContainerInput) {
     logger,
     clock,
     processing: new Semaphore(config.imageConcurrency),
-    limits: { maxPixels: config.maxImagePixels, thumbnailSize: config.thumbnailSize, workDir: tempDir },
+    limits: { maxPixels: config.maxImagePixels, thumbnailSize: config.thumbnailSize, displayMaxPx: config.displayMaxPx, workDir: tempDir },
   };
 
   const moderation: ModerationDeps = { repos, storage, logger, repeatInfringer: config.repeatInfringer };
@@ -76,7 +79,7 @@ export function createContainer(input: ContainerInput) {
   const albums: AlbumsDeps = { albums: repos.albums, clock };
   const apiKeys: ApiKeysDeps = { repos, clock };
 
-  return Object.freeze({ config, logger, clock, db, repos, storage, tempDir, mailer, limits, auth, sessions, settings, deletion, upload, moderation, images, albums, staffUsers, staffImages, apiKeys });
+  return Object.freeze({ config, logger, clock, db, repos, imageFeed, storage, tempDir, mailer, limits, auth, sessions, settings, deletion, upload, moderation, images, albums, staffUsers, staffImages, apiKeys });
 }
 
 export type Container = ReturnType<typeof createContainer>;

@@ -47,6 +47,7 @@ async function main(): Promise<void> {
     scheduler = createScheduler(container, JOBS);
   } catch (err) {
     if (!(err instanceof SchedulerConfigError)) throw err;
+    await container.imageFeed?.close();
     await runtime.db.destroy();
     logger.fatal(err.message);
     failStartup(err.message, onError);

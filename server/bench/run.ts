@@ -1,153 +1,71 @@
 /**
- * `npm run bench`: upload and download throughput and memory, on the embedded SQLite default, in one process.
- * Goals (reported, not asserted by the test suite): a 25 MB upload must not raise peak RSS by anything near
- * 25 MB per concurrent upload (bytes are streamed to disk, never buffered whole), and downloads stream too.
- * The blocklist's hashing must stay flat in memory (the pixels go through a scratch file, not a buffer).
+ * `npm run bench [-- name…]`: Pixbin's performance as ratios to references measured in the same run on the same
+ * machine (nginx, a bare node:http server, bare sharp), plus gallery latency, memory and cold start. Figures are
+ * reported, never asserted: speed goals live here, not in the test suite.
+ *
+ * Settings: BENCH_QUICK=1 (short runs, small data: checks the bench itself), BENCH_WRK_SECONDS (default 8),
+ * BENCH_DATABASE_URL or TEST_DATABASE_URL (a PostgreSQL server for the gallery bench's scratch database),
+ * BENCH_NO_BUILD=1 (never run `npm run build`; a stale dist/ then means tsx), BENCH_APP_<NAME>=value (passes
+ * <NAME>=value to the Pixbin child processes, e.g. BENCH_APP_WEB_CONCURRENCY=2).
  */
-import fs from 'node:fs/promises';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { execSync } from 'node:child_process';
 import os from 'node:os';
-import path from 'node:path';
-import pino from 'pino';
 import sharp from 'sharp';
-import { createApp } from '../app.js';
-import { createContainer } from '../container.js';
-import { prepareRuntime } from '../boot.js';
-import { loadConfig } from '../config/config.js';
-import { spawn } from 'node:child_process';
-import { Readable } from 'node:stream';
-import { S3Storage } from '../storage/s3.storage.js';
-import { contentHashes } from '../lib/perceptual-hash.js';
-import { createRepos } from '../db/repos.js';
-import { isBlocked } from '../services/hash-blocklist.service.js';
-import { rawRequest, upload } from '../test/helpers/http.js';
-import { s3Settings } from '../test/helpers/s3.js';
+import { killAllChildren } from '../test/helpers/child-process.js';
+import type { Bench, BenchOptions } from './bench-helpers.js';
+import { galleryBench } from './gallery.bench.js';
+import { servingBench } from './serving.bench.js';
+import { startupBench } from './startup.bench.js';
+import { streamingBench } from './streaming.bench.js';
+import { uploadsBench } from './uploads.bench.js';
 
-const MB = 1024 * 1024;
+const BENCHES: Bench[] = [startupBench, servingBench, uploadsBench, galleryBench, streamingBench];
 
-function noiseJpeg(width: number, height: number): Promise<Buffer> {
-  const pixels = Buffer.alloc(width * height * 3);
-  for (let i = 0; i < pixels.length; i += 1) pixels[i] = (i * 2654435761) >>> 24;
-  return sharp(pixels, { raw: { width, height, channels: 3 } }).jpeg({ quality: 92 }).toBuffer();
-}
-
-function rssSampler() {
-  let peak = process.memoryUsage().rss;
-  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 10);
-  return { stop: () => (clearInterval(timer), peak) };
-}
-
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-
-async function timed<T>(count: number, concurrency: number, task: (i: number) => Promise<T>) {
-  const latencies: number[] = [];
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < count) {
-        const i = next++;
-        const t0 = performance.now();
-        await task(i);
-        latencies.push(performance.now() - t0);
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
-  return { seconds, perSecond: count / seconds, p50: percentile(latencies, 50), p95: percentile(latencies, 95) };
-}
-
-const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'pixbin-bench-'));
-const server = createServer();
-await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-const config = loadConfig({ DATA_DIR: dataDir, PUBLIC_URL: url, MAX_UPLOAD_BYTES: String(40 * MB), MAX_IMAGE_PIXELS: '100000000' });
-const runtime = await prepareRuntime(config);
-server.on('request', createApp(createContainer({ config, logger: pino({ level: 'silent' }), ...runtime })));
-
-try {
-  const rows: string[][] = [];
-  const photo = await noiseJpeg(2400, 1600); // ~4 MP, a typical phone-photo size after compression
-  const big = await noiseJpeg(5000, 5000); // 25 MP of noise: close to the 25 MB default limit
-  console.log(`Node ${process.version}, ${os.cpus().length} CPUs, IMAGE_CONCURRENCY=${config.imageConcurrency}, database=${runtime.db.dialect}`);
-
-  const baseline = process.memoryUsage().rss;
-  let sampler = rssSampler();
-  const ups = await timed(40, 4, async () => {
-    const res = await upload(url, { bytes: photo });
-    if (res.status !== 201) throw new Error(`upload failed: ${res.status}`);
-  });
-  let peak = sampler.stop();
-  rows.push([`upload ${(photo.length / MB).toFixed(1)} MB JPEG ×40, 4 at once`, `${ups.perSecond.toFixed(1)}/s`, `${ups.p50.toFixed(0)} ms`, `${ups.p95.toFixed(0)} ms`, `${((peak - baseline) / MB).toFixed(0)} MB`]);
-
-  sampler = rssSampler();
-  const bigUps = await timed(4, 2, async () => {
-    const res = await upload(url, { bytes: big });
-    if (res.status !== 201) throw new Error(`upload failed: ${res.status} ${res.body.toString()}`);
-  });
-  peak = sampler.stop();
-  rows.push([`upload ${(big.length / MB).toFixed(1)} MB / 25 MP JPEG ×4, 2 at once`, `${bigUps.perSecond.toFixed(2)}/s`, `${bigUps.p50.toFixed(0)} ms`, `${bigUps.p95.toFixed(0)} ms`, `${((peak - baseline) / MB).toFixed(0)} MB`]);
-
-  const one = (await upload(url, { bytes: photo })).json() as { url: string; thumbnailUrl: string };
-  sampler = rssSampler();
-  const downs = await timed(400, 16, async (i) => {
-    const res = await rawRequest(i % 2 ? one.url : one.thumbnailUrl);
-    if (res.status !== 200) throw new Error(`download failed: ${res.status}`);
-  });
-  peak = sampler.stop();
-  rows.push(['download image/thumbnail ×400, 16 at once', `${downs.perSecond.toFixed(0)}/s`, `${downs.p50.toFixed(1)} ms`, `${downs.p95.toFixed(1)} ms`, `${((peak - baseline) / MB).toFixed(0)} MB`]);
-
-  // The hash blocklist: both content hashes of an upload (one more decode of it), then the match against
-  // 10 000 entries (an indexed exact lookup, then a scan of the perceptual hashes).
-  const hashInput = path.join(dataDir, 'hash-input.jpg');
-  await fs.writeFile(hashInput, big);
-  sampler = rssSampler();
-  const hashing = await timed(4, 1, () => contentHashes(hashInput, { maxPixels: config.maxImagePixels, workDir: dataDir }));
-  peak = sampler.stop();
-  rows.push(['content hashes of a 25 MP JPEG ×4, one at a time', `${hashing.perSecond.toFixed(2)}/s`, `${hashing.p50.toFixed(0)} ms`, `${hashing.p95.toFixed(0)} ms`, `${((peak - baseline) / MB).toFixed(0)} MB`]);
-  const hex = (n: number) => Array.from({ length: n }, () => Math.floor(Math.random() * 16).toString(16)).join('');
-  await runtime.db.batchInsert('hash_blocklist', Array.from({ length: 10_000 }, (_, i) => ({ id: `bench-${i}`, pixel_sha256: hex(64), phash: hex(16), created_at: new Date() })), 500);
-  const matching = await timed(50, 1, () => isBlocked(createRepos(runtime.db), { pixelSha256: hex(64), phash: hex(16) }, config.blocklistMatchDistance));
-  rows.push(['blocklist match against 10 000 entries ×50', `${matching.perSecond.toFixed(0)}/s`, `${matching.p50.toFixed(1)} ms`, `${matching.p95.toFixed(1)} ms`, '-']);
-
-  // The S3 driver on its own: a 200 MB object streamed up (multipart) and down, against s3rver in another process.
-  const s3rver = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 's3rver-child.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const endpoint = await new Promise<string>((resolve) => s3rver.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString().trim())));
-  const s3 = new S3Storage(s3Settings(endpoint, 'bench'));
+function gitRevision(): string {
   try {
-    const size = 200 * MB;
-    const chunk = Buffer.alloc(MB, 7);
-    const s3Baseline = process.memoryUsage().rss;
-    sampler = rssSampler();
-    let t0 = performance.now();
-    await s3.put('images/be/nch.jpg', Readable.from((function* () {
-      for (let i = 0; i < size / MB; i++) yield chunk;
-    })()));
-    let seconds = (performance.now() - t0) / 1000;
-    peak = sampler.stop();
-    rows.push(['S3 put 200 MB stream (multipart, 8 MiB parts)', `${(size / MB / seconds).toFixed(0)} MB/s`, `${(seconds * 1000).toFixed(0)} ms`, '-', `${((peak - s3Baseline) / MB).toFixed(0)} MB`]);
-    sampler = rssSampler();
-    t0 = performance.now();
-    let received = 0;
-    for await (const part of await s3.get('images/be/nch.jpg')) received += (part as Buffer).length;
-    seconds = (performance.now() - t0) / 1000;
-    peak = sampler.stop();
-    if (received !== size) throw new Error(`S3 get returned ${received} bytes`);
-    rows.push(['S3 get 200 MB stream', `${(size / MB / seconds).toFixed(0)} MB/s`, `${(seconds * 1000).toFixed(0)} ms`, '-', `${((peak - s3Baseline) / MB).toFixed(0)} MB`]);
-  } finally {
-    s3.destroy();
-    s3rver.kill('SIGTERM');
+    const head = execSync('git rev-parse --short HEAD', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execSync('git status --porcelain --untracked-files=no', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return `${head}${dirty ? ' + uncommitted changes' : ''}`;
+  } catch {
+    return 'unknown';
   }
-
-  const header = ['scenario', 'throughput', 'p50', 'p95', 'peak RSS over baseline'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  for (const row of [header, ...rows]) console.log(row.map((c, i) => c.padEnd(widths[i]!)).join('  '));
-  console.log('(the client runs in the same process, so the RSS figures include the test client holding its request bodies)');
-} finally {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
-  await runtime.db.destroy();
-  await fs.rm(dataDir, { recursive: true, force: true });
 }
+
+const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const unknown = names.filter((n) => !BENCHES.some((b) => b.name === n));
+if (unknown.length) {
+  console.error(`Unknown bench ${unknown.join(', ')}. Choose from: ${BENCHES.map((b) => b.name).join(', ')} (none: all).`);
+  process.exit(2);
+}
+const selected = names.length ? BENCHES.filter((b) => names.includes(b.name)) : BENCHES;
+const quick = process.env.BENCH_QUICK === '1';
+const options: BenchOptions = { quick, wrkSeconds: Number(process.env.BENCH_WRK_SECONDS) || (quick ? 2 : 8) };
+
+const cpus = os.cpus();
+console.log('# Pixbin bench');
+console.log(`Date:     ${new Date().toISOString()}`);
+console.log(`Machine:  ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${cpus.length} cores, ${(os.totalmem() / 1024 ** 3).toFixed(1)} GiB RAM, ${os.type()} ${os.release()} ${os.arch()}`);
+console.log(`Load:     ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (1, 5, 15 min averages at start: other work on the machine skews every figure)`);
+console.log(`Runtime:  Node ${process.version}, sharp ${sharp.versions.sharp} / libvips ${sharp.versions.vips}`);
+console.log(`Code:     ${gitRevision()}`);
+console.log(`Run:      ${selected.map((b) => b.name).join(', ')}${quick ? ' (BENCH_QUICK=1: short runs, small data; not for comparison)' : ''}`);
+
+const started = performance.now();
+let failed = false;
+try {
+  for (const bench of selected) {
+    console.log(`\n## ${bench.title}`);
+    const t0 = performance.now();
+    try {
+      await bench.run(options);
+    } catch (err) {
+      failed = true;
+      console.log(`  FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    }
+    console.log(`  (${bench.name}: ${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+  }
+} finally {
+  killAllChildren();
+}
+console.log(`\nTotal: ${((performance.now() - started) / 1000).toFixed(0)} s`);
+process.exit(failed ? 1 : 0);

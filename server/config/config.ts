@@ -52,6 +52,7 @@ const schema = z
     MAX_UPLOAD_BYTES: integer(1024, 1024 * 1024 * 1024, 25 * 1024 * 1024),
     MAX_IMAGE_PIXELS: integer(1, 1_000_000_000, 50_000_000),
     THUMBNAIL_SIZE: integer(16, 4096, 400),
+    DISPLAY_MAX_PX: integer(64, 8192, 1600),
     IMAGE_CONCURRENCY: integer(1, 64, 2),
     TRUST_PROXY: optionalString,
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -150,6 +151,8 @@ export type Config = Readonly<{
   maxUploadBytes: number;
   maxImagePixels: number;
   thumbnailSize: number;
+  /** The display variant's longest side (share pages, link previews). */
+  displayMaxPx: number;
   imageConcurrency: number;
   trustProxy: boolean | number | string;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
@@ -277,6 +280,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxUploadBytes: e.MAX_UPLOAD_BYTES,
     maxImagePixels: e.MAX_IMAGE_PIXELS,
     thumbnailSize: e.THUMBNAIL_SIZE,
+    displayMaxPx: e.DISPLAY_MAX_PX,
     imageConcurrency: e.IMAGE_CONCURRENCY,
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     logLevel: e.LOG_LEVEL,

@@ -19,6 +19,11 @@ export type ImageRecord = {
   thumbWidth: number;
   thumbHeight: number;
   thumbSha256: string;
+  /** The display variant (a WebP at most DISPLAY_MAX_PX wide or high); all null until the backfill makes it for an older image. */
+  displaySize: number | null;
+  displayWidth: number | null;
+  displayHeight: number | null;
+  displaySha256: string | null;
   createdAt: Date;
   /** null: a guest upload nobody has claimed. */
   ownerId: string | null;
@@ -52,6 +57,10 @@ export type ImageRow = {
   thumb_width: number;
   thumb_height: number;
   thumb_sha256: string;
+  display_size?: number | string | null;
+  display_width?: number | null;
+  display_height?: number | null;
+  display_sha256?: string | null;
   created_at: Date | number;
   owner_id: string | null;
   visibility: string;
@@ -81,6 +90,10 @@ export const fromRow = (r: ImageRow): ImageRecord => ({
   thumbWidth: r.thumb_width,
   thumbHeight: r.thumb_height,
   thumbSha256: r.thumb_sha256,
+  displaySize: r.display_size == null ? null : Number(r.display_size),
+  displayWidth: r.display_width ?? null,
+  displayHeight: r.display_height ?? null,
+  displaySha256: r.display_sha256 ?? null,
   createdAt: toDate(r.created_at),
   ownerId: r.owner_id ?? null,
   visibility: asVisibility(r.visibility),
@@ -93,8 +106,24 @@ export const fromRow = (r: ImageRow): ImageRecord => ({
   phash: r.phash ?? null,
 });
 
-/** A new row may leave out the owner fields (a guest upload, unlisted, untitled) and the content hashes. */
-type OptionalOnInsert = 'ownerId' | 'visibility' | 'title' | 'expiresAt' | 'missingSince' | 'moderationState' | 'moderationReason' | 'pixelSha256' | 'phash';
+/**
+ * A new row may leave out the owner fields (a guest upload, unlisted, untitled), the content hashes and the display
+ * variant (a restored record from before display variants has none).
+ */
+type OptionalOnInsert =
+  | 'ownerId'
+  | 'visibility'
+  | 'title'
+  | 'expiresAt'
+  | 'missingSince'
+  | 'moderationState'
+  | 'moderationReason'
+  | 'pixelSha256'
+  | 'phash'
+  | 'displaySize'
+  | 'displayWidth'
+  | 'displayHeight'
+  | 'displaySha256';
 export type NewImage = Omit<ImageRecord, OptionalOnInsert> & Partial<Pick<ImageRecord, OptionalOnInsert>>;
 
 /** The row for a new image (exported for bulk inserts). */
@@ -113,6 +142,10 @@ export const toRow = (i: NewImage): ImageRow => ({
   thumb_width: i.thumbWidth,
   thumb_height: i.thumbHeight,
   thumb_sha256: i.thumbSha256,
+  display_size: i.displaySize ?? null,
+  display_width: i.displayWidth ?? null,
+  display_height: i.displayHeight ?? null,
+  display_sha256: i.displaySha256 ?? null,
   created_at: i.createdAt,
   owner_id: i.ownerId ?? null,
   visibility: i.visibility ?? 'unlisted',

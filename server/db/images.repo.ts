@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { fromRow, toRow, type ImageRecord, type ImageRow, type NewImage, type Visibility } from './image-rows.js';
-import { containsPattern, inBatches, rawRows, toDate, toDateOrNull } from './knex.js';
+import { imageChangesOf, imageWriteLog, type ImageWriteLog } from './image-changes.js';
+import { containsPattern, inBatches, rawRows, toDate, toDateOrNull, type Db } from './knex.js';
 
 export { toRow, VISIBILITIES, type ImageRecord, type NewImage, type Visibility } from './image-rows.js';
 
@@ -45,10 +46,18 @@ export function ownerPageQuery(db: Knex, ownerId: string, query: OwnerListQuery)
 /** The staff image browser's filters; all optional but the page. */
 export type StaffImageFilter = { id?: string; ownerId?: string; state?: 'sensitive' | 'hidden'; from?: Date; to?: Date; after: PagePosition | null; limit: number };
 
-export function createImagesRepo(db: Knex) {
+/**
+ * Every statement that changes rows reports their ids through `writes` (see image-changes.ts): the serving caches
+ * depend on it, so a new writer of the images table belongs here, reporting what it changed.
+ */
+export function createImagesRepo(db: Knex, writes: ImageWriteLog = imageWriteLog(imageChangesOf(db as Db))) {
+  const only = (id: string, changed: number | boolean) => (changed ? [id] : []);
   return {
     async insert(image: NewImage): Promise<void> {
-      await db('images').insert(toRow(image));
+      await writes.write(db, async (q) => {
+        await q('images').insert(toRow(image));
+        return { result: undefined, changed: [image.id] };
+      });
     },
 
     async findById(id: string): Promise<ImageRecord | null> {
@@ -57,12 +66,18 @@ export function createImagesRepo(db: Knex) {
     },
 
     async deleteById(id: string): Promise<boolean> {
-      return (await db('images').where({ id }).delete()) > 0;
+      return writes.write(db, async (q) => {
+        const deleted = (await q('images').where({ id }).delete()) > 0;
+        return { result: deleted, changed: only(id, deleted) };
+      });
     },
 
     /** Deletes the row only while it still has this delete key (a claim in between replaces the key). */
     async deleteByIdAndKeyHash(id: string, deleteKeyHash: string): Promise<boolean> {
-      return (await db('images').where({ id, delete_key_hash: deleteKeyHash }).delete()) > 0;
+      return writes.write(db, async (q) => {
+        const deleted = (await q('images').where({ id, delete_key_hash: deleteKeyHash }).delete()) > 0;
+        return { result: deleted, changed: only(id, deleted) };
+      });
     },
 
     async count(): Promise<number> {
@@ -106,7 +121,10 @@ export function createImagesRepo(db: Knex) {
       if (changes.title !== undefined) row.title = changes.title;
       if (changes.visibility !== undefined) row.visibility = changes.visibility;
       if (Object.keys(row).length === 0) return (await db('images').where({ owner_id: ownerId, id }).first()) !== undefined;
-      return (await db('images').where({ owner_id: ownerId, id }).update(row)) > 0;
+      return writes.write(db, async (q) => {
+        const updated = (await q('images').where({ owner_id: ownerId, id }).update(row)) > 0;
+        return { result: updated, changed: only(id, updated) };
+      });
     },
 
     /** Guest uploads whose chosen deletion time has come, and (with a ceiling) guest uploads older than it. */
@@ -118,14 +136,17 @@ export function createImagesRepo(db: Knex) {
 
     /** Deletes the row only while it is still due as listExpired saw it: a claim in between cleared the expiry. */
     async deleteIfExpired(id: string, now: Date, guestCeiling: Date | null = null): Promise<boolean> {
-      const deleted = await db('images')
-        .where({ id })
-        .andWhere((q) => {
-          q.where((e) => e.whereNotNull('expires_at').andWhere('expires_at', '<=', now));
-          if (guestCeiling) q.orWhere((c) => c.whereNull('owner_id').andWhere('created_at', '<=', guestCeiling));
-        })
-        .delete();
-      return deleted > 0;
+      return writes.write(db, async (trx) => {
+        const deleted =
+          (await trx('images')
+            .where({ id })
+            .andWhere((q) => {
+              q.where((e) => e.whereNotNull('expires_at').andWhere('expires_at', '<=', now));
+              if (guestCeiling) q.orWhere((c) => c.whereNull('owner_id').andWhere('created_at', '<=', guestCeiling));
+            })
+            .delete()) > 0;
+        return { result: deleted, changed: only(id, deleted) };
+      });
     },
 
     /** Which of these ids have a row (the orphan sweep). */
@@ -145,7 +166,7 @@ export function createImagesRepo(db: Knex) {
 
     /** Marks the row's bytes missing (a Date) or back (null). */
     async setMissingSince(id: string, since: Date | null): Promise<void> {
-      await db('images').where({ id }).update({ missing_since: since });
+      await writes.write(db, async (q) => ({ result: undefined, changed: only(id, await q('images').where({ id }).update({ missing_since: since })) }));
     },
 
     /** Every image of an owner (for account deletion and export). */
@@ -154,26 +175,34 @@ export function createImagesRepo(db: Knex) {
     },
 
     async deleteAllOwned(ownerId: string): Promise<number> {
-      return db('images').where({ owner_id: ownerId }).delete();
+      return writes.write(db, async (q) => {
+        // RETURNING names the rows, so the caches drop exactly these.
+        const ids = rawRows<{ id: string }>(await q.raw('delete from images where owner_id = ? returning id', [ownerId])).map((r) => r.id);
+        return { result: ids.length, changed: ids };
+      });
     },
 
     /** Deletes the owner's rows among ids and returns exactly the rows this statement removed. */
     async deleteOwned(ownerId: string, ids: readonly string[]): Promise<ImageRecord[]> {
       if (ids.length === 0) return [];
       const marks = ids.map(() => '?').join(', ');
-      // RETURNING (PostgreSQL, SQLite ≥ 3.35): two concurrent deletes of one row cannot both count it.
-      const result = await db.raw(`delete from images where owner_id = ? and id in (${marks}) returning *`, [ownerId, ...ids]);
-      return rawRows<ImageRow>(result).map(fromRow);
+      return writes.write(db, async (q) => {
+        // RETURNING (PostgreSQL, SQLite ≥ 3.35): two concurrent deletes of one row cannot both count it.
+        const deleted = rawRows<ImageRow>(await q.raw(`delete from images where owner_id = ? and id in (${marks}) returning *`, [ownerId, ...ids])).map(fromRow);
+        return { result: deleted, changed: deleted.map((i) => i.id) };
+      });
     },
 
     /** Moves an unowned image into an account if its delete key is still the one presented; replaces the key. */
     async claim(ownerId: string, id: string, expectedKeyHash: string, newKeyHash: string): Promise<boolean> {
-      const updated = await db('images')
-        .where({ id, delete_key_hash: expectedKeyHash })
-        .whereNull('owner_id')
-        // An account keeps what it claims: a guest's chosen deletion time no longer applies.
-        .update({ owner_id: ownerId, delete_key_hash: newKeyHash, expires_at: null });
-      return updated > 0;
+      return writes.write(db, async (q) => {
+        const updated = await q('images')
+          .where({ id, delete_key_hash: expectedKeyHash })
+          .whereNull('owner_id')
+          // An account keeps what it claims: a guest's chosen deletion time no longer applies.
+          .update({ owner_id: ownerId, delete_key_hash: newKeyHash, expires_at: null });
+        return { result: updated > 0, changed: only(id, updated) };
+      });
     },
 
     // Staff and moderation: not scoped to an owner (moderators act on anyone's images; never reachable by users).
@@ -190,7 +219,10 @@ export function createImagesRepo(db: Knex) {
 
     /** A moderator's decision: sensitive or hidden with the statement of reasons, or (null) none; false when the image is gone. */
     async setModeration(id: string, decision: { state: 'sensitive' | 'hidden' | null; reason: string | null; at: Date }): Promise<boolean> {
-      return (await db('images').where({ id }).update({ moderation_state: decision.state, moderation_reason: decision.state ? decision.reason : null, moderated_at: decision.at })) > 0;
+      return writes.write(db, async (q) => {
+        const updated = (await q('images').where({ id }).update({ moderation_state: decision.state, moderation_reason: decision.state ? decision.reason : null, moderated_at: decision.at })) > 0;
+        return { result: updated, changed: only(id, updated) };
+      });
     },
 
     /** The owner's images with a moderation decision on them (their statement of reasons), with when it was taken. */
@@ -204,10 +236,33 @@ export function createImagesRepo(db: Knex) {
       return Number(row?.n ?? 0);
     },
 
+    /** A keyset page (by id) of images that have no display variant yet (the backfill), skipping rows whose bytes are missing. */
+    async listLackingDisplay(afterId: string, limit: number): Promise<ImageRecord[]> {
+      const rows = (await db('images').where('id', '>', afterId).whereNull('display_size').whereNull('missing_since').orderBy('id').limit(limit)) as ImageRow[];
+      return rows.map(fromRow);
+    },
+
+    /**
+     * Records the display variant of an image that has none yet. Returns the row's owner (whose quota now pays for
+     * it) when it was recorded; null when the row is gone or already has one.
+     */
+    async setDisplayVariant(id: string, variant: { size: number; width: number; height: number; sha256: string }): Promise<{ ownerId: string | null } | null> {
+      return writes.write(db, async (q) => {
+        const rows = (await q('images')
+          .where({ id })
+          .whereNull('display_size')
+          .update({ display_size: variant.size, display_width: variant.width, display_height: variant.height, display_sha256: variant.sha256 })
+          .returning('owner_id')) as Array<{ owner_id: string | null }>;
+        return { result: rows[0] ? { ownerId: rows[0].owner_id ?? null } : null, changed: rows.length ? [id] : [] };
+      });
+    },
+
     /** How many images are stored and their bytes, every variant counted (the staff dashboard). */
     async storageTotals(): Promise<{ images: number; bytes: number }> {
-      const row = (await db('images').sum({ bytes: 'size' }).sum({ thumbs: 'thumb_size' }).count({ n: '*' }).first()) as { bytes: unknown; thumbs: unknown; n: unknown } | undefined;
-      return { images: Number(row?.n ?? 0), bytes: Number(row?.bytes ?? 0) + Number(row?.thumbs ?? 0) };
+      const row = (await db('images').sum({ bytes: 'size' }).sum({ thumbs: 'thumb_size' }).sum({ displays: 'display_size' }).count({ n: '*' }).first()) as
+        | { bytes: unknown; thumbs: unknown; displays: unknown; n: unknown }
+        | undefined;
+      return { images: Number(row?.n ?? 0), bytes: Number(row?.bytes ?? 0) + Number(row?.thumbs ?? 0) + Number(row?.displays ?? 0) };
     },
   };
 }

@@ -10,6 +10,7 @@ import { createCounterNoticesRepo } from './counter-notices.repo.js';
 import { createDailyStatsRepo } from './daily-stats.repo.js';
 import { createEmailTokensRepo } from './email-tokens.repo.js';
 import { createHashBlocklistRepo } from './hash-blocklist.repo.js';
+import { imageChangesOf, imageWriteLog, type ImageChanges, type ImageWriteLog } from './image-changes.js';
 import { createImagesRepo } from './images.repo.js';
 import { createIpBansRepo } from './ip-bans.repo.js';
 import { createJobRunsRepo } from './job-runs.repo.js';
@@ -23,9 +24,11 @@ import { createSessionsRepo } from './sessions.repo.js';
 import { createUsersRepo } from './users.repo.js';
 
 /** Every repository, bound to one connection: the pool, or one transaction. */
-function bind(db: Knex, dialect: Dialect) {
+function bind(db: Knex, dialect: Dialect, imageChanges: ImageChanges, imageWrites: ImageWriteLog) {
   return {
     dialect,
+    /** Hears every change to image rows (the serving caches subscribe); see image-changes.ts. */
+    imageChanges,
     /** Resolves when the database answers (readiness). */
     ping: async (): Promise<void> => {
       await db.raw('select 1');
@@ -41,7 +44,7 @@ function bind(db: Knex, dialect: Dialect) {
     dailyStats: createDailyStatsRepo(db),
     emailTokens: createEmailTokensRepo(db),
     hashBlocklist: createHashBlocklistRepo(db),
-    images: createImagesRepo(db),
+    images: createImagesRepo(db, imageWrites),
     ipBans: createIpBansRepo(db),
     jobRuns: createJobRunsRepo(db),
     privacyRequests: createPrivacyRequestsRepo(db),
@@ -62,14 +65,22 @@ export type Repos = ReturnType<typeof bind> & {
   transaction<T>(fn: (tx: Repos) => Promise<T>): Promise<T>;
 };
 
-function reposOn(db: Knex, dialect: Dialect): Repos {
+function reposOn(db: Knex, dialect: Dialect, imageChanges: ImageChanges, imageWrites: ImageWriteLog): Repos {
   return {
-    ...bind(db, dialect),
-    transaction: <T>(fn: (tx: Repos) => Promise<T>) => db.transaction((trx) => fn(reposOn(trx, dialect))),
+    ...bind(db, dialect, imageChanges, imageWrites),
+    transaction: async <T>(fn: (tx: Repos) => Promise<T>) => {
+      const writes = imageWrites.inTransaction();
+      try {
+        return await db.transaction((trx) => fn(reposOn(trx, dialect, imageChanges, writes)));
+      } finally {
+        writes.settle(); // committed or rolled back: either way a cached row read meanwhile may be stale
+      }
+    },
   };
 }
 
 /** Builds the repositories once, for the composition root (and for tests that need only the data layer). */
 export function createRepos(db: Db): Repos {
-  return reposOn(db, db.dialect);
+  const changes = imageChangesOf(db);
+  return reposOn(db, db.dialect, changes, imageWriteLog(changes));
 }

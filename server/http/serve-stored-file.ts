@@ -19,6 +19,24 @@ export type StoredFile = {
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 
+/** Small variants' bytes held in memory (http/serving/bytes-cache.ts); without it every response streams from storage. */
+export type HeldBytes = {
+  /** The bytes if they are held now. HEAD asks only this: it never reads storage. */
+  peek(file: StoredFile): Buffer | undefined;
+  /** The bytes if held, or read now when they are worth holding; undefined: stream them from storage. */
+  read(file: StoredFile, storage: StorageDriver): Promise<Buffer | undefined>;
+};
+
+/** Storage reads that find no object answer 404 like a missing image, before any byte is promised. */
+async function orNotFound<T>(read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFound();
+    throw err;
+  }
+}
+
 /** Picks the one range to send, or null for the whole file. Malformed and multi-range requests get the whole file. */
 function chooseRange(req: Request, size: number, etag: string): ByteRange | null | 'unsatisfiable' {
   const header = req.headers.range;
@@ -32,10 +50,11 @@ function chooseRange(req: Request, size: number, etag: string): ByteRange | null
 }
 
 /**
- * Sends a stored, immutable variant with ETag/304, HEAD, and single byte ranges (206/416). Bytes are streamed
- * from storage; nothing is buffered. A row whose bytes are missing is answered as 404, never as a broken 200.
+ * Sends a stored, immutable variant with ETag/304 (before storage is touched), HEAD, and single byte ranges
+ * (206/416). Bytes come from memory when `held` has them, else they are streamed from storage. A row whose bytes
+ * are missing is answered as 404, never as a broken 200.
  */
-export async function serveStoredFile(req: Request, res: Response, storage: StorageDriver, file: StoredFile): Promise<void> {
+export async function serveStoredFile(req: Request, res: Response, storage: StorageDriver, file: StoredFile, held?: HeldBytes): Promise<void> {
   const etag = `"${file.sha256.slice(0, 32)}"`;
   setImageResponseHeaders(res);
   res.set({
@@ -59,17 +78,16 @@ export async function serveStoredFile(req: Request, res: Response, storage: Stor
   if (range) res.status(206).set('Content-Range', `bytes ${range.start}-${range.end}/${file.size}`);
   res.set('Content-Length', String(length));
   if (req.method === 'HEAD') {
-    if (!(await storage.exists(file.key))) throw new NotFound();
+    if (!held?.peek(file) && !(await storage.exists(file.key))) throw new NotFound();
     res.end();
     return;
   }
-  let body;
-  try {
-    body = await storage.get(file.key, range ?? undefined);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFound();
-    throw err;
+  const bytes = held && (await orNotFound(() => held.read(file, storage)));
+  if (bytes) {
+    res.end(range ? bytes.subarray(range.start, range.end + 1) : bytes);
+    return;
   }
+  const body = await orNotFound(() => storage.get(file.key, range ?? undefined));
   try {
     await pipeline(body, res);
   } catch (err) {

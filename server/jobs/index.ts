@@ -1,4 +1,5 @@
 import { aggregateDailyStats } from './aggregate-daily-stats.job.js';
+import { backfillDisplayVariantsJob } from './backfill-display-variants.job.js';
 import { expireGuestUploads } from './expire-guest-uploads.job.js';
 import { expireSessionsAndTokens } from './expire-sessions-and-tokens.job.js';
 import type { Job } from './job.js';
@@ -9,5 +10,5 @@ import { rotateSecurityLog } from './rotate-security-log.job.js';
 import { sweepOrphans } from './sweep-orphans.job.js';
 
 /** Every scheduled job, by name. */
-export const JOBS: readonly Job[] = [rotateSecurityLog, rotateApiLog, aggregateDailyStats, purgeDeletedAccounts, expireGuestUploads, reapRecoveryStore, expireSessionsAndTokens, sweepOrphans];
+export const JOBS: readonly Job[] = [rotateSecurityLog, rotateApiLog, aggregateDailyStats, purgeDeletedAccounts, expireGuestUploads, reapRecoveryStore, expireSessionsAndTokens, sweepOrphans, backfillDisplayVariantsJob];
 

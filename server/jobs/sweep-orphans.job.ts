@@ -3,7 +3,7 @@ import type { Job } from './job.js';
 
 export const ORPHAN_GRACE_MINUTES = 60;
 const GRACE_MS = ORPHAN_GRACE_MINUTES * 60_000;
-const LIVE_KEY = /^(images|thumbs)\/[0-9A-Za-z]{2}\/([0-9A-Za-z]{12})\.\w+$/;
+const LIVE_KEY = /^(images|thumbs|display)\/[0-9A-Za-z]{2}\/([0-9A-Za-z]{12})\.\w+$/;
 const ID_BATCH = 500;
 const REPORTED_IDS = 50;
 
@@ -63,6 +63,8 @@ export const sweepOrphans: Job = {
       const rows = await repos.images.listForSweep(after, new Date(listedAt - 60_000), ID_BATCH);
       if (rows.length === 0) break;
       for (const row of rows) {
+        // The original and thumbnail only: a display variant the backfill is storing right now may not have been
+        // listed, and without one the share page still shows the original.
         const keys = (liveById.get(row.id) ?? []).map((o) => o.key);
         const complete = keys.includes(`images/${row.id.slice(0, 2)}/${row.id}.${row.ext}`) && keys.includes(`thumbs/${row.id.slice(0, 2)}/${row.id}.webp`);
         if (!complete) missing.push(row.id);

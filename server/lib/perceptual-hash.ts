@@ -34,7 +34,7 @@ const normalised = (image: Sharp): Sharp => image.autoOrient().flatten({ backgro
  * XML) in workDir, and only the pixel bytes are read back through the hash. The file holds width × height × 3
  * bytes (at most MAX_IMAGE_PIXELS × 3) and is removed on every path.
  */
-async function pixelSha256(image: Sharp, workDir: string): Promise<string> {
+export async function pixelSha256(image: Sharp, workDir: string): Promise<string> {
   const file = path.join(workDir, `${randomBase62(16)}.pixels.v`);
   try {
     const info = await normalised(image).toFile(file);
@@ -61,9 +61,10 @@ async function pixelSha256(image: Sharp, workDir: string): Promise<string> {
 /**
  * A DCT perceptual hash (pHash): greyscale 32×32, 2-D DCT, then one bit per low frequency, set when it is above
  * their median. Re-encoding, resizing and small colour changes move few bits; unrelated pictures differ in ~32.
- * JPEG shrink-on-load is off so every format is scaled from the same fully decoded pixels.
+ * sharp's fast JPEG shrink-on-load is off, though it still decodes a large JPEG at 1/2 to 1/8 scale (DCT scaling,
+ * leaving at least a 2× resize): a JPEG's hash must therefore come from the JPEG itself, never from decoded pixels.
  */
-async function perceptualHash(image: Sharp): Promise<string> {
+export async function perceptualHash(image: Sharp): Promise<string> {
   const pixels = await normalised(image).greyscale().resize(HASH_SIDE, HASH_SIDE, { fit: 'fill', fastShrinkOnLoad: false }).raw().toBuffer();
   const mean = pixels.reduce((sum, p) => sum + p, 0) / pixels.length;
   const spread = Math.sqrt(pixels.reduce((sum, p) => sum + (p - mean) ** 2, 0) / pixels.length);

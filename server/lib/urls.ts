@@ -7,6 +7,11 @@ export function imageUrls(publicUrl: string, image: { id: string; ext: string })
   };
 }
 
+/** The display variant (a WebP at most DISPLAY_MAX_PX on its longest side); null for an image that has none yet. */
+export function displayUrl(publicUrl: string, image: { id: string; displaySize?: number | null }): string | null {
+  return image.displaySize == null ? null : `${publicUrl}/d/${image.id}.webp`;
+}
+
 export function secretUrls(publicUrl: string, id: string, deleteKey: string) {
   return { deleteUrl: `${publicUrl}/delete/${id}/${deleteKey}` };
 }

@@ -1,11 +1,12 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
+import sharp, { type Metadata, type Sharp } from 'sharp';
 import { BadRequest, PayloadTooLarge, UnsupportedMediaType, Unprocessable } from '../errors.js';
 import { randomBase62 } from '../lib/ids.js';
 import { sniffImageType, SNIFF_BYTES, type ImageType } from '../lib/mime-sniff.js';
 import { sha256OfFile } from '../lib/file-hash.js';
-import { contentHashes, type ContentHashes } from '../lib/perceptual-hash.js';
+import { perceptualHash, pixelSha256, type ContentHashes } from '../lib/perceptual-hash.js';
+import { stripPngPhys } from '../lib/png-phys.js';
 
 // libvips' own cache keeps decoded images around; memory must stay flat under hostile uploads.
 sharp.cache(false);
@@ -19,6 +20,9 @@ export const ENCODER_SETTINGS = {
   webp: { quality: 90, effort: 4 },
   avif: { quality: 70, effort: 4 },
   thumbnail: { quality: 80, effort: 4 },
+  // What share pages and link previews load instead of the original: ~1/10 of a phone photo's bytes at 1600 px,
+  // with no visible loss at that size (82 is where WebP's artefacts stopped showing on the test photos).
+  display: { quality: 82, effort: 4 },
 } as const;
 
 const PROCESSING_TIMEOUT_SECONDS = 60;
@@ -36,8 +40,9 @@ const messages = {
 
 export type ProcessedVariant = { path: string; size: number; sha256: string; width: number; height: number };
 /** hashes: of the uploaded pixels (not our re-encode), for the hash blocklist. */
-export type ProcessedImage = { type: ImageType; frames: number; original: ProcessedVariant; thumbnail: ProcessedVariant; hashes: ContentHashes };
-export type ProcessingOptions = { maxPixels: number; thumbnailSize: number; workDir: string };
+export type ProcessedImage = { type: ImageType; frames: number; original: ProcessedVariant; thumbnail: ProcessedVariant; display: ProcessedVariant; hashes: ContentHashes };
+/** displayMaxPx: DISPLAY_MAX_PX, the display variant's longest side. */
+export type ProcessingOptions = { maxPixels: number; thumbnailSize: number; displayMaxPx: number; workDir: string };
 
 async function readHead(file: string): Promise<{ head: Buffer; size: number }> {
   const handle = await fs.open(file, 'r');
@@ -76,14 +81,33 @@ function encoderFor(type: ImageType, pipeline: Sharp): Sharp {
   }
 }
 
-async function finishVariant(file: string, info: OutputInfo, pageHeight?: number): Promise<ProcessedVariant> {
+async function finishVariant(file: string, info: { size: number; width: number; height: number }, pageHeight?: number): Promise<ProcessedVariant> {
   return { path: file, size: info.size, sha256: await sha256OfFile(file), width: info.width, height: pageHeight ?? info.height };
+}
+
+/** A WebP of the first frame, orientation applied, at most `side` px on its longest side and never enlarged. */
+const webpVariant = (source: Sharp, side: number, settings: { quality: number; effort: number }, file: string) =>
+  source.autoOrient().resize(side, side, { fit: 'inside', withoutEnlargement: true }).webp(settings).toFile(file);
+
+/**
+ * The one full decode: the first frame's pixels, written uncompressed as a VIPS (.v) file that every later
+ * pipeline maps from disk instead of decoding the upload again. It holds exactly what a pipeline on the upload
+ * itself sees after its colour step: the embedded ICC profile (or CMYK) already converted, 16-bit depth kept, the
+ * EXIF orientation kept (so each output orients as before) and nothing else. Pipelines reading it therefore make
+ * byte-identical outputs, and the blocklist's pixel hash stays the same for the same upload.
+ */
+async function decodeOnce(input: string, file: string, meta: Metadata, maxPixels: number): Promise<void> {
+  let decoded = sharp(input, { limitInputPixels: maxPixels, sequentialRead: true }).timeout({ seconds: PROCESSING_TIMEOUT_SECONDS }).keepExif();
+  // Without this, the output step would cast 16-bit pixels to 8 bits before they reach the file.
+  if (meta.space === 'rgb16' || meta.space === 'grey16') decoded = decoded.toColourspace(meta.space);
+  await decoded.toFile(file);
 }
 
 /**
  * Validates an uploaded file and re-encodes it: orientation applied, colours converted to sRGB, every byte of
- * metadata (EXIF, GPS, XMP, IPTC, ICC, comments, trailing data) dropped. Writes the outputs into workDir;
- * the caller owns and removes them. Throws AppErrors for anything the client got wrong.
+ * metadata (EXIF, GPS, XMP, IPTC, ICC, comments, PNG resolution, trailing data) dropped. Makes the original, the
+ * thumbnail, the display variant and the content hashes from one decode. Writes the outputs into workDir; the
+ * caller owns and removes them. Throws AppErrors for anything the client got wrong.
  */
 export async function processImage(input: string, options: ProcessingOptions): Promise<ProcessedImage> {
   const { head, size } = await readHead(input);
@@ -108,35 +132,60 @@ export async function processImage(input: string, options: ProcessingOptions): P
   if (pixels > options.maxPixels) throw new PayloadTooLarge(messages.tooManyPixels(pixels, options.maxPixels), 'too_many_pixels');
 
   const base = path.join(options.workDir, randomBase62(16));
+  const decodedPath = `${base}.decoded.v`;
   const originalPath = `${base}.${type.ext}`;
   const thumbPath = `${base}.thumb.webp`;
-  const open = (animated: boolean) =>
-    sharp(input, { animated, limitInputPixels: options.maxPixels, sequentialRead: true }).timeout({ seconds: PROCESSING_TIMEOUT_SECONDS });
+  const displayPath = `${base}.display.webp`;
+  const timed = (image: Sharp) => image.timeout({ seconds: PROCESSING_TIMEOUT_SECONDS });
+  const fromUpload = (animated: boolean) => timed(sharp(input, { animated, limitInputPixels: options.maxPixels, sequentialRead: true }));
+  const fromDecoded = () => timed(sharp(decodedPath, { limitInputPixels: false, sequentialRead: true }));
   try {
+    await decodeOnce(input, decodedPath, meta, options.maxPixels);
     const animated = animatable && frames > 1;
-    const originalInfo = await encoderFor(type, open(animated).autoOrient()).toFile(originalPath);
-    const thumbInfo = await open(false)
-      .autoOrient()
-      .resize(options.thumbnailSize, options.thumbnailSize, { fit: 'inside', withoutEnlargement: true })
-      .webp(ENCODER_SETTINGS.thumbnail)
-      .toFile(thumbPath);
-    // From the input, not the re-encoded original: the same source file hashes the same whatever our encoder
-    // settings or libvips version, so an identical re-upload always matches exactly.
-    const hashes = await contentHashes(input, { maxPixels: options.maxPixels, workDir: options.workDir, timeoutSeconds: PROCESSING_TIMEOUT_SECONDS });
+    // One after another: uploads already run IMAGE_CONCURRENCY at a time and each libvips pipeline uses every core;
+    // side by side they were barely faster on 2 cores and cost ~80-150 MB more peak RSS each (measured, issue 14).
+    // An animation's original needs every frame, so it is the one output made from the upload itself.
+    const originalInfo = await encoderFor(type, (animated ? fromUpload(true) : fromDecoded()).autoOrient()).toFile(originalPath);
+    const thumbInfo = await webpVariant(fromDecoded(), options.thumbnailSize, ENCODER_SETTINGS.thumbnail, thumbPath);
+    const displayInfo = await webpVariant(fromDecoded(), options.displayMaxPx, ENCODER_SETTINGS.display, displayPath);
+    // Of the uploaded pixels, not our re-encode: the same source file hashes the same whatever our encoder settings,
+    // so an identical re-upload always matches exactly.
+    const pixelHash = await pixelSha256(fromDecoded(), options.workDir);
+    // A JPEG's perceptual hash has always come from a DCT-scaled decode of the JPEG (see perceptualHash), a fraction
+    // of a full decode; every other format's comes from the decoded pixels.
+    const phash = await perceptualHash(type.format === 'jpeg' ? fromUpload(false) : fromDecoded());
+    const originalSize = type.format === 'png' ? await stripPngPhys(originalPath) : originalInfo.size;
     return {
       type,
       frames,
-      original: await finishVariant(originalPath, originalInfo, animated ? originalInfo.height / frames : undefined),
+      original: await finishVariant(originalPath, { ...originalInfo, size: originalSize }, animated ? originalInfo.height / frames : undefined),
       thumbnail: await finishVariant(thumbPath, thumbInfo),
-      hashes,
+      display: await finishVariant(displayPath, displayInfo),
+      hashes: { pixelSha256: pixelHash, phash },
     };
   } catch (err) {
-    await Promise.all([fs.rm(originalPath, { force: true }), fs.rm(thumbPath, { force: true })]);
+    await Promise.all([originalPath, thumbPath, displayPath].map((file) => fs.rm(file, { force: true })));
     if ((err as NodeJS.ErrnoException).code) throw err; // disk trouble is ours, not the uploader's
     if (err instanceof Error && /pixel limit/i.test(err.message)) {
       throw new PayloadTooLarge(messages.tooManyPixels(pixels, options.maxPixels), 'too_many_pixels');
     }
     throw new Unprocessable(messages.corrupt, 'corrupt_image');
+  } finally {
+    await fs.rm(decodedPath, { force: true });
   }
 }
 
+/**
+ * The display variant of a stored original (the backfill, for images from before display variants): the same
+ * WebP an upload gets, made from the original's first frame. Writes it into workDir; the caller removes it.
+ */
+export async function displayVariantOf(original: string, options: Pick<ProcessingOptions, 'maxPixels' | 'displayMaxPx' | 'workDir'>): Promise<ProcessedVariant> {
+  const file = path.join(options.workDir, `${randomBase62(16)}.display.webp`);
+  try {
+    const source = sharp(original, { limitInputPixels: options.maxPixels, sequentialRead: true }).timeout({ seconds: PROCESSING_TIMEOUT_SECONDS });
+    return await finishVariant(file, await webpVariant(source, options.displayMaxPx, ENCODER_SETTINGS.display, file));
+  } catch (err) {
+    await fs.rm(file, { force: true });
+    throw err;
+  }
+}

@@ -24,11 +24,15 @@ export const canView = (image: Pick<ImageRecord, 'visibility' | 'ownerId'>, call
 export const cacheControlFor = (image: Pick<ImageRecord, 'visibility'>): string | undefined =>
   image.visibility === 'private' ? 'private, no-cache' : undefined;
 
+/** Whether an image is served to this caller: its bytes are there, moderators did not hide it, and the caller may see it. */
+export const isServable = (image: Pick<ImageRecord, 'visibility' | 'ownerId' | 'missingSince' | 'moderationState'>, caller: Caller): boolean =>
+  // Hidden by moderators: not served to anyone (its owner sees why in My images).
+  !image.missingSince && image.moderationState !== 'hidden' && canView(image, caller);
+
 /** The image behind a public id as this caller may see it, or NotFound. Malformed ids never reach the database. */
 export async function findImage(deps: { images: Pick<ImagesRepo, 'findById'> }, id: string, caller: Caller): Promise<ImageRecord> {
   const image = isImageId(id) ? await deps.images.findById(id) : null;
-  // Hidden by moderators: not served to anyone (its owner sees why in My images).
-  if (!image || image.missingSince || image.moderationState === 'hidden' || !canView(image, caller)) throw new NotFound();
+  if (!image || !isServable(image, caller)) throw new NotFound();
   return image;
 }
 

@@ -4,7 +4,7 @@ import { PayloadTooLarge } from '../errors.js';
 import { humanBytes } from '../lib/format.js';
 
 /**
- * Storage quotas: an account's used_bytes counts every stored variant (original + thumbnail) of its images.
+ * Storage quotas: an account's used_bytes counts every stored variant (original, thumbnail, display) of its images.
  * Bytes are reserved by one conditional UPDATE inside the transaction that records the image, so concurrent
  * uploads can never overshoot, and released in the transaction that removes the row.
  */
@@ -25,8 +25,11 @@ export class QuotaExceeded extends PayloadTooLarge {
   }
 }
 
-/** What an image costs against its owner's quota: every variant that is stored. */
-export const storedBytes = (image: { size: number; thumbSize: number }): number => image.size + image.thumbSize;
+/**
+ * What an image costs against its owner's quota: every variant that is stored. The display variant counts from
+ * when it is recorded (at upload, or when the backfill adds its bytes); a recovery record from before it has none.
+ */
+export const storedBytes = (image: { size: number; thumbSize: number; displaySize?: number | null }): number => image.size + image.thumbSize + (image.displaySize ?? 0);
 
 export function usageOf(user: Pick<UserRecord, 'usedBytes' | 'quotaBytes'>, defaultQuotaBytes: number): Usage {
   const quota = user.quotaBytes ?? defaultQuotaBytes;

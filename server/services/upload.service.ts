@@ -27,7 +27,7 @@ export type UploadDeps = {
   processing: Semaphore;
   logger: Logger;
   clock: () => Date;
-  limits: { maxPixels: number; thumbnailSize: number; workDir: string };
+  limits: { maxPixels: number; thumbnailSize: number; displayMaxPx: number; workDir: string };
 };
 
 export type UploadInput = {
@@ -106,6 +106,10 @@ export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise
       thumbWidth: processed.thumbnail.width,
       thumbHeight: processed.thumbnail.height,
       thumbSha256: processed.thumbnail.sha256,
+      displaySize: processed.display.size,
+      displayWidth: processed.display.width,
+      displayHeight: processed.display.height,
+      displaySha256: processed.display.sha256,
       createdAt: deps.clock(),
       ownerId: input.ownerId,
       visibility: input.visibility ?? 'unlisted',
@@ -121,6 +125,7 @@ export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise
     try {
       await deps.storage.put(keys.original, createReadStream(processed.original.path), { contentType: image.mime });
       await deps.storage.put(keys.thumbnail, createReadStream(processed.thumbnail.path), { contentType: 'image/webp' });
+      await deps.storage.put(keys.display, createReadStream(processed.display.path), { contentType: 'image/webp' });
       await deps.repos.transaction(async (tx) => {
         if (input.ownerId) await reserveStorage(tx, input.ownerId, storedBytes(image), deps.defaultQuotaBytes);
         await tx.images.insert(image);
@@ -131,11 +136,11 @@ export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise
         if (input.albumId && !(await tx.albums.addImages(input.ownerId!, input.albumId, [id], image.createdAt))) throw new NotFound();
       });
     } catch (err) {
-      await Promise.allSettled([deps.storage.delete(keys.original), deps.storage.delete(keys.thumbnail)]);
+      await Promise.allSettled([deps.storage.delete(keys.original), deps.storage.delete(keys.thumbnail), deps.storage.delete(keys.display)]);
       throw err;
     }
     return { image, deleteKey };
   } finally {
-    await Promise.all([fs.rm(processed.original.path, { force: true }), fs.rm(processed.thumbnail.path, { force: true })]);
+    await Promise.all([processed.original, processed.thumbnail, processed.display].map((variant) => fs.rm(variant.path, { force: true })));
   }
 }

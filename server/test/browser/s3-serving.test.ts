@@ -56,6 +56,6 @@ describe('browser: images served from an S3 bucket by presigned redirect', funct
     expect(after.status).to.equal(404);
     expect(after.headers.location).to.equal(undefined);
     expect(await app.storedKeys()).to.deep.equal([]);
-    expect(await app.recoveryKeys()).to.have.length(2);
+    expect(await app.recoveryKeys()).to.have.length(3);
   });
 });

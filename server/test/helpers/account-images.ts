@@ -68,11 +68,11 @@ export type Usage = { used: number; quota: number | null; stored: number; rows: 
 /** What the account's used_bytes says, and what its stored images really add up to. */
 export async function usageOfUser(app: TestApp, userId: string): Promise<Usage> {
   const user = (await app.db('users').where({ id: userId }).first()) as { used_bytes: number | string; quota_bytes: number | string | null };
-  const rows = (await app.db('images').where({ owner_id: userId }).select('size', 'thumb_size')) as Array<{ size: number | string; thumb_size: number | string }>;
+  const rows = (await app.db('images').where({ owner_id: userId }).select('size', 'thumb_size', 'display_size')) as Array<{ size: number | string; thumb_size: number | string; display_size: number | string | null }>;
   return {
     used: Number(user.used_bytes),
     quota: user.quota_bytes === null ? null : Number(user.quota_bytes),
-    stored: rows.reduce((sum, r) => sum + Number(r.size) + Number(r.thumb_size), 0),
+    stored: rows.reduce((sum, r) => sum + Number(r.size) + Number(r.thumb_size) + Number(r.display_size ?? 0), 0),
     rows: rows.length,
   };
 }
@@ -82,7 +82,7 @@ export async function expectConsistentUsage(app: TestApp, userId: string): Promi
   const usage = await usageOfUser(app, userId);
   expect(usage.used, 'used_bytes equals the sum of stored images').to.equal(usage.stored);
   const totalRows = Number((await app.db('images').count({ n: '*' }))[0]!.n);
-  expect(await app.storedKeys(), 'two stored files per image row').to.have.length(totalRows * 2);
+  expect(await app.storedKeys(), 'three stored files (original, thumbnail, display) per image row').to.have.length(totalRows * 3);
   return usage;
 }
 

@@ -39,9 +39,12 @@ export async function startTestApp(
     /** The PUBLIC_URL host: browser tests use localhost, as the fake widget does. */ publicHost?: string;
     /** Swaps the rate limits, e.g. for lower ones. */ rateLimits?: (repos: Repos) => RateLimits;
     /** Hash passwords at the configured cost (12) instead of the fast test cost 4. */ realBcryptCost?: boolean;
+    /** Another handle on the run's database (a second replica in one process). */ db?: Db;
+    /** Wraps the driver the app gets (e.g. to count reads); storedKeys and friends still use the real one. */ wrapStorage?: (storage: StorageDriver) => StorageDriver;
   } = {},
 ): Promise<TestApp> {
-  const { db, dataDir, databaseUrl } = testDatabase();
+  const { dataDir, databaseUrl } = testDatabase();
+  const db = options.db ?? testDatabase().db;
   const server: Server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
@@ -65,7 +68,7 @@ export async function startTestApp(
     },
   });
   const logger = pino({ level: 'debug' }, sink);
-  const app = createApp(createContainer({ config, db, storage, logger, tempDir, clock: options.clock, rateLimits: options.rateLimits, bcryptCostForTests: options.realBcryptCost ? undefined : 4 }));
+  const app = createApp(createContainer({ config, db, storage: options.wrapStorage?.(storage) ?? storage, logger, tempDir, clock: options.clock, rateLimits: options.rateLimits, bcryptCostForTests: options.realBcryptCost ? undefined : 4 }));
   server.on('request', app);
   return {
     url: `http://${options.publicHost ?? '127.0.0.1'}:${port}`,

@@ -25,7 +25,7 @@ describe('deleting with the secret link', () => {
 
   it('POST with JSON deletes the row and moves every stored variant to the recovery store; every link answers 404 straight afterwards', async () => {
     const live = await app.storedKeys();
-    expect(live).to.have.length(2);
+    expect(live).to.have.length(3);
     const res = await rawRequest(image.deleteUrl, { method: 'POST', headers: { Accept: 'application/json' } });
     expect(res.status).to.equal(200);
     expect(res.json()).to.deep.equal({ deleted: true });
@@ -69,7 +69,7 @@ describe('deleting with the secret link', () => {
       expect((await rawRequest(`${app.url}${path}`)).status).to.equal(404);
     }
     for (const url of allLinks()) expect((await rawRequest(url)).status, url).to.equal(200);
-    expect(await app.storedKeys()).to.have.length(4);
+    expect(await app.storedKeys()).to.have.length(6);
   });
 
 });

@@ -91,10 +91,10 @@ describe('scheduled jobs: retention and housekeeping, on a clock the test sets',
   it('reap-recovery-store (promise 4) removes deleted bytes RECOVERY_DAYS after the deletion, not before', async () => {
     const image = (await upload(app.url, { bytes: await fixtures.png() })).json();
     await rawRequest(image.deleteUrl, { method: 'POST', headers: { Accept: 'application/json' } });
-    expect(await app.recoveryKeys()).to.have.length(2);
+    expect(await app.recoveryKeys()).to.have.length(3);
     clock = new Date(Date.now() + 13 * DAY);
     expect(await scheduler().run('reap-recovery-store')).to.deep.include({ status: 'ran', result: { items: 0, detail: { reaped: 0, moved: 0 } } });
-    expect(await app.recoveryKeys()).to.have.length(2);
+    expect(await app.recoveryKeys()).to.have.length(3);
     clock = new Date(Date.now() + 15 * DAY);
     expect(await scheduler().run('reap-recovery-store')).to.deep.include({ status: 'ran', result: { items: 1, detail: { reaped: 1, moved: 0 } } });
     expect(await app.recoveryKeys()).to.deep.equal([]);
@@ -140,7 +140,7 @@ describe('scheduled jobs: retention and housekeeping, on a clock the test sets',
       const outcome = await scheduler().run('sweep-orphans');
       expect(outcome.status).to.equal('ran');
       expect(outcome.status === 'ran' && outcome.result.detail).to.include({ orphanObjectsRemoved: 2, rowsMissingBytes: 0 });
-      expect(await app.storedKeys()).to.have.length(2);
+      expect(await app.storedKeys()).to.have.length(3);
       expect(await app.recoveryKeys()).to.deep.equal([]);
       expect((await rawRequest(kept.url)).status).to.equal(200);
     });
@@ -155,9 +155,9 @@ describe('scheduled jobs: retention and housekeeping, on a clock the test sets',
       clock = new Date(Date.now() + 2 * 60 * 60_000);
       const outcome = await scheduler().run('sweep-orphans');
       expect(outcome.status === 'ran' && outcome.result.detail).to.include({ orphanObjectsRemoved: 0 });
-      expect(await app.storedKeys()).to.have.length(2);
+      expect(await app.storedKeys()).to.have.length(3);
       expect(await scheduler().run('reap-recovery-store', new Date(clock.getTime() + 1))).to.deep.include({ status: 'ran', result: { items: 1, detail: { reaped: 0, moved: 1 } } });
-      expect(await app.recoveryKeys()).to.have.length(2);
+      expect(await app.recoveryKeys()).to.have.length(3);
     });
 
     it('reports rows whose bytes are gone and hides them from serving, until the bytes come back', async () => {

@@ -127,7 +127,7 @@ describe('reports and moderation', function () {
     expect((await moderate(image.id, 'remove', 'Unlawful content')).status).to.equal(200);
     for (const url of variants(image)) expect((await rawRequest(url)).status, url).to.equal(404);
     expect(await app.storedKeys()).to.deep.equal([]);
-    expect(await app.recoveryKeys()).to.have.length(2);
+    expect(await app.recoveryKeys()).to.have.length(3);
     expect(await app.db('recovery_items').where({ image_id: image.id }).first()).to.include({ reason: 'moderation', statement: 'Unlawful content' });
     // The guest's delete link now explains; a wrong key learns nothing.
     const statement = await rawRequest(image.deleteUrl);

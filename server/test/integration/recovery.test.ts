@@ -49,7 +49,7 @@ describe('recovery store: deleted bytes are kept aside, never served, restorable
     const image = (await upload(app.url, { bytes: await fixtures.png() })).json();
     await rawRequest(image.deleteUrl, { method: 'POST', headers: { Accept: 'application/json' } });
     expect(await deps.repos.recovery.find(image.id)).to.include({ reason: 'delete_key', ownerId: null, bytesMoved: true });
-    expect(await app.recoveryKeys()).to.have.length(2);
+    expect(await app.recoveryKeys()).to.have.length(3);
   });
 
   it('restore brings the image back under its old links with the same bytes, charges the owner’s quota and logs it', async () => {
@@ -110,12 +110,12 @@ describe('recovery store: deleted bytes are kept aside, never served, restorable
       await tx.images.deleteById(image.id);
       await recordDeletions(tx, [record!], 'delete_key', new Date(Date.now() - 10 * 60_000));
     });
-    expect(await app.storedKeys()).to.have.length(2);
+    expect(await app.storedKeys()).to.have.length(3);
     expect((await rawRequest(image.url)).status, 'no row, nothing served').to.equal(404);
 
     expect(await reapRecovery(deps, 14, new Date())).to.deep.equal({ reaped: 0, moved: 1 });
     expect(await app.storedKeys()).to.deep.equal([]);
-    expect(await app.recoveryKeys()).to.have.length(2);
+    expect(await app.recoveryKeys()).to.have.length(3);
     expect((await deps.repos.recovery.find(image.id))!.bytesMoved).to.equal(true);
 
     for (const key of await app.recoveryKeys()) await app.storage.delete(key);

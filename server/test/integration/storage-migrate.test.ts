@@ -83,16 +83,16 @@ describe('moving an instance between local disk and S3 (npm run storage:migrate)
     await ownerPost(alice, `/account/images/${mine.id}/visibility`, { visibility: 'private' }, { json: true });
     await rawRequest(doomed.deleteUrl, { method: 'POST', headers: { Accept: 'application/json' } });
     const before = await digests(local.storage);
-    expect(Object.keys(before)).to.have.length(6);
-    expect(Object.keys(before).filter((k) => k.startsWith('recovery/'))).to.have.length(2);
+    expect(Object.keys(before)).to.have.length(9);
+    expect(Object.keys(before).filter((k) => k.startsWith('recovery/'))).to.have.length(3);
     const guestBytes = (await rawRequest(guest.url)).body;
     await local.close();
 
     const first = await runMigrate(env, ['--to', 's3']);
     expect(first.code, first.stderr).to.equal(0);
-    expect(first.stdout).to.include('objects: 6').and.include('copied: 6').and.include('skipped (already there, same checksum): 0');
+    expect(first.stdout).to.include('objects: 9').and.include('copied: 9').and.include('skipped (already there, same checksum): 0');
     expect(first.stdout).to.include('mismatched: 0').and.include('failed: 0').and.include('Set STORAGE_DRIVER=s3');
-    expect(first.stderr).to.match(/6\/6 objects, [\d.]+ [KM]?i?B copied, [\d.]+ [KM]?i?B\/s/);
+    expect(first.stderr).to.match(/9\/9 objects, [\d.]+ [KM]?i?B copied, [\d.]+ [KM]?i?B\/s/);
     const bucket = new S3Storage(s3Settings(s3.endpoint, 'move-here', { prefix: 'px/' }));
     try {
       expect(await digests(bucket)).to.deep.equal(before);
@@ -100,7 +100,7 @@ describe('moving an instance between local disk and S3 (npm run storage:migrate)
       // Running it again is safe: everything already there is verified and skipped.
       const again = await runMigrate(env, ['--to', 's3']);
       expect(again.code).to.equal(0);
-      expect(again.stdout).to.include('copied: 0').and.include('skipped (already there, same checksum): 6');
+      expect(again.stdout).to.include('copied: 0').and.include('skipped (already there, same checksum): 9');
 
       // Switched over: the same links serve the same bytes from the bucket, and a restore works there too.
       const onS3 = await startTestApp({ ...env, STORAGE_DRIVER: 's3' });
@@ -123,7 +123,7 @@ describe('moving an instance between local disk and S3 (npm run storage:migrate)
       const backDir = await tempDir();
       const back = await runMigrate({ ...env, DATA_DIR: backDir }, ['--to', 'local']);
       expect(back.code, back.stderr).to.equal(0);
-      expect(back.stdout).to.include('copied: 6').and.include('mismatched: 0');
+      expect(back.stdout).to.include('copied: 9').and.include('mismatched: 0');
       expect(await digests(new LocalStorage(path.join(backDir, 'storage')))).to.deep.equal(now);
     } finally {
       bucket.destroy();

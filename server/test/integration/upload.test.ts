@@ -37,7 +37,7 @@ describe('upload (guest, no bot check)', () => {
   });
   afterEach(() => app.close());
 
-  it('answers 201 with absolute URLs built from PUBLIC_URL and stores exactly two variants', async () => {
+  it('answers 201 with absolute URLs built from PUBLIC_URL and stores exactly three variants', async () => {
     const res = await upload(app.url, { bytes: await fixtures.png(), filename: 'cat.png', contentType: 'image/png' });
     expect(res.status).to.equal(201);
     const body = res.json();
@@ -49,7 +49,7 @@ describe('upload (guest, no bot check)', () => {
     expect(body.deleteUrl).to.match(new RegExp(`^${app.config.publicUrl}/delete/${body.id}/[0-9A-Za-z]{24}$`));
     expect(body).to.include({ width: 320, height: 240, mime: 'image/png' });
     expect(body.size).to.equal((await fetchBytes(body.url)).length);
-    expect(await app.storedKeys()).to.have.length(2);
+    expect(await app.storedKeys()).to.have.length(3);
     expect(await waitForEmptyTemp(app)).to.deep.equal([]);
   });
 
@@ -240,7 +240,7 @@ describe('upload (guest, no bot check)', () => {
       expect(res.status, res.body.toString()).to.equal(201);
       const row = await app.db('images').where({ id: res.json().id }).first();
       expect(row.original_name).to.equal(expected);
-      expect(await app.storedKeys()).to.satisfy((files: string[]) => files.every((f) => /^(images|thumbs)\/[0-9A-Za-z]{2}\/[0-9A-Za-z]{12}\.\w+$/.test(f)));
+      expect(await app.storedKeys()).to.satisfy((files: string[]) => files.every((f) => /^(images|thumbs|display)\/[0-9A-Za-z]{2}\/[0-9A-Za-z]{12}\.\w+$/.test(f)));
     });
   }
 

@@ -40,6 +40,7 @@ describe('loadConfig', () => {
       maxUploadBytes: 25 * 1024 * 1024,
       maxImagePixels: 50_000_000,
       thumbnailSize: 400,
+      displayMaxPx: 1600,
       imageConcurrency: 2,
       trustProxy: false,
       logLevel: 'info',
@@ -185,6 +186,7 @@ describe('loadConfig', () => {
       ['MAX_UPLOAD_BYTES', 1024, 1024 ** 3],
       ['MAX_IMAGE_PIXELS', 1, 1_000_000_000],
       ['THUMBNAIL_SIZE', 16, 4096],
+      ['DISPLAY_MAX_PX', 64, 8192],
       ['IMAGE_CONCURRENCY', 1, 64],
       ['SHUTDOWN_TIMEOUT_MS', 0, 600_000],
     ];

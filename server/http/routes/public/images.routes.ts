@@ -1,57 +1,73 @@
 import { callerOf } from '../../auth-context.js';
 import { Router } from 'express';
-import { imageUrls } from '../../../lib/urls.js';
-import { cacheControlFor, findImage } from '../../../services/images.service.js';
-import { imageKeys } from '../../../storage/keys.js';
 import type { ImageRecord } from '../../../db/images.repo.js';
-import { createDelivery } from '../../delivery.js';
-import type { RouteDeps } from '../../route-deps.js';
+import { displayUrl, imageUrls } from '../../../lib/urls.js';
+import { cacheControlFor, findImage } from '../../../services/images.service.js';
 import { NotFound } from '../../../errors.js';
-import { serveStoredFile, type StoredFile } from '../../serve-stored-file.js';
+import { imageKeys } from '../../../storage/keys.js';
+import type { RouteDeps } from '../../route-deps.js';
+import { servingFailureOf } from '../../serving/fast-images.js';
+import { variantSender } from '../../serving/send-variant.js';
+import { VARIANTS } from '../../serving/variants.js';
+import type { StoredFile } from '../../serve-stored-file.js';
 
 const baseName = (name: string, fallback: string) => name.replace(/\.[^.]*$/, '') || fallback;
 
-/** Share page, image and thumbnail; a private image answers 404 to everyone but its owner on each of them. */
+/**
+ * The display variant: a WebP at most DISPLAY_MAX_PX on its longest side, served exactly like the thumbnail. An
+ * image from before display variants has none until the backfill makes it, and answers 404 until then.
+ * TODO(#14): move into VARIANTS (http/serving/variants.ts, with displaySize and displaySha256 in SERVED_FIELDS) so
+ * the fast path answers it too.
+ */
+export const DISPLAY_VARIANT = {
+  path: '/d/:id.:ext',
+  accepts: (image: Pick<ImageRecord, 'displaySize'>, ext: string) => ext === 'webp' && image.displaySize !== null,
+  file: (image: ImageRecord): StoredFile => ({
+    key: imageKeys(image).display,
+    mime: 'image/webp',
+    size: image.displaySize ?? 0,
+    sha256: image.displaySha256 ?? '',
+    lastModified: image.createdAt,
+    filename: `${baseName(image.originalName, image.id)}-display.webp`,
+    cacheControl: cacheControlFor(image),
+  }),
+};
+
+/**
+ * What the share page shows and link previews load: the display variant when it is a real reduction of the
+ * original, else the original. A picture already within DISPLAY_MAX_PX is shown as uploaded (a lossless
+ * screenshot stays crisp), and an animation keeps moving (its display variant is the first frame).
+ */
+function shownVariant(publicUrl: string, image: ImageRecord): { url: string; width: number; height: number; mime: string } | null {
+  const url = displayUrl(publicUrl, image);
+  if (!url || image.frames > 1 || image.displayWidth === null || image.displayHeight === null) return null;
+  if (Math.max(image.width, image.height) <= Math.max(image.displayWidth, image.displayHeight)) return null;
+  return { url, width: image.displayWidth, height: image.displayHeight, mime: 'image/webp' };
+}
+
+/**
+ * Share page, image and its variants; a private image answers 404 to everyone but its owner on each of them. The
+ * variants are answered first by the fast path (http/serving/fast-images.ts); here they are the full-stack answer
+ * to every case it hands on: not found, not the caller's, hidden, missing bytes, failures.
+ */
 export function imagesRoutes(deps: Pick<RouteDeps, 'config' | 'repos' | 'storage'>): Router {
   const router = Router();
-  const delivery = createDelivery(deps.config, deps.storage);
+  const send = variantSender(deps.config, deps.storage);
 
-  /** Streams the variant, or redirects to the bucket when the serve mode says so (decided after the access check). */
-  const send = async (req: Parameters<typeof serveStoredFile>[0], res: Parameters<typeof serveStoredFile>[1], image: ImageRecord, file: StoredFile) => {
-    const redirect = await delivery({ key: file.key, mime: file.mime, filename: file.filename, visibility: image.visibility });
-    if (redirect) {
-      res.set({ 'Cache-Control': redirect.cacheControl, 'Referrer-Policy': 'no-referrer' }).redirect(302, redirect.url);
-      return;
-    }
-    await serveStoredFile(req, res, deps.storage, file);
-  };
-
-  router.get('/i/:id.:ext', async (req, res) => {
-    const image = await findImage(deps.repos, req.params.id, callerOf(req));
-    if (req.params.ext !== image.ext) throw new NotFound();
-    await send(req, res, image, {
-      key: imageKeys(image).original,
-      mime: image.mime,
-      size: image.size,
-      sha256: image.sha256,
-      lastModified: image.createdAt,
-      filename: `${baseName(image.originalName, image.id)}.${image.ext}`,
-      cacheControl: cacheControlFor(image),
+  for (const variant of Object.values(VARIANTS)) {
+    router.get(variant.path, async (req, res) => {
+      const failure = servingFailureOf(req);
+      if (failure) throw failure;
+      const image = await findImage(deps.repos, req.params.id as string, callerOf(req));
+      if (!variant.accepts(image, req.params.ext as string)) throw new NotFound();
+      await send(req, res, image.visibility, variant.file(image));
     });
-  });
+  }
 
-  router.get('/t/:id.:ext', async (req, res) => {
-    const image = await findImage(deps.repos, req.params.id, callerOf(req));
-    if (req.params.ext !== 'webp') throw new NotFound();
-    await send(req, res, image, {
-      key: imageKeys(image).thumbnail,
-      mime: 'image/webp',
-      size: image.thumbSize,
-      sha256: image.thumbSha256,
-      lastModified: image.createdAt,
-      filename: `${baseName(image.originalName, image.id)}-thumb.webp`,
-      cacheControl: cacheControlFor(image),
-    });
+  router.get(DISPLAY_VARIANT.path, async (req, res) => {
+    const image = await findImage(deps.repos, req.params.id as string, callerOf(req));
+    if (!DISPLAY_VARIANT.accepts(image, req.params.ext as string)) throw new NotFound();
+    await send(req, res, image.visibility, DISPLAY_VARIANT.file(image));
   });
 
   router.get('/i/:id', async (req, res) => {
@@ -59,7 +75,8 @@ export function imagesRoutes(deps: Pick<RouteDeps, 'config' | 'repos' | 'storage
     res.set('X-Robots-Tag', 'noindex');
     const cacheControl = cacheControlFor(image);
     if (cacheControl) res.set('Cache-Control', cacheControl);
-    res.render('public/share', { title: image.title || image.originalName || `Image ${image.id}`, image, ...imageUrls(deps.config.publicUrl, image) });
+    const urls = imageUrls(deps.config.publicUrl, image);
+    res.render('public/share', { title: image.title || image.originalName || `Image ${image.id}`, image, ...urls, display: shownVariant(deps.config.publicUrl, image) });
   });
 
   return router;

@@ -96,7 +96,7 @@ describe('accounts: deletion, grace period, restore and purge (promise 2)', func
     expect((await rawRequest(`${app.url}/u/${alice.username}`)).status).to.equal(404);
     expect((await rawRequest(`${app.url}/a/${albumId}`)).status).to.equal(404);
     expect(await app.storedKeys()).to.deep.equal([]);
-    expect(await app.recoveryKeys()).to.have.length(4);
+    expect(await app.recoveryKeys()).to.have.length(6);
     const mail = await smtp.waitFor('alice.del@example.test', /will be deleted/);
     const purgeDay = new Date(Date.now() + 30 * DAY).toISOString().slice(0, 10);
     expect(mail.text).to.include(purgeDay);
@@ -208,7 +208,7 @@ describe('accounts: deletion, grace period, restore and purge (promise 2)', func
     // Day 20: past RECOVERY_DAYS (14), inside ACCOUNT_PURGE_DAYS (30).
     const day20 = new Date(Date.now() + 20 * DAY);
     expect(await createScheduler(deps, JOBS, { now: async () => day20 }).run('reap-recovery-store')).to.deep.include({ status: 'ran', result: { items: 0, detail: { reaped: 0, moved: 0 } } });
-    expect(await app.recoveryKeys()).to.have.length(4);
+    expect(await app.recoveryKeys()).to.have.length(6);
     const back = await logIn(alice);
     await back.client.post('/account/restore', {}, { csrfPage: '/account/restore' });
     expect((await rawRequest(first.url)).status).to.equal(200);

@@ -100,7 +100,7 @@ describe('accounts: rename, visibility and delete in My images', () => {
     expect((await alice.client.get(form.headers.location as string)).body.toString()).to.include('Deleted 1 image.');
     expect((await ownerPostJson(alice, '/account/images/delete', { ids: [mine[1], mine[2], mine[1]] })).json()).to.deep.equal({ deleted: 2 });
     expect(await app.db('images').pluck('id')).to.deep.equal([his]);
-    expect(await app.storedKeys()).to.have.length(2);
+    expect(await app.storedKeys()).to.have.length(3);
     expect((await expectConsistentUsage(app, alice.id)).used).to.equal(0);
     await expectConsistentUsage(app, bob.id);
   });

@@ -37,7 +37,7 @@ describe('accounts: claiming a guest upload', () => {
     const after = await row(guest.id);
     expect(after.owner_id).to.equal(alice.id);
     expect(after.delete_key_hash).to.match(/^[0-9a-f]{64}$/).and.not.equal(before.delete_key_hash);
-    expect((await expectConsistentUsage(app, alice.id)).used).to.equal(Number(after.size) + Number(after.thumb_size));
+    expect((await expectConsistentUsage(app, alice.id)).used).to.equal(Number(after.size) + Number(after.thumb_size) + Number(after.display_size));
 
     // The guest's link no longer deletes (or even shows) an image that now belongs to an account.
     expect((await rawRequest(guest.deleteUrl)).status).to.equal(404);

@@ -27,7 +27,7 @@ describe('accounts: uploads by a signed-in user', () => {
     const row = await app.db('images').where({ id: body.id }).first();
     expect(row).to.include({ owner_id: alice.id, visibility: 'unlisted', title: null, original_name: 'beach.jpg' });
     const usage = await expectConsistentUsage(app, alice.id);
-    expect(usage.used).to.equal(Number(row.size) + Number(row.thumb_size)).and.be.greaterThan(0);
+    expect(usage.used).to.equal(Number(row.size) + Number(row.thumb_size) + Number(row.display_size)).and.be.greaterThan(0);
     const log = await app.db('security_log').where({ event: 'image.upload' }).first();
     expect(log.user_id).to.equal(alice.id);
 
@@ -140,7 +140,7 @@ describe('accounts: upload gates (Turnstile for guests, rate limits for both)', 
       expectJsonError(await upload(app.url, { bytes: png }), 429, 'rate_limited');
       expect(await app.db('images')).to.have.length(4);
       expect(await waitForEmptyTemp(app)).to.deep.equal([]);
-      expect(await app.storedKeys()).to.have.length(8);
+      expect(await app.storedKeys()).to.have.length(12);
     } finally {
       await app.close();
     }

@@ -32,7 +32,7 @@ describe('API v1: when something on the server fails', function () {
       processing: new Semaphore(1),
       logger: pino({ level: 'silent' }),
       clock: () => new Date(),
-      limits: { maxPixels: app.config.maxImagePixels, thumbnailSize: app.config.thumbnailSize, workDir: app.tempDir },
+      limits: { maxPixels: app.config.maxImagePixels, thumbnailSize: app.config.thumbnailSize, displayMaxPx: app.config.displayMaxPx, workDir: app.tempDir },
     };
     const tempPath = path.join(app.tempDir, 'incoming.upload');
     await fs.writeFile(tempPath, await fixtures.png());

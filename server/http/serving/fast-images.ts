@@ -1,0 +1,110 @@
+import type { Request, RequestHandler, Response } from 'express';
+import { Router } from 'express';
+import { parse as parseCookies } from 'cookie';
+import { NotFound } from '../../errors.js';
+import { isImageId } from '../../lib/ids.js';
+import { GUEST, type Caller } from '../../services/caller.js';
+import { isServable } from '../../services/images.service.js';
+import { resumeSession } from '../../services/sessions.service.js';
+import { cookieNames } from '../auth-context.js';
+import { cspNonce } from '../middleware/security-headers.middleware.js';
+import type { RouteDeps } from '../route-deps.js';
+import { VariantBytesCache } from './bytes-cache.js';
+import { ServedImageCache } from './image-cache.js';
+import { variantSender } from './send-variant.js';
+import { VARIANTS, type Variant } from './variants.js';
+
+export type FastImagesDeps = Pick<RouteDeps, 'config' | 'repos' | 'storage' | 'sessions'> & {
+  /** The page headers middleware (helmet) that every other response passes through. */
+  pageHeaders: RequestHandler;
+};
+
+const noop = () => undefined;
+
+const failures = new WeakMap<Request, unknown>();
+
+/**
+ * What the fast path failed with (the store or the database not answering), for the full-stack route to answer
+ * with instead of asking again: a stalled store would otherwise cost a request its timeout twice.
+ */
+export const servingFailureOf = (req: Request): unknown => failures.get(req);
+
+/**
+ * The headers the page middleware gives every response, computed once: none depends on the request but the CSP
+ * nonce, and image responses replace the CSP with their own sandbox.
+ */
+function fixedHeadersOf(pageHeaders: RequestHandler): Array<[string, string]> {
+  const headers = new Map<string, string>();
+  const res = {
+    locals: { cspNonce: '' },
+    setHeader: (name: string, value: unknown) => headers.set(name.toLowerCase(), String(value)),
+    removeHeader: (name: string) => headers.delete(name.toLowerCase()),
+    getHeader: (name: string) => headers.get(name.toLowerCase()),
+  };
+  let called = false;
+  pageHeaders({ headers: {} } as Request, res as unknown as Response, () => (called = true));
+  if (!called) throw new Error('the page headers middleware must answer synchronously');
+  headers.delete('content-security-policy');
+  return [...headers];
+}
+
+/**
+ * The image fast path: `/i/<id>.<ext>`, `/t/<id>.webp` and any other variant in VARIANTS, answered before the page
+ * middleware, cookies, sessions and body parsers. Rows come from a coherent in-memory cache, the cookie is read and
+ * the session looked up only for a private image, a matching ETag is a 304 before storage is touched, and small
+ * hot variants come from memory. Every other case (malformed id, wrong extension, not found, not the caller's,
+ * hidden, missing bytes, any failure) goes on to the full stack, so it is answered exactly as it always was.
+ */
+export function fastImages(deps: FastImagesDeps): Router {
+  const router = Router();
+  const rows = new ServedImageCache(deps.repos);
+  const bytes = new VariantBytesCache();
+  rows.onDrop((change) => bytes.drop(change));
+  const send = variantSender(deps.config, deps.storage);
+  const fixedHeaders = fixedHeadersOf(deps.pageHeaders);
+  const sessionCookie = cookieNames(deps.config.https).session;
+
+  /** The caller, for a private image only; null for a dead cookie, which the full stack clears. */
+  const callerOf = async (req: Request): Promise<Caller | null> => {
+    const value = req.headers.cookie ? parseCookies(req.headers.cookie)[sessionCookie] : undefined;
+    if (!value) return GUEST;
+    const resumed = await resumeSession(deps.sessions, value);
+    if (!resumed) return null;
+    return { kind: 'session', user: resumed.user, session: { idHash: resumed.idHash, publicId: resumed.publicId, reauthAt: resumed.reauthAt } };
+  };
+
+  const headers = (req: Request, res: Response) => (kind: 'redirect' | 'bytes') => {
+    if (kind === 'bytes') {
+      for (const [name, value] of fixedHeaders) res.setHeader(name, value);
+      return;
+    }
+    // A redirect is rare here (S3 serve modes): it gets the page headers exactly as the full stack gives them.
+    cspNonce(req, res, noop);
+    deps.pageHeaders(req, res, noop);
+  };
+
+  const serve = (variant: Variant): RequestHandler => {
+    return async (req, res, next) => {
+      const { id, ext } = req.params as { id: string; ext: string };
+      const before = new Set(res.getHeaderNames());
+      try {
+        const image = isImageId(id) ? await rows.find(id) : null;
+        if (!image || !variant.accepts(image, ext)) return next();
+        const caller = image.visibility === 'private' ? await callerOf(req) : GUEST;
+        if (!caller || !isServable(image, caller)) return next();
+        await send(req, res, image.visibility, variant.file(image), { held: bytes.of(image.id), headers: headers(req, res) });
+      } catch (err) {
+        if (res.headersSent) throw err;
+        // The full stack answers it (its error page needs the page middleware): missing bytes are looked up again
+        // there, and any other failure is handed over as it is.
+        for (const name of res.getHeaderNames()) if (!before.has(name)) res.removeHeader(name);
+        res.status(200);
+        if (!(err instanceof NotFound)) failures.set(req, err);
+        next();
+      }
+    };
+  };
+
+  for (const variant of Object.values(VARIANTS)) router.get(variant.path, serve(variant));
+  return router;
+}

@@ -1,0 +1,84 @@
+import { LRUCache } from 'lru-cache';
+import type { ImageChange } from '../../db/image-changes.js';
+import type { Repos } from '../../db/repos.js';
+import { servedImageOf, type ServedImage } from './variants.js';
+
+/** Rows kept in memory: about 600 bytes an entry (measured), so about 30 MB when full. */
+export const IMAGE_CACHE_ENTRIES = 50_000;
+
+/**
+ * Image rows by id for the fast path, kept coherent by the images repository's change reports (image-changes.ts):
+ * every statement that changes a row drops it here at the write and again when its transaction settles, and on
+ * PostgreSQL other replicas' changes arrive through the change feed. Misses are not kept, so a new upload is never
+ * hidden. The access check always runs on what this returns, so nothing dropped here can be served.
+ */
+export class ServedImageCache {
+  readonly #rows: LRUCache<string, ServedImage>;
+  /**
+   * Reads in flight, shared by concurrent requests for one id (a burst on a new image costs one query). A change
+   * removes the id's read from here, which tells that read not to store what it found: it may be the old row.
+   */
+  readonly #loading = new Map<string, Promise<ServedImage | null>>();
+  readonly #dropped: Array<(change: ImageChange) => void> = [];
+
+  constructor(
+    private readonly repos: Pick<Repos, 'images' | 'imageChanges'>,
+    max = IMAGE_CACHE_ENTRIES,
+  ) {
+    this.#rows = new LRUCache({ max });
+    // Held weakly: an app that is dropped (tests build many on one database) leaves nothing subscribed behind.
+    const self = new WeakRef(this);
+    const unsubscribe = repos.imageChanges.subscribe((change) => {
+      const cache = self.deref();
+      if (cache) cache.#drop(change);
+      else unsubscribe();
+    });
+  }
+
+  /** Also told of every change (the bytes cache drops the same images). */
+  onDrop(listener: (change: ImageChange) => void): void {
+    this.#dropped.push(listener);
+  }
+
+  /** The row (its served fields), from memory when this process may trust it, else from the database. */
+  find(id: string): Promise<ServedImage | null> {
+    const trusted = this.repos.imageChanges.coherent();
+    const held = trusted ? this.#rows.get(id) : undefined;
+    if (held) return Promise.resolve(held);
+    const pending = this.#loading.get(id);
+    if (pending) return pending;
+    const load = this.repos.images.findById(id).then(
+      (row) => {
+        const unchanged = this.#loading.get(id) === load;
+        if (unchanged) this.#loading.delete(id);
+        const image = row && servedImageOf(row);
+        if (image && trusted && unchanged && this.repos.imageChanges.coherent()) this.#rows.set(id, image);
+        return image;
+      },
+      (err: unknown) => {
+        if (this.#loading.get(id) === load) this.#loading.delete(id);
+        throw err;
+      },
+    );
+    this.#loading.set(id, load);
+    return load;
+  }
+
+  /** How many rows are held (tests and the bench). */
+  get size(): number {
+    return this.#rows.size;
+  }
+
+  #drop(change: ImageChange): void {
+    if (change === 'all') {
+      this.#rows.clear();
+      this.#loading.clear();
+    } else {
+      for (const id of change.ids) {
+        this.#rows.delete(id);
+        this.#loading.delete(id);
+      }
+    }
+    for (const listener of this.#dropped) listener(change);
+  }
+}
