@@ -20,6 +20,7 @@ export type ApiKeysDeps = { repos: Pick<Repos, 'apiKeys' | 'auditLog' | 'securit
 export const API_KEY_PREFIX = 'pxb_';
 export const KEY_ID_LENGTH = 16;
 const SECRET_BYTES = 32;
+const KEY_ID_PATTERN = new RegExp(`^[0-9A-Za-z]{${KEY_ID_LENGTH}}$`);
 const KEY_PATTERN = new RegExp(`^${API_KEY_PREFIX}([0-9A-Za-z]{${KEY_ID_LENGTH}})_([A-Za-z0-9_-]{43})$`);
 export const MAX_KEY_NAME_CHARS = 100;
 /** Active (unrevoked) keys an account may hold at once. */
@@ -110,7 +111,7 @@ export function listApiKeys(deps: ApiKeysDeps, userId: string): Promise<ApiKeyRe
 
 /** The owner's key by id, or the same 404 as for a key that does not exist. */
 export async function ownApiKey(deps: ApiKeysDeps, userId: string, keyId: string): Promise<ApiKeyRecord> {
-  const key = /^[0-9A-Za-z]{16}$/.test(keyId) ? await deps.repos.apiKeys.findById(keyId) : null;
+  const key = KEY_ID_PATTERN.test(keyId) ? await deps.repos.apiKeys.findById(keyId) : null;
   if (!key || key.userId !== userId) throw new NotFound();
   return key;
 }

@@ -1,4 +1,4 @@
-import { hasRole } from '../../services/caller.js';
+import { hasRole, type SessionCaller } from '../../services/caller.js';
 import { callerOf } from '../auth-context.js';
 import type { Request, RequestHandler } from 'express';
 import type { Role } from '../../db/users.repo.js';
@@ -41,6 +41,12 @@ function carriedFields(req: Request): Array<[string, string]> {
   return pairs;
 }
 
+/** True when this session typed its password within the last `minutes` (staff actions, creating an API key). */
+export function reauthIsRecent(auth: SessionCaller, now: Date, minutes: number): boolean {
+  const at = auth.session.reauthAt;
+  return at !== null && now.getTime() - at.getTime() <= minutes * 60_000;
+}
+
 /**
  * Destructive staff actions need the password typed within the last STAFF_REAUTH_MINUTES in this session. JSON
  * clients get 403 reauth_required. A browser's form post is held, not dropped: it is answered with the password
@@ -52,8 +58,7 @@ export function requireRecentReauth(deps: Pick<RouteDeps, 'clock' | 'config' | '
   const minutes = deps.config.staffReauthMinutes;
   return async (req, res, next) => {
     const auth = authOf(req);
-    const at = auth.session.reauthAt;
-    if (at && deps.clock().getTime() - at.getTime() <= minutes * 60_000) {
+    if (reauthIsRecent(auth, deps.clock(), minutes)) {
       next();
       return;
     }

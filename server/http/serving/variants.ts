@@ -15,6 +15,8 @@ export const SERVED_FIELDS = [
   'sha256',
   'thumbSize',
   'thumbSha256',
+  'displaySize',
+  'displaySha256',
   'createdAt',
   'originalName',
   'ownerId',
@@ -60,6 +62,23 @@ export const VARIANTS = {
       sha256: image.thumbSha256,
       lastModified: image.createdAt,
       filename: `${baseName(image.originalName, image.id)}-thumb.webp`,
+      cacheControl: cacheControlFor(image),
+    }),
+  },
+  /**
+   * A WebP at most DISPLAY_MAX_PX on its longest side. An image from before display variants has none until the
+   * backfill makes it, and answers 404 until then.
+   */
+  display: {
+    path: '/d/:id.:ext',
+    accepts: (image, ext) => ext === 'webp' && image.displaySize !== null,
+    file: (image) => ({
+      key: imageKeys(image).display,
+      mime: 'image/webp',
+      size: image.displaySize ?? 0,
+      sha256: image.displaySha256 ?? '',
+      lastModified: image.createdAt,
+      filename: `${baseName(image.originalName, image.id)}-display.webp`,
       cacheControl: cacheControlFor(image),
     }),
   },

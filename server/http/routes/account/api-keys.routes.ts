@@ -6,7 +6,7 @@ import { keyStatus, keyUsage, RECENT_REQUESTS, usageByKey } from '../../../servi
 import { API_SCOPES, type ApiScope, type SessionCaller } from '../../../services/caller.js';
 import { formError } from '../../errors.js';
 import { field, fieldList } from '../../form-fields.js';
-import { REAUTH_FIELD } from '../../middleware/staff.middleware.js';
+import { REAUTH_FIELD, reauthIsRecent } from '../../middleware/staff.middleware.js';
 import { authOf, requireUser } from '../../middleware/require-user.middleware.js';
 import { clientInfo } from '../../request-info.js';
 import { humanBytes } from '../../../lib/format.js';
@@ -53,10 +53,7 @@ export function accountApiKeysRoutes(deps: Pick<RouteDeps, 'apiKeys' | 'clock' |
   const usage = { repos: deps.repos, clock: deps.clock, retentionDays: deps.config.apiLogRetentionDays };
 
   /** Creating a key asks for the password unless this session typed it within the re-auth window. */
-  const confirmedRecently = (auth: SessionCaller): boolean => {
-    const at = auth.session.reauthAt;
-    return at !== null && deps.clock().getTime() - at.getTime() <= reauthMinutes * 60_000;
-  };
+  const confirmedRecently = (auth: SessionCaller): boolean => reauthIsRecent(auth, deps.clock(), reauthMinutes);
 
   const renderList = async (req: Request, res: Response, status: number, extra: { error?: string; notice?: string; values?: FormValues; askPassword?: boolean }) => {
     const auth = authOf(req);

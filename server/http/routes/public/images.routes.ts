@@ -4,34 +4,10 @@ import type { ImageRecord } from '../../../db/images.repo.js';
 import { displayUrl, imageUrls } from '../../../lib/urls.js';
 import { cacheControlFor, findImage } from '../../../services/images.service.js';
 import { NotFound } from '../../../errors.js';
-import { imageKeys } from '../../../storage/keys.js';
 import type { RouteDeps } from '../../route-deps.js';
 import { servingFailureOf } from '../../serving/fast-images.js';
 import { variantSender } from '../../serving/send-variant.js';
 import { VARIANTS } from '../../serving/variants.js';
-import type { StoredFile } from '../../serve-stored-file.js';
-
-const baseName = (name: string, fallback: string) => name.replace(/\.[^.]*$/, '') || fallback;
-
-/**
- * The display variant: a WebP at most DISPLAY_MAX_PX on its longest side, served exactly like the thumbnail. An
- * image from before display variants has none until the backfill makes it, and answers 404 until then.
- * TODO(#14): move into VARIANTS (http/serving/variants.ts, with displaySize and displaySha256 in SERVED_FIELDS) so
- * the fast path answers it too.
- */
-export const DISPLAY_VARIANT = {
-  path: '/d/:id.:ext',
-  accepts: (image: Pick<ImageRecord, 'displaySize'>, ext: string) => ext === 'webp' && image.displaySize !== null,
-  file: (image: ImageRecord): StoredFile => ({
-    key: imageKeys(image).display,
-    mime: 'image/webp',
-    size: image.displaySize ?? 0,
-    sha256: image.displaySha256 ?? '',
-    lastModified: image.createdAt,
-    filename: `${baseName(image.originalName, image.id)}-display.webp`,
-    cacheControl: cacheControlFor(image),
-  }),
-};
 
 /**
  * What the share page shows and link previews load: the display variant when it is a real reduction of the
@@ -63,12 +39,6 @@ export function imagesRoutes(deps: Pick<RouteDeps, 'config' | 'repos' | 'storage
       await send(req, res, image.visibility, variant.file(image));
     });
   }
-
-  router.get(DISPLAY_VARIANT.path, async (req, res) => {
-    const image = await findImage(deps.repos, req.params.id as string, callerOf(req));
-    if (!DISPLAY_VARIANT.accepts(image, req.params.ext as string)) throw new NotFound();
-    await send(req, res, image.visibility, DISPLAY_VARIANT.file(image));
-  });
 
   router.get('/i/:id', async (req, res) => {
     const image = await findImage(deps.repos, req.params.id, callerOf(req));
