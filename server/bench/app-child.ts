@@ -80,7 +80,10 @@ export async function startApp(entry: AppEntry, env: Record<string, string> = {}
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const started = performance.now();
-  const child = spawnChild(entry.command, entry.args, {
+  // BENCH_CPU_PROF=<dir>: each node child writes a V8 CPU profile there when it stops (for a flame graph).
+  const profileDir = process.env.BENCH_CPU_PROF;
+  const args = profileDir && entry.kind !== 'npm' ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir)}`, ...entry.args] : entry.args;
+  const child = spawnChild(entry.command, args, {
     DATA_DIR: dataDir,
     PORT: String(port),
     HOST: '127.0.0.1',

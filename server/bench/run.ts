@@ -6,7 +6,8 @@
  * Settings: BENCH_QUICK=1 (short runs, small data: checks the bench itself), BENCH_WRK_SECONDS (default 8),
  * BENCH_DATABASE_URL or TEST_DATABASE_URL (a PostgreSQL server for the gallery bench's scratch database),
  * BENCH_NO_BUILD=1 (never run `npm run build`; a stale dist/ then means tsx), BENCH_APP_<NAME>=value (passes
- * <NAME>=value to the Pixbin child processes, e.g. BENCH_APP_WEB_CONCURRENCY=2).
+ * <NAME>=value to the Pixbin child processes, e.g. BENCH_APP_WEB_CONCURRENCY=2), BENCH_CPU_PROF=<dir> (each Pixbin
+ * child writes a V8 .cpuprofile there when it stops; open it in Chrome DevTools or speedscope for a flame graph).
  */
 import { execSync } from 'node:child_process';
 import os from 'node:os';

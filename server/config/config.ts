@@ -54,6 +54,15 @@ const schema = z
     THUMBNAIL_SIZE: integer(16, 4096, 400),
     DISPLAY_MAX_PX: integer(64, 8192, 1600),
     IMAGE_CONCURRENCY: integer(1, 64, 2),
+    WEB_CONCURRENCY: integer(1, 64, 1),
+    PROXY_OFFLOAD: z
+      .enum(['off', 'x-accel-redirect', 'x-sendfile'], { message: 'must be off, x-accel-redirect or x-sendfile' })
+      .default('off'),
+    PROXY_OFFLOAD_PREFIX: z
+      .string()
+      .trim()
+      .regex(/^\/(?:[A-Za-z0-9_-][A-Za-z0-9._-]*\/)+$/, 'must be a path such as /_pixbin_files/ (starts and ends with /)')
+      .default('/_pixbin_files/'),
     TRUST_PROXY: optionalString,
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     SHUTDOWN_TIMEOUT_MS: integer(0, 600_000, 25_000),
@@ -118,6 +127,9 @@ const schema = z
     if (Boolean(env.S3_ACCESS_KEY_ID) !== Boolean(env.S3_SECRET_ACCESS_KEY)) {
       ctx.addIssue({ code: 'custom', path: [env.S3_ACCESS_KEY_ID ? 'S3_SECRET_ACCESS_KEY' : 'S3_ACCESS_KEY_ID'], message: 'set both S3 keys, or neither' });
     }
+    if (env.PROXY_OFFLOAD !== 'off' && env.STORAGE_DRIVER !== 'local') {
+      ctx.addIssue({ code: 'custom', path: ['PROXY_OFFLOAD'], message: 'works only with STORAGE_DRIVER=local (the proxy reads the files from disk)' });
+    }
     if (env.S3_SERVE_MODE === 'public' && !env.S3_PUBLIC_URL) {
       ctx.addIssue({ code: 'custom', path: ['S3_PUBLIC_URL'], message: 'must be set when S3_SERVE_MODE=public' });
     }
@@ -154,6 +166,10 @@ export type Config = Readonly<{
   /** The display variant's longest side (share pages, link previews). */
   displayMaxPx: number;
   imageConcurrency: number;
+  /** Worker processes serving HTTP (node:cluster when above 1); jobs run in one of them. */
+  webConcurrency: number;
+  /** Local storage only: the reverse proxy sends the bytes (X-Accel-Redirect to prefix + key, or X-Sendfile with the path). */
+  proxyOffload: Readonly<{ mode: 'x-accel-redirect' | 'x-sendfile'; prefix: string }> | null;
   trustProxy: boolean | number | string;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
   shutdownTimeoutMs: number;
@@ -282,6 +298,8 @@ export function loadConfig(env: Env = process.env): Config {
     thumbnailSize: e.THUMBNAIL_SIZE,
     displayMaxPx: e.DISPLAY_MAX_PX,
     imageConcurrency: e.IMAGE_CONCURRENCY,
+    webConcurrency: e.WEB_CONCURRENCY,
+    proxyOffload: e.PROXY_OFFLOAD === 'off' ? null : Object.freeze({ mode: e.PROXY_OFFLOAD, prefix: e.PROXY_OFFLOAD_PREFIX }),
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     logLevel: e.LOG_LEVEL,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,

@@ -42,6 +42,8 @@ describe('loadConfig', () => {
       thumbnailSize: 400,
       displayMaxPx: 1600,
       imageConcurrency: 2,
+      webConcurrency: 1,
+      proxyOffload: null,
       trustProxy: false,
       logLevel: 'info',
       shutdownTimeoutMs: 25_000,
@@ -136,6 +138,22 @@ describe('loadConfig', () => {
       imageConcurrency: 4,
       logLevel: 'debug',
       shutdownTimeoutMs: 0,
+    });
+  });
+
+  describe('PROXY_OFFLOAD', () => {
+    it('is off by default and names the mode and the internal prefix when on', () => {
+      expect(loadConfig({}).proxyOffload).to.equal(null);
+      expect(loadConfig({ PROXY_OFFLOAD: 'x-accel-redirect' }).proxyOffload).to.deep.equal({ mode: 'x-accel-redirect', prefix: '/_pixbin_files/' });
+      expect(loadConfig({ PROXY_OFFLOAD: 'x-sendfile', PROXY_OFFLOAD_PREFIX: '/files/' }).proxyOffload).to.deep.equal({ mode: 'x-sendfile', prefix: '/files/' });
+    });
+
+    it('refuses an unknown mode, a prefix that is not a plain path, and S3 storage', () => {
+      expect(() => loadConfig({ PROXY_OFFLOAD: 'yes' })).to.throw(ConfigError, /PROXY_OFFLOAD: must be off, x-accel-redirect or x-sendfile/);
+      for (const prefix of ['files/', '/files', '/../x/', '/a b/', 'http://x/']) {
+        expect(() => loadConfig({ PROXY_OFFLOAD: 'x-accel-redirect', PROXY_OFFLOAD_PREFIX: prefix }), prefix).to.throw(ConfigError, /PROXY_OFFLOAD_PREFIX/);
+      }
+      expect(() => loadConfig({ PROXY_OFFLOAD: 'x-accel-redirect', STORAGE_DRIVER: 's3', S3_BUCKET: 'pix' })).to.throw(ConfigError, /PROXY_OFFLOAD: works only with STORAGE_DRIVER=local/);
     });
   });
 
