@@ -1,5 +1,6 @@
 import type { Container } from './container.js';
 import type { RouteDeps } from './http/route-deps.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import cookieParser from 'cookie-parser';
 import express, { type Express } from 'express';
@@ -37,7 +38,7 @@ import { pagesRoutes } from './http/routes/public/pages.routes.js';
 import { profileRoutes } from './http/routes/public/profile.routes.js';
 import { uploadRoutes } from './http/routes/public/upload.routes.js';
 import { apiRoutes } from './http/routes/api/api.routes.js';
-import { fastImages } from './http/serving/fast-images.js';
+import { imageServing } from './http/serving/fast-images.js';
 import { randomBase62 } from './lib/ids.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -61,11 +62,12 @@ export function createApp(container: Container): Express {
   app.set('etag', false); // pages are dynamic; image responses set their own content ETags
 
   const pageHeaders = securityHeaders({ turnstile: config.turnstile !== null, https: config.https, imageOrigin: deliveryOrigin(config) });
+  const images = imageServing({ ...deps, pageHeaders });
   app.use(requestContext(logger));
   app.use(publicUrlCheck(config.publicUrl, logger));
   // Image bytes are answered here, before the page middleware, cookies, sessions and body parsers; every case it
   // does not answer goes on to imagesRoutes below.
-  app.use(fastImages({ ...deps, pageHeaders }));
+  app.use(images.router);
   app.use(cspNonce);
   app.use(pageHeaders);
   app.use('/static', express.static(path.join(PROJECT_ROOT, 'public'), { index: false, fallthrough: true, maxAge: '1d', dotfiles: 'deny' }));
@@ -117,5 +119,11 @@ export function createApp(container: Container): Express {
 
   app.use(notFoundHandler);
   app.use(errorHandler(logger));
+
+  // The image front sees every request first, on Node's own objects: what it does not answer enters Express as usual.
+  type Handle = (req: IncomingMessage, res: ServerResponse, done?: () => void) => void;
+  const withHandle = app as unknown as { handle: Handle };
+  const handle = withHandle.handle.bind(app);
+  withHandle.handle = (req, res, done) => images.front(req, res, () => handle(req, res, done));
   return app;
 }

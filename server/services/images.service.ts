@@ -21,6 +21,9 @@ export const canView = (image: Pick<ImageRecord, 'visibility' | 'ownerId'>, call
   image.visibility !== 'private' || (image.ownerId !== null && image.ownerId === userOf(caller)?.id);
 
 /** How long caches may keep a served variant: private images are revalidated by the owner's browser only. */
+/** Image bytes never change under a URL (a new upload is a new id), so public and unlisted copies are cached for a year. */
+export const IMMUTABLE_CACHE = 'public, max-age=31536000, immutable';
+
 export const cacheControlFor = (image: Pick<ImageRecord, 'visibility'>): string | undefined =>
   image.visibility === 'private' ? 'private, no-cache' : undefined;
 

@@ -40,11 +40,16 @@ export function securityHeaders(options: { turnstile: boolean; https: boolean; i
   });
 }
 
-/** Image bytes are documents too when opened directly: give them nothing to run and let other sites embed them. */
+/**
+ * What every image response carries in place of the page headers' CSP and CORP. Image bytes are documents too when
+ * opened directly: give them nothing to run and let other sites embed them.
+ */
+export const IMAGE_RESPONSE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+  'Cross-Origin-Resource-Policy': 'cross-origin',
+  'X-Content-Type-Options': 'nosniff',
+});
+
 export function setImageResponseHeaders(res: Response): void {
-  res.set({
-    'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; sandbox",
-    'Cross-Origin-Resource-Policy': 'cross-origin',
-    'X-Content-Type-Options': 'nosniff',
-  });
+  res.set(IMAGE_RESPONSE_HEADERS);
 }

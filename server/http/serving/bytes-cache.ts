@@ -66,9 +66,14 @@ export class VariantBytesCache {
   /** What serveStoredFile reads one image's variants through. */
   of(imageId: string): HeldBytes {
     return {
-      peek: (file) => this.#peek(file),
+      peek: (file) => this.peek(file),
       read: (file, storage) => this.#read(imageId, file, storage),
     };
+  }
+
+  /** The bytes if they are held now (the image front answers only from memory). */
+  peek(file: StoredFile): Buffer | undefined {
+    return this.#peek(file);
   }
 
   drop(change: ImageChange): void {
@@ -97,7 +102,7 @@ export class VariantBytesCache {
   }
 
   async #read(imageId: string, file: StoredFile, storage: StorageDriver): Promise<Buffer | undefined> {
-    const held = this.#peek(file);
+    const held = this.peek(file);
     if (held) return held;
     if (file.size > this.limits.maxEntryBytes) return undefined;
     if (!this.#seen.get(file.key)) {

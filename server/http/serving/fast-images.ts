@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { Request, RequestHandler, Response } from 'express';
 import { Router } from 'express';
 import { parse as parseCookies } from 'cookie';
@@ -11,23 +12,27 @@ import { cspNonce } from '../middleware/security-headers.middleware.js';
 import type { RouteDeps } from '../route-deps.js';
 import { VariantBytesCache } from './bytes-cache.js';
 import { ServedImageCache } from './image-cache.js';
+import { deliveryOrigin } from '../delivery.js';
+import { imageFront, type ImageFront } from './image-front.js';
 import { variantSender } from './send-variant.js';
 import { VARIANTS, type Variant } from './variants.js';
 
-export type FastImagesDeps = Pick<RouteDeps, 'config' | 'repos' | 'storage' | 'sessions'> & {
+export type FastImagesDeps = Pick<RouteDeps, 'config' | 'repos' | 'storage' | 'sessions' | 'logger'> & {
   /** The page headers middleware (helmet) that every other response passes through. */
   pageHeaders: RequestHandler;
 };
 
 const noop = () => undefined;
 
-const failures = new WeakMap<Request, unknown>();
+const failures = new WeakMap<IncomingMessage, unknown>();
+/** Callers the front already resolved for a request it passed on. */
+const callers = new WeakMap<IncomingMessage, Caller>();
 
 /**
  * What the fast path failed with (the store or the database not answering), for the full-stack route to answer
  * with instead of asking again: a stalled store would otherwise cost a request its timeout twice.
  */
-export const servingFailureOf = (req: Request): unknown => failures.get(req);
+export const servingFailureOf = (req: IncomingMessage): unknown => failures.get(req);
 
 /**
  * The headers the page middleware gives every response, computed once: none depends on the request but the CSP
@@ -49,13 +54,17 @@ function fixedHeadersOf(pageHeaders: RequestHandler): Array<[string, string]> {
 }
 
 /**
- * The image fast path: `/i/<id>.<ext>`, `/t/<id>.webp` and any other variant in VARIANTS, answered before the page
- * middleware, cookies, sessions and body parsers. Rows come from a coherent in-memory cache, the cookie is read and
- * the session looked up only for a private image, a matching ETag is a 304 before storage is touched, and small
- * hot variants come from memory. Every other case (malformed id, wrong extension, not found, not the caller's,
- * hidden, missing bytes, any failure) goes on to the full stack, so it is answered exactly as it always was.
+ * Image serving in two layers that share one row cache and one bytes cache:
+ * - `front`, on Node's own request before Express is entered, answers the common case from memory (imageFront);
+ * - `router`, the first Express middleware, answers the rest of `/i/<id>.<ext>`, `/t/<id>.webp` and any other variant
+ *   in VARIANTS before the page middleware, cookies, sessions and body parsers: bytes not yet in memory, ranges,
+ *   HEAD from storage, redirects to the bucket.
+ * In both, rows come from a coherent in-memory cache, the cookie is read and the session looked up only for a private
+ * image, and a matching ETag is a 304 before storage is touched. Every other case (malformed id, wrong extension,
+ * not found, not the caller's, hidden, missing bytes, any failure) goes on to the full stack, so it is answered
+ * exactly as it always was.
  */
-export function fastImages(deps: FastImagesDeps): Router {
+export function imageServing(deps: FastImagesDeps): { front: ImageFront; router: Router } {
   const router = Router();
   const rows = new ServedImageCache(deps.repos);
   const bytes = new VariantBytesCache();
@@ -64,13 +73,19 @@ export function fastImages(deps: FastImagesDeps): Router {
   const fixedHeaders = fixedHeadersOf(deps.pageHeaders);
   const sessionCookie = cookieNames(deps.config.https).session;
 
-  /** The caller, for a private image only; null for a dead cookie, which the full stack clears. */
-  const callerOf = async (req: Request): Promise<Caller | null> => {
-    const value = req.headers.cookie ? parseCookies(req.headers.cookie)[sessionCookie] : undefined;
-    if (!value) return GUEST;
+  /** The caller behind a session cookie's value; null for a dead cookie, which the full stack clears. */
+  const resume = async (value: string): Promise<Caller | null> => {
     const resumed = await resumeSession(deps.sessions, value);
     if (!resumed) return null;
     return { kind: 'session', user: resumed.user, session: { idHash: resumed.idHash, publicId: resumed.publicId, reauthAt: resumed.reauthAt } };
+  };
+
+  /** The caller, for a private image only. */
+  const callerOf = async (req: Request): Promise<Caller | null> => {
+    const known = callers.get(req);
+    if (known) return known;
+    const value = req.headers.cookie ? parseCookies(req.headers.cookie)[sessionCookie] : undefined;
+    return value ? resume(value) : GUEST;
   };
 
   const headers = (req: Request, res: Response) => (kind: 'redirect' | 'bytes') => {
@@ -106,5 +121,11 @@ export function fastImages(deps: FastImagesDeps): Router {
   };
 
   for (const variant of Object.values(VARIANTS)) router.get(variant.path, serve(variant));
-  return router;
+
+  // Redirect and offload modes answer with no bytes from memory: the front leaves every request to the router.
+  const front: ImageFront =
+    deliveryOrigin(deps.config) === undefined && !deps.config.proxyOffload
+      ? imageFront({ rows, bytes, fixedHeaders, resume, sessionCookie, logger: deps.logger, failed: (req, err) => failures.set(req, err), resolved: (req, caller) => callers.set(req, caller) })
+      : (_req, _res, fallback) => fallback();
+  return { front, router };
 }

@@ -40,6 +40,11 @@ export class ServedImageCache {
     this.#dropped.push(listener);
   }
 
+  /** The row if it is held and this process may trust it now; undefined: ask find(). */
+  peek(id: string): ServedImage | undefined {
+    return this.repos.imageChanges.coherent() ? this.#rows.get(id) : undefined;
+  }
+
   /** The row (its served fields), from memory when this process may trust it, else from the database. */
   find(id: string): Promise<ServedImage | null> {
     const trusted = this.repos.imageChanges.coherent();

@@ -1,9 +1,12 @@
+import path from 'node:path';
 import type { Request, Response } from 'express';
 import type { Config } from '../../config/config.js';
 import type { Visibility } from '../../db/images.repo.js';
+import { localStorageRoot } from '../../storage/create-storage.js';
+import { containedPath } from '../../storage/local.storage.js';
 import type { StorageDriver } from '../../storage/storage.js';
 import { createDelivery } from '../delivery.js';
-import { serveStoredFile, type HeldBytes, type StoredFile } from '../serve-stored-file.js';
+import { serveStoredFile, type HeldBytes, type Offload, type StoredFile } from '../serve-stored-file.js';
 
 export type SendOptions = {
   /** Small variants' bytes in memory (the fast path's cache). */
@@ -12,12 +15,31 @@ export type SendOptions = {
   headers?: (kind: 'redirect' | 'bytes') => void;
 };
 
+type SenderConfig = Pick<Config, 's3' | 'storageDriver' | 'proxyOffload' | 'dataDir'>;
+
+/**
+ * PROXY_OFFLOAD with local storage: what names a stored file to the proxy. nginx gets an internal URI under the
+ * prefix (its location aliases the storage folder); X-Sendfile gets the file's absolute path, still refused when
+ * a key would escape the storage root.
+ */
+export function offloadOf(config: SenderConfig): Offload | undefined {
+  const offload = config.proxyOffload;
+  if (!offload || config.storageDriver !== 'local') return undefined;
+  if (offload.mode === 'x-accel-redirect') {
+    return { header: 'X-Accel-Redirect', target: (key) => offload.prefix + key.split('/').map(encodeURIComponent).join('/') };
+  }
+  const root = path.resolve(localStorageRoot(config.dataDir));
+  return { header: 'X-Sendfile', target: (key) => containedPath(root, key) };
+}
+
 /**
  * Sends a variant the caller may see: streamed (or from memory) through the app, or a redirect to the bucket when
- * the serve mode says so. Called only after the access check; the fast path and the full-stack routes share it.
+ * the serve mode says so, or handed to the proxy in front (PROXY_OFFLOAD). Called only after the access check; the
+ * fast path and the full-stack routes share it.
  */
-export function variantSender(config: Pick<Config, 's3' | 'storageDriver'>, storage: StorageDriver) {
+export function variantSender(config: SenderConfig, storage: StorageDriver) {
   const delivery = createDelivery(config, storage);
+  const offload = offloadOf(config);
   return async (req: Request, res: Response, visibility: Visibility, file: StoredFile, options: SendOptions = {}): Promise<void> => {
     const redirect = await delivery({ key: file.key, mime: file.mime, filename: file.filename, visibility });
     if (redirect) {
@@ -26,6 +48,7 @@ export function variantSender(config: Pick<Config, 's3' | 'storageDriver'>, stor
       return;
     }
     options.headers?.('bytes');
-    await serveStoredFile(req, res, storage, file, options.held);
+    // Offloaded, the proxy reads the file itself: bytes held in memory would only be a second copy.
+    await serveStoredFile(req, res, storage, file, offload ? { offload } : { held: options.held });
   };
 }

@@ -1,5 +1,5 @@
 import type { ImageRecord } from '../../db/images.repo.js';
-import { cacheControlFor } from '../../services/images.service.js';
+import { cacheControlFor, IMMUTABLE_CACHE } from '../../services/images.service.js';
 import { imageKeys } from '../../storage/keys.js';
 import type { StoredFile } from '../serve-stored-file.js';
 
@@ -49,7 +49,7 @@ export const VARIANTS = {
       sha256: image.sha256,
       lastModified: image.createdAt,
       filename: `${baseName(image.originalName, image.id)}.${image.ext}`,
-      cacheControl: cacheControlFor(image),
+      cacheControl: cacheControlFor(image) ?? IMMUTABLE_CACHE,
     }),
   },
   thumbnail: {
@@ -62,7 +62,7 @@ export const VARIANTS = {
       sha256: image.thumbSha256,
       lastModified: image.createdAt,
       filename: `${baseName(image.originalName, image.id)}-thumb.webp`,
-      cacheControl: cacheControlFor(image),
+      cacheControl: cacheControlFor(image) ?? IMMUTABLE_CACHE,
     }),
   },
   /**
@@ -79,7 +79,7 @@ export const VARIANTS = {
       sha256: image.displaySha256 ?? '',
       lastModified: image.createdAt,
       filename: `${baseName(image.originalName, image.id)}-display.webp`,
-      cacheControl: cacheControlFor(image),
+      cacheControl: cacheControlFor(image) ?? IMMUTABLE_CACHE,
     }),
   },
 } as const satisfies Record<string, Variant>;

@@ -163,6 +163,44 @@ describe('serving caches: whatever stops an image being servable stops it at onc
     expect(reads, 'no storage read').to.deep.equal(before);
   });
 
+  it('an answer from memory (before Express) carries exactly the headers and bytes of the first, streamed answer', async () => {
+    const alice = await signedInUser(app);
+    const image = await guestUpload();
+    const privateId = await byOwner(alice);
+    expect((await ownerPost(alice, `/account/images/${privateId}/visibility`, { visibility: 'private' }, { json: true })).status).to.equal(200);
+    const comparable = (res: Awaited<ReturnType<typeof fetchAs>>) => {
+      const { date: _date, 'x-request-id': requestId, ...headers } = res.headers;
+      expect(requestId).to.match(/^[0-9a-f-]{36}$/);
+      return { status: res.status, headers, body: res.body.toString('base64') };
+    };
+    for (const [url, client] of [[image.url, undefined], [image.thumbnailUrl, undefined], [`${app.url}/i/${privateId}.png`, alice.client]] as const) {
+      const getsBefore = reads.get;
+      const streamed = comparable(await fetchAs(url, client));
+      await fetchAs(url, client); // the second request holds the bytes
+      const fromMemory = await queriesDuring(app.db, async () => {
+        const held = comparable(await fetchAs(url, client));
+        expect(held, url).to.deep.equal(streamed);
+      });
+      expect(reads.get - getsBefore, `${url}: storage reads`).to.equal(2);
+      if (!client) expect(fromMemory, `${url}: queries once held`).to.equal(0);
+      for (const method of ['HEAD', 'GET']) {
+        const etag = streamed.headers.etag as string;
+        const notModified = await fetchAs(url, client, { method, headers: { 'If-None-Match': etag } });
+        expect(notModified.status, `${method} ${url} If-None-Match`).to.equal(304);
+        expect(notModified.body.length).to.equal(0);
+        expect(notModified.headers['content-security-policy']).to.equal(streamed.headers['content-security-policy']);
+      }
+      const head = await fetchAs(url, client, { method: 'HEAD' });
+      expect(head.status).to.equal(200);
+      expect(head.headers['content-length']).to.equal(streamed.headers['content-length']);
+      expect(head.body.length).to.equal(0);
+    }
+    // A stranger's cookie-less request for the private image is still the 404 page, from the full stack.
+    const stranger = await rawRequest(`${app.url}/i/${privateId}.png`);
+    expect(stranger.status).to.equal(404);
+    expect(stranger.headers['content-type']).to.match(/^text\/html/);
+  });
+
   it('a page of 60 thumbnails in My images costs no query for public and unlisted ones once warm, and only the session lookup for private ones', async () => {
     const alice = await signedInUser(app);
     const thumb = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#3a6' } }).webp().toBuffer();

@@ -1,0 +1,146 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import contentDisposition from 'content-disposition';
+import { parse as parseCookies } from 'cookie';
+import fresh from 'fresh';
+import type { Logger } from 'pino';
+import { isImageId } from '../../lib/ids.js';
+import { GUEST, type Caller } from '../../services/caller.js';
+import { IMMUTABLE_CACHE, isServable } from '../../services/images.service.js';
+import { IMAGE_RESPONSE_HEADERS } from '../middleware/security-headers.middleware.js';
+import type { StoredFile } from '../serve-stored-file.js';
+import type { VariantBytesCache } from './bytes-cache.js';
+import type { ServedImageCache } from './image-cache.js';
+import { VARIANTS, type ServedImage, type Variant } from './variants.js';
+
+/** A request the front does not answer goes on to Express (the fast router, then the full stack) untouched. */
+export type Fallback = () => void;
+export type ImageFront = (req: IncomingMessage, res: ServerResponse, fallback: Fallback) => void;
+
+export type ImageFrontDeps = {
+  rows: ServedImageCache;
+  bytes: VariantBytesCache;
+  /** The page middleware's headers, computed once (see fixedHeadersOf); the image headers replace its CSP. */
+  fixedHeaders: ReadonlyArray<readonly [string, string]>;
+  /** The caller for a private image's cookie value; null when it resumes no session (the full stack clears it). */
+  resume: (cookieValue: string) => Promise<Caller | null>;
+  sessionCookie: string;
+  logger: Logger;
+  /** Records what the front failed with, so the full stack answers with it instead of asking again. */
+  failed: (req: IncomingMessage, err: unknown) => void;
+  /** Records the caller of a private image the front let pass but could not answer from memory (no second lookup). */
+  resolved: (req: IncomingMessage, caller: Caller) => void;
+};
+
+/** `/i/<id>.<ext>`, `/t/<id>.webp`, `/d/<id>.webp`, with or without a query string (which, as in Express, is ignored). */
+const IMAGE_URL = /^\/([a-z])\/([A-Za-z0-9]{1,64})\.([A-Za-z0-9]{1,10})(?:\?.*)?$/;
+
+/** The variant served at each one-letter prefix, taken from VARIANTS so a new variant needs no change here. */
+const BY_PREFIX = new Map<string, { variant: Variant; route: string }>(
+  Object.values(VARIANTS).map((variant) => [variant.path[1]!, { variant, route: variant.path }]),
+);
+
+/**
+ * The headers every answer for one variant of one row carries, built once per row object: a change to the image
+ * replaces the cached row, so the entry goes with it.
+ */
+function headerCache(fixed: ReadonlyArray<readonly [string, string]>) {
+  const base: string[] = [];
+  const replaced = new Set(Object.keys(IMAGE_RESPONSE_HEADERS).map((n) => n.toLowerCase()));
+  for (const [name, value] of fixed) if (!replaced.has(name)) base.push(name, value);
+  for (const [name, value] of Object.entries(IMAGE_RESPONSE_HEADERS)) base.push(name, value);
+  const built = new WeakMap<ServedImage, Map<Variant, { file: StoredFile; etag: string; lastModified: string; headers: string[] }>>();
+  return (image: ServedImage, variant: Variant) => {
+    let forRow = built.get(image);
+    if (!forRow) built.set(image, (forRow = new Map()));
+    let entry = forRow.get(variant);
+    if (!entry) {
+      const file = variant.file(image);
+      const etag = `"${file.sha256.slice(0, 32)}"`;
+      const lastModified = file.lastModified.toUTCString();
+      entry = {
+        file,
+        etag,
+        lastModified,
+        headers: [
+          ...base,
+          'Content-Type', file.mime,
+          'Cache-Control', file.cacheControl ?? IMMUTABLE_CACHE,
+          'ETag', etag,
+          'Last-Modified', lastModified,
+          'Accept-Ranges', 'bytes',
+          'Content-Disposition', contentDisposition(file.filename, { type: 'inline' }),
+        ],
+      };
+      forRow.set(variant, entry);
+    }
+    return entry;
+  };
+}
+
+/**
+ * The image front: answers the common image request on Node's own request and response, before Express is
+ * entered at all (no router walk, no prototype switch, no middleware). It takes a GET or HEAD of a variant URL whose
+ * row the caller may see and whose bytes are in memory, and answers 200 or 304 with exactly the headers the fast
+ * router sends. Everything else (a range, a miss in the bytes cache, a redirect or offload mode, anything not
+ * servable, any failure) falls back to Express before a byte is written, and is answered as it always was.
+ */
+export function imageFront(deps: ImageFrontDeps): ImageFront {
+  const headersOf = headerCache(deps.fixedHeaders);
+
+  const callerOf = (req: IncomingMessage): Promise<Caller | null> | Caller => {
+    const value = req.headers.cookie ? parseCookies(req.headers.cookie)[deps.sessionCookie] : undefined;
+    return value ? deps.resume(value) : GUEST;
+  };
+
+  const answer = (req: IncomingMessage, res: ServerResponse, image: ServedImage, variant: Variant, route: string, fallback: Fallback, caller: Caller): void => {
+    const { file, etag, lastModified, headers } = headersOf(image, variant);
+    const requestId = randomUUID();
+    if (deps.logger.isLevelEnabled('debug')) {
+      const started = process.hrtime.bigint();
+      res.on('finish', () => {
+        deps.logger.debug({ requestId, method: req.method, route, status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'request');
+      });
+    }
+    if (fresh(req.headers, { etag, 'last-modified': lastModified })) {
+      res.writeHead(304, ['X-Request-Id', requestId, ...headers]);
+      res.end();
+      return;
+    }
+    const bytes = deps.bytes.peek(file);
+    if (!bytes) {
+      if (caller !== GUEST) deps.resolved(req, caller);
+      return fallback();
+    }
+    res.writeHead(200, ['X-Request-Id', requestId, ...headers, 'Content-Length', String(bytes.length)]);
+    if (req.method === 'HEAD') res.end();
+    else res.end(bytes);
+  };
+
+  return (req, res, fallback) => {
+    if ((req.method !== 'GET' && req.method !== 'HEAD') || req.headers.range) return fallback();
+    const match = IMAGE_URL.exec(req.url ?? '');
+    const served = match && BY_PREFIX.get(match[1]!);
+    if (!served || !isImageId(match[2]!)) return fallback();
+    const [, , id, ext] = match as unknown as [string, string, string, string];
+    const { variant, route } = served;
+    const held = deps.rows.peek(id);
+    if (held && held.visibility !== 'private') {
+      // The common case, answered without a promise: a held row that needs no session.
+      if (!variant.accepts(held, ext) || !isServable(held, GUEST)) return fallback();
+      return answer(req, res, held, variant, route, fallback, GUEST);
+    }
+    void (async () => {
+      try {
+        const image = held ?? (await deps.rows.find(id));
+        if (!image || !variant.accepts(image, ext)) return fallback();
+        const caller = image.visibility === 'private' ? await callerOf(req) : GUEST;
+        if (!caller || !isServable(image, caller)) return fallback();
+        answer(req, res, image, variant, route, fallback, caller);
+      } catch (err) {
+        deps.failed(req, err);
+        fallback();
+      }
+    })();
+  };
+}
