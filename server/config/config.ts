@@ -130,6 +130,10 @@ const schema = z
     if (env.PROXY_OFFLOAD !== 'off' && env.STORAGE_DRIVER !== 'local') {
       ctx.addIssue({ code: 'custom', path: ['PROXY_OFFLOAD'], message: 'works only with STORAGE_DRIVER=local (the proxy reads the files from disk)' });
     }
+    // X-Sendfile carries the file's path in a header, which HTTP limits to Latin-1 (anything else would be a 500 per image).
+    if (env.PROXY_OFFLOAD === 'x-sendfile' && !/^[\x20-\x7e]*$/.test(path.resolve(env.DATA_DIR))) {
+      ctx.addIssue({ code: 'custom', path: ['PROXY_OFFLOAD'], message: 'x-sendfile needs a DATA_DIR path of plain ASCII characters (it travels in a header)' });
+    }
     if (env.S3_SERVE_MODE === 'public' && !env.S3_PUBLIC_URL) {
       ctx.addIssue({ code: 'custom', path: ['S3_PUBLIC_URL'], message: 'must be set when S3_SERVE_MODE=public' });
     }

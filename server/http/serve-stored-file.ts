@@ -4,6 +4,7 @@ import rangeParser from 'range-parser';
 import { pipeline } from 'node:stream/promises';
 import type { ByteRange, StorageDriver } from '../storage/storage.js';
 import { NotFound } from '../errors.js';
+import { IMMUTABLE_CACHE } from '../services/images.service.js';
 import { setImageResponseHeaders } from './middleware/security-headers.middleware.js';
 
 export type StoredFile = {
@@ -17,7 +18,6 @@ export type StoredFile = {
   cacheControl?: string;
 };
 
-const IMMUTABLE = 'public, max-age=31536000, immutable';
 
 /** Small variants' bytes held in memory (http/serving/bytes-cache.ts); without it every response streams from storage. */
 export type HeldBytes = {
@@ -25,6 +25,18 @@ export type HeldBytes = {
   peek(file: StoredFile): Buffer | undefined;
   /** The bytes if held, or read now when they are worth holding; undefined: stream them from storage. */
   read(file: StoredFile, storage: StorageDriver): Promise<Buffer | undefined>;
+};
+
+/**
+ * PROXY_OFFLOAD: the proxy in front sends the bytes. Pixbin answers with its headers, an empty body and this header
+ * naming the file (an internal URI for nginx's X-Accel-Redirect, an absolute path for X-Sendfile).
+ */
+export type Offload = { header: 'X-Accel-Redirect' | 'X-Sendfile'; target: (key: string) => string };
+
+export type ServeOptions = {
+  held?: HeldBytes;
+  /** Set: the proxy sends the bytes (and answers ranges and HEAD itself); `held` is not used. */
+  offload?: Offload;
 };
 
 /** Storage reads that find no object answer 404 like a missing image, before any byte is promised. */
@@ -52,14 +64,15 @@ function chooseRange(req: Request, size: number, etag: string): ByteRange | null
 /**
  * Sends a stored, immutable variant with ETag/304 (before storage is touched), HEAD, and single byte ranges
  * (206/416). Bytes come from memory when `held` has them, else they are streamed from storage. A row whose bytes
- * are missing is answered as 404, never as a broken 200.
+ * are missing is answered as 404, never as a broken 200 (nor, when offloaded, as the proxy's own 404 page).
  */
-export async function serveStoredFile(req: Request, res: Response, storage: StorageDriver, file: StoredFile, held?: HeldBytes): Promise<void> {
+export async function serveStoredFile(req: Request, res: Response, storage: StorageDriver, file: StoredFile, options: ServeOptions = {}): Promise<void> {
+  const { held, offload } = options;
   const etag = `"${file.sha256.slice(0, 32)}"`;
   setImageResponseHeaders(res);
   res.set({
     'Content-Type': file.mime,
-    'Cache-Control': file.cacheControl ?? IMMUTABLE,
+    'Cache-Control': file.cacheControl ?? IMMUTABLE_CACHE,
     ETag: etag,
     'Last-Modified': file.lastModified.toUTCString(),
     'Accept-Ranges': 'bytes',
@@ -67,6 +80,14 @@ export async function serveStoredFile(req: Request, res: Response, storage: Stor
   });
   if (req.fresh) {
     res.status(304).end();
+    return;
+  }
+  if (offload) {
+    // The proxy serves whatever file it finds: a row whose bytes are gone must still be Pixbin's 404.
+    if (!(await storage.exists(file.key))) throw new NotFound();
+    // Ranges are the proxy's to answer and announce: nginx would send a copy of ours next to its own.
+    res.removeHeader('Accept-Ranges');
+    res.set(offload.header, offload.target(file.key)).end();
     return;
   }
   const range = chooseRange(req, file.size, etag);

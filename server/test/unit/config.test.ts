@@ -154,6 +154,8 @@ describe('loadConfig', () => {
         expect(() => loadConfig({ PROXY_OFFLOAD: 'x-accel-redirect', PROXY_OFFLOAD_PREFIX: prefix }), prefix).to.throw(ConfigError, /PROXY_OFFLOAD_PREFIX/);
       }
       expect(() => loadConfig({ PROXY_OFFLOAD: 'x-accel-redirect', STORAGE_DRIVER: 's3', S3_BUCKET: 'pix' })).to.throw(ConfigError, /PROXY_OFFLOAD: works only with STORAGE_DRIVER=local/);
+      expect(() => loadConfig({ PROXY_OFFLOAD: 'x-sendfile', DATA_DIR: '/srv/bilder-ü' })).to.throw(ConfigError, /x-sendfile needs a DATA_DIR path of plain ASCII/);
+      expect(loadConfig({ PROXY_OFFLOAD: 'x-accel-redirect', DATA_DIR: '/srv/bilder-ü' }).proxyOffload?.mode).to.equal('x-accel-redirect');
     });
   });
 
