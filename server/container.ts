@@ -4,6 +4,7 @@ import type { Db } from './db/knex.js';
 import { startImageChangeFeed } from './db/change-feed.js';
 import { createRepos } from './db/repos.js';
 import { Semaphore } from './lib/semaphore.js';
+import { SessionLookupCache } from './services/session-lookup-cache.js';
 import type { AccountDeletionDeps } from './services/account-deletion.service.js';
 import type { SettingsDeps } from './services/account-settings.service.js';
 import type { AuthDeps } from './services/auth.service.js';
@@ -58,6 +59,8 @@ export function createContainer(input: ContainerInput) {
     settings: { bcryptCost, publicUrl: config.publicUrl, termsVersion: config.termsVersion, minAge: config.minAge },
   };
   const sessions: SessionsDeps = { sessions: repos.sessions, users: repos.users, clock, idleDays: config.sessionIdleDays, maxDays: config.sessionMaxDays };
+  // Who is signed in, for private image requests: a page of private thumbnails costs one session lookup, not one each.
+  const sessionLookups = new SessionLookupCache();
   const settings: SettingsDeps = { repos, auth, limits, clock, bcryptCost };
   const deletion: AccountDeletionDeps = { repos, storage, mailer, logger, publicUrl: config.publicUrl, purgeDays: config.accountPurgeDays, clock };
   const upload: UploadDeps = {
@@ -79,7 +82,7 @@ export function createContainer(input: ContainerInput) {
   const albums: AlbumsDeps = { albums: repos.albums, clock };
   const apiKeys: ApiKeysDeps = { repos, clock };
 
-  return Object.freeze({ config, logger, clock, db, repos, imageFeed, storage, tempDir, mailer, limits, auth, sessions, settings, deletion, upload, moderation, images, albums, staffUsers, staffImages, apiKeys });
+  return Object.freeze({ config, logger, clock, db, repos, imageFeed, storage, tempDir, mailer, limits, auth, sessions, sessionLookups, settings, deletion, upload, moderation, images, albums, staffUsers, staffImages, apiKeys });
 }
 
 export type Container = ReturnType<typeof createContainer>;

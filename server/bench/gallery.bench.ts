@@ -12,6 +12,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import type { Knex } from 'knex';
 import pino from 'pino';
 import { createApp } from '../app.js';
 import { prepareRuntime } from '../boot.js';
@@ -63,6 +64,20 @@ function imageRows(ownerId: string, count: number, thumb: Buffer): NewImage[] {
 
 type Page = { label: string; path: string; signedIn: boolean };
 
+type QueryEvent = { __knexQueryUid: string; sql: string };
+
+/** BENCH_SQL_TIMES=1: prints each statement of one page view with how long it took (the bench's profiling aid). */
+function timeQueries(db: Knex, label: string): () => void {
+  const started = new Map<string, number>();
+  const onQuery = (q: QueryEvent) => void started.set(q.__knexQueryUid, performance.now());
+  const onResponse = (_response: unknown, q: QueryEvent) => {
+    const t0 = started.get(q.__knexQueryUid);
+    if (t0 !== undefined) console.log(`    [${label}] ${ms(performance.now() - t0).padStart(9)}  ${q.sql.slice(0, 240)}`);
+  };
+  db.on('query', onQuery).on('query-response', onResponse);
+  return () => void db.off('query', onQuery).off('query-response', onResponse);
+}
+
 async function benchDialect(label: string, databaseUrl: string | undefined, options: BenchOptions): Promise<string[][]> {
   const count = options.quick ? 20_000 : 100_000;
   const requests = options.quick ? 10 : 50;
@@ -89,7 +104,8 @@ async function benchDialect(label: string, databaseUrl: string | undefined, opti
       { id: big, owner_id: ownerId, title: 'Everything', cover_image_id: null, created_at: now },
     ]);
     const shared = images.filter((i) => i.visibility !== 'private');
-    const links = [...shared.slice(-PAGE).map((i) => ({ album_id: small, image_id: i.id, added_at: now })), ...images.map((i) => ({ album_id: big, image_id: i.id, added_at: now }))];
+    const link = (albumId: string) => (i: NewImage) => ({ album_id: albumId, image_id: i.id, added_at: now, image_created_at: i.createdAt });
+    const links = [...shared.slice(-PAGE).map(link(small)), ...images.map(link(big))];
     await db.transaction((trx) => insertInBatches(trx, 'album_images', links));
     const insertSeconds = (performance.now() - t0) / 1000;
     if (db.dialect === 'postgres') await db.raw('analyze');
@@ -108,7 +124,8 @@ async function benchDialect(label: string, databaseUrl: string | undefined, opti
       { label: 'profile, deep page (cursor)', path: `/u/${owner.username}?after=${cursor(publicNewest)}`, signedIn: false },
       { label: `album /a/<id> of ${PAGE}`, path: `/a/${small}`, signedIn: false },
       { label: `album of ${count}, first page`, path: `/a/${big}`, signedIn: false },
-      { label: `album of ${count}, page ${deepAlbumPage}`, path: `/a/${big}?page=${deepAlbumPage}`, signedIn: false },
+      { label: `album of ${count}, deep page (cursor)`, path: `/a/${big}?after=${cursor(shared.slice().reverse())}`, signedIn: false },
+      { label: `album of ${count}, old link ?page=${deepAlbumPage}`, path: `/a/${big}?page=${deepAlbumPage}`, signedIn: false },
     ];
     const rows: string[][] = [];
     for (const page of pages) {
@@ -122,7 +139,9 @@ async function benchDialect(label: string, databaseUrl: string | undefined, opti
       let queries = 0;
       const onQuery = () => void (queries += 1);
       db.on('query', onQuery);
+      const stopTiming = process.env.BENCH_SQL_TIMES === '1' ? timeQueries(db, page.label) : () => undefined;
       const sample = await get();
+      stopTiming();
       const pageQueries = queries;
       const thumbIds = [...new Set([...sample.body.toString().matchAll(/\/t\/([0-9A-Za-z]{12})\.webp/g)].map((m) => m[1]!))];
       db.off('query', onQuery);

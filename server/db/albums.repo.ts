@@ -77,14 +77,25 @@ const IMAGE_COLUMNS = [
 
 export type Page = { limit: number; offset: number };
 
+/** Where a keyset page of an album starts: the (created_at, id) of the last image of the page before (see images.repo). */
+export type AlbumPosition = { createdAt: Date; id: string };
+
+type Order = Array<{ column: string; order: 'desc' }>;
+
+/** Album pages list images newest first by the copy of created_at the album keeps, so the album's own index orders them. */
+const ALBUM_ORDER: Order = [
+  { column: 'album_images.image_created_at', order: 'desc' },
+  { column: 'album_images.image_id', order: 'desc' },
+];
+const IMAGES_ORDER: Order = [
+  { column: 'images.created_at', order: 'desc' },
+  { column: 'images.id', order: 'desc' },
+];
+
 /** A page of images (newest first) from a query, plus how many the whole query matches. */
-async function pageOfImages(query: () => Knex.QueryBuilder, page: Page): Promise<{ images: AlbumImage[]; total: number }> {
+async function pageOfImages(query: () => Knex.QueryBuilder, page: Page, order: Order): Promise<{ images: AlbumImage[]; total: number }> {
   const total = (await query().count({ n: '*' }).first()) as { n: number | string } | undefined;
-  const rows = (await query()
-    .select(IMAGE_COLUMNS)
-    .orderBy([{ column: 'images.created_at', order: 'desc' }, { column: 'images.id', order: 'desc' }])
-    .limit(page.limit)
-    .offset(page.offset)) as AlbumImageRow[];
+  const rows = (await query().select(IMAGE_COLUMNS).orderBy(order).limit(page.limit).offset(page.offset)) as AlbumImageRow[];
   return { images: rows.map(imageFromRow), total: Number(total?.n ?? 0) };
 }
 
@@ -113,6 +124,15 @@ export function createAlbumsRepo(db: Knex) {
       .whereIn('images.visibility', visibilities)
       // Hidden by moderators: listed nowhere (a sensitive image stays, behind its own warning page).
       .andWhere((q) => q.whereNull('images.moderation_state').orWhereNot('images.moderation_state', 'hidden'));
+
+  /** The created_at of those of imageIds that are the owner's: what album_images keeps a copy of, as its page order. */
+  const createdAtOfOwned = async (trx: Knex | Knex.Transaction, ownerId: string, imageIds: readonly string[]): Promise<Map<string, unknown>> => {
+    const found = new Map<string, unknown>();
+    for (const batch of inBatches(imageIds)) {
+      for (const row of (await trx('images').where('owner_id', ownerId).whereIn('id', batch).select('id', 'created_at')) as Array<{ id: string; created_at: unknown }>) found.set(row.id, row.created_at);
+    }
+    return found;
+  };
 
   return {
     async insert(ownerId: string, album: { id: string; title: string; createdAt: Date }): Promise<void> {
@@ -170,12 +190,31 @@ export function createAlbumsRepo(db: Knex) {
 
     /** A page of the album's images, newest first, with the total count. */
     async imagesForOwner(ownerId: string, albumId: string, page: Page): Promise<{ images: AlbumImage[]; total: number }> {
-      return pageOfImages(() => albumImages(db, ownerId, albumId), page);
+      return pageOfImages(() => albumImages(db, ownerId, albumId), page, ALBUM_ORDER);
     },
 
     /** What a visitor of the share page may see: only images of the album's owner, only the given visibilities. */
     async imagesShared(albumId: string, visibilities: Visibility[], page: Page): Promise<{ images: AlbumImage[]; total: number }> {
-      return pageOfImages(() => sharedImages(albumId, visibilities), page);
+      return pageOfImages(() => sharedImages(albumId, visibilities), page, ALBUM_ORDER);
+    },
+
+    /**
+     * One page of the share page, newest first: a keyset page after `after` (the (album_id, image_created_at,
+     * image_id) index walked from there, so any depth costs the same), or, for old ?page=N links, at an offset.
+     */
+    async sharedPage(albumId: string, visibilities: Visibility[], page: { limit: number; after: AlbumPosition | null; offset?: number }): Promise<AlbumImage[]> {
+      const q = sharedImages(albumId, visibilities).select(IMAGE_COLUMNS).orderBy(ALBUM_ORDER).limit(page.limit);
+      if (page.after) q.andWhereRaw('(??, ??) < (?, ?)', ['album_images.image_created_at', 'album_images.image_id', page.after.createdAt, page.after.id]);
+      else if (page.offset) q.offset(page.offset);
+      return ((await q) as AlbumImageRow[]).map(imageFromRow);
+    },
+
+    /** How many images a visitor of the share page may see, counted no further than `cap`. */
+    async countShared(albumId: string, visibilities: Visibility[], cap: number): Promise<number> {
+      // Ordered like a page, so the planner walks the album's own index (not every image of the owner) and stops early.
+      const capped = sharedImages(albumId, visibilities).select(db.raw('1')).orderBy(ALBUM_ORDER).limit(cap + 1).as('capped');
+      const row = (await db.from(capped).count({ n: '*' }).first()) as { n: number | string } | undefined;
+      return Number(row?.n ?? 0);
     },
 
     /** One image of the album if the visibilities allow it (for the share page's preview image). */
@@ -190,7 +229,7 @@ export function createAlbumsRepo(db: Knex) {
         db('images')
           .where('images.owner_id', ownerId)
           .whereNotExists(db('album_images').select(db.raw('1')).where('album_images.album_id', albumId).whereRaw('?? = ??', ['album_images.image_id', 'images.id']));
-      return pageOfImages(query, page);
+      return pageOfImages(query, page, IMAGES_ORDER);
     },
 
     /**
@@ -200,10 +239,10 @@ export function createAlbumsRepo(db: Knex) {
     async addImages(ownerId: string, albumId: string, imageIds: string[], addedAt: Date): Promise<boolean> {
       return db.transaction(async (trx) => {
         if (!(await ownedAlbum(trx, ownerId, albumId).first())) return false;
-        const owned = (await trx('images').where('owner_id', ownerId).whereIn('id', imageIds).count({ n: '*' }).first()) as { n: number | string };
-        if (Number(owned.n) !== imageIds.length) return false;
-        const rows = imageIds.map((imageId) => ({ album_id: albumId, image_id: imageId, added_at: addedAt }));
-        await trx('album_images').insert(rows).onConflict(['album_id', 'image_id']).ignore();
+        const owned = await createdAtOfOwned(trx, ownerId, imageIds);
+        if (owned.size !== imageIds.length) return false;
+        const rows = imageIds.map((imageId) => ({ album_id: albumId, image_id: imageId, added_at: addedAt, image_created_at: owned.get(imageId) }));
+        for (const batch of inBatches(rows)) await trx('album_images').insert(batch).onConflict(['album_id', 'image_id']).ignore();
         return true;
       });
     },
@@ -242,7 +281,10 @@ export function createAlbumsRepo(db: Knex) {
     async putBack(ownerId: string, imageId: string, albumIds: readonly string[], addedAt: Date): Promise<void> {
       if (albumIds.length === 0) return;
       const owned = (await db('albums').whereIn('id', [...albumIds]).andWhere({ owner_id: ownerId }).pluck('id')) as string[];
-      if (owned.length) await db('album_images').insert(owned.map((albumId) => ({ album_id: albumId, image_id: imageId, added_at: addedAt })));
+      const createdAt = (await createdAtOfOwned(db, ownerId, [imageId])).get(imageId);
+      if (owned.length && createdAt !== undefined) {
+        await db('album_images').insert(owned.map((albumId) => ({ album_id: albumId, image_id: imageId, added_at: addedAt, image_created_at: createdAt })));
+      }
     },
 
     // Staff and moderation: not scoped to an owner (moderators act on anyone's albums; never reachable by users).

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { containsPattern, toDate, toDateOrNull } from './knex.js';
+import { sessionRowsChanged } from './session-writes.js';
 
 /** admin: everything; moderator: moderation only; user: no staff pages at all. */
 export type Role = 'user' | 'moderator' | 'admin';
@@ -24,7 +25,8 @@ export type UserRecord = {
 
 type UserRow = Record<string, unknown>;
 
-const fromRow = (r: UserRow): UserRecord => ({
+/** A users row as the app sees it (also read by the sessions repository's join). */
+export const userFromRow = (r: UserRow): UserRecord => ({
   id: String(r.id),
   username: String(r.username),
   email: String(r.email),
@@ -45,9 +47,17 @@ export const usernameKey = (username: string): string => username.toLowerCase();
 export const emailKey = (email: string): string => email.trim().toLowerCase();
 
 export function createUsersRepo(db: Knex) {
+  /**
+   * Every write but the byte counters (reserve/add/release, which decide nothing about access) tells the session
+   * lookup caches (see session-writes.ts): a suspension, deletion or role change must end cached sessions at once.
+   */
+  const changed = <T>(result: T): T => {
+    sessionRowsChanged(db);
+    return result;
+  };
   const one = async (query: Knex.QueryBuilder): Promise<UserRecord | null> => {
     const row = (await query.first()) as UserRow | undefined;
-    return row ? fromRow(row) : null;
+    return row ? userFromRow(row) : null;
   };
   return {
     async insert(user: Omit<UserRecord, 'usedBytes' | 'quotaBytes' | 'emailVerifiedAt' | 'role' | 'deletionRequestedAt' | 'suspendedAt' | 'suspendedReason'> & { role?: UserRecord['role'] }): Promise<void> {
@@ -63,6 +73,7 @@ export function createUsersRepo(db: Knex) {
         role: user.role ?? 'user',
         created_at: user.createdAt,
       });
+      changed(undefined);
     },
     async hasAdmin(): Promise<boolean> {
       return Boolean(await db('users').where({ role: 'admin' }).first('id'));
@@ -81,7 +92,9 @@ export function createUsersRepo(db: Knex) {
           if (!((await admins.pluck('id')) as string[]).some((other) => other !== id)) return false;
         }
         const changes = { role: to, ...(verifiedAt ? { email_verified_at: trx.raw('coalesce(email_verified_at, ?)', [verifiedAt]) } : {}) };
-        return (await trx('users').where({ id, role: from }).update(changes)) > 0;
+        const updated = (await trx('users').where({ id, role: from }).update(changes)) > 0;
+        sessionRowsChanged(trx);
+        return updated;
       });
     },
     findById: (id: string) => one(db('users').where({ id })),
@@ -98,25 +111,25 @@ export function createUsersRepo(db: Knex) {
       one(login.includes('@') ? db('users').where({ email_key: emailKey(login) }) : db('users').where({ username_key: usernameKey(login) })),
 
     async updateUsername(id: string, username: string): Promise<void> {
-      await db('users').where({ id }).update({ username, username_key: usernameKey(username) });
+      changed(await db('users').where({ id }).update({ username, username_key: usernameKey(username) }));
     },
     /** A new address starts unverified. */
     async updateEmail(id: string, email: string): Promise<void> {
-      await db('users').where({ id }).update({ email, email_key: emailKey(email), email_verified_at: null });
+      changed(await db('users').where({ id }).update({ email, email_key: emailKey(email), email_verified_at: null }));
     },
     /** Switches to a new address its owner just confirmed (fails on a unique violation if it was taken meanwhile). */
     async replaceEmailVerified(id: string, email: string, at: Date): Promise<void> {
-      await db('users').where({ id }).update({ email, email_key: emailKey(email), email_verified_at: at });
+      changed(await db('users').where({ id }).update({ email, email_key: emailKey(email), email_verified_at: at }));
     },
     /** Marks the address verified only if it is still the account's address. */
     async markEmailVerified(id: string, email: string, at: Date): Promise<boolean> {
-      return (await db('users').where({ id, email_key: emailKey(email) }).update({ email_verified_at: at })) > 0;
+      return changed(await db('users').where({ id, email_key: emailKey(email) }).update({ email_verified_at: at })) > 0;
     },
     async updatePasswordHash(id: string, passwordHash: string): Promise<void> {
-      await db('users').where({ id }).update({ password_hash: passwordHash });
+      changed(await db('users').where({ id }).update({ password_hash: passwordHash }));
     },
     async setMarketingConsent(id: string, value: boolean): Promise<void> {
-      await db('users').where({ id }).update({ marketing_consent: value });
+      changed(await db('users').where({ id }).update({ marketing_consent: value }));
     },
 
     /**
@@ -136,11 +149,11 @@ export function createUsersRepo(db: Knex) {
     },
     /** Starts the grace period; false if it had already started (a double submit). */
     async markDeletionRequested(id: string, at: Date): Promise<boolean> {
-      return (await db('users').where({ id }).whereNull('deletion_requested_at').update({ deletion_requested_at: at })) > 0;
+      return changed(await db('users').where({ id }).whereNull('deletion_requested_at').update({ deletion_requested_at: at })) > 0;
     },
     /** Ends the grace period; false if there was none (already cancelled, or purged). */
     async clearDeletionRequest(id: string): Promise<boolean> {
-      return (await db('users').where({ id }).whereNotNull('deletion_requested_at').update({ deletion_requested_at: null })) > 0;
+      return changed(await db('users').where({ id }).whereNotNull('deletion_requested_at').update({ deletion_requested_at: null })) > 0;
     },
     /** Accounts whose grace period ended at or before the cut-off. */
     async listDueForPurge(cutoff: Date, limit: number): Promise<string[]> {
@@ -149,14 +162,14 @@ export function createUsersRepo(db: Knex) {
     /** Suspends (with the statement of reasons the holder is shown) or, with null, lifts a suspension. */
     async setSuspension(id: string, suspension: { at: Date; reason: string } | null): Promise<boolean> {
       const values = suspension ? { suspended_at: suspension.at, suspended_reason: suspension.reason } : { suspended_at: null, suspended_reason: null };
-      return (await db('users').where({ id }).update(values)) > 0;
+      return changed(await db('users').where({ id }).update(values)) > 0;
     },
     async deleteById(id: string): Promise<boolean> {
-      return (await db('users').where({ id }).delete()) > 0;
+      return changed(await db('users').where({ id }).delete()) > 0;
     },
     /** Deletes the account only while it still waits for its purge since at or before the cut-off (a restore wins). */
     async deleteIfPendingSince(id: string, cutoff: Date): Promise<boolean> {
-      return (await db('users').where({ id }).whereNotNull('deletion_requested_at').andWhere('deletion_requested_at', '<=', cutoff).delete()) > 0;
+      return changed(await db('users').where({ id }).whereNotNull('deletion_requested_at').andWhere('deletion_requested_at', '<=', cutoff).delete()) > 0;
     },
     async releaseBytes(id: string, bytes: number): Promise<void> {
       await db('users').where({ id }).update({ used_bytes: db.raw('case when used_bytes > ? then used_bytes - ? else 0 end', [bytes, bytes]) });
@@ -172,11 +185,11 @@ export function createUsersRepo(db: Knex) {
         q.whereRaw("(username_key like ? escape '\\' or email_key like ? escape '\\')", [pattern, pattern]);
       }
       const rows = (await q.orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(page.limit + 1).offset(page.offset)) as UserRow[];
-      return rows.map((r) => ({ ...fromRow(r), uploads: Number(r.uploads ?? 0) }));
+      return rows.map((r) => ({ ...userFromRow(r), uploads: Number(r.uploads ?? 0) }));
     },
     /** Sets the account's storage quota; null means the configured default. */
     async setQuota(id: string, quotaBytes: number | null): Promise<boolean> {
-      return (await db('users').where({ id }).update({ quota_bytes: quotaBytes })) > 0;
+      return changed(await db('users').where({ id }).update({ quota_bytes: quotaBytes })) > 0;
     },
   };
 }

@@ -1,7 +1,8 @@
-import { SHARED_VISIBILITIES, type AlbumImage, type AlbumRecord, type AlbumsRepo, type AlbumSummary, type Visibility } from '../db/albums.repo.js';
+import { SHARED_VISIBILITIES, type AlbumImage, type AlbumPosition, type AlbumRecord, type AlbumsRepo, type AlbumSummary, type Visibility } from '../db/albums.repo.js';
 import { BadRequest, NotFound } from '../errors.js';
 import { isImageId, randomBase62 } from '../lib/ids.js';
 import { cleanTitle, MAX_TITLE_CHARS, titleLength } from '../lib/title.js';
+import { encodeCursor } from './account-images.service.js';
 
 export const messages = {
   titleRequired: 'Give the album a title.',
@@ -16,6 +17,8 @@ export const MAX_IDS_PER_REQUEST = 500;
 /** Album pages show this many images at a time; the picker fits one form under the body parser's 50-field limit. */
 export const ALBUM_PAGE_SIZE = 60;
 export const PICKER_PAGE_SIZE = 48;
+/** The share page counts an album's images up to this many, then says "more than" (a count never walks a huge album). */
+export const SHARE_COUNT_CAP = 1000;
 
 const ALBUM_ID_PATTERN = new RegExp(`^[0-9A-Za-z]{${ALBUM_ID_LENGTH}}$`);
 
@@ -107,17 +110,33 @@ export async function setCover(deps: AlbumsDeps, ownerId: string, albumId: strin
   if (!(await deps.albums.setCover(ownerId, album.id, id!))) throw new NotFound();
 }
 
+/** Where a share page starts: after a cursor (encodeCursor of the last image of the page before), or an old ?page=N link. */
+export type SharePosition = { after: AlbumPosition | null; page: number };
+
 /**
  * The public share page: anyone with the link sees the album's public and unlisted images; its owner also sees the
  * private ones. The preview image (OpenGraph) is always one a guest may see, so a link preview never leaks a private one.
+ * Pages are keyset pages newest first (next: the cursor of the page after, or null); an old ?page=N link still
+ * answers with that page (by offset, the one deep walk left, for links made before cursors). The count stops at
+ * SHARE_COUNT_CAP (countCapped then says there are more).
  */
-export async function sharedAlbum(deps: AlbumsDeps, albumId: string, viewerId: string | null, page: number) {
+export async function sharedAlbum(deps: AlbumsDeps, albumId: string, viewerId: string | null, position: SharePosition) {
   const album = isAlbumId(albumId) ? await deps.albums.findShared(albumId) : null;
   if (!album) throw new NotFound();
   const isOwner = viewerId === album.ownerId;
   const visibilities: Visibility[] = isOwner ? [...SHARED_VISIBILITIES, 'private'] : SHARED_VISIBILITIES;
-  const { images, total } = await deps.albums.imagesShared(album.id, visibilities, pageOf(page, ALBUM_PAGE_SIZE));
+  const offset = position.after ? 0 : (Math.max(1, position.page) - 1) * ALBUM_PAGE_SIZE;
+  const [rows, counted] = await Promise.all([
+    deps.albums.sharedPage(album.id, visibilities, { limit: ALBUM_PAGE_SIZE + 1, after: position.after, offset }),
+    deps.albums.countShared(album.id, visibilities, SHARE_COUNT_CAP),
+  ]);
+  const images = rows.slice(0, ALBUM_PAGE_SIZE);
+  const last = images[images.length - 1];
+  const next = rows.length > ALBUM_PAGE_SIZE && last ? encodeCursor(last) : null;
+  const firstPage = !position.after && offset === 0;
   let preview: AlbumImage | null = album.coverImageId ? await deps.albums.sharedImage(album.id, album.coverImageId, SHARED_VISIBILITIES) : null;
-  preview ??= (await deps.albums.imagesShared(album.id, SHARED_VISIBILITIES, { limit: 1, offset: 0 })).images[0] ?? null;
-  return { album, images, total, isOwner, preview };
+  // The guest's first page already holds the newest image a guest may see.
+  if (!preview && firstPage && !isOwner) preview = images[0] ?? null;
+  else preview ??= (await deps.albums.sharedPage(album.id, SHARED_VISIBILITIES, { limit: 1, after: null })).at(0) ?? null;
+  return { album, images, next, firstPage, total: Math.min(counted, SHARE_COUNT_CAP), countCapped: counted > SHARE_COUNT_CAP, isOwner, preview };
 }

@@ -17,20 +17,26 @@ export type ImagesDeps = {
 };
 
 /** Private images exist only for their owner; everyone else gets the same answer as for a missing image. */
-export const canView = (image: Pick<ImageRecord, 'visibility' | 'ownerId'>, caller: Caller): boolean =>
-  image.visibility !== 'private' || (image.ownerId !== null && image.ownerId === userOf(caller)?.id);
+export const canView = (image: Pick<ImageRecord, 'visibility' | 'ownerId'>, caller: Caller): boolean => canViewAs(image, userOf(caller)?.id ?? null);
 
-/** How long caches may keep a served variant: private images are revalidated by the owner's browser only. */
+const canViewAs = (image: Pick<ImageRecord, 'visibility' | 'ownerId'>, viewerId: string | null): boolean =>
+  image.visibility !== 'private' || (image.ownerId !== null && image.ownerId === viewerId);
+
 /** Image bytes never change under a URL (a new upload is a new id), so public and unlisted copies are cached for a year. */
 export const IMMUTABLE_CACHE = 'public, max-age=31536000, immutable';
 
+/** How long caches may keep a served variant: private images are revalidated by the owner's browser only. */
 export const cacheControlFor = (image: Pick<ImageRecord, 'visibility'>): string | undefined =>
   image.visibility === 'private' ? 'private, no-cache' : undefined;
 
 /** Whether an image is served to this caller: its bytes are there, moderators did not hide it, and the caller may see it. */
 export const isServable = (image: Pick<ImageRecord, 'visibility' | 'ownerId' | 'missingSince' | 'moderationState'>, caller: Caller): boolean =>
+  isServableTo(image, userOf(caller)?.id ?? null);
+
+/** isServable for a viewer known only by user id (null: nobody signed in), as the image fast path resolves it. */
+export const isServableTo = (image: Pick<ImageRecord, 'visibility' | 'ownerId' | 'missingSince' | 'moderationState'>, viewerId: string | null): boolean =>
   // Hidden by moderators: not served to anyone (its owner sees why in My images).
-  !image.missingSince && image.moderationState !== 'hidden' && canView(image, caller);
+  !image.missingSince && image.moderationState !== 'hidden' && canViewAs(image, viewerId);
 
 /** The image behind a public id as this caller may see it, or NotFound. Malformed ids never reach the database. */
 export async function findImage(deps: { images: Pick<ImagesRepo, 'findById'> }, id: string, caller: Caller): Promise<ImageRecord> {

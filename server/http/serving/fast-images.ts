@@ -4,9 +4,8 @@ import { Router } from 'express';
 import { parse as parseCookies } from 'cookie';
 import { NotFound } from '../../errors.js';
 import { isImageId } from '../../lib/ids.js';
-import { GUEST, type Caller } from '../../services/caller.js';
-import { isServable } from '../../services/images.service.js';
-import { resumeSession } from '../../services/sessions.service.js';
+import { isServableTo } from '../../services/images.service.js';
+import { resumeSessionCached } from '../../services/sessions.service.js';
 import { cookieNames } from '../auth-context.js';
 import { cspNonce } from '../middleware/security-headers.middleware.js';
 import type { RouteDeps } from '../route-deps.js';
@@ -17,7 +16,7 @@ import { imageFront, type ImageFront } from './image-front.js';
 import { variantSender } from './send-variant.js';
 import { VARIANTS, type Variant } from './variants.js';
 
-export type FastImagesDeps = Pick<RouteDeps, 'config' | 'repos' | 'storage' | 'sessions' | 'logger'> & {
+export type FastImagesDeps = Pick<RouteDeps, 'config' | 'repos' | 'storage' | 'sessions' | 'sessionLookups' | 'logger'> & {
   /** The page headers middleware (helmet) that every other response passes through. */
   pageHeaders: RequestHandler;
 };
@@ -25,8 +24,8 @@ export type FastImagesDeps = Pick<RouteDeps, 'config' | 'repos' | 'storage' | 's
 const noop = () => undefined;
 
 const failures = new WeakMap<IncomingMessage, unknown>();
-/** Callers the front already resolved for a request it passed on. */
-const callers = new WeakMap<IncomingMessage, Caller>();
+/** Whose session each request's cookie names, resolved once per request (the front and the router share it). */
+const viewers = new WeakMap<IncomingMessage, Promise<string | null>>();
 
 /**
  * What the fast path failed with (the store or the database not answering), for the full-stack route to answer
@@ -73,19 +72,19 @@ export function imageServing(deps: FastImagesDeps): { front: ImageFront; router:
   const fixedHeaders = fixedHeadersOf(deps.pageHeaders);
   const sessionCookie = cookieNames(deps.config.https).session;
 
-  /** The caller behind a session cookie's value; null for a dead cookie, which the full stack clears. */
-  const resume = async (value: string): Promise<Caller | null> => {
-    const resumed = await resumeSession(deps.sessions, value);
-    if (!resumed) return null;
-    return { kind: 'session', user: resumed.user, session: { idHash: resumed.idHash, publicId: resumed.publicId, reauthAt: resumed.reauthAt } };
-  };
-
-  /** The caller, for a private image only. */
-  const callerOf = async (req: Request): Promise<Caller | null> => {
-    const known = callers.get(req);
-    if (known) return known;
-    const value = req.headers.cookie ? parseCookies(req.headers.cookie)[sessionCookie] : undefined;
-    return value ? resume(value) : GUEST;
+  /**
+   * The user id behind the session cookie, asked for a private image only; null for none or a dead one (a private
+   * image is then not served here, and the full stack answers and clears the cookie). The lookup is cached for at
+   * most a second (session-lookup-cache.ts), so a page of private thumbnails costs one.
+   */
+  const viewerOf = (req: IncomingMessage): Promise<string | null> => {
+    let viewer = viewers.get(req);
+    if (!viewer) {
+      const value = req.headers.cookie ? parseCookies(req.headers.cookie)[sessionCookie] : undefined;
+      viewer = value ? resumeSessionCached(deps.sessions, deps.sessionLookups, value).then((found) => found?.userId ?? null) : Promise.resolve(null);
+      viewers.set(req, viewer);
+    }
+    return viewer;
   };
 
   const headers = (req: Request, res: Response) => (kind: 'redirect' | 'bytes') => {
@@ -105,8 +104,8 @@ export function imageServing(deps: FastImagesDeps): { front: ImageFront; router:
       try {
         const image = isImageId(id) ? await rows.find(id) : null;
         if (!image || !variant.accepts(image, ext)) return next();
-        const caller = image.visibility === 'private' ? await callerOf(req) : GUEST;
-        if (!caller || !isServable(image, caller)) return next();
+        const viewer = image.visibility === 'private' ? await viewerOf(req) : null;
+        if (!isServableTo(image, viewer)) return next();
         await send(req, res, image.visibility, variant.file(image), { held: bytes.of(image.id), headers: headers(req, res) });
       } catch (err) {
         if (res.headersSent) throw err;
@@ -125,7 +124,7 @@ export function imageServing(deps: FastImagesDeps): { front: ImageFront; router:
   // Redirect and offload modes answer with no bytes from memory: the front leaves every request to the router.
   const front: ImageFront =
     deliveryOrigin(deps.config) === undefined && !deps.config.proxyOffload
-      ? imageFront({ rows, bytes, fixedHeaders, resume, sessionCookie, logger: deps.logger, failed: (req, err) => failures.set(req, err), resolved: (req, caller) => callers.set(req, caller) })
+      ? imageFront({ rows, bytes, fixedHeaders, viewerOf, logger: deps.logger, failed: (req, err) => failures.set(req, err) })
       : (_req, _res, fallback) => fallback();
   return { front, router };
 }

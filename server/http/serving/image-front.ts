@@ -1,12 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import contentDisposition from 'content-disposition';
-import { parse as parseCookies } from 'cookie';
 import fresh from 'fresh';
 import type { Logger } from 'pino';
 import { isImageId } from '../../lib/ids.js';
-import { GUEST, type Caller } from '../../services/caller.js';
-import { IMMUTABLE_CACHE, isServable } from '../../services/images.service.js';
+import { IMMUTABLE_CACHE, isServableTo } from '../../services/images.service.js';
 import { IMAGE_RESPONSE_HEADERS } from '../middleware/security-headers.middleware.js';
 import type { StoredFile } from '../serve-stored-file.js';
 import type { VariantBytesCache } from './bytes-cache.js';
@@ -22,14 +20,11 @@ export type ImageFrontDeps = {
   bytes: VariantBytesCache;
   /** The page middleware's headers, computed once (see fixedHeadersOf); the image headers replace its CSP. */
   fixedHeaders: ReadonlyArray<readonly [string, string]>;
-  /** The caller for a private image's cookie value; null when it resumes no session (the full stack clears it). */
-  resume: (cookieValue: string) => Promise<Caller | null>;
-  sessionCookie: string;
+  /** The signed-in user's id, for a private image only (null: none, or a dead session, which the full stack clears). */
+  viewerOf: (req: IncomingMessage) => Promise<string | null>;
   logger: Logger;
   /** Records what the front failed with, so the full stack answers with it instead of asking again. */
   failed: (req: IncomingMessage, err: unknown) => void;
-  /** Records the caller of a private image the front let pass but could not answer from memory (no second lookup). */
-  resolved: (req: IncomingMessage, caller: Caller) => void;
 };
 
 /** `/i/<id>.<ext>`, `/t/<id>.webp`, `/d/<id>.webp`, with or without a query string (which, as in Express, is ignored). */
@@ -88,12 +83,7 @@ function headerCache(fixed: ReadonlyArray<readonly [string, string]>) {
 export function imageFront(deps: ImageFrontDeps): ImageFront {
   const headersOf = headerCache(deps.fixedHeaders);
 
-  const callerOf = (req: IncomingMessage): Promise<Caller | null> | Caller => {
-    const value = req.headers.cookie ? parseCookies(req.headers.cookie)[deps.sessionCookie] : undefined;
-    return value ? deps.resume(value) : GUEST;
-  };
-
-  const answer = (req: IncomingMessage, res: ServerResponse, image: ServedImage, variant: Variant, route: string, fallback: Fallback, caller: Caller): void => {
+  const answer = (req: IncomingMessage, res: ServerResponse, image: ServedImage, variant: Variant, route: string, fallback: Fallback): void => {
     const { file, etag, lastModified, headers } = headersOf(image, variant);
     const requestId = randomUUID();
     if (deps.logger.isLevelEnabled('debug')) {
@@ -108,10 +98,7 @@ export function imageFront(deps: ImageFrontDeps): ImageFront {
       return;
     }
     const bytes = deps.bytes.peek(file);
-    if (!bytes) {
-      if (caller !== GUEST) deps.resolved(req, caller);
-      return fallback();
-    }
+    if (!bytes) return fallback();
     res.writeHead(200, ['X-Request-Id', requestId, ...headers, 'Content-Length', String(bytes.length)]);
     if (req.method === 'HEAD') res.end();
     else res.end(bytes);
@@ -127,16 +114,16 @@ export function imageFront(deps: ImageFrontDeps): ImageFront {
     const held = deps.rows.peek(id);
     if (held && held.visibility !== 'private') {
       // The common case, answered without a promise: a held row that needs no session.
-      if (!variant.accepts(held, ext) || !isServable(held, GUEST)) return fallback();
-      return answer(req, res, held, variant, route, fallback, GUEST);
+      if (!variant.accepts(held, ext) || !isServableTo(held, null)) return fallback();
+      return answer(req, res, held, variant, route, fallback);
     }
     void (async () => {
       try {
         const image = held ?? (await deps.rows.find(id));
         if (!image || !variant.accepts(image, ext)) return fallback();
-        const caller = image.visibility === 'private' ? await callerOf(req) : GUEST;
-        if (!caller || !isServable(image, caller)) return fallback();
-        answer(req, res, image, variant, route, fallback, caller);
+        const viewer = image.visibility === 'private' ? await deps.viewerOf(req) : null;
+        if (!isServableTo(image, viewer)) return fallback();
+        answer(req, res, image, variant, route, fallback);
       } catch (err) {
         deps.failed(req, err);
         fallback();
