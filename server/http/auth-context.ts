@@ -20,5 +20,7 @@ export function cookieNames(https: boolean) {
   return {
     session: https ? '__Host-pixbin_session' : 'pixbin_session',
     csrf: https ? '__Host-pixbin_csrf' : 'pixbin_csrf',
+    /** Marks a browser that logged in to an account before (services/known-devices.service.ts). */
+    device: https ? '__Host-pixbin_device' : 'pixbin_device',
   };
 }

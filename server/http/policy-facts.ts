@@ -4,6 +4,7 @@ import { cookieNames } from './auth-context.js';
 import { ORPHAN_GRACE_MINUTES } from '../jobs/sweep-orphans.job.js';
 import { RESET_TTL_MINUTES, VERIFY_TTL_HOURS } from '../services/auth.service.js';
 import { LIMITS } from '../services/rate-limits.service.js';
+import { DEVICE_COOKIE_DAYS } from '../services/known-devices.service.js';
 
 /**
  * The facts /privacy, /retention and /subprocessors are rendered from: read from the live configuration and from
@@ -72,6 +73,13 @@ export function policyFacts(config: Config) {
   const cookies: Cookie[] = [
     { name: names.session, purpose: 'keeps you logged in (only set when you log in)', lifetime: 'until you log out, at most', figure: figure('SESSION_MAX_DAYS', config.sessionMaxDays) },
     { name: names.csrf, purpose: 'protects forms against cross-site request forgery', lifetime: 'until you close the browser' },
+    {
+      name: names.device,
+      purpose:
+        'remembers that this browser has logged in to your account before (only set when you log in; it holds a random id and a signature, not your name), so that strangers who keep failing to log in to your account cannot lock this browser out, and it stays when you log out',
+      lifetime: 'renewed at each login, kept for',
+      figure: figure('DEVICE_COOKIE_DAYS', DEVICE_COOKIE_DAYS),
+    },
     { name: 'pixbin_delete_<image id>', purpose: 'shows a guest the delete link once, right after an upload', lifetime: 'cleared when shown, or after at most', figure: figure('DELETE_LINK_COOKIE_MINUTES', DELETE_LINK_COOKIE_MINUTES) },
   ];
 

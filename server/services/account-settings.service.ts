@@ -4,7 +4,7 @@ import type { Repos } from '../db/repos.js';
 import { usernameKey, type UserRecord } from '../db/users.repo.js';
 import { BadRequest, Forbidden, NotFound } from '../errors.js';
 import { hashPassword, verifyPassword, PASSWORD_MAX } from '../lib/passwords.js';
-import { accountKey, messages as authMessages, sendEmailChangeLink, sendVerification, validateEmail, validateNewPassword, validateUsername, type AuthDeps } from './auth.service.js';
+import { messages as authMessages, sendEmailChangeLink, sendVerification, validateEmail, validateNewPassword, validateUsername, type AuthDeps } from './auth.service.js';
 import type { RateLimits } from './rate-limits.service.js';
 import { isUniqueViolation } from '../db/knex.js';
 import type { SecurityEventName } from '../db/security-events.js';
@@ -38,18 +38,19 @@ async function log(deps: SettingsDeps, repos: Pick<Repos, 'securityLog'>, event:
 }
 
 /**
- * Re-authentication for sensitive changes. Every attempt spends a point of the account's login budget (the same
- * one password guessing at /login would spend), and a correct password gives it back.
+ * Re-authentication for sensitive changes, inside a signed-in session. Every attempt spends a point of that
+ * session's own budget, and a correct password gives it back. Only the session's holder can spend it, so
+ * strangers failing logins to the account never block it (and a session left open can guess only so fast).
  */
-export async function checkCurrentPassword(deps: SettingsDeps, user: UserRecord, password: string, action: string, client: Client): Promise<void> {
-  const key = accountKey(user.id); // the same budget as logins to this account
-  await deps.limits.consume('loginPerAccount', key);
+export async function checkCurrentPassword(deps: SettingsDeps, user: UserRecord, sessionIdHash: string, password: string, action: string, client: Client): Promise<void> {
+  const key = `session:${sessionIdHash}`;
+  await deps.limits.consume('reauthPerSession', key);
   const ok = password.length > 0 && [...password].length <= PASSWORD_MAX && (await verifyPassword(password, user.passwordHash));
   if (!ok) {
     await log(deps, deps.repos, 'account.reauth_failed', user.id, client, { action });
     throw new Forbidden(messages.wrongPassword, 'wrong_password');
   }
-  await deps.limits.reset('loginPerAccount', key);
+  await deps.limits.reset('reauthPerSession', key);
 }
 
 /**
@@ -57,7 +58,7 @@ export async function checkCurrentPassword(deps: SettingsDeps, user: UserRecord,
  * the session so sensitive actions may follow for a few minutes. `action` names what asked, in the security log.
  */
 export async function reauthenticate(deps: SettingsDeps, user: UserRecord, sessionIdHash: string, password: string, client: Client, action: 'staff_reauth' | 'api_key_create'): Promise<void> {
-  await checkCurrentPassword(deps, user, password, action, client);
+  await checkCurrentPassword(deps, user, sessionIdHash, password, action, client);
   await deps.repos.sessions.markReauthenticated(sessionIdHash, deps.clock());
 }
 
@@ -91,10 +92,10 @@ export async function changeUsername(deps: SettingsDeps, user: UserRecord, input
  * account gets the same answer, and nothing happens: no change and no mail to that address (mailing a stranger
  * because someone typed their address would make us a spam relay).
  */
-export async function changeEmail(deps: SettingsDeps, user: UserRecord, input: { email: string; currentPassword: string }, client: Client): Promise<void> {
+export async function changeEmail(deps: SettingsDeps, user: UserRecord, sessionIdHash: string, input: { email: string; currentPassword: string }, client: Client): Promise<void> {
   const email = validateEmail(input.email);
   if (email === user.email) throw new BadRequest(messages.emailUnchanged, 'email_unchanged');
-  await checkCurrentPassword(deps, user, input.currentPassword, 'email', client);
+  await checkCurrentPassword(deps, user, sessionIdHash, input.currentPassword, 'email', client);
   // Bounds how many addresses one account can probe for, on top of the password check.
   await deps.limits.consume('resetPerAccount', `email-change:${user.id}`);
   const owner = await deps.repos.users.findByEmail(email);
@@ -119,7 +120,7 @@ export type PasswordChange = { currentPassword: string; newPassword: string; sig
 
 /** Sets a new password; the current session always stays, the others end if asked. Open reset links die. */
 export async function changePassword(deps: SettingsDeps, user: UserRecord, currentSessionIdHash: string, input: PasswordChange, client: Client): Promise<{ signedOut: number }> {
-  await checkCurrentPassword(deps, user, input.currentPassword, 'password', client);
+  await checkCurrentPassword(deps, user, currentSessionIdHash, input.currentPassword, 'password', client);
   validateNewPassword(input.newPassword, { username: user.username, email: user.email });
   const hash = await hashPassword(input.newPassword, deps.bcryptCost);
   const now = deps.clock();

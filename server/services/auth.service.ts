@@ -134,11 +134,7 @@ export async function signUp(deps: AuthDeps, input: SignupInput, client: Client)
   sendLater(deps, () => sendVerification(deps, user));
 }
 
-/** The rate-limit key of an account, however it is named at login; unknown names get a key of their own. */
-export async function accountLimitKey(deps: AuthDeps, login: string): Promise<string> {
-  const user = login ? await deps.repos.users.findByLogin(login) : null;
-  return user ? accountKey(user.id) : `unknown:${login || '(empty)'}`;
-}
+/** The rate-limit key of an account, however it is named at login (see known-devices.service.ts). */
 export const accountKey = (userId: string): string => `user:${userId}`;
 
 /** Checks a login; unknown accounts are compared against a dummy hash so both answers take as long. */

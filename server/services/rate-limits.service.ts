@@ -15,11 +15,18 @@ const HOUR = 60 * MINUTE;
 /** points per duration (seconds) and how long a key stays blocked once it runs out. */
 export const LIMITS = {
   loginPerIp: { points: 30, duration: 15 * MINUTE, blockDuration: 15 * MINUTE },
+  // Logins to an account from browsers that hold no device cookie for it (strangers, and the owner on a new
+  // browser); spent only after the bot check. A browser the account logged in from spends loginPerDevice instead,
+  // so strangers who exhaust this budget never lock the owner's own browsers out (OWASP's device cookies).
   loginPerAccount: { points: 10, duration: 15 * MINUTE, blockDuration: 15 * MINUTE },
+  loginPerDevice: { points: 10, duration: 15 * MINUTE, blockDuration: 15 * MINUTE },
   signupPerIp: { points: 10, duration: HOUR, blockDuration: HOUR },
   signupPerAddress: { points: 3, duration: HOUR, blockDuration: HOUR },
   resetPerIp: { points: 10, duration: HOUR, blockDuration: HOUR },
   resetPerAccount: { points: 3, duration: HOUR, blockDuration: HOUR },
+  resetPerDevice: { points: 3, duration: HOUR, blockDuration: HOUR },
+  // Typing the password again inside a session (staff actions, API keys, settings): only that session can spend it.
+  reauthPerSession: { points: 10, duration: 15 * MINUTE, blockDuration: 15 * MINUTE },
   uploadPerIp: { points: 120, duration: HOUR, blockDuration: 0 },
   uploadPerAccount: { points: 300, duration: HOUR, blockDuration: 0 },
   deletePerIp: { points: 60, duration: 15 * MINUTE, blockDuration: 15 * MINUTE },
@@ -34,16 +41,23 @@ export const LIMITS = {
 /** What is left of a limit after a call: what the RateLimit-* headers say. */
 export type LimitState = { limit: number; remaining: number; resetSeconds: number };
 
-const message = (seconds: number) =>
-  `Too many attempts. Please wait ${seconds >= 120 ? `${Math.ceil(seconds / 60)} minutes` : `${seconds} seconds`} and try again.`;
+const waitFor = (seconds: number) => (seconds >= 120 ? `${Math.ceil(seconds / 60)} minutes` : `${seconds} seconds`);
+const message = (seconds: number) => `Too many attempts. Please wait ${waitFor(seconds)} and try again.`;
+/** Limits whose refusal needs more than "wait": what else the person can do. */
+const MESSAGES: Partial<Record<LimitName, (seconds: number) => string>> = {
+  // Worded the same for unknown names (their own key), so it tells nobody whether the account exists.
+  loginPerAccount: (seconds) =>
+    `Too many failed logins to this account from browsers it has not logged in from before. Please wait ${waitFor(seconds)} and try again, log in from a browser you have used for this account before, or reset your password.`,
+};
 
 export class RateLimited extends TooManyRequests {
   constructor(
     retryAfterSeconds: number,
     /** The limit that ran out (its points), for the RateLimit-* headers. */
     readonly limit?: number,
+    name?: LimitName,
   ) {
-    super(message(retryAfterSeconds), 'rate_limited', retryAfterSeconds);
+    super((name && MESSAGES[name]?.(retryAfterSeconds)) ?? message(retryAfterSeconds), 'rate_limited', retryAfterSeconds);
   }
 }
 
@@ -79,14 +93,14 @@ export function createRateLimits(repos: Pick<Repos, 'rateLimits'>, overrides: Pa
       try {
         return stateOf(name, await limiter(name).consume(key));
       } catch (err) {
-        if (err instanceof RateLimiterRes) throw new RateLimited(Math.max(1, Math.ceil(err.msBeforeNext / 1000)), points(name));
+        if (err instanceof RateLimiterRes) throw new RateLimited(Math.max(1, Math.ceil(err.msBeforeNext / 1000)), points(name), name);
         throw err;
       }
     },
     async check(name, key) {
       const res = await limiter(name).get(key);
       if (!res) return { limit: points(name), remaining: points(name), resetSeconds: 0 };
-      if (res.remainingPoints <= 0 || res.consumedPoints > points(name)) throw new RateLimited(Math.max(1, Math.ceil(res.msBeforeNext / 1000)), points(name));
+      if (res.remainingPoints <= 0 || res.consumedPoints > points(name)) throw new RateLimited(Math.max(1, Math.ceil(res.msBeforeNext / 1000)), points(name), name);
       return stateOf(name, res);
     },
     async reward(name, key, amount = 1) {

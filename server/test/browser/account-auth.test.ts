@@ -55,7 +55,7 @@ describe('browser: sign up, verify, log in and out, reset a forgotten password',
     await page.getByRole('button', { name: 'Log in', exact: true }).click();
     await page.getByRole('button', { name: 'Log out frida' }).waitFor();
     const cookies = await browser.context.cookies();
-    expect(cookies.map((c) => c.name).sort()).to.deep.equal(['pixbin_csrf', 'pixbin_session']);
+    expect(cookies.map((c) => c.name).sort()).to.deep.equal(['pixbin_csrf', 'pixbin_device', 'pixbin_session']);
     expect(cookies.every((c) => c.httpOnly)).to.equal(true);
 
     await page.getByRole('button', { name: 'Log out frida' }).click();

@@ -3,6 +3,7 @@ import { DELETE_LINK_COOKIE_MINUTES } from '../../http/one-time-secret.js';
 import { ORPHAN_GRACE_MINUTES } from '../../jobs/sweep-orphans.job.js';
 import { RESET_TTL_MINUTES, VERIFY_TTL_HOURS } from '../../services/auth.service.js';
 import { LIMITS } from '../../services/rate-limits.service.js';
+import { DEVICE_COOKIE_DAYS } from '../../services/known-devices.service.js';
 import { fixtures } from '../fixtures/images.js';
 import { signedInUser } from '../helpers/accounts.js';
 import { until } from '../helpers/assertions.js';
@@ -28,6 +29,7 @@ function expectedFigures(app: TestApp): Record<string, number | number[]> {
     RESET_TTL_MINUTES,
     ORPHAN_GRACE_MINUTES,
     DELETE_LINK_COOKIE_MINUTES,
+    DEVICE_COOKIE_DAYS,
     'rate limit windows': Math.max(...Object.values(LIMITS).map((l) => Math.max(l.duration, l.blockDuration))) / 60,
     // The guest's choices: each number is one of the configured options.
     GUEST_RETENTION_OPTIONS: c.guestRetention.options.filter((o) => o.hours !== null).map((o) => Number(/^\d+/.exec(o.key)![0])),
@@ -140,16 +142,16 @@ describe('privacy pages rendered from the live configuration', function () {
     app = await startTestApp();
     const page = (await rawRequest(`${app.url}/privacy`)).body.toString();
     const listed = [...page.matchAll(/<li><code>([^<]+)<\/code>:/g)].map((m) => m[1]);
-    expect(listed).to.deep.equal(['pixbin_session', 'pixbin_csrf', 'pixbin_delete_&lt;image id&gt;']);
+    expect(listed).to.deep.equal(['pixbin_session', 'pixbin_csrf', 'pixbin_device', 'pixbin_delete_&lt;image id&gt;']);
     // And those are the only cookies a full visit sets: a form, an upload, a sign-up and login.
     const client = new WebClient(app.url);
     await client.get('/signup');
     const res = await upload(app.url, { bytes: await fixtures.png() }, { headers: { Accept: 'text/html' } });
     const member = await signedInUser(app);
     await member.client.get('/account/settings');
-    expect([...member.client.cookies.keys()].sort()).to.deep.equal(['pixbin_csrf', 'pixbin_session']);
+    expect([...member.client.cookies.keys()].sort()).to.deep.equal(['pixbin_csrf', 'pixbin_device', 'pixbin_session']);
     const names = new Set([...client.cookies.keys(), ...member.client.cookies.keys(), ...([] as string[]).concat(res.headers['set-cookie'] ?? []).map((c) => c.split('=')[0]!)]);
-    for (const name of names) expect(name, name).to.match(/^(pixbin_session|pixbin_csrf|pixbin_delete_\w{12})$/);
+    for (const name of names) expect(name, name).to.match(/^(pixbin_session|pixbin_csrf|pixbin_device|pixbin_delete_\w{12})$/);
   });
 });
 

@@ -27,9 +27,9 @@ export function accountDeletionRoutes(deps: Pick<RouteDeps, 'clock' | 'config' |
   const settings = deps.settings;
 
   router.post('/account/settings/delete', requireUser, deps.csrf.protect, async (req, res) => {
-    const { user } = authOf(req);
+    const { user, session } = authOf(req);
     try {
-      await checkCurrentPassword(settings, user, field(req, 'current_password'), 'delete_account', clientInfo(req));
+      await checkCurrentPassword(settings, user, session.idHash, field(req, 'current_password'), 'delete_account', clientInfo(req));
     } catch (err) {
       if (!(err instanceof AppError) || err.code !== 'wrong_password' || wantsJson(req)) throw err;
       res.redirect(303, '/account/settings?failed=delete#danger-heading');

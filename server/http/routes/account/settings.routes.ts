@@ -106,7 +106,8 @@ export function accountSettingsRoutes(deps: Pick<RouteDeps, 'config' | 'csrf' | 
   }));
 
   router.post('/account/settings/email', ...form('email', async (req, res) => {
-    await changeEmail(settings, authOf(req).user, { email: field(req, 'email'), currentPassword: field(req, 'current_password') }, clientInfo(req));
+    const auth = authOf(req);
+    await changeEmail(settings, auth.user, auth.session.idHash, { email: field(req, 'email'), currentPassword: field(req, 'current_password') }, clientInfo(req));
     done(req, res, 'email');
   }));
 

@@ -1,16 +1,17 @@
-import { callerOf } from '../../auth-context.js';
+import { callerOf, cookieNames } from '../../auth-context.js';
 import type { RouteDeps } from '../../route-deps.js';
 import { Router, type Request, type RequestHandler, type Response } from 'express';
-import { accountLimitKey, authenticate, isResetTokenUsable, messages, requestPasswordReset, resetPassword, signUp, verifyEmail } from '../../../services/auth.service.js';
+import { authenticate, isResetTokenUsable, messages, requestPasswordReset, resetPassword, signUp, verifyEmail } from '../../../services/auth.service.js';
 import { endSession, startSession } from '../../../services/sessions.service.js';
 import { verifyTurnstile } from '../../../services/turnstile.service.js';
+import { DEVICE_COOKIE_DAYS, knownDevices } from '../../../services/known-devices.service.js';
 import { BadRequest } from '../../../errors.js';
 import { wantsJson, formError } from '../../errors.js';
-import { clearSessionCookie, setSessionCookie } from '../../middleware/session.middleware.js';
+import { clearSessionCookie, sessionCookieOptions, setSessionCookie } from '../../middleware/session.middleware.js';
 import { clientInfo, countryOf } from '../../request-info.js';
 import { field } from '../../form-fields.js';
 
-type Deps = Pick<RouteDeps, 'auth' | 'config' | 'csrf' | 'limits' | 'sessions'>;
+type Deps = Pick<RouteDeps, 'auth' | 'clock' | 'config' | 'csrf' | 'limits' | 'repos' | 'sessions'>;
 
 const checked = (req: Request, name: string): boolean => ['yes', 'on', 'true'].includes(field(req, name));
 const TOKEN = /^[A-Za-z0-9_-]{43}$/;
@@ -46,6 +47,9 @@ export function authRoutes(deps: Deps): Router {
     }
   };
   const ipKey = (req: Request) => req.ip ?? 'unknown';
+  const devices = knownDevices(deps);
+  const deviceCookie = cookieNames(https).device;
+  const deviceOf = (req: Request) => (req.cookies as Record<string, string | undefined>)[deviceCookie];
 
   const logIn = async (req: Request, res: Response, userId: string) => {
     // A fresh session id at every login: a session fixed before login is worth nothing after it.
@@ -53,6 +57,8 @@ export function authRoutes(deps: Deps): Router {
     if (caller.kind === 'session') await endSession(deps.sessions, caller.session.idHash);
     const value = await startSession(deps.sessions, userId, req.get('user-agent'));
     setSessionCookie(res, https, value, deps.config.sessionMaxDays);
+    // A new device id at every login; logging out keeps it, so this browser stays known to the account.
+    res.cookie(deviceCookie, await devices.issue(userId), sessionCookieOptions(https, DEVICE_COOKIE_DAYS * 24 * 60 * 60 * 1000));
   };
 
   router.get('/signup', (_req, res) => res.render('public/auth/signup', { ...signupLocals(), values: {} }));
@@ -61,9 +67,10 @@ export function authRoutes(deps: Deps): Router {
     deps.csrf.protect,
     formHandler('public/auth/signup', signupLocals, async (req, res) => {
       await deps.limits.consume('signupPerIp', ipKey(req));
-      // Each sign-up with a taken address mails its owner: bound that per address too.
-      await deps.limits.consume('signupPerAddress', field(req, 'email').trim().toLowerCase().slice(0, 254) || '(empty)');
       await botCheck('signup')(req);
+      // Each sign-up with a taken address mails its owner: bound that per address too (after the bot check, so
+      // nobody can block an address's sign-up without solving it).
+      await deps.limits.consume('signupPerAddress', field(req, 'email').trim().toLowerCase().slice(0, 254) || '(empty)');
       const input = {
         username: field(req, 'username'),
         email: field(req, 'email'),
@@ -87,14 +94,14 @@ export function authRoutes(deps: Deps): Router {
     deps.csrf.protect,
     formHandler('public/auth/login', () => ({ title: 'Log in' }), async (req, res) => {
       const login = field(req, 'login').trim().toLowerCase().slice(0, 254);
-      // Per IP, and per account whichever name (username or email) is typed; unknown names get their own key,
-      // so the limit says nothing about whether an account exists.
+      // Per IP first (anyone can spend that), then the bot check, and only then the account's budget: its shared
+      // one, or this browser's own when it holds the account's device cookie. So nobody can lock an account out
+      // without solving the bot check, and nobody can lock out the owner's known browsers at all.
       await deps.limits.consume('loginPerIp', ipKey(req));
-      const key = await accountLimitKey(deps.auth, login);
-      await deps.limits.consume('loginPerAccount', key);
       await botCheck('login')(req);
+      const budget = await devices.spendLogin(login, deviceOf(req));
       const user = await authenticate(deps.auth, login, field(req, 'password'), clientInfo(req));
-      await deps.limits.reset('loginPerAccount', key);
+      await deps.limits.reset(budget.name, budget.key);
       await logIn(req, res, user.id);
       const pending = user.deletionRequestedAt !== null;
       if (wantsJson(req)) {
@@ -123,9 +130,10 @@ export function authRoutes(deps: Deps): Router {
     deps.csrf.protect,
     formHandler('public/auth/forgot-password', () => ({ title: 'Reset your password' }), async (req, res) => {
       const email = field(req, 'email').trim().toLowerCase();
+      // As for logins: per IP, the bot check, then the address's budget (or this known browser's own).
       await deps.limits.consume('resetPerIp', ipKey(req));
-      await deps.limits.consume('resetPerAccount', email || '(empty)');
       await botCheck('reset')(req);
+      await devices.spendReset(email, deviceOf(req));
       await requestPasswordReset(deps.auth, email, clientInfo(req));
       if (wantsJson(req)) {
         res.status(202).json({ status: 'check_email', message: messages.resetSent });
