@@ -118,7 +118,7 @@ export function createApp(container: Container): Express {
   app.use(deleteRoutes(deps));
 
   app.use(notFoundHandler);
-  app.use(errorHandler(logger));
+  app.use(errorHandler(logger, { probeDatabase: () => repos.ping() }));
 
   // The image front sees every request first, on Node's own objects: what it does not answer enters Express as usual.
   type Handle = (req: IncomingMessage, res: ServerResponse, done?: () => void) => void;

@@ -16,9 +16,15 @@ export class BootError extends Error {
 
 class NewerDatabase extends Error {}
 
-/** Everything start-up needs before HTTP: data folders, the database (migrated) and a storage check. */
-export async function prepareRuntime(config: Config, onMigrated?: (applied: string[]) => void): Promise<Runtime> {
+/**
+ * Everything start-up needs before HTTP: data folders, the database (migrated) and a storage check. A cluster
+ * worker (preparedByPrimary) only opens them: its primary did the rest once, before forking.
+ */
+export async function prepareRuntime(config: Config, onMigrated?: (applied: string[]) => void, options: { preparedByPrimary?: boolean } = {}): Promise<Runtime> {
   const tempDir = path.join(config.dataDir, 'tmp');
+  if (options.preparedByPrimary) {
+    return { db: createDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }), storage: createStorage(config), tempDir };
+  }
   try {
     await fs.mkdir(tempDir, { recursive: true });
     // Leftovers from a crash; recent files may belong to another replica's upload in progress.

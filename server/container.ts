@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from './config/config.js';
 import type { Db } from './db/knex.js';
-import { startImageChangeFeed } from './db/change-feed.js';
+import { startImageFeed } from './db/change-feed.js';
 import { createRepos } from './db/repos.js';
 import { Semaphore } from './lib/semaphore.js';
 import { SessionLookupCache } from './services/session-lookup-cache.js';
@@ -45,8 +45,8 @@ export function createContainer(input: ContainerInput) {
   const { config, logger, db, storage, tempDir } = input;
   const clock = input.clock ?? (() => new Date());
   const repos = createRepos(db);
-  // PostgreSQL: other replicas' image changes reach this process's serving caches within a second (db/change-feed.ts).
-  const imageFeed = config.databaseUrl ? startImageChangeFeed(db, { databaseUrl: config.databaseUrl, logger }) : null;
+  // Other replicas' (PostgreSQL) or other cluster workers' (SQLite) image changes reach this process's serving caches within a second (db/change-feed.ts).
+  const imageFeed = startImageFeed(db, { databaseUrl: config.databaseUrl, logger });
   const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, logger });
   const limits = input.rateLimits?.(repos) ?? createRateLimits(repos);
   const bcryptCost = input.bcryptCostForTests ?? config.bcryptCost;

@@ -26,6 +26,7 @@
  * | unprocessable        | corrupt_image, upload_refused, … | the request is well-formed but cannot be carried out        |
  * | rate_limited         | rate_limited                | too many attempts; retryAfterSeconds says when to come back       |
  * | unavailable          | storage_unavailable, service_unavailable | a dependency is down; retryAfterSeconds when known  |
+ * |                      | database_unavailable        | the database is not answering (db/unavailable.ts); Retry-After: 5 |
  * | internal             | internal_error              | anything unexpected (never thrown on purpose)                     |
  */
 export type ErrorKind =
@@ -63,6 +64,7 @@ export const messages = {
   internal: 'Something went wrong on our side. Please try again; if it keeps happening, tell the site operator.',
   malformed: 'The request could not be understood.',
   storageUnavailable: 'Image storage is not answering right now. Please try again in a minute.',
+  databaseUnavailable: 'The database is not answering right now. Please try again in a moment.',
   tooMany: (limit: number, what = 'items') => `Choose at most ${limit} ${what} at a time.`,
 } as const;
 

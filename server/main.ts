@@ -1,46 +1,70 @@
 import type { Server } from 'node:http';
-import { createApp } from './app.js';
 import { BootError, prepareRuntime } from './boot.js';
+import { failWorkerStartup, runPrimary, workerRole, type WorkerRole } from './cluster.js';
 import { ConfigError, loadConfig, startupWarnings, type Config } from './config/config.js';
 import { loadDotEnv } from './config/env-file.js';
 import { onConfigError } from './config/on-error.js';
 import { failStartup } from './config-error-server.js';
 import { createLogger } from './logger.js';
-import { createContainer } from './container.js';
-import { issueSetupToken } from './services/admin-setup.service.js';
 import { StorageError } from './storage/storage.js';
-import { JOBS } from './jobs/index.js';
-import { createScheduler, SchedulerConfigError } from './jobs/scheduler.js';
+
+/**
+ * What serves HTTP, loaded while the database is being prepared (and never by a cluster primary, which serves
+ * nothing): importing the app is most of the start-up time.
+ */
+const loadServing = () =>
+  Promise.all([import('./app.js'), import('./container.js'), import('./services/admin-setup.service.js'), import('./jobs/index.js'), import('./jobs/scheduler.js')]).then(
+    ([app, container, setup, jobs, scheduler]) => ({ ...app, ...container, ...setup, ...jobs, ...scheduler }),
+  );
 
 // Start-up order: config → database (migrate) → storage check → HTTP. SIGTERM drains and stops.
+// WEB_CONCURRENCY > 1: this process becomes the cluster primary (cluster.ts) and each worker runs serve().
 async function main(): Promise<void> {
   let config: Config;
   const onError = onConfigError();
+  const role = workerRole();
+  // A worker tells its primary why it cannot start; the primary exits (or shows the 503 page) once, for all of them.
+  const fail = (message: string) => (role ? failWorkerStartup(message) : failStartup(message, onError));
   try {
     loadDotEnv();
     config = loadConfig();
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`pixbin: ${err.message}\n`);
-      failStartup(err.message, onError);
+      fail(err.message);
       return;
     }
     throw err;
   }
-  const logger = createLogger(config.logLevel);
+  if (!role && config.webConcurrency > 1) return runPrimary(config, onError);
+  await serve(config, role, fail);
+}
+
+async function serve(configured: Config, role: WorkerRole | null, fail: (message: string) => void): Promise<void> {
+  // Scheduled jobs run in one worker only (its replacement takes over); a lone process runs them as configured.
+  const config: Config = role && !role.jobs ? { ...configured, jobsEnabled: false } : configured;
+  const rootLogger = createLogger(config.logLevel);
+  const logger = role ? rootLogger.child({ worker: role.slot, pid: process.pid }) : rootLogger;
+  const serving = loadServing();
+  serving.catch(() => undefined); // a failed import surfaces at the await below, not as an unhandled rejection
   let runtime;
   try {
-    runtime = await prepareRuntime(config, (applied) => {
-      if (applied.length) logger.info({ migrations: applied }, 'applied database migrations');
-    });
+    runtime = await prepareRuntime(
+      config,
+      (applied) => {
+        if (applied.length) logger.info({ migrations: applied }, 'applied database migrations');
+      },
+      { preparedByPrimary: role !== null },
+    );
   } catch (err) {
     if (err instanceof BootError || err instanceof StorageError) {
       logger.fatal(err.message);
-      failStartup(err.message, onError);
+      fail(err.message);
       return;
     }
     throw err;
   }
+  const { createApp, createContainer, issueSetupToken, JOBS, createScheduler, SchedulerConfigError } = await serving;
   const container = createContainer({ config, logger, ...runtime });
   let scheduler;
   try {
@@ -50,13 +74,16 @@ async function main(): Promise<void> {
     await container.imageFeed?.close();
     await runtime.db.destroy();
     logger.fatal(err.message);
-    failStartup(err.message, onError);
+    fail(err.message);
     return;
   }
-  for (const warning of startupWarnings(config)) logger.warn(warning);
-  const setupToken = await issueSetupToken(container.repos, container.clock());
-  if (setupToken) {
-    logger.warn({ setupUrl: `${config.publicUrl}/setup/${setupToken}` }, `No admin account yet. Open ${config.publicUrl}/setup/${setupToken} to create the first one (the link works once; a restart prints a new one).`);
+  // In a cluster the primary warns once, and one worker issues the setup link (a second would replace the first).
+  if (!role) for (const warning of startupWarnings(config)) logger.warn(warning);
+  if (!role || role.first) {
+    const setupToken = await issueSetupToken(container.repos, container.clock());
+    if (setupToken) {
+      logger.warn({ setupUrl: `${config.publicUrl}/setup/${setupToken}` }, `No admin account yet. Open ${config.publicUrl}/setup/${setupToken} to create the first one (the link works once; a restart prints a new one).`);
+    }
   }
 
   const app = createApp(container);
@@ -64,6 +91,7 @@ async function main(): Promise<void> {
     logger.info({ url: config.publicUrl, port: config.port, database: runtime.db.dialect }, 'Pixbin is listening');
   });
   scheduler.start();
+  if (role?.jobs && config.jobsEnabled) logger.info({ jobs: scheduler.jobs.length }, 'scheduled jobs run in this worker');
   server.requestTimeout = 10 * 60_000; // a slow phone on a 25 MB upload still finishes
   server.headersTimeout = 30_000;
 
@@ -81,6 +109,7 @@ async function main(): Promise<void> {
     server.close(async () => {
       clearTimeout(force);
       await jobsStopped;
+      await container.imageFeed?.close();
       await runtime.db.destroy();
       runtime.storage.destroy?.();
       logger.info('stopped');

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { isImageId } from '../lib/ids.js';
+import { startClusterImageFeed } from './cluster-feed.js';
 import { ALL_PAYLOAD, IMAGE_CHANNEL, imageChangesOf, type ImageChange } from './image-changes.js';
 import type { Db } from './knex.js';
 
@@ -55,7 +56,7 @@ export function startImageChangeFeed(db: Db, options: { databaseUrl: string; log
     if (client !== c) return;
     client = null;
     changes.extendLease(0);
-    changes.publish('all');
+    changes.receive('all');
     c.removeAllListeners('end');
     c.on('error', () => undefined); // a late socket error must not crash the process
     c.end().catch(() => undefined);
@@ -88,7 +89,7 @@ export function startImageChangeFeed(db: Db, options: { databaseUrl: string; log
     if (closed) return;
     const c = new pg.Client({ connectionString: options.databaseUrl, keepAlive: true, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, application_name: FEED_APPLICATION_NAME });
     c.on('notification', (message) => {
-      if (client === c && message.channel === IMAGE_CHANNEL) changes.publish(parse(message.payload));
+      if (client === c && message.channel === IMAGE_CHANNEL) changes.receive(parse(message.payload));
     });
     c.on('error', (err) => lost(c, err));
     c.on('end', () => lost(c));
@@ -100,7 +101,7 @@ export function startImageChangeFeed(db: Db, options: { databaseUrl: string; log
         attempt = 0;
         if (!healthy) options.logger.info('image change feed is listening again');
         healthy = true;
-        changes.publish('all'); // whatever was held before may have missed a notification
+        changes.receive('all'); // whatever was held before may have missed a notification
         beat(c);
       })
       .catch((err: unknown) => lost(c, err));
@@ -120,6 +121,15 @@ export function startImageChangeFeed(db: Db, options: { databaseUrl: string; log
   feeds.set(db, feed);
   connect();
   return feed;
+}
+
+/**
+ * The feed this process needs to hear other processes' image changes: LISTEN on PostgreSQL, the cluster relay for
+ * a worker on SQLite, none for a lone SQLite process (it hears every write itself).
+ */
+export function startImageFeed(db: Db, options: { databaseUrl: string | undefined; logger: Logger }): ImageChangeFeed | null {
+  if (db.dialect === 'postgres' && options.databaseUrl) return startImageChangeFeed(db, { databaseUrl: options.databaseUrl, logger: options.logger });
+  return startClusterImageFeed(db, { logger: options.logger });
 }
 
 /** Stops the database handle's feed, if it has one (at shutdown, before the pool closes). */

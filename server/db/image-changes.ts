@@ -20,10 +20,16 @@ export const ALL_PAYLOAD = '*';
  */
 export class ImageChanges {
   readonly #listeners = new Set<Listener>();
-  /** Until when (performance.now()) the change feed vouches that no other replica's change went unheard. */
+  /** Who carries this process's own changes to other processes (the cluster relay on SQLite; see cluster-feed.ts). */
+  readonly #relays = new Set<Listener>();
+  /** Until when (performance.now()) the change feed vouches that no other process's change went unheard. */
   #leaseUntil = 0;
+  /** Whether other processes write too, so caches may trust what they hold only while a feed vouches for it. */
+  #shared: boolean;
 
-  constructor(readonly dialect: Dialect) {}
+  constructor(readonly dialect: Dialect) {
+    this.#shared = dialect === 'postgres';
+  }
 
   /** Listeners are called synchronously, at the write and again when its transaction settles. */
   subscribe(listener: Listener): () => void {
@@ -31,17 +37,37 @@ export class ImageChanges {
     return () => this.#listeners.delete(listener);
   }
 
+  /** A change this process made: its listeners hear it, and so do the relays to other processes. */
   publish(change: ImageChange): void {
+    if (change !== 'all' && change.ids.length === 0) return;
+    for (const listener of this.#listeners) listener(change);
+    for (const relay of this.#relays) relay(change);
+  }
+
+  /** A change another process made (or "forget everything" from a feed): only this process's listeners hear it. */
+  receive(change: ImageChange): void {
     if (change !== 'all' && change.ids.length === 0) return;
     for (const listener of this.#listeners) listener(change);
   }
 
+  /** Carries every change published here to other processes (the cluster relay). */
+  relay(to: Listener): () => void {
+    this.#relays.add(to);
+    return () => this.#relays.delete(to);
+  }
+
   /**
-   * Whether a cache may answer from what it holds. SQLite is one process, which hears every write; on PostgreSQL
-   * other replicas write too, so only while the change feed is listening and has answered within its lease.
+   * Whether a cache may answer from what it holds. A lone SQLite process hears every write; on PostgreSQL, or with
+   * SQLite in several worker processes (sharedWithOtherProcesses), only while the change feed is listening and
+   * has answered within its lease.
    */
   coherent(): boolean {
-    return this.dialect === 'sqlite' || performance.now() < this.#leaseUntil;
+    return !this.#shared || performance.now() < this.#leaseUntil;
+  }
+
+  /** Other processes write to this database too (cluster workers on SQLite): trust caches only under a lease. */
+  sharedWithOtherProcesses(): void {
+    this.#shared = true;
   }
 
   /** Called by the change feed after each answered heartbeat (a time from performance.now()), or 0 when it lost the line. */

@@ -1,7 +1,9 @@
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
+import { knexLog } from './unavailable.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 export type Db = Knex & { dialect: Dialect };
@@ -11,6 +13,21 @@ pg.types.setTypeParser(20, (value: string) => Number(value));
 
 const SQLITE_BUSY_TIMEOUT_MS = 5000;
 const PG_CONNECT_TIMEOUT_MS = 5000;
+
+/**
+ * SQLite transactions start with BEGIN IMMEDIATE: it takes the write lock at
+ * once, waiting up to busy_timeout for it. With the default (deferred) BEGIN, a transaction that reads and then
+ * writes fails at once with SQLITE_BUSY_SNAPSHOT when another process (a cluster worker, a CLI) committed in
+ * between, and no timeout helps, since its snapshot is already stale. One process (pool of one) never sees this.
+ */
+type TransactionClass = new (...args: unknown[]) => { query(conn: unknown, sql: string): Promise<unknown> };
+const require = createRequire(import.meta.url);
+const SqliteTransaction = require('knex/lib/dialects/sqlite3/execution/sqlite-transaction.js') as TransactionClass;
+class ImmediateTransaction extends SqliteTransaction {
+  begin(conn: unknown) {
+    return this.query(conn, 'BEGIN IMMEDIATE;');
+  }
+}
 
 /** Opens the database the configuration names: PostgreSQL when a URL is given, else SQLite in dataDir. */
 export function createDb(options: { databaseUrl: string | undefined; dataDir: string }): Db {
@@ -24,6 +41,7 @@ export function createDb(options: { databaseUrl: string | undefined; dataDir: st
       pool: { min: 0, max: 10 },
       // Errors carry the statement with placeholders only: inlined values (an IP address, an email) would reach the log.
       compileSqlOnError: false,
+      log: knexLog,
     }) as Db;
     db.dialect = 'postgres';
     return db;
@@ -35,6 +53,7 @@ export function createDb(options: { databaseUrl: string | undefined; dataDir: st
     connection: { filename },
     useNullAsDefault: true,
     compileSqlOnError: false,
+    log: knexLog,
     pool: {
       min: 1,
       max: 1,
@@ -52,6 +71,10 @@ export function createDb(options: { databaseUrl: string | undefined; dataDir: st
     },
   }) as Db;
   db.dialect = 'sqlite';
+  // On the client instance, not a subclass: libraries (rate-limiter-flexible) read config.client === 'better-sqlite3'.
+  (db.client as { transaction: (...args: unknown[]) => unknown }).transaction = function (this: unknown, ...args: unknown[]) {
+    return new ImmediateTransaction(this, ...args);
+  };
   return db;
 }
 

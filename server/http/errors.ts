@@ -1,6 +1,8 @@
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import { AppError, type ErrorKind, messages, NotFound, ServiceUnavailable } from '../errors.js';
+import { databaseOutageLog } from '../db/outage-log.js';
+import { isDatabaseUnavailable } from '../db/unavailable.js';
 import { StorageUnavailable } from '../storage/storage.js';
 
 /** The one place that knows what status code each kind of error answers with. */
@@ -19,6 +21,9 @@ export const STATUS_OF: Record<ErrorKind, number> = {
   internal: 500,
 };
 
+/** A database restart or failover takes seconds; the outage log says when it is over. */
+export const DATABASE_RETRY_AFTER_SECONDS = 5;
+
 const FILE_HEADERS = ['ETag', 'Last-Modified', 'Content-Disposition', 'Content-Range', 'Content-Length', 'Accept-Ranges'];
 
 export function wantsJson(req: Request): boolean {
@@ -36,6 +41,7 @@ export function statusOf(err: AppError): number {
 export function toPublicError(err: unknown): PublicError {
   let known: AppError | null = err instanceof AppError ? err : null;
   if (!known && err instanceof StorageUnavailable) known = new ServiceUnavailable(messages.storageUnavailable, 'storage_unavailable', 30);
+  if (!known && isDatabaseUnavailable(err)) known = new ServiceUnavailable(messages.databaseUnavailable, 'database_unavailable', DATABASE_RETRY_AFTER_SECONDS);
   if (known) {
     const headers: Record<string, string> = {};
     if (known.retryAfterSeconds !== undefined) headers['Retry-After'] = String(known.retryAfterSeconds);
@@ -66,13 +72,21 @@ function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-/** The one error pipeline: log unknown errors with the request id, answer in the client's format, never leak internals. */
-export function errorHandler(logger: Logger): ErrorRequestHandler {
+/**
+ * The one error pipeline: log unknown errors with the request id, answer in the client's format, never leak
+ * internals. A database outage is logged once and counted (db/outage-log.ts); probeDatabase lets that log say
+ * when the database answers again.
+ */
+export function errorHandler(logger: Logger, options: { probeDatabase?: () => Promise<unknown> } = {}): ErrorRequestHandler {
+  const outage = databaseOutageLog(logger);
+  if (options.probeDatabase) outage.probeWith(options.probeDatabase);
   return (err, req, res, next) => {
     const publicError = toPublicError(err);
     const requestId = String(res.locals.requestId ?? '');
     // The route pattern, not the path: a path can carry a secret (a delete key, an emailed token).
-    if (publicError.status >= 500) logger.error({ err, requestId, method: req.method, route: typeof req.route?.path === 'string' ? req.route.path : '(none)' }, 'request failed');
+    if (publicError.status >= 500 && !outage.failed(err)) {
+      logger.error({ err, requestId, method: req.method, route: typeof req.route?.path === 'string' ? req.route.path : '(none)' }, 'request failed');
+    }
     if (res.headersSent) {
       next(err); // Express closes the connection; nothing more can be said to the client
       return;

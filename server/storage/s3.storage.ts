@@ -2,19 +2,7 @@ import type { S3Settings } from '../config/s3-settings.js';
 import http from 'node:http';
 import https from 'node:https';
 import { PassThrough, Readable } from 'node:stream';
-import {
-  CopyObjectCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-  S3ServiceException,
-} from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { randomBase62 } from '../lib/ids.js';
 import {
   assertValidKey,
@@ -48,7 +36,32 @@ function variableToBlame(err: unknown): string {
   return 'S3_ENDPOINT';
 }
 
-const statusOf = (err: unknown): number | undefined => (err as S3ServiceException).$metadata?.httpStatusCode;
+/**
+ * The AWS SDK, loaded on first use: importing it costs about a third of a second at start, which a server on local
+ * storage (and every CLI that never touches a bucket) should not pay.
+ */
+type Sdk = typeof import('@aws-sdk/client-s3') & {
+  Upload: typeof import('@aws-sdk/lib-storage').Upload;
+  getSignedUrl: typeof import('@aws-sdk/s3-request-presigner').getSignedUrl;
+  NodeHttpHandler: typeof import('@smithy/node-http-handler').NodeHttpHandler;
+};
+let sdkLoading: Promise<Sdk> | null = null;
+let loadedSdk: Sdk | null = null;
+
+function loadSdk(): Promise<Sdk> {
+  sdkLoading ??= Promise.all([
+    import('@aws-sdk/client-s3'),
+    import('@aws-sdk/lib-storage'),
+    import('@aws-sdk/s3-request-presigner'),
+    import('@smithy/node-http-handler'),
+  ]).then(([client, storage, presigner, handler]) => {
+    loadedSdk = { ...client, Upload: storage.Upload, getSignedUrl: presigner.getSignedUrl, NodeHttpHandler: handler.NodeHttpHandler };
+    return loadedSdk;
+  });
+  return sdkLoading;
+}
+
+const statusOf = (err: unknown): number | undefined => (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
 
 function isMissing(err: unknown): boolean {
   const name = (err as { name?: string }).name;
@@ -63,7 +76,7 @@ function isUnavailable(err: unknown): boolean {
   const status = statusOf(err);
   if (status !== undefined) return status >= 500;
   // No HTTP answer at all (the SDK found nothing to parse): the connection failed.
-  return !(err instanceof S3ServiceException);
+  return !(loadedSdk && err instanceof loadedSdk.S3ServiceException);
 }
 
 function describe(err: unknown): string {
@@ -77,9 +90,10 @@ function describe(err: unknown): string {
  */
 export class S3Storage implements StorageDriver {
   readonly name = 's3';
-  readonly client: S3Client;
   private readonly settings: S3Settings;
   private readonly agents: { http: http.Agent; https: https.Agent };
+  #client: S3Client | null = null;
+  #destroyed = false;
 
   constructor(settings: S3Settings) {
     this.settings = settings;
@@ -87,28 +101,38 @@ export class S3Storage implements StorageDriver {
       http: new http.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS }),
       https: new https.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS }),
     };
-    this.client = new S3Client({
-      endpoint: settings.endpoint,
-      region: settings.region,
-      forcePathStyle: settings.forcePathStyle,
-      credentials:
-        settings.accessKeyId && settings.secretAccessKey ? { accessKeyId: settings.accessKeyId, secretAccessKey: settings.secretAccessKey } : undefined,
-      requestChecksumCalculation: settings.requestChecksum,
-      responseChecksumValidation: settings.requestChecksum,
-      // One retry for a dropped keep-alive socket; the deadline below still bounds the whole call.
-      maxAttempts: 2,
-      requestHandler: new NodeHttpHandler({
-        connectionTimeout: settings.timeoutMs,
-        // Time to the answer's headers; without throwOnRequestTimeout the SDK would only log a warning.
-        requestTimeout: settings.timeoutMs,
-        throwOnRequestTimeout: true,
-        // Silence on the socket once streaming: a store that stops sending mid-download is cut off. Longer than the
-        // call bound, because a slow viewer pauses our reads (backpressure) and that silence is not the store's.
-        socketTimeout: Math.max(settings.timeoutMs, STREAM_IDLE_FLOOR_MS),
-        httpAgent: this.agents.http,
-        httpsAgent: this.agents.https,
-      }),
-    });
+  }
+
+  /** The SDK and this store's client, both made on the first call. */
+  private async sdk(): Promise<{ sdk: Sdk; client: S3Client }> {
+    const sdk = await loadSdk();
+    if (!this.#client) {
+      const settings = this.settings;
+      this.#client = new sdk.S3Client({
+        endpoint: settings.endpoint,
+        region: settings.region,
+        forcePathStyle: settings.forcePathStyle,
+        credentials:
+          settings.accessKeyId && settings.secretAccessKey ? { accessKeyId: settings.accessKeyId, secretAccessKey: settings.secretAccessKey } : undefined,
+        requestChecksumCalculation: settings.requestChecksum,
+        responseChecksumValidation: settings.requestChecksum,
+        // One retry for a dropped keep-alive socket; the deadline below still bounds the whole call.
+        maxAttempts: 2,
+        requestHandler: new sdk.NodeHttpHandler({
+          connectionTimeout: settings.timeoutMs,
+          // Time to the answer's headers; without throwOnRequestTimeout the SDK would only log a warning.
+          requestTimeout: settings.timeoutMs,
+          throwOnRequestTimeout: true,
+          // Silence on the socket once streaming: a store that stops sending mid-download is cut off. Longer than the
+          // call bound, because a slow viewer pauses our reads (backpressure) and that silence is not the store's.
+          socketTimeout: Math.max(settings.timeoutMs, STREAM_IDLE_FLOOR_MS),
+          httpAgent: this.agents.http,
+          httpsAgent: this.agents.https,
+        }),
+      });
+      if (this.#destroyed) this.#client.destroy();
+    }
+    return { sdk, client: this.#client };
   }
 
   /** Full object key in the bucket, with the operator's prefix. */
@@ -119,11 +143,13 @@ export class S3Storage implements StorageDriver {
 
   /** Sends a command with a deadline covering retries and the wait for the answer's headers. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each command's own input and output types are checked by the SDK
-  private async send<T>(command: any, what: string, key?: string): Promise<T> {
+  private async send<T>(command: (sdk: Sdk) => any, what: string, key?: string): Promise<T> {
+    const { sdk, client } = await this.sdk();
+    const input = command(sdk);
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), this.settings.timeoutMs);
     try {
-      return (await this.client.send(command, { abortSignal: controller.signal })) as T;
+      return (await client.send(input, { abortSignal: controller.signal })) as T;
     } catch (err) {
       throw this.translate(err, what, key);
     } finally {
@@ -140,13 +166,17 @@ export class S3Storage implements StorageDriver {
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<{ size: number }> {
     const objectKey = this.objectKey(key);
+    const { sdk, client } = await this.sdk().catch((err: unknown) => {
+      body.destroy(); // the caller's stream (often a file) must not stay open after a failed upload
+      throw err;
+    });
     let size = 0;
     const counted = new PassThrough();
     counted.on('data', (chunk: Buffer) => (size += chunk.length));
     body.on('error', (err) => counted.destroy(err));
     body.pipe(counted);
-    const upload = new Upload({
-      client: this.client,
+    const upload = new sdk.Upload({
+      client,
       params: { Bucket: this.settings.bucket, Key: objectKey, Body: counted, ContentType: options.contentType },
       partSize: this.settings.partSizeBytes ?? DEFAULT_PART_SIZE,
       queueSize: 2,
@@ -176,11 +206,12 @@ export class S3Storage implements StorageDriver {
 
   async get(key: string, range?: ByteRange): Promise<Readable> {
     const output = await this.send<{ Body?: unknown }>(
-      new GetObjectCommand({
-        Bucket: this.settings.bucket,
-        Key: this.objectKey(key),
-        Range: range ? `bytes=${range.start}-${range.end}` : undefined,
-      }),
+      (sdk) =>
+        new sdk.GetObjectCommand({
+          Bucket: this.settings.bucket,
+          Key: this.objectKey(key),
+          Range: range ? `bytes=${range.start}-${range.end}` : undefined,
+        }),
       'download',
       key,
     );
@@ -191,7 +222,7 @@ export class S3Storage implements StorageDriver {
   async stat(key: string): Promise<StoredObject | null> {
     try {
       const head = await this.send<{ ContentLength?: number; LastModified?: Date }>(
-        new HeadObjectCommand({ Bucket: this.settings.bucket, Key: this.objectKey(key) }),
+        (sdk) => new sdk.HeadObjectCommand({ Bucket: this.settings.bucket, Key: this.objectKey(key) }),
         'stat',
         key,
       );
@@ -208,7 +239,7 @@ export class S3Storage implements StorageDriver {
 
   async delete(key: string): Promise<void> {
     try {
-      await this.send(new DeleteObjectCommand({ Bucket: this.settings.bucket, Key: this.objectKey(key) }), 'delete', key);
+      await this.send((sdk) => new sdk.DeleteObjectCommand({ Bucket: this.settings.bucket, Key: this.objectKey(key) }), 'delete', key);
     } catch (err) {
       if (!(err instanceof MissingObject)) throw err; // S3 answers 204 for a missing key; some lookalikes say 404
     }
@@ -217,12 +248,13 @@ export class S3Storage implements StorageDriver {
   async move(from: string, to: string): Promise<boolean> {
     try {
       await this.send(
-        new CopyObjectCommand({
-          Bucket: this.settings.bucket,
-          Key: this.objectKey(to),
-          // The copy source is "bucket/key", URL-encoded; our keys hold only [A-Za-z0-9._/-], which need none.
-          CopySource: `${this.settings.bucket}/${this.objectKey(from)}`,
-        }),
+        (sdk) =>
+          new sdk.CopyObjectCommand({
+            Bucket: this.settings.bucket,
+            Key: this.objectKey(to),
+            // The copy source is "bucket/key", URL-encoded; our keys hold only [A-Za-z0-9._/-], which need none.
+            CopySource: `${this.settings.bucket}/${this.objectKey(from)}`,
+          }),
         'copy',
         from,
       );
@@ -238,7 +270,7 @@ export class S3Storage implements StorageDriver {
     let token: string | undefined;
     do {
       const page = await this.send<{ Contents?: Array<{ Key?: string; Size?: number; LastModified?: Date }>; NextContinuationToken?: string; IsTruncated?: boolean }>(
-        new ListObjectsV2Command({ Bucket: this.settings.bucket, Prefix: `${this.settings.prefix}${prefix}`, ContinuationToken: token }),
+        (sdk) => new sdk.ListObjectsV2Command({ Bucket: this.settings.bucket, Prefix: `${this.settings.prefix}${prefix}`, ContinuationToken: token }),
         'list',
       );
       for (const item of page.Contents ?? []) {
@@ -251,9 +283,10 @@ export class S3Storage implements StorageDriver {
 
   /** A URL that lets its holder read one object for `seconds`, signed by our credentials. */
   async presignedUrl(key: string, seconds: number, responseHeaders: { contentType?: string; contentDisposition?: string } = {}): Promise<string> {
-    return getSignedUrl(
-      this.client,
-      new GetObjectCommand({
+    const { sdk, client } = await this.sdk();
+    return sdk.getSignedUrl(
+      client,
+      new sdk.GetObjectCommand({
         Bucket: this.settings.bucket,
         Key: this.objectKey(key),
         ResponseContentType: responseHeaders.contentType,
@@ -268,14 +301,14 @@ export class S3Storage implements StorageDriver {
     try {
       // A listing, not HeadBucket: a HEAD answer has no body, so S3 could not say which setting is wrong.
       // Under the probe folder, which is normally empty: cheap on a bucket of any size.
-      await this.send(new ListObjectsV2Command({ Bucket: this.settings.bucket, Prefix: `${this.settings.prefix}.probe/`, MaxKeys: 10 }), 'bucket check');
-      await this.send(new PutObjectCommand({ Bucket: this.settings.bucket, Key: `${this.settings.prefix}${probe}`, Body: 'pixbin' }), 'probe write');
+      await this.send((sdk) => new sdk.ListObjectsV2Command({ Bucket: this.settings.bucket, Prefix: `${this.settings.prefix}.probe/`, MaxKeys: 10 }), 'bucket check');
+      await this.send((sdk) => new sdk.PutObjectCommand({ Bucket: this.settings.bucket, Key: `${this.settings.prefix}${probe}`, Body: 'pixbin' }), 'probe write');
       const read = await this.send<{ Body?: { transformToString: () => Promise<string> } }>(
-        new GetObjectCommand({ Bucket: this.settings.bucket, Key: `${this.settings.prefix}${probe}` }),
+        (sdk) => new sdk.GetObjectCommand({ Bucket: this.settings.bucket, Key: `${this.settings.prefix}${probe}` }),
         'probe read',
       );
       if ((await read.Body?.transformToString()) !== 'pixbin') throw new StorageError('S3 probe read back different bytes; check S3_ENDPOINT');
-      await this.send(new DeleteObjectCommand({ Bucket: this.settings.bucket, Key: `${this.settings.prefix}${probe}` }), 'probe delete');
+      await this.send((sdk) => new sdk.DeleteObjectCommand({ Bucket: this.settings.bucket, Key: `${this.settings.prefix}${probe}` }), 'probe delete');
     } catch (err) {
       const cause = (err as Error).cause ?? err;
       const blame = err instanceof StorageUnavailable ? 'S3_ENDPOINT' : variableToBlame(cause);
@@ -289,7 +322,8 @@ export class S3Storage implements StorageDriver {
 
   /** Closes pooled sockets, so a stopping process leaves none open. */
   destroy(): void {
-    this.client.destroy();
+    this.#destroyed = true;
+    this.#client?.destroy();
     this.agents.http.destroy();
     this.agents.https.destroy();
   }

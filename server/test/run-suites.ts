@@ -3,7 +3,8 @@
  * storage driver, so it runs on every pass: SQLite with local storage, SQLite with S3 storage (a loopback s3rver)
  * and, when TEST_DATABASE_URL names a PostgreSQL server, PostgreSQL with local storage. The unit tier uses fakes
  * and the browser tier drives the pages (its S3 test starts a bucket of its own), so both run once, on the first
- * pass. Each pass is one mocha process with its own fresh database (helpers/test-db.ts) and bucket (helpers/s3.ts).
+ * pass. The fault drills (server/test/faults/) start their own PostgreSQL and Pixbin processes, so they also run
+ * once, on the first pass. Each pass is one mocha process with its own fresh database (helpers/test-db.ts) and bucket (helpers/s3.ts).
  *
  *   tsx server/test/run-suites.ts [--pass sqlite|s3|postgres]... [mocha options]
  *
@@ -15,14 +16,14 @@ import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 
-type Tier = 'unit' | 'integration' | 'browser';
+type Tier = 'unit' | 'integration' | 'browser' | 'faults';
 type Pass = { id: string; name: string; env: Record<string, string>; tiers: Tier[] };
 
 const TEST_ROOT = 'server/test';
-const TIERS: readonly Tier[] = ['unit', 'integration', 'browser'];
+const TIERS: readonly Tier[] = ['unit', 'integration', 'browser', 'faults'];
 
 const passes: Pass[] = [
-  { id: 'sqlite', name: 'SQLite', env: { PIXBIN_TEST_DB: 'sqlite', PIXBIN_TEST_STORAGE: 'local' }, tiers: ['unit', 'integration', 'browser'] },
+  { id: 'sqlite', name: 'SQLite', env: { PIXBIN_TEST_DB: 'sqlite', PIXBIN_TEST_STORAGE: 'local' }, tiers: ['unit', 'integration', 'browser', 'faults'] },
   { id: 's3', name: 'SQLite + S3 storage', env: { PIXBIN_TEST_DB: 'sqlite', PIXBIN_TEST_STORAGE: 's3' }, tiers: ['integration'] },
   { id: 'postgres', name: 'PostgreSQL', env: { PIXBIN_TEST_DB: 'postgres', PIXBIN_TEST_STORAGE: 'local' }, tiers: ['integration'] },
 ];

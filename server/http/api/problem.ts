@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import { NotFound } from '../../errors.js';
+import { databaseOutageLog } from '../../db/outage-log.js';
 import { toPublicError, type PublicError } from '../errors.js';
 
 /**
@@ -49,6 +50,7 @@ export const ERROR_CODES: ReadonlyArray<{ code: string; status: number; meaning:
   { code: 'upload_refused', status: 422, meaning: 'This image cannot be uploaded here.' },
   { code: 'rate_limited', status: 429, meaning: 'Too many requests; wait `Retry-After` seconds.' },
   { code: 'storage_unavailable', status: 503, meaning: 'Image storage is not answering; try again shortly.' },
+  { code: 'database_unavailable', status: 503, meaning: 'The database is not answering; try again after `Retry-After` seconds.' },
   { code: 'service_unavailable', status: 503, meaning: 'A service Pixbin depends on is down; try again shortly.' },
   { code: 'internal_error', status: 500, meaning: 'Something unexpected failed on the server; quote `request_id` when reporting it.' },
 ];
@@ -80,12 +82,16 @@ export const markKeyPresented = (res: Response): void => {
   res.locals.apiKeyPresented = true;
 };
 
-/** The API's error pipeline: unknown errors become a generic 500 logged with the request id; never a stack or SQL. */
+/**
+ * The API's error pipeline: unknown errors become a generic 500 logged with the request id; never a stack or SQL.
+ * A database outage is counted in the same log as the pages' (db/outage-log.ts), not logged per request.
+ */
 export function problemHandler(deps: { publicUrl: string; logger: Logger; routeOf: (req: Request) => string }): ErrorRequestHandler {
+  const outage = databaseOutageLog(deps.logger);
   return (err, req, res, next) => {
     const error = toPublicError(err);
     const requestId = String(res.locals.requestId ?? '');
-    if (error.status >= 500) deps.logger.error({ err, requestId, method: req.method, route: deps.routeOf(req) }, 'api request failed');
+    if (error.status >= 500 && !outage.failed(err)) deps.logger.error({ err, requestId, method: req.method, route: deps.routeOf(req) }, 'api request failed');
     if (res.headersSent) {
       next(err);
       return;

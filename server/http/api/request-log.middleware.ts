@@ -1,3 +1,4 @@
+import { databaseOutageLog } from '../../db/outage-log.js';
 import type { Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import type { Repos } from '../../db/repos.js';
@@ -51,7 +52,10 @@ export function apiRequestLog(deps: Deps, options: { skip: (route: string | null
       };
       deps.repos.apiRequests
         .insert(entry)
-        .catch((err: unknown) => deps.logger.warn({ code: errorCode(err), requestId: res.locals.requestId, route: entry.route }, 'api request log write failed'));
+        .catch((err: unknown) => {
+          // During a database outage the row is lost like the request: counted in the outage's summary, not one warning each.
+          if (!databaseOutageLog(deps.logger).failed(err, 'background')) deps.logger.warn({ code: errorCode(err), requestId: res.locals.requestId, route: entry.route }, 'api request log write failed');
+        });
     });
     next();
   };

@@ -1,3 +1,4 @@
+import { databaseOutageLog } from '../../db/outage-log.js';
 import { requestUser } from '../auth-context.js';
 import type { RequestHandler } from 'express';
 import type { Logger } from 'pino';
@@ -24,7 +25,9 @@ export function pageViews(deps: { enabled: boolean; securityLog: () => SecurityL
       deps
         .securityLog()
         .insert({ event: 'page.view', userId: requestUser(req)?.id ?? null, ...clientInfo(req), detail: { route } }, deps.clock())
-        .catch((err: unknown) => deps.logger.warn({ err }, 'could not log a page view'));
+        .catch((err: unknown) => {
+          if (!databaseOutageLog(deps.logger).failed(err, 'background')) deps.logger.warn({ err }, 'could not log a page view');
+        });
     });
     next();
   };
