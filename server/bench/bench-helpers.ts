@@ -121,6 +121,28 @@ export function treeRss(pid: number): number {
   return [pid, ...descendants(pid)].reduce((sum, p) => sum + rssOfPid(p), 0);
 }
 
+const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ, 100 on every Linux build node runs on
+
+function cpuSecondsOfPid(pid: number): number {
+  try {
+    // utime and stime are fields 14 and 15; the command name (field 2) may hold spaces, so count from its ")".
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return 0; // the process just exited
+  }
+}
+
+/**
+ * CPU seconds (user + system, every thread) a process and its descendants have used so far, from /proc. A
+ * difference of two readings is the work done between them, which other load on the machine does not inflate
+ * the way it inflates wall time.
+ */
+export function treeCpuSeconds(pid: number): number {
+  return [pid, ...descendants(pid)].reduce((sum, p) => sum + cpuSecondsOfPid(p), 0);
+}
+
 /** Peak RSS of another process tree, sampled every 10 ms. */
 export function treeRssSampler(pid: number) {
   let peak = treeRss(pid);

@@ -28,6 +28,32 @@ const MIN_STRUCTURE = 10;
 /** Both hashes go through the same normalisation: first frame, orientation applied, alpha flattened on white, 8-bit sRGB. */
 const normalised = (image: Sharp): Sharp => image.autoOrient().flatten({ background: '#ffffff' }).toColourspace('srgb');
 
+type VipsLayout = { width: number; height: number; bands: number; format: number; coding: number; interpretation: number };
+
+/** The pixel layout from a VIPS (.v) file's 64-byte header; the magic's byte order tells how its integers are stored. */
+async function vipsLayout(file: string): Promise<VipsLayout> {
+  const header = Buffer.alloc(VIPS_HEADER_BYTES);
+  const handle = await fs.open(file, 'r');
+  try {
+    await handle.read(header, 0, VIPS_HEADER_BYTES, 0);
+  } finally {
+    await handle.close();
+  }
+  const littleEndian = header.readUInt32LE(0) === 0x08f2a6b6;
+  const int = (offset: number) => (littleEndian ? header.readInt32LE(offset) : header.readInt32BE(offset));
+  return { width: int(4), height: int(8), bands: int(12), format: int(20), coding: int(24), interpretation: int(28) };
+}
+
+// The layout normalised() writes: three unsigned 8-bit bands (format 0), uncoded, sRGB (interpretation 22).
+const isNormalisedLayout = (layout: VipsLayout) => layout.bands === 3 && layout.format === 0 && layout.coding === 0 && layout.interpretation === 22;
+
+async function hashVipsPixels(file: string, layout: VipsLayout): Promise<string> {
+  const hash = createHash('sha256').update(`pixbin-pixels-v1 ${layout.width}x${layout.height}x3\n`);
+  const end = VIPS_HEADER_BYTES + layout.width * layout.height * 3; // exclusive; the XML trailer follows
+  await pipeline(createReadStream(file, { start: VIPS_HEADER_BYTES, end: end - 1 }), hash);
+  return hash.digest('hex');
+}
+
 /**
  * SHA-256 of the normalised pixels, with the dimensions hashed first so different shapes never collide.
  * Memory stays flat: libvips streams the decoded pixels into a .v file (a 64-byte header, then raw pixels, then
@@ -38,24 +64,22 @@ export async function pixelSha256(image: Sharp, workDir: string): Promise<string
   const file = path.join(workDir, `${randomBase62(16)}.pixels.v`);
   try {
     const info = await normalised(image).toFile(file);
-    const header = Buffer.alloc(VIPS_HEADER_BYTES);
-    const handle = await fs.open(file, 'r');
-    try {
-      await handle.read(header, 0, VIPS_HEADER_BYTES, 0);
-    } finally {
-      await handle.close();
-    }
-    // The magic's byte order tells how the header integers are stored; band format 0 is unsigned 8-bit.
-    const littleEndian = header.readUInt32LE(0) === 0x08f2a6b6;
-    const int = (offset: number) => (littleEndian ? header.readInt32LE(offset) : header.readInt32BE(offset));
-    if (int(4) !== info.width || int(8) !== info.height || int(12) !== 3 || int(20) !== 0) throw new Error('unexpected pixel layout');
-    const hash = createHash('sha256').update(`pixbin-pixels-v1 ${info.width}x${info.height}x3\n`);
-    const end = VIPS_HEADER_BYTES + info.width * info.height * 3; // exclusive; the XML trailer follows
-    await pipeline(createReadStream(file, { start: VIPS_HEADER_BYTES, end: end - 1 }), hash);
-    return hash.digest('hex');
+    const layout = await vipsLayout(file);
+    if (layout.width !== info.width || layout.height !== info.height || !isNormalisedLayout(layout)) throw new Error('unexpected pixel layout');
+    return await hashVipsPixels(file, layout);
   } finally {
     await fs.rm(file, { force: true });
   }
+}
+
+/**
+ * pixelSha256 of a .v file's own pixels when they are already what normalised() makes of them (oriented, no alpha,
+ * 8-bit sRGB: a decoded JPEG, typically), without writing a normalised copy; null when they are anything else.
+ * The caller must know the pixels are oriented: the .v format keeps no orientation to check.
+ */
+export async function pixelSha256IfNormalised(vipsFile: string): Promise<string | null> {
+  const layout = await vipsLayout(vipsFile);
+  return isNormalisedLayout(layout) ? hashVipsPixels(vipsFile, layout) : null;
 }
 
 /**

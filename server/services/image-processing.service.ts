@@ -5,11 +5,22 @@ import { BadRequest, PayloadTooLarge, UnsupportedMediaType, Unprocessable } from
 import { randomBase62 } from '../lib/ids.js';
 import { sniffImageType, SNIFF_BYTES, type ImageType } from '../lib/mime-sniff.js';
 import { sha256OfFile } from '../lib/file-hash.js';
-import { perceptualHash, pixelSha256, type ContentHashes } from '../lib/perceptual-hash.js';
+import { perceptualHash, pixelSha256, pixelSha256IfNormalised, type ContentHashes } from '../lib/perceptual-hash.js';
 import { stripPngPhys } from '../lib/png-phys.js';
+import { Semaphore } from '../lib/semaphore.js';
 
 // libvips' own cache keeps decoded images around; memory must stay flat under hostile uploads.
 sharp.cache(false);
+
+/**
+ * Pixels of originals being encoded at once, across all uploads. The original's encoder holds the whole picture:
+ * libjpeg keeps every DCT coefficient of a progressive or Huffman-optimised JPEG until it writes (measured ~6 bytes
+ * a pixel: 148 MB for 25 MP, against 5 MB for a plain baseline JPEG), and the WebP, AVIF and GIF encoders keep
+ * whole frames too. IMAGE_CONCURRENCY counts uploads whatever their size; this bounds the bytes: two 12 MP photos
+ * encode side by side, a 25 MP one alone, while the other upload's lighter steps (decode, variants, hashes) go on.
+ */
+const ENCODING_PIXEL_BUDGET = 30_000_000;
+const encoding = new Semaphore(ENCODING_PIXEL_BUDGET);
 
 /** Encoder settings, documented in the README: visually lossless for photos, lossless where the source was. */
 export const ENCODER_SETTINGS = {
@@ -92,12 +103,15 @@ const webpVariant = (source: Sharp, side: number, settings: { quality: number; e
 /**
  * The one full decode: the first frame's pixels, written uncompressed as a VIPS (.v) file that every later
  * pipeline maps from disk instead of decoding the upload again. It holds exactly what a pipeline on the upload
- * itself sees after its colour step: the embedded ICC profile (or CMYK) already converted, 16-bit depth kept, the
- * EXIF orientation kept (so each output orients as before) and nothing else. Pipelines reading it therefore make
- * byte-identical outputs, and the blocklist's pixel hash stays the same for the same upload.
+ * itself sees after its colour step and its orientation: the embedded ICC profile (or CMYK) already converted,
+ * 16-bit depth kept, the EXIF orientation applied and nothing else. The full-size rotation, which needs the whole
+ * picture in memory, thus happens once, here, and not again beside the original's encoder or in the pixel hash.
+ * The original and the blocklist's hashes come out byte-identical to a pipeline on the upload itself; a rotated
+ * photo's thumbnail and display variant are now resized after rotating instead of before, which moves rounding by
+ * a level here and there (a few bytes of the WebP), nothing visible.
  */
 async function decodeOnce(input: string, file: string, meta: Metadata, maxPixels: number): Promise<void> {
-  let decoded = sharp(input, { limitInputPixels: maxPixels, sequentialRead: true }).timeout({ seconds: PROCESSING_TIMEOUT_SECONDS }).keepExif();
+  let decoded = sharp(input, { limitInputPixels: maxPixels, sequentialRead: true }).timeout({ seconds: PROCESSING_TIMEOUT_SECONDS }).autoOrient();
   // Without this, the output step would cast 16-bit pixels to 8 bits before they reach the file.
   if (meta.space === 'rgb16' || meta.space === 'grey16') decoded = decoded.toColourspace(meta.space);
   await decoded.toFile(file);
@@ -145,12 +159,13 @@ export async function processImage(input: string, options: ProcessingOptions): P
     // One after another: uploads already run IMAGE_CONCURRENCY at a time and each libvips pipeline uses every core;
     // side by side they were barely faster on 2 cores and cost ~80-150 MB more peak RSS each (measured, issue 14).
     // An animation's original needs every frame, so it is the one output made from the upload itself.
-    const originalInfo = await encoderFor(type, (animated ? fromUpload(true) : fromDecoded()).autoOrient()).toFile(originalPath);
+    const originalInfo = await encoding.run(() => encoderFor(type, (animated ? fromUpload(true) : fromDecoded()).autoOrient()).toFile(originalPath), pixels);
     const thumbInfo = await webpVariant(fromDecoded(), options.thumbnailSize, ENCODER_SETTINGS.thumbnail, thumbPath);
     const displayInfo = await webpVariant(fromDecoded(), options.displayMaxPx, ENCODER_SETTINGS.display, displayPath);
     // Of the uploaded pixels, not our re-encode: the same source file hashes the same whatever our encoder settings,
-    // so an identical re-upload always matches exactly.
-    const pixelHash = await pixelSha256(fromDecoded(), options.workDir);
+    // so an identical re-upload always matches exactly. A decoded photo's pixels usually are already normalised
+    // (oriented, 8-bit sRGB, no alpha) and are hashed where they lie instead of being copied first.
+    const pixelHash = (await pixelSha256IfNormalised(decodedPath)) ?? (await pixelSha256(fromDecoded(), options.workDir));
     // A JPEG's perceptual hash has always come from a DCT-scaled decode of the JPEG (see perceptualHash), a fraction
     // of a full decode; every other format's comes from the decoded pixels.
     const phash = await perceptualHash(type.format === 'jpeg' ? fromUpload(false) : fromDecoded());
