@@ -72,6 +72,7 @@ const schema = z
     MIN_AGE: integer(13, 21, 13),
     TERMS_VERSION: z.string().trim().min(1).max(64).default('2026-11-25'),
     DEFAULT_QUOTA_BYTES: integer(0, Number.MAX_SAFE_INTEGER, 1024 * 1024 * 1024),
+    UNVERIFIED_QUOTA_BYTES: integer(0, Number.MAX_SAFE_INTEGER, 0),
     SMTP_URL: optionalString.refine((v) => v === undefined || /^smtps?:\/\//.test(v), 'must start with smtp:// or smtps://'),
     MAIL_FROM: z.string().trim().min(3).max(254).default('Pixbin <pixbin@localhost>'),
     STORAGE_DRIVER: z.enum(['local', 's3'], { message: 'must be local or s3' }).default('local'),
@@ -183,6 +184,8 @@ export type Config = Readonly<{
   minAge: number;
   termsVersion: string;
   defaultQuotaBytes: number;
+  /** What an account may store before its email address is confirmed (0: no uploads until then). */
+  unverifiedQuotaBytes: number;
   smtpUrl: string | undefined;
   mailFrom: string;
   storageDriver: 'local' | 's3';
@@ -313,6 +316,7 @@ export function loadConfig(env: Env = process.env): Config {
     minAge: e.MIN_AGE,
     termsVersion: e.TERMS_VERSION,
     defaultQuotaBytes: e.DEFAULT_QUOTA_BYTES,
+    unverifiedQuotaBytes: e.UNVERIFIED_QUOTA_BYTES,
     smtpUrl: e.SMTP_URL,
     mailFrom: e.MAIL_FROM,
     storageDriver: e.STORAGE_DRIVER,
