@@ -39,6 +39,7 @@ import { profileRoutes } from './http/routes/public/profile.routes.js';
 import { uploadRoutes } from './http/routes/public/upload.routes.js';
 import { apiRoutes } from './http/routes/api/api.routes.js';
 import { imageServing } from './http/serving/fast-images.js';
+import { ServedImageCache } from './http/serving/image-cache.js';
 import { randomBase62 } from './lib/ids.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -52,7 +53,7 @@ export function createApp(container: Container): Express {
   let csrfSecret = '';
   const csrf = createCsrf({ secret: () => csrfSecret, https: config.https });
   const { db: _routesNeverSeeTheDatabase, ...parts } = container;
-  const deps: RouteDeps = { ...parts, csrf };
+  const deps: RouteDeps = { ...parts, csrf, servedImages: new ServedImageCache(repos) };
   const app = express();
 
   app.set('trust proxy', config.trustProxy);

@@ -4,8 +4,7 @@ import rangeParser from 'range-parser';
 import { pipeline } from 'node:stream/promises';
 import type { ByteRange, StorageDriver } from '../storage/storage.js';
 import { NotFound } from '../errors.js';
-import { IMMUTABLE_CACHE } from '../services/images.service.js';
-import { setImageResponseHeaders } from './middleware/security-headers.middleware.js';
+import { IMAGE_RESPONSE_HEADERS } from './middleware/security-headers.middleware.js';
 
 export type StoredFile = {
   key: string;
@@ -14,10 +13,31 @@ export type StoredFile = {
   sha256: string;
   lastModified: Date;
   filename: string;
-  /** Overrides the year of immutable public caching, e.g. for private images. */
-  cacheControl?: string;
+  /** A year of immutable caching for public variants (see cacheControlFor); never stored for staff views. */
+  cacheControl: string;
 };
 
+/**
+ * The headers every answer for a stored variant carries, its 304 included: the one place they are spelled (the
+ * image front sends them from memory, serveStoredFile through Express).
+ */
+export function storedFileHeaders(file: StoredFile): { etag: string; lastModified: string; headers: Record<string, string> } {
+  const etag = `"${file.sha256.slice(0, 32)}"`;
+  const lastModified = file.lastModified.toUTCString();
+  return {
+    etag,
+    lastModified,
+    headers: {
+      ...IMAGE_RESPONSE_HEADERS,
+      'Content-Type': file.mime,
+      'Cache-Control': file.cacheControl,
+      ETag: etag,
+      'Last-Modified': lastModified,
+      'Accept-Ranges': 'bytes',
+      'Content-Disposition': contentDisposition(file.filename, { type: 'inline' }),
+    },
+  };
+}
 
 /** Small variants' bytes held in memory (http/serving/bytes-cache.ts); without it every response streams from storage. */
 export type HeldBytes = {
@@ -68,16 +88,8 @@ function chooseRange(req: Request, size: number, etag: string): ByteRange | null
  */
 export async function serveStoredFile(req: Request, res: Response, storage: StorageDriver, file: StoredFile, options: ServeOptions = {}): Promise<void> {
   const { held, offload } = options;
-  const etag = `"${file.sha256.slice(0, 32)}"`;
-  setImageResponseHeaders(res);
-  res.set({
-    'Content-Type': file.mime,
-    'Cache-Control': file.cacheControl ?? IMMUTABLE_CACHE,
-    ETag: etag,
-    'Last-Modified': file.lastModified.toUTCString(),
-    'Accept-Ranges': 'bytes',
-    'Content-Disposition': contentDisposition(file.filename, { type: 'inline' }),
-  });
+  const { etag, headers } = storedFileHeaders(file);
+  res.set(headers);
   if (req.fresh) {
     res.status(304).end();
     return;

@@ -22,13 +22,6 @@ export const canView = (image: Pick<ImageRecord, 'visibility' | 'ownerId'>, call
 const canViewAs = (image: Pick<ImageRecord, 'visibility' | 'ownerId'>, viewerId: string | null): boolean =>
   image.visibility !== 'private' || (image.ownerId !== null && image.ownerId === viewerId);
 
-/** Image bytes never change under a URL (a new upload is a new id), so public and unlisted copies are cached for a year. */
-export const IMMUTABLE_CACHE = 'public, max-age=31536000, immutable';
-
-/** How long caches may keep a served variant: private images are revalidated by the owner's browser only. */
-export const cacheControlFor = (image: Pick<ImageRecord, 'visibility'>): string | undefined =>
-  image.visibility === 'private' ? 'private, no-cache' : undefined;
-
 /** Whether an image is served to this caller: its bytes are there, moderators did not hide it, and the caller may see it. */
 export const isServable = (image: Pick<ImageRecord, 'visibility' | 'ownerId' | 'missingSince' | 'moderationState'>, caller: Caller): boolean =>
   isServableTo(image, userOf(caller)?.id ?? null);

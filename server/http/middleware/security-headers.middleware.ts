@@ -49,7 +49,3 @@ export const IMAGE_RESPONSE_HEADERS: Readonly<Record<string, string>> = Object.f
   'Cross-Origin-Resource-Policy': 'cross-origin',
   'X-Content-Type-Options': 'nosniff',
 });
-
-export function setImageResponseHeaders(res: Response): void {
-  res.set(IMAGE_RESPONSE_HEADERS);
-}

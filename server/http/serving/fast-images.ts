@@ -10,13 +10,12 @@ import { cookieNames } from '../auth-context.js';
 import { cspNonce } from '../middleware/security-headers.middleware.js';
 import type { RouteDeps } from '../route-deps.js';
 import { VariantBytesCache } from './bytes-cache.js';
-import { ServedImageCache } from './image-cache.js';
 import { deliveryOrigin } from '../delivery.js';
 import { imageFront, type ImageFront } from './image-front.js';
 import { variantSender } from './send-variant.js';
 import { VARIANTS, type Variant } from './variants.js';
 
-export type FastImagesDeps = Pick<RouteDeps, 'config' | 'repos' | 'storage' | 'sessions' | 'sessionLookups' | 'logger'> & {
+export type ImageServingDeps = Pick<RouteDeps, 'config' | 'storage' | 'sessions' | 'sessionLookups' | 'logger' | 'servedImages'> & {
   /** The page headers middleware (helmet) that every other response passes through. */
   pageHeaders: RequestHandler;
 };
@@ -63,9 +62,9 @@ function fixedHeadersOf(pageHeaders: RequestHandler): Array<[string, string]> {
  * not found, not the caller's, hidden, missing bytes, any failure) goes on to the full stack, so it is answered
  * exactly as it always was.
  */
-export function imageServing(deps: FastImagesDeps): { front: ImageFront; router: Router } {
+export function imageServing(deps: ImageServingDeps): { front: ImageFront; router: Router } {
   const router = Router();
-  const rows = new ServedImageCache(deps.repos);
+  const rows = deps.servedImages;
   const bytes = new VariantBytesCache();
   rows.onDrop((change) => bytes.drop(change));
   const send = variantSender(deps.config, deps.storage);
@@ -99,13 +98,17 @@ export function imageServing(deps: FastImagesDeps): { front: ImageFront; router:
 
   const serve = (variant: Variant): RequestHandler => {
     return async (req, res, next) => {
+      // The front already failed asking the database or the store: the full stack answers with that, not asking twice.
+      if (servingFailureOf(req)) return next();
       const { id, ext } = req.params as { id: string; ext: string };
       const before = new Set(res.getHeaderNames());
       try {
+        const since = rows.epoch;
         const image = isImageId(id) ? await rows.find(id) : null;
         if (!image || !variant.accepts(image, ext)) return next();
         const viewer = image.visibility === 'private' ? await viewerOf(req) : null;
-        if (!isServableTo(image, viewer)) return next();
+        // A change heard since the row was read (a deletion, a switch to private) sends it to the full stack, which reads afresh.
+        if (rows.epoch !== since || !isServableTo(image, viewer)) return next();
         await send(req, res, image.visibility, variant.file(image), { held: bytes.of(image.id), headers: headers(req, res) });
       } catch (err) {
         if (res.headersSent) throw err;

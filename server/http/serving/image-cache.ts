@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { ImageChange } from '../../db/image-changes.js';
+import type { ImageRecord } from '../../db/images.repo.js';
 import type { Repos } from '../../db/repos.js';
 import { servedImageOf, type ServedImage } from './variants.js';
 
@@ -20,6 +21,8 @@ export class ServedImageCache {
    */
   readonly #loading = new Map<string, Promise<ServedImage | null>>();
   readonly #dropped: Array<(change: ImageChange) => void> = [];
+  /** Counts the changes heard; rows read before a change may be stale, so prime() refuses them. */
+  #changes = 0;
 
   constructor(
     private readonly repos: Pick<Repos, 'images' | 'imageChanges'>,
@@ -69,12 +72,30 @@ export class ServedImageCache {
     return load;
   }
 
+  /**
+   * Where the change count stands: read it before reading rows from the database, and hand it to prime() with them.
+   */
+  get epoch(): number {
+    return this.#changes;
+  }
+
+  /**
+   * Holds rows a gallery page has just read, so the thumbnails it shows cost no query each. Taken only if no change
+   * was heard since `since` (any change at all: a deleted or hidden image's old row must never be put back) and the
+   * process may trust its cache; rows already held are left as they are.
+   */
+  prime(images: readonly ImageRecord[], since: number): void {
+    if (since !== this.#changes || !this.repos.imageChanges.coherent()) return;
+    for (const image of images) if (!this.#rows.has(image.id) && !this.#loading.has(image.id)) this.#rows.set(image.id, servedImageOf(image));
+  }
+
   /** How many rows are held (tests and the bench). */
   get size(): number {
     return this.#rows.size;
   }
 
   #drop(change: ImageChange): void {
+    this.#changes++;
     if (change === 'all') {
       this.#rows.clear();
       this.#loading.clear();

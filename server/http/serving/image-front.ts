@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import contentDisposition from 'content-disposition';
 import fresh from 'fresh';
 import type { Logger } from 'pino';
 import { isImageId } from '../../lib/ids.js';
-import { IMMUTABLE_CACHE, isServableTo } from '../../services/images.service.js';
+import { isServableTo } from '../../services/images.service.js';
 import { IMAGE_RESPONSE_HEADERS } from '../middleware/security-headers.middleware.js';
-import type { StoredFile } from '../serve-stored-file.js';
+import { storedFileHeaders, type StoredFile } from '../serve-stored-file.js';
 import type { VariantBytesCache } from './bytes-cache.js';
 import type { ServedImageCache } from './image-cache.js';
 import { VARIANTS, type ServedImage, type Variant } from './variants.js';
@@ -40,10 +39,8 @@ const BY_PREFIX = new Map<string, { variant: Variant; route: string }>(
  * replaces the cached row, so the entry goes with it.
  */
 function headerCache(fixed: ReadonlyArray<readonly [string, string]>) {
-  const base: string[] = [];
   const replaced = new Set(Object.keys(IMAGE_RESPONSE_HEADERS).map((n) => n.toLowerCase()));
-  for (const [name, value] of fixed) if (!replaced.has(name)) base.push(name, value);
-  for (const [name, value] of Object.entries(IMAGE_RESPONSE_HEADERS)) base.push(name, value);
+  const base = fixed.filter(([name]) => !replaced.has(name)).flat();
   const built = new WeakMap<ServedImage, Map<Variant, { file: StoredFile; etag: string; lastModified: string; headers: string[] }>>();
   return (image: ServedImage, variant: Variant) => {
     let forRow = built.get(image);
@@ -51,22 +48,8 @@ function headerCache(fixed: ReadonlyArray<readonly [string, string]>) {
     let entry = forRow.get(variant);
     if (!entry) {
       const file = variant.file(image);
-      const etag = `"${file.sha256.slice(0, 32)}"`;
-      const lastModified = file.lastModified.toUTCString();
-      entry = {
-        file,
-        etag,
-        lastModified,
-        headers: [
-          ...base,
-          'Content-Type', file.mime,
-          'Cache-Control', file.cacheControl ?? IMMUTABLE_CACHE,
-          'ETag', etag,
-          'Last-Modified', lastModified,
-          'Accept-Ranges', 'bytes',
-          'Content-Disposition', contentDisposition(file.filename, { type: 'inline' }),
-        ],
-      };
+      const { etag, lastModified, headers } = storedFileHeaders(file);
+      entry = { file, etag, lastModified, headers: [...base, ...Object.entries(headers).flat()] };
       forRow.set(variant, entry);
     }
     return entry;
@@ -83,8 +66,12 @@ function headerCache(fixed: ReadonlyArray<readonly [string, string]>) {
 export function imageFront(deps: ImageFrontDeps): ImageFront {
   const headersOf = headerCache(deps.fixedHeaders);
 
-  const answer = (req: IncomingMessage, res: ServerResponse, image: ServedImage, variant: Variant, route: string, fallback: Fallback): void => {
+  /** Answers from memory, or returns false (nothing written) when the bytes are not held. */
+  const answer = (req: IncomingMessage, res: ServerResponse, image: ServedImage, variant: Variant, route: string): boolean => {
     const { file, etag, lastModified, headers } = headersOf(image, variant);
+    const notModified = fresh(req.headers, { etag, 'last-modified': lastModified });
+    const bytes = notModified ? undefined : deps.bytes.peek(file);
+    if (!notModified && !bytes) return false;
     const requestId = randomUUID();
     if (deps.logger.isLevelEnabled('debug')) {
       const started = process.hrtime.bigint();
@@ -92,17 +79,23 @@ export function imageFront(deps: ImageFrontDeps): ImageFront {
         deps.logger.debug({ requestId, method: req.method, route, status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'request');
       });
     }
-    if (fresh(req.headers, { etag, 'last-modified': lastModified })) {
+    if (!bytes) {
       res.writeHead(304, ['X-Request-Id', requestId, ...headers]);
       res.end();
-      return;
+    } else {
+      res.writeHead(200, ['X-Request-Id', requestId, ...headers, 'Content-Length', String(bytes.length)]);
+      if (req.method === 'HEAD') res.end();
+      else res.end(bytes);
     }
-    const bytes = deps.bytes.peek(file);
-    if (!bytes) return fallback();
-    res.writeHead(200, ['X-Request-Id', requestId, ...headers, 'Content-Length', String(bytes.length)]);
-    if (req.method === 'HEAD') res.end();
-    else res.end(bytes);
+    return true;
   };
+
+  /**
+   * Decides on a row read when the change count stood at `since`: a change heard meanwhile (the row was read, or
+   * the session looked up, before a deletion or a switch to private) sends the request on, to be looked up afresh.
+   */
+  const answered = (req: IncomingMessage, res: ServerResponse, image: ServedImage, variant: Variant, route: string, since: number): boolean =>
+    deps.rows.epoch === since && answer(req, res, image, variant, route);
 
   return (req, res, fallback) => {
     if ((req.method !== 'GET' && req.method !== 'HEAD') || req.headers.range) return fallback();
@@ -111,23 +104,38 @@ export function imageFront(deps: ImageFrontDeps): ImageFront {
     if (!served || !isImageId(match[2]!)) return fallback();
     const [, , id, ext] = match as unknown as [string, string, string, string];
     const { variant, route } = served;
+    const since = deps.rows.epoch;
     const held = deps.rows.peek(id);
     if (held && held.visibility !== 'private') {
       // The common case, answered without a promise: a held row that needs no session.
-      if (!variant.accepts(held, ext) || !isServableTo(held, null)) return fallback();
-      return answer(req, res, held, variant, route, fallback);
+      let done = false;
+      try {
+        done = variant.accepts(held, ext) && isServableTo(held, null) && answered(req, res, held, variant, route, since);
+      } catch (err) {
+        if (res.headersSent) {
+          res.destroy(err as Error);
+          return;
+        }
+        deps.failed(req, err);
+      }
+      return done ? undefined : fallback();
     }
     void (async () => {
+      let done = false;
       try {
         const image = held ?? (await deps.rows.find(id));
-        if (!image || !variant.accepts(image, ext)) return fallback();
-        const viewer = image.visibility === 'private' ? await deps.viewerOf(req) : null;
-        if (!isServableTo(image, viewer)) return fallback();
-        answer(req, res, image, variant, route, fallback);
+        if (image && variant.accepts(image, ext)) {
+          const viewer = image.visibility === 'private' ? await deps.viewerOf(req) : null;
+          done = isServableTo(image, viewer) && answered(req, res, image, variant, route, since);
+        }
       } catch (err) {
+        if (res.headersSent) {
+          res.destroy(err as Error);
+          return;
+        }
         deps.failed(req, err);
-        fallback();
       }
+      if (!done) fallback();
     })();
   };
 }

@@ -1,5 +1,4 @@
 import type { ImageRecord } from '../../db/images.repo.js';
-import { cacheControlFor, IMMUTABLE_CACHE } from '../../services/images.service.js';
 import { imageKeys } from '../../storage/keys.js';
 import type { StoredFile } from '../serve-stored-file.js';
 
@@ -38,6 +37,12 @@ export type Variant = {
 
 const baseName = (name: string, fallback: string) => name.replace(/\.[^.]*$/, '') || fallback;
 
+/** Image bytes never change under a URL (a new upload is a new id), so public and unlisted copies are cached for a year. */
+const IMMUTABLE_CACHE = 'public, max-age=31536000, immutable';
+
+/** How long caches may keep a served variant: private images are revalidated by the owner's browser only. */
+export const cacheControlFor = (image: Pick<ImageRecord, 'visibility'>): string => (image.visibility === 'private' ? 'private, no-cache' : IMMUTABLE_CACHE);
+
 export const VARIANTS = {
   original: {
     path: '/i/:id.:ext',
@@ -49,7 +54,7 @@ export const VARIANTS = {
       sha256: image.sha256,
       lastModified: image.createdAt,
       filename: `${baseName(image.originalName, image.id)}.${image.ext}`,
-      cacheControl: cacheControlFor(image) ?? IMMUTABLE_CACHE,
+      cacheControl: cacheControlFor(image),
     }),
   },
   thumbnail: {
@@ -62,7 +67,7 @@ export const VARIANTS = {
       sha256: image.thumbSha256,
       lastModified: image.createdAt,
       filename: `${baseName(image.originalName, image.id)}-thumb.webp`,
-      cacheControl: cacheControlFor(image) ?? IMMUTABLE_CACHE,
+      cacheControl: cacheControlFor(image),
     }),
   },
   /**
@@ -79,7 +84,7 @@ export const VARIANTS = {
       sha256: image.displaySha256 ?? '',
       lastModified: image.createdAt,
       filename: `${baseName(image.originalName, image.id)}-display.webp`,
-      cacheControl: cacheControlFor(image) ?? IMMUTABLE_CACHE,
+      cacheControl: cacheControlFor(image),
     }),
   },
 } as const satisfies Record<string, Variant>;

@@ -16,6 +16,7 @@ import { fakeImage, insertFakeImages, ownerPost, ownerUpload } from '../helpers/
 import { signedInUser, type TestUser } from '../helpers/accounts.js';
 import { rawRequest, upload } from '../helpers/http.js';
 import { staffPost } from '../helpers/moderation.js';
+import { ServedImageCache } from '../../http/serving/image-cache.js';
 import { cachesTrusted, countingStorage, expectGone, fetchAs, queriesDuring, warm, type StorageReads } from '../helpers/serving.js';
 import { reauth, staffUser } from '../helpers/staff.js';
 import { startTestApp, type TestApp } from '../helpers/test-app.js';
@@ -199,6 +200,30 @@ describe('serving caches: whatever stops an image being servable stops it at onc
     const stranger = await rawRequest(`${app.url}/i/${privateId}.png`);
     expect(stranger.status).to.equal(404);
     expect(stranger.headers['content-type']).to.match(/^text\/html/);
+  });
+
+  it('a gallery page holds the rows it shows, so its thumbnails cost no query; rows read before any change are not held', async () => {
+    const alice = await signedInUser(app);
+    const thumb = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#36a' } }).webp().toBuffer();
+    const images = Array.from({ length: 12 }, () => fakeImage({ ownerId: alice.id, visibility: 'public', thumbSize: thumb.length, thumbSha256: sha256Hex(thumb) }));
+    await insertFakeImages(app, images);
+    for (const image of images) await app.storage.put(imageKeys(image).thumbnail, Readable.from([thumb]));
+    expect((await alice.client.get(`/u/${alice.username}`)).status).to.equal(200);
+    const thumbs = await queriesDuring(app.db, () => Promise.all(images.map(async (image) => expect((await fetchAs(`${app.url}/t/${image.id}.webp`)).status).to.equal(200))));
+    expect(thumbs, 'queries for the thumbnails of a page just shown').to.equal(0);
+
+    // The page read its rows, then an image changed before they were held: none of them is taken.
+    const cache = new ServedImageCache(createRepos(app.db));
+    const since = cache.epoch;
+    expect(since).to.equal(0);
+    const rows = await createRepos(app.db).images.listByOwner(alice.id, { sort: 'newest', limit: 20, after: null });
+    await createRepos(app.db).images.deleteById(images[0]!.id);
+    cache.prime(rows, since);
+    expect(cache.size, 'rows held after a change during the read').to.equal(0);
+    const fresh = await createRepos(app.db).images.listByOwner(alice.id, { sort: 'newest', limit: 20, after: null });
+    cache.prime(fresh, cache.epoch);
+    expect(cache.peek(images[0]!.id)).to.equal(undefined);
+    expect(cache.size).to.equal(images.length - 1);
   });
 
   it('a page of 60 thumbnails in My images costs no query for public and unlisted ones once warm, and one session lookup for all the private ones', async () => {

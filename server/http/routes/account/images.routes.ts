@@ -72,7 +72,7 @@ export function accountImagesBodyParsers(): Router {
   return router;
 }
 
-export function accountImagesRoutes(deps: Pick<RouteDeps, 'config' | 'csrf' | 'images' | 'limits' | 'repos'>): Router {
+export function accountImagesRoutes(deps: Pick<RouteDeps, 'config' | 'csrf' | 'images' | 'limits' | 'repos' | 'servedImages'>): Router {
   const router = Router();
   const service = deps.images;
   const publicUrl = deps.config.publicUrl;
@@ -80,7 +80,9 @@ export function accountImagesRoutes(deps: Pick<RouteDeps, 'config' | 'csrf' | 'i
   const renderList = async (req: Request, res: Response, extra: { status?: number; claimError?: string; options?: ListOptions } = {}) => {
     const { user } = authOf(req);
     const options = extra.options ?? listOptionsFrom(req.query);
+    const since = deps.servedImages.epoch;
     const page = await listOwnerImages(service, user.id, options);
+    deps.servedImages.prime(page.images, since); // the thumbnails this page shows cost no query each
     res.set('Cache-Control', 'private, no-store');
     // The statement of reasons for every moderation decision about the account's images.
     const moderation = await ownerModerationNotices(deps.repos, user.id);

@@ -2,12 +2,12 @@ import { callerOf } from '../../auth-context.js';
 import { Router } from 'express';
 import type { ImageRecord } from '../../../db/images.repo.js';
 import { displayUrl, imageUrls } from '../../../lib/urls.js';
-import { cacheControlFor, findImage } from '../../../services/images.service.js';
+import { findImage } from '../../../services/images.service.js';
 import { NotFound } from '../../../errors.js';
 import type { RouteDeps } from '../../route-deps.js';
 import { servingFailureOf } from '../../serving/fast-images.js';
 import { variantSender } from '../../serving/send-variant.js';
-import { VARIANTS } from '../../serving/variants.js';
+import { cacheControlFor, VARIANTS } from '../../serving/variants.js';
 
 /**
  * What the share page shows and link previews load: the display variant when it is a real reduction of the
@@ -43,8 +43,7 @@ export function imagesRoutes(deps: Pick<RouteDeps, 'config' | 'repos' | 'storage
   router.get('/i/:id', async (req, res) => {
     const image = await findImage(deps.repos, req.params.id, callerOf(req));
     res.set('X-Robots-Tag', 'noindex');
-    const cacheControl = cacheControlFor(image);
-    if (cacheControl) res.set('Cache-Control', cacheControl);
+    if (image.visibility === 'private') res.set('Cache-Control', cacheControlFor(image));
     const urls = imageUrls(deps.config.publicUrl, image);
     res.render('public/share', { title: image.title || image.originalName || `Image ${image.id}`, image, ...urls, display: shownVariant(deps.config.publicUrl, image) });
   });
