@@ -38,6 +38,7 @@ import { pagesRoutes } from './http/routes/public/pages.routes.js';
 import { profileRoutes } from './http/routes/public/profile.routes.js';
 import { uploadRoutes } from './http/routes/public/upload.routes.js';
 import { apiRoutes } from './http/routes/api/api.routes.js';
+import { bodyStallGuard } from './http/middleware/body-stall.middleware.js';
 import { imageServing } from './http/serving/fast-images.js';
 import { ServedImageCache } from './http/serving/image-cache.js';
 import { randomBase62 } from './lib/ids.js';
@@ -66,6 +67,8 @@ export function createApp(container: Container): Express {
   const images = imageServing({ ...deps, pageHeaders });
   app.use(requestContext(logger));
   app.use(publicUrlCheck(config.publicUrl, logger));
+  // Before anything reads a body: a body that stops arriving is answered 408 and its connection closed.
+  app.use(bodyStallGuard(config, logger));
   // Image bytes are answered here, before the page middleware, cookies, sessions and body parsers; every case it
   // does not answer goes on to imagesRoutes below.
   app.use(images.router);

@@ -45,16 +45,38 @@ export function workerRole(env: NodeJS.ProcessEnv = process.env): WorkerRole | n
   return { slot: Number.isInteger(slot) && slot > 0 ? slot : cluster.worker!.id, jobs: env[JOBS_VARIABLE] === '1', first: env[FIRST_VARIABLE] === '1' };
 }
 
-type FailureMessage = { pixbin: 'worker-failed'; message: string };
+/** The exit status when the port cannot be had (in use, or not permitted): 98 is EADDRINUSE on Linux. */
+export const EXIT_CANNOT_LISTEN = 98;
 
-/** A worker that cannot start tells the primary why (so it can say so once, and not fork again) and exits 78. */
-export function failWorkerStartup(message: string): void {
-  const exit = () => process.exit(78);
-  if (!process.connected || !process.send) return exit();
-  process.send({ pixbin: 'worker-failed', message } satisfies FailureMessage, exit);
+/** The one line an operator reads when the server cannot listen. */
+export function cannotListen(err: NodeJS.ErrnoException, config: Pick<Config, 'port' | 'host'>): string {
+  const where = `port ${config.port} on ${config.host}`;
+  switch (err.code) {
+    case 'EADDRINUSE':
+      return `${where} is in use (another Pixbin or another program is listening there)`;
+    case 'EACCES':
+      return `${where} is not permitted to this user (ports below 1024 need root or CAP_NET_BIND_SERVICE; set PORT to a higher one)`;
+    case 'EADDRNOTAVAIL':
+      return `cannot listen on ${where}: ${config.host} is not an address of this machine (check HOST)`;
+    default:
+      return `cannot listen on ${where}: ${err.message}`;
+  }
 }
 
-type Slot = { index: number; worker: Worker | null; listening: boolean; upSince: number; deaths: number; startFailures: number; failure: string | null; restart?: NodeJS.Timeout };
+type FailureMessage = { pixbin: 'worker-failed'; message: string; exitCode?: number; fields?: Record<string, unknown> };
+type Failure = { message: string; exitCode?: number; fields?: Record<string, unknown> };
+
+/**
+ * A worker that cannot start tells the primary why (so it can say so once, and not fork again) and exits: 78 for
+ * configuration and boot problems, or the exitCode given (EXIT_CANNOT_LISTEN), which the primary then exits with.
+ */
+export function failWorkerStartup(message: string, options: { exitCode?: number; fields?: Record<string, unknown> } = {}): void {
+  const exit = () => process.exit(options.exitCode ?? 78);
+  if (!process.connected || !process.send) return exit();
+  process.send({ pixbin: 'worker-failed', message, ...options } satisfies FailureMessage, exit);
+}
+
+type Slot = { index: number; worker: Worker | null; listening: boolean; upSince: number; deaths: number; startFailures: number; failure: Failure | null; restart?: NodeJS.Timeout };
 
 export async function runPrimary(config: Config, onError: OnConfigError): Promise<void> {
   const logger = createLogger(config.logLevel).child({ cluster: 'primary' });
@@ -92,7 +114,8 @@ export async function runPrimary(config: Config, onError: OnConfigError): Promis
     slot.worker = worker;
     worker.on('error', (err: Error) => logger.warn({ err, worker: slot.index }, 'worker channel error'));
     worker.on('message', (message: unknown) => {
-      if ((message as FailureMessage | null)?.pixbin === 'worker-failed') slot.failure = String((message as FailureMessage).message);
+      const failed = message as FailureMessage | null;
+      if (failed?.pixbin === 'worker-failed') slot.failure = { message: String(failed.message), exitCode: typeof failed.exitCode === 'number' ? failed.exitCode : undefined, fields: failed.fields };
     });
     worker.once('listening', () => {
       slot.listening = true;
@@ -122,10 +145,11 @@ export async function runPrimary(config: Config, onError: OnConfigError): Promis
 
   const giveUp = (slot: Slot, why: string) => {
     state = 'stopping';
-    const message = slot.failure ?? why;
-    logger.fatal({ worker: slot.index }, message);
+    const failure = slot.failure;
+    logger.fatal({ ...failure?.fields, worker: slot.index }, failure?.message ?? why);
     stopAll(() => {
-      if (slot.failure) failStartup(slot.failure, onError); // a configuration or boot problem: 78 (or the 503 page)
+      if (failure?.exitCode !== undefined) process.exit(failure.exitCode); // the port: no 503 page can be served on it
+      else if (failure) failStartup(failure.message, onError); // a configuration or boot problem: 78 (or the 503 page)
       else process.exit(1);
     });
   };
@@ -134,11 +158,14 @@ export async function runPrimary(config: Config, onError: OnConfigError): Promis
     if (slot.worker !== worker) return;
     slot.worker = null;
     if (state === 'stopping') {
-      if (code !== 0) exitCode = 1;
+      // A worker still starting when the stop came has no handler yet and dies of the SIGTERM itself: a clean stop too.
+      if (code !== 0 && !(code === null && signal === 'SIGTERM')) exitCode = 1;
       if (!live().length) afterStop?.();
       return;
     }
     const how = signal ? `signal ${signal}` : `code ${code}`;
+    // A worker that could not listen: its replacement could not either (the port is not the primary's to free).
+    if (!slot.listening && slot.failure?.exitCode !== undefined) return giveUp(slot, `worker ${slot.index} could not listen`);
     if (!slot.listening) {
       if (state === 'starting') return giveUp(slot, `worker ${slot.index} exited (${how}) before it could listen`);
       if (++slot.startFailures >= MAX_START_FAILURES) return giveUp(slot, `worker ${slot.index} failed to start ${slot.startFailures} times in a row (last: ${how})`);
@@ -146,7 +173,7 @@ export async function runPrimary(config: Config, onError: OnConfigError): Promis
       slot.deaths = 0;
     }
     const delay = RESTART_BACKOFF_MS[Math.min(slot.deaths++, RESTART_BACKOFF_MS.length - 1)]!;
-    logger.warn({ worker: slot.index, pid: worker.process.pid, code, signal, restartInMs: delay, reason: slot.failure ?? undefined }, `worker ${slot.index} exited (${how}); starting a replacement`);
+    logger.warn({ worker: slot.index, pid: worker.process.pid, code, signal, restartInMs: delay, reason: slot.failure?.message }, `worker ${slot.index} exited (${how}); starting a replacement`);
     slot.restart = setTimeout(() => {
       if (state !== 'stopping') fork(slot, false);
     }, delay);

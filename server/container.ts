@@ -66,6 +66,7 @@ export function createContainer(input: ContainerInput) {
   const upload: UploadDeps = {
     repos,
     defaultQuotaBytes: config.defaultQuotaBytes,
+    unverifiedQuotaBytes: config.unverifiedQuotaBytes,
     blocklistMatchDistance: config.blocklistMatchDistance,
     storage,
     logger,
@@ -75,7 +76,7 @@ export function createContainer(input: ContainerInput) {
   };
 
   const moderation: ModerationDeps = { repos, storage, logger, repeatInfringer: config.repeatInfringer };
-  const images: AccountImagesDeps = { repos, storage, logger, clock, defaultQuotaBytes: config.defaultQuotaBytes };
+  const images: AccountImagesDeps = { repos, storage, logger, clock, defaultQuotaBytes: config.defaultQuotaBytes, unverifiedQuotaBytes: config.unverifiedQuotaBytes };
 
   const staffUsers: StaffUsersDeps = { ...deletion, defaultQuotaBytes: config.defaultQuotaBytes, repeatInfringer: config.repeatInfringer };
   const staffImages: StaffImagesDeps = { repos, recoveryDays: config.recoveryDays };

@@ -27,6 +27,7 @@
  * | rate_limited         | rate_limited                | too many attempts; retryAfterSeconds says when to come back       |
  * | unavailable          | storage_unavailable, service_unavailable | a dependency is down; retryAfterSeconds when known  |
  * |                      | database_unavailable        | the database is not answering (db/unavailable.ts); Retry-After: 5 |
+ * | insufficient_storage | storage_full                | the server's disk is full (lib/storage-full.ts): never the client's fault |
  * | internal             | internal_error              | anything unexpected (never thrown on purpose)                     |
  */
 export type ErrorKind =
@@ -41,6 +42,7 @@ export type ErrorKind =
   | 'unprocessable'
   | 'rate_limited'
   | 'unavailable'
+  | 'insufficient_storage'
   | 'internal';
 
 export class AppError extends Error {
@@ -65,6 +67,7 @@ export const messages = {
   malformed: 'The request could not be understood.',
   storageUnavailable: 'Image storage is not answering right now. Please try again in a minute.',
   databaseUnavailable: 'The database is not answering right now. Please try again in a moment.',
+  storageFull: 'The server has run out of disk space, so it cannot take this upload right now. This is not a problem with your file: please try again later.',
   tooMany: (limit: number, what = 'items') => `Choose at most ${limit} ${what} at a time.`,
 } as const;
 
@@ -124,5 +127,13 @@ export class ServiceUnavailable extends AppError {
   constructor(message: string, code = 'service_unavailable', retryAfterSeconds?: number) {
     super('unavailable', code, message);
     if (retryAfterSeconds !== undefined) this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+/** The server's disk is full (507): the site operator must make room; the same request succeeds once they have. */
+export class InsufficientStorage extends AppError {
+  constructor(message: string = messages.storageFull, code = 'storage_full', retryAfterSeconds = 60, options: { cause?: unknown } = {}) {
+    super('insufficient_storage', code, message);
+    this.retryAfterSeconds = retryAfterSeconds;
+    if (options.cause !== undefined) this.cause = options.cause;
   }
 }

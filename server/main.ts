@@ -1,12 +1,13 @@
 import type { Server } from 'node:http';
 import { BootError, prepareRuntime } from './boot.js';
-import { failWorkerStartup, runPrimary, workerRole, type WorkerRole } from './cluster.js';
+import { cannotListen, EXIT_CANNOT_LISTEN, failWorkerStartup, runPrimary, workerRole, type WorkerRole } from './cluster.js';
 import { ConfigError, loadConfig, startupWarnings, type Config } from './config/config.js';
 import { loadDotEnv } from './config/env-file.js';
 import { onConfigError } from './config/on-error.js';
 import { failStartup } from './config-error-server.js';
 import { createLogger } from './logger.js';
 import { StorageError } from './storage/storage.js';
+import { settleTempFiles } from './lib/temp-area.js';
 
 /**
  * What serves HTTP, loaded while the database is being prepared (and never by a cluster primary, which serves
@@ -87,15 +88,36 @@ async function serve(configured: Config, role: WorkerRole | null, fail: (message
   }
 
   const app = createApp(container);
-  const server: Server = app.listen(config.port, config.host, () => {
+  let stopping = false;
+  // Express 5 hands a listen error (port in use, not permitted) to this callback: without a port there is nothing to
+  // serve, so the process says why and exits EXIT_CANNOT_LISTEN (in a cluster, the primary says it once and exits).
+  const server: Server = app.listen(config.port, config.host, (err?: Error) => {
+    if (err) {
+      const message = cannotListen(err as NodeJS.ErrnoException, config);
+      stopping = true; // a SIGTERM now has nothing to drain: this exits on its own
+      void (async () => {
+        try {
+          await container.imageFeed?.close();
+          await runtime.db.destroy();
+          runtime.storage.destroy?.();
+        } catch {
+          // exiting anyway: the message below is what matters
+        }
+        const fields = { code: (err as NodeJS.ErrnoException).code, port: config.port, host: config.host };
+        if (role) return failWorkerStartup(message, { exitCode: EXIT_CANNOT_LISTEN, fields });
+        logger.fatal(fields, message);
+        process.exit(EXIT_CANNOT_LISTEN);
+      })();
+      return;
+    }
     logger.info({ url: config.publicUrl, port: config.port, database: runtime.db.dialect }, 'Pixbin is listening');
+    // Jobs start once the port is ours: a second instance that cannot listen runs nothing.
+    scheduler.start();
   });
-  scheduler.start();
   if (role?.jobs && config.jobsEnabled) logger.info({ jobs: scheduler.jobs.length }, 'scheduled jobs run in this worker');
   server.requestTimeout = 10 * 60_000; // a slow phone on a 25 MB upload still finishes
   server.headersTimeout = 30_000;
 
-  let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
@@ -112,6 +134,7 @@ async function serve(configured: Config, role: WorkerRole | null, fail: (message
       await container.imageFeed?.close();
       await runtime.db.destroy();
       runtime.storage.destroy?.();
+      await settleTempFiles(); // temp files of uploads that finished during the drain, and this process's temp folders
       logger.info('stopped');
       process.exit(0);
     });

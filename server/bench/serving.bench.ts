@@ -35,7 +35,8 @@ async function run(options: BenchOptions): Promise<void> {
   if (!nginx) console.log(`  nginx is not installed: comparing with the bare node server only. Install it with:\n    ${INSTALL_HINT}`);
 
   const entry = appEntry();
-  const app = await startApp(entry);
+  // The bench's owner never confirms its address: let it store as much as a confirmed account (UNVERIFIED_QUOTA_BYTES).
+  const app = await startApp(entry, { UNVERIFIED_QUOTA_BYTES: String(1024 ** 3) });
   const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'pixbin-bench-serving-'));
   const www = path.join(workDir, 'www');
   const refs: RefServer[] = [];

@@ -50,6 +50,7 @@ const schema = z
     TURNSTILE_VERIFY_URL: httpUrl.default(CLOUDFLARE_SITEVERIFY),
     TURNSTILE_TIMEOUT_MS: integer(100, 60_000, 5000),
     MAX_UPLOAD_BYTES: integer(1024, 1024 * 1024 * 1024, 25 * 1024 * 1024),
+    UPLOAD_IDLE_TIMEOUT_MS: integer(100, 600_000, 15_000),
     MAX_IMAGE_PIXELS: integer(1, 1_000_000_000, 50_000_000),
     THUMBNAIL_SIZE: integer(16, 4096, 400),
     DISPLAY_MAX_PX: integer(64, 8192, 1600),
@@ -166,6 +167,8 @@ export type Config = Readonly<{
   databaseUrl: string | undefined;
   turnstile: Readonly<{ siteKey: string; secretKey: string; verifyUrl: string; timeoutMs: number }> | null;
   maxUploadBytes: number;
+  /** A request body that sends nothing for this long, or under 1 kB/s over twice this, is answered 408 and cut off. */
+  uploadIdleTimeoutMs: number;
   maxImagePixels: number;
   thumbnailSize: number;
   /** The display variant's longest side (share pages, link previews). */
@@ -301,6 +304,7 @@ export function loadConfig(env: Env = process.env): Config {
           })
         : null,
     maxUploadBytes: e.MAX_UPLOAD_BYTES,
+    uploadIdleTimeoutMs: e.UPLOAD_IDLE_TIMEOUT_MS,
     maxImagePixels: e.MAX_IMAGE_PIXELS,
     thumbnailSize: e.THUMBNAIL_SIZE,
     displayMaxPx: e.DISPLAY_MAX_PX,

@@ -10,7 +10,19 @@ import type { Db } from './knex.js';
  * relays to that worker; from then on every image change a worker makes reaches every other worker through the
  * primary, in the order it was sent.
  */
-type FeedMessage = { pixbin: 'image-feed-hello' } | { pixbin: 'image-feed-ready' } | { pixbin: 'image-changes'; change: ImageChange };
+type FeedMessage =
+  | { pixbin: 'image-feed-hello' }
+  | { pixbin: 'image-feed-ready' }
+  | { pixbin: 'image-feed-beat' }
+  | { pixbin: 'image-changes'; change: ImageChange };
+
+/**
+ * The primary beats every HEARTBEAT_MS; a worker trusts its caches for LEASE_MS after each beat. A primary that
+ * stops relaying without closing the channel (stopped, or stuck) therefore costs at most LEASE_MS of stale
+ * answers, within the one-second bound, as on PostgreSQL (change-feed.ts).
+ */
+const HEARTBEAT_MS = 250;
+const LEASE_MS = 900;
 
 const isFeedMessage = (message: unknown): message is FeedMessage =>
   typeof message === 'object' && message !== null && typeof (message as { pixbin?: unknown }).pixbin === 'string';
@@ -29,9 +41,8 @@ const feeds = new WeakMap<Db, ImageChangeFeed>();
  * (at the write and again when the transaction settles, as this process's own caches hear them), and the primary
  * passes them to every other worker. Until the primary has answered this worker's hello, and again once the
  * channel is gone, the caches read the database (coherent() is false), so they never hold a row whose change they
- * could not hear of. The channel is a local pipe: it cannot go silently stale the way a TCP connection can, and a
- * worker whose primary is gone exits (Node's cluster does that), so the lease lasts while the channel is open.
- * Null outside a cluster worker, or on PostgreSQL, where NOTIFY reaches every process (change-feed.ts).
+ * could not hear of. A worker whose primary is gone exits (Node's cluster does that); one whose primary is alive but
+ * not relaying loses its lease within LEASE_MS of the last beat. Null outside a cluster worker, or on PostgreSQL, where NOTIFY reaches every process (change-feed.ts).
  */
 export function startClusterImageFeed(db: Db, options: { logger: Logger }): ImageChangeFeed | null {
   if (db.dialect !== 'sqlite' || !cluster.isWorker || !process.send) return null;
@@ -50,7 +61,7 @@ export function startClusterImageFeed(db: Db, options: { logger: Logger }): Imag
   const onMessage = (message: unknown) => {
     if (!isFeedMessage(message)) return;
     if (message.pixbin === 'image-changes') changes.receive(parse(message.change));
-    else if (message.pixbin === 'image-feed-ready' && !closed) changes.extendLease(Number.POSITIVE_INFINITY);
+    else if ((message.pixbin === 'image-feed-ready' || message.pixbin === 'image-feed-beat') && !closed) changes.extendLease(Date.now() + LEASE_MS);
   };
   let gone = false;
   const lost = (err?: unknown) => {
@@ -86,6 +97,12 @@ export function startClusterImageFeed(db: Db, options: { logger: Logger }): Imag
 export function relayImageChangesBetweenWorkers(): () => void {
   // A worker that is exiting misses nothing it could still serve from: its replacement starts with empty caches.
   const ignoreClosed = () => undefined;
+  const beat = setInterval(() => {
+    for (const worker of Object.values(cluster.workers ?? {})) {
+      if (worker?.isConnected()) worker.send({ pixbin: 'image-feed-beat' } satisfies FeedMessage, ignoreClosed);
+    }
+  }, HEARTBEAT_MS);
+  beat.unref();
   const onMessage = (from: Worker, message: unknown) => {
     if (!isFeedMessage(message)) return;
     if (message.pixbin === 'image-feed-hello') {
@@ -98,5 +115,8 @@ export function relayImageChangesBetweenWorkers(): () => void {
     }
   };
   cluster.on('message', onMessage);
-  return () => cluster.off('message', onMessage);
+  return () => {
+    clearInterval(beat);
+    cluster.off('message', onMessage);
+  };
 }

@@ -26,6 +26,12 @@ export function createJobRunsRepo(db: Knex) {
       await db('job_runs').where({ id }).update({ finished_at: finishedAt, error });
     },
 
+    /** The latest slot a run of this job claimed (scheduled, caught up or by hand), or null if it never ran. */
+    async lastSlot(job: string): Promise<Date | null> {
+      const row = (await db('job_runs').where({ job }).max({ slot: 'slot' }).first()) as { slot?: unknown } | undefined;
+      return toDateOrNull(row?.slot);
+    },
+
     /** The latest run of each of these jobs (the staff dashboard); a job that never ran is absent. */
     async lastRuns(jobs: readonly string[]): Promise<Map<string, JobRunRecord>> {
       const runs = new Map<string, JobRunRecord>();

@@ -21,6 +21,7 @@ import { createRecoveryRepo } from './recovery.repo.js';
 import { createReportsRepo } from './reports.repo.js';
 import { createSecurityLogRepo } from './security-log.repo.js';
 import { createSessionsRepo } from './sessions.repo.js';
+import { createStorageCleanupRepo } from './storage-cleanup.repo.js';
 import { createUsersRepo } from './users.repo.js';
 
 /** Every repository, bound to one connection: the pool, or one transaction. */
@@ -53,6 +54,7 @@ function bind(db: Knex, dialect: Dialect, imageChanges: ImageChanges, imageWrite
     reports: createReportsRepo(db),
     securityLog: createSecurityLogRepo(db),
     sessions: createSessionsRepo(db),
+    storageCleanup: createStorageCleanupRepo(db),
     users: createUsersRepo(db),
   };
 }

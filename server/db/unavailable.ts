@@ -31,6 +31,9 @@ type ErrorLike = { name?: unknown; code?: unknown; message?: unknown; errors?: u
 function classify(err: unknown, depth = 0): string | null {
   if (typeof err !== 'object' || err === null || depth > 2) return null;
   const e = err as ErrorLike;
+  // An error carrying an HTTP status is about the client's request, never the database: body-parser's "request
+  // aborted" (a client hanging up mid-body) is ECONNABORTED with status 400. No driver error has a status.
+  if (typeof (e as { status?: unknown }).status === 'number') return null;
   const code = typeof e.code === 'string' ? e.code : '';
   if (NETWORK_CODES.has(code) || POSTGRES_CODES.has(code) || SQLITE_CODE.test(code) || /^08[0-9A-Z]{3}$/.test(code)) return code;
   if (e.name === 'KnexTimeoutError') return 'pool_timeout';

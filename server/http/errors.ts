@@ -1,8 +1,9 @@
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
-import { AppError, type ErrorKind, messages, NotFound, ServiceUnavailable } from '../errors.js';
+import { AppError, type ErrorKind, InsufficientStorage, messages, NotFound, ServiceUnavailable } from '../errors.js';
 import { databaseOutageLog } from '../db/outage-log.js';
 import { isDatabaseUnavailable } from '../db/unavailable.js';
+import { isStorageFull, storageFullLog } from '../lib/storage-full.js';
 import { StorageUnavailable } from '../storage/storage.js';
 
 /** The one place that knows what status code each kind of error answers with. */
@@ -18,6 +19,7 @@ export const STATUS_OF: Record<ErrorKind, number> = {
   unprocessable: 422,
   rate_limited: 429,
   unavailable: 503,
+  insufficient_storage: 507,
   internal: 500,
 };
 
@@ -40,6 +42,8 @@ export function statusOf(err: AppError): number {
 /** Turns any thrown value into a status, code and a message safe for the client. */
 export function toPublicError(err: unknown): PublicError {
   let known: AppError | null = err instanceof AppError ? err : null;
+  // Before the database check: SQLITE_FULL is a full disk, not a database that stopped answering.
+  if (!known && isStorageFull(err)) known = new InsufficientStorage();
   if (!known && err instanceof StorageUnavailable) known = new ServiceUnavailable(messages.storageUnavailable, 'storage_unavailable', 30);
   if (!known && isDatabaseUnavailable(err)) known = new ServiceUnavailable(messages.databaseUnavailable, 'database_unavailable', DATABASE_RETRY_AFTER_SECONDS);
   if (known) {
@@ -79,16 +83,20 @@ function escapeHtml(s: string): string {
  */
 export function errorHandler(logger: Logger, options: { probeDatabase?: () => Promise<unknown> } = {}): ErrorRequestHandler {
   const outage = databaseOutageLog(logger);
+  const diskFull = storageFullLog(logger);
   if (options.probeDatabase) outage.probeWith(options.probeDatabase);
-  return (err, req, res, next) => {
+  return (err, req, res, _next) => {
     const publicError = toPublicError(err);
     const requestId = String(res.locals.requestId ?? '');
     // The route pattern, not the path: a path can carry a secret (a delete key, an emailed token).
-    if (publicError.status >= 500 && !outage.failed(err)) {
+    // A full disk and a database outage are logged once per burst and counted, not once per request.
+    if (publicError.status >= 500 && !diskFull.failed(err) && !outage.failed(err)) {
       logger.error({ err, requestId, method: req.method, route: typeof req.route?.path === 'string' ? req.route.path : '(none)' }, 'request failed');
     }
     if (res.headersSent) {
-      next(err); // Express closes the connection; nothing more can be said to the client
+      // Nothing more can be said to the client (a response failed midway, a client hung up, a body was cut off
+      // after its 408): close the connection here. Express's final handler would also print the error to stderr.
+      req.socket?.destroy();
       return;
     }
     // A failure can come after a file response began setting its headers; none of them describe an error.

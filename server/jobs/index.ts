@@ -7,8 +7,9 @@ import { purgeDeletedAccounts } from './purge-deleted-accounts.job.js';
 import { reapRecoveryStore } from './reap-recovery-store.job.js';
 import { rotateApiLog } from './rotate-api-log.job.js';
 import { rotateSecurityLog } from './rotate-security-log.job.js';
+import { storageCleanup } from './storage-cleanup.job.js';
 import { sweepOrphans } from './sweep-orphans.job.js';
 
 /** Every scheduled job, by name. */
-export const JOBS: readonly Job[] = [rotateSecurityLog, rotateApiLog, aggregateDailyStats, purgeDeletedAccounts, expireGuestUploads, reapRecoveryStore, expireSessionsAndTokens, sweepOrphans, backfillDisplayVariantsJob];
+export const JOBS: readonly Job[] = [rotateSecurityLog, rotateApiLog, aggregateDailyStats, purgeDeletedAccounts, expireGuestUploads, reapRecoveryStore, expireSessionsAndTokens, sweepOrphans, storageCleanup, backfillDisplayVariantsJob];
 

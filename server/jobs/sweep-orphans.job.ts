@@ -1,3 +1,5 @@
+import path from 'node:path';
+import { reapDeadTempDirs } from '../lib/temp-area.js';
 import { RECOVERY_PREFIX } from '../services/recovery.service.js';
 import type { Job } from './job.js';
 
@@ -11,13 +13,17 @@ const REPORTED_IDS = 50;
  * Bytes with no row (an upload that died between storing and recording, a restore cut short) are removed once
  * they are an hour old, so an upload in progress in another replica is never touched. Recovery objects whose item
  * is gone go the same way. Rows whose bytes are missing are reported and marked, which hides them from serving;
- * the mark is lifted if the bytes come back (restored from a backup, say).
+ * the mark is lifted if the bytes come back (restored from a backup, say). Temp files that dead processes left in
+ * DATA_DIR/tmp and storage/.tmp go too, whatever their age (lib/temp-area.ts; each process also reaps them
+ * every few seconds, so this is the daily belt to those braces).
  */
 export const sweepOrphans: Job = {
   name: 'sweep-orphans',
   schedule: '57 4 * * *',
-  async run({ repos, storage }, now) {
+  async run({ repos, storage, config }, now) {
     const listedAt = now.getTime();
+    const temp = await reapDeadTempDirs(path.join(config.dataDir, 'tmp'));
+    const tempRemoved = temp.deadFolders + temp.staleEntries + ((await storage.removeStaleTempFiles?.()) ?? 0);
     const liveById = new Map<string, Array<{ key: string; modifiedAt: Date }>>();
     const recoveryByToken = new Map<string, Array<{ key: string; modifiedAt: Date }>>();
     for await (const object of storage.list('')) {
@@ -77,8 +83,8 @@ export const sweepOrphans: Job = {
       after = rows[rows.length - 1]!.id;
     }
     return {
-      items: removed + missing.length,
-      detail: { orphanObjectsRemoved: removed, rowsMissingBytes: missing.length, missingIds: missing.slice(0, REPORTED_IDS), rowsBytesBack: cleared },
+      items: removed + missing.length + tempRemoved,
+      detail: { orphanObjectsRemoved: removed, rowsMissingBytes: missing.length, missingIds: missing.slice(0, REPORTED_IDS), rowsBytesBack: cleared, tempEntriesRemoved: tempRemoved },
     };
   },
 };

@@ -7,7 +7,7 @@ import type { ImagesDeps } from './images.service.js';
 import { releaseStorage, storedBytes } from './quota.service.js';
 import { moveToRecovery, recordDeletions } from './recovery.service.js';
 
-export type AccountImagesDeps = ImagesDeps & { defaultQuotaBytes: number };
+export type AccountImagesDeps = ImagesDeps & { defaultQuotaBytes: number; unverifiedQuotaBytes: number };
 
 export const PAGE_SIZE = 60;
 export const MAX_BULK_IDS = 500;

@@ -36,6 +36,7 @@ const messages = {
   rolesAdminsOnly: 'Only admins can change roles.',
   selfRole: 'You cannot change your own role; another admin can.',
   lastAdmin: 'This is the last admin account (or its role changed meanwhile): make another admin first.',
+  emailChanged: 'The account’s email address changed meanwhile; look at the page again before confirming it.',
 };
 
 export const ROLES: readonly Role[] = ['user', 'moderator', 'admin'];
@@ -163,6 +164,22 @@ export async function setUserRole(deps: StaffUsersDeps, actor: Actor, id: string
     await recordStaffAction(tx, actor, { action: 'user.role', targetType: 'user', targetId: user.id, detail: { from: user.role, to: role } }, now);
   });
   return role;
+}
+
+/**
+ * Marks the account's current address as confirmed, as following the emailed link would (for a holder whose mail
+ * does not arrive): the limit on what an unconfirmed account may store ends at once. Audited as user.email_confirmed,
+ * without the address (the audit trail outlives an erasure). False if it was already confirmed.
+ */
+export async function confirmUserEmail(deps: StaffUsersDeps, actor: Actor, id: string, now: Date): Promise<boolean> {
+  const user = await findAccount(deps, id);
+  if (user.emailVerifiedAt) return false;
+  await deps.repos.transaction(async (tx) => {
+    // Conditional on the address staff saw: one changed meanwhile is not confirmed by this.
+    if (!(await tx.users.markEmailVerified(user.id, user.email, now))) throw new Conflict(messages.emailChanged, 'email_changed');
+    await recordStaffAction(tx, actor, { action: 'user.email_confirmed', targetType: 'user', targetId: user.id }, now);
+  });
+  return true;
 }
 
 /** Ends every session of the account (it can sign in again). */

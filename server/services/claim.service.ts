@@ -3,9 +3,10 @@ import { BadRequest, NotFound } from '../errors.js';
 import { secretMatchesHash, sha256Hex } from '../lib/hash.js';
 import { DELETE_KEY_LENGTH, IMAGE_ID_LENGTH, isDeleteKey, isImageId, newDeleteKey } from '../lib/ids.js';
 import type { ImagesDeps } from './images.service.js';
-import { reserveStorage, storedBytes } from './quota.service.js';
+import { storedBytes } from './quota.service.js';
+import { reserveUploadStorage } from './upload-policy.service.js';
 
-export type ClaimDeps = Omit<ImagesDeps, 'storage'> & { defaultQuotaBytes: number };
+export type ClaimDeps = Omit<ImagesDeps, 'storage'> & { defaultQuotaBytes: number; unverifiedQuotaBytes: number };
 
 export type ClaimInput = { link?: string; id?: string; key?: string };
 
@@ -50,7 +51,8 @@ export async function claimImage(
   if (!image || image.ownerId !== null || !secretMatchesHash(key, image.deleteKeyHash)) throw new NotFound(messages.notFound, 'claim_not_found');
   const retiredKeyHash = sha256Hex(newDeleteKey());
   await deps.repos.transaction(async (tx) => {
-    await reserveStorage(tx, userId, storedBytes(image), deps.defaultQuotaBytes);
+    // A claimed image counts like an upload, so claiming guest uploads is no way around the unconfirmed allowance.
+    await reserveUploadStorage(tx, userId, storedBytes(image), deps);
     // Conditional on the key and on having no owner: of two concurrent claims, exactly one wins.
     if (!(await tx.images.claim(userId, id, image.deleteKeyHash, retiredKeyHash))) throw new NotFound(messages.notFound, 'claim_not_found');
     await tx.securityLog.insert({ event: 'image.claim', userId, ...client, imageId: id, detail: { imageId: id, size: storedBytes(image) } }, deps.clock());

@@ -1,13 +1,15 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import sharp, { type Metadata, type Sharp } from 'sharp';
-import { BadRequest, PayloadTooLarge, UnsupportedMediaType, Unprocessable } from '../errors.js';
+import { BadRequest, InsufficientStorage, PayloadTooLarge, UnsupportedMediaType, Unprocessable } from '../errors.js';
 import { randomBase62 } from '../lib/ids.js';
 import { sniffImageType, SNIFF_BYTES, type ImageType } from '../lib/mime-sniff.js';
 import { sha256OfFile } from '../lib/file-hash.js';
 import { perceptualHash, pixelSha256, pixelSha256IfNormalised, type ContentHashes } from '../lib/perceptual-hash.js';
 import { stripPngPhys } from '../lib/png-phys.js';
 import { Semaphore } from '../lib/semaphore.js';
+import { isStorageFull } from '../lib/storage-full.js';
+import { ensureProcessTempDir, freeBytes } from '../lib/temp-area.js';
 
 // libvips' own cache keeps decoded images around; memory must stay flat under hostile uploads.
 sharp.cache(false);
@@ -117,6 +119,24 @@ async function decodeOnce(input: string, file: string, meta: Metadata, maxPixels
   await decoded.toFile(file);
 }
 
+/** Room for the thumbnail, the display variant and filesystem overhead, on top of the estimate below. */
+const SCRATCH_MARGIN_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The free space an upload needs on DATA_DIR once its file has arrived, before processing starts (the README's
+ * figure): the decoded pixels (.decoded.v: width × height × channels × bytes per sample, first frame), a second
+ * 8-bit RGB copy for the pixel hash when the decoded pixels are not already plain 8-bit sRGB, the re-encoded
+ * original (counted as the upload's size) twice, once in tmp/ and once in storage/.tmp while it is being stored,
+ * and a margin. A 24 MP 8-bit JPEG of 8 MB needs about 72 + 16 + 4 = 92 MB; a 50 MP one 150 MB and more.
+ */
+export function scratchBytesNeeded(meta: Pick<Metadata, 'width' | 'height' | 'pageHeight' | 'channels' | 'depth' | 'space'>, fileBytes: number): number {
+  const pixels = (meta.width ?? 0) * (meta.pageHeight ?? meta.height ?? 0);
+  const bytesPerSample = meta.depth === 'ushort' ? 2 : meta.depth === 'float' || meta.depth === 'uint' ? 4 : 1;
+  const decoded = pixels * (meta.channels ?? 3) * bytesPerSample;
+  const normalised = (meta.channels ?? 3) === 3 && bytesPerSample === 1 && (meta.space === 'srgb' || meta.space === undefined);
+  return decoded + (normalised ? 0 : pixels * 3) + 2 * fileBytes + SCRATCH_MARGIN_BYTES;
+}
+
 /**
  * Validates an uploaded file and re-encodes it: orientation applied, colours converted to sRGB, every byte of
  * metadata (EXIF, GPS, XMP, IPTC, ICC, comments, PNG resolution, trailing data) dropped. Makes the original, the
@@ -145,7 +165,17 @@ export async function processImage(input: string, options: ProcessingOptions): P
   if (!width || !frameHeight) throw new Unprocessable(messages.corrupt, 'corrupt_image');
   if (pixels > options.maxPixels) throw new PayloadTooLarge(messages.tooManyPixels(pixels, options.maxPixels), 'too_many_pixels');
 
-  const base = path.join(options.workDir, randomBase62(16));
+  // Scratch files go in this process's own temp folder (lib/temp-area.ts), removed whole after a crash. An upload
+  // the disk has no room for is refused here, before a byte of scratch is written, not half-way through.
+  const workDir = await ensureProcessTempDir(options.workDir);
+  const needed = scratchBytesNeeded(meta, size);
+  const roomFor = async () => {
+    const free = await freeBytes(workDir);
+    return free === null || free >= needed;
+  };
+  if (!(await roomFor())) throw new InsufficientStorage();
+
+  const base = path.join(workDir, randomBase62(16));
   const decodedPath = `${base}.decoded.v`;
   const originalPath = `${base}.${type.ext}`;
   const thumbPath = `${base}.thumb.webp`;
@@ -165,7 +195,7 @@ export async function processImage(input: string, options: ProcessingOptions): P
     // Of the uploaded pixels, not our re-encode: the same source file hashes the same whatever our encoder settings,
     // so an identical re-upload always matches exactly. A decoded photo's pixels usually are already normalised
     // (oriented, 8-bit sRGB, no alpha) and are hashed where they lie instead of being copied first.
-    const pixelHash = (await pixelSha256IfNormalised(decodedPath)) ?? (await pixelSha256(fromDecoded(), options.workDir));
+    const pixelHash = (await pixelSha256IfNormalised(decodedPath)) ?? (await pixelSha256(fromDecoded(), workDir));
     // A JPEG's perceptual hash has always come from a DCT-scaled decode of the JPEG (see perceptualHash), a fraction
     // of a full decode; every other format's comes from the decoded pixels.
     const phash = await perceptualHash(type.format === 'jpeg' ? fromUpload(false) : fromDecoded());
@@ -179,8 +209,11 @@ export async function processImage(input: string, options: ProcessingOptions): P
       hashes: { pixelSha256: pixelHash, phash },
     };
   } catch (err) {
-    await Promise.all([originalPath, thumbPath, displayPath].map((file) => fs.rm(file, { force: true })));
-    if ((err as NodeJS.ErrnoException).code) throw err; // disk trouble is ours, not the uploader's
+    await Promise.all([decodedPath, originalPath, thumbPath, displayPath].map((file) => fs.rm(file, { force: true })));
+    // A full disk is ours, not the uploader's: libvips says so only in its message, or (a failed write in an
+    // encoder) not at all, so a failure while the disk is short of this upload's room counts as a full disk too.
+    if (isStorageFull(err) || !(await roomFor())) throw new InsufficientStorage(undefined, undefined, undefined, { cause: err });
+    if ((err as NodeJS.ErrnoException).code) throw err; // other disk trouble is ours too: a 500, logged
     if (err instanceof Error && /pixel limit/i.test(err.message)) {
       throw new PayloadTooLarge(messages.tooManyPixels(pixels, options.maxPixels), 'too_many_pixels');
     }
@@ -195,7 +228,7 @@ export async function processImage(input: string, options: ProcessingOptions): P
  * WebP an upload gets, made from the original's first frame. Writes it into workDir; the caller removes it.
  */
 export async function displayVariantOf(original: string, options: Pick<ProcessingOptions, 'maxPixels' | 'displayMaxPx' | 'workDir'>): Promise<ProcessedVariant> {
-  const file = path.join(options.workDir, `${randomBase62(16)}.display.webp`);
+  const file = path.join(await ensureProcessTempDir(options.workDir), `${randomBase62(16)}.display.webp`);
   try {
     const source = sharp(original, { limitInputPixels: options.maxPixels, sequentialRead: true }).timeout({ seconds: PROCESSING_TIMEOUT_SECONDS });
     return await finishVariant(file, await webpVariant(source, options.displayMaxPx, ENCODER_SETTINGS.display, file));

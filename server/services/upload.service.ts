@@ -9,10 +9,12 @@ import { newDeleteKey, newImageId } from '../lib/ids.js';
 import type { Semaphore } from '../lib/semaphore.js';
 import { imageKeys } from '../storage/keys.js';
 import type { StorageDriver } from '../storage/storage.js';
+import { trackWrites } from './storage-cleanup.service.js';
 import { Forbidden, NotFound, Unprocessable } from '../errors.js';
 import { isBlocked } from './hash-blocklist.service.js';
 import { processImage } from './image-processing.service.js';
-import { assertRoomLeft, reserveStorage, storedBytes } from './quota.service.js';
+import { storedBytes } from './quota.service.js';
+import { assertMayUpload, reserveUploadStorage } from './upload-policy.service.js';
 import { assertNotBanned } from './ip-bans.service.js';
 import type { RateLimits } from './rate-limits.service.js';
 import type { UserRecord } from '../db/users.repo.js';
@@ -21,6 +23,8 @@ export type UploadDeps = {
   repos: Repos;
   /** The quota of accounts whose quota_bytes is null. */
   defaultQuotaBytes: number;
+  /** UNVERIFIED_QUOTA_BYTES: what an account may store until its email address is confirmed (upload-policy.service). */
+  unverifiedQuotaBytes: number;
   /** BLOCKLIST_MATCH_DISTANCE: perceptual-hash bits an upload may differ from a blocklisted image and still match. */
   blocklistMatchDistance: number;
   storage: StorageDriver;
@@ -55,11 +59,12 @@ const messages = {
 
 /**
  * The gate before an upload's body is read, the same for the web page and the API: an account waiting for its
- * purge cannot upload; the rate limit (per account, or per address for a guest); an account already full is told
- * at once; then address bans, after the limits so a banned client cannot fill the security log with refusals.
+ * purge cannot upload; the rate limit (per account, or per address for a guest); an account already full, or one
+ * that must confirm its email address first, is told at once; then address bans, after the limits so a banned
+ * client cannot fill the security log with refusals.
  */
 export async function admitUpload(
-  deps: Pick<UploadDeps, 'repos' | 'clock' | 'defaultQuotaBytes'>,
+  deps: Pick<UploadDeps, 'repos' | 'clock' | 'defaultQuotaBytes' | 'unverifiedQuotaBytes'>,
   limits: RateLimits,
   who: { user: UserRecord | null; ip: string | undefined; userAgent: string | undefined },
 ): Promise<void> {
@@ -67,7 +72,7 @@ export async function admitUpload(
   if (user?.deletionRequestedAt) throw new Forbidden(messages.pendingDeletion, 'account_pending_deletion');
   if (user) {
     await limits.consume('uploadPerAccount', user.id);
-    assertRoomLeft(user, deps.defaultQuotaBytes);
+    assertMayUpload(user, deps);
   } else {
     await limits.consume('uploadPerIp', who.ip ?? 'unknown');
   }
@@ -122,12 +127,13 @@ export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise
       phash: processed.hashes.phash,
     };
     const keys = imageKeys(image);
+    const writes = trackWrites(deps.storage);
     try {
-      await deps.storage.put(keys.original, createReadStream(processed.original.path), { contentType: image.mime });
-      await deps.storage.put(keys.thumbnail, createReadStream(processed.thumbnail.path), { contentType: 'image/webp' });
-      await deps.storage.put(keys.display, createReadStream(processed.display.path), { contentType: 'image/webp' });
+      await writes.put(keys.original, createReadStream(processed.original.path), { contentType: image.mime });
+      await writes.put(keys.thumbnail, createReadStream(processed.thumbnail.path), { contentType: 'image/webp' });
+      await writes.put(keys.display, createReadStream(processed.display.path), { contentType: 'image/webp' });
       await deps.repos.transaction(async (tx) => {
-        if (input.ownerId) await reserveStorage(tx, input.ownerId, storedBytes(image), deps.defaultQuotaBytes);
+        if (input.ownerId) await reserveUploadStorage(tx, input.ownerId, storedBytes(image), deps);
         await tx.images.insert(image);
         await tx.securityLog.insert(
           { event: 'image.upload', userId: input.ownerId, ip: input.ip, userAgent: input.userAgent, imageId: id, detail: { imageId: id, size: image.size } },
@@ -136,7 +142,8 @@ export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise
         if (input.albumId && !(await tx.albums.addImages(input.ownerId!, input.albumId, [id], image.createdAt))) throw new NotFound();
       });
     } catch (err) {
-      await Promise.allSettled([deps.storage.delete(keys.original), deps.storage.delete(keys.thumbnail), deps.storage.delete(keys.display)]);
+      // Deletes what was stored; what the store cannot delete now (or may store late) goes to the storage-cleanup job.
+      await writes.undo(deps, err);
       throw err;
     }
     return { image, deleteKey };

@@ -4,8 +4,9 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomBase62 } from '../lib/ids.js';
-import { removeStaleEntries } from '../lib/stale-files.js';
-import { assertValidKey, MissingObject, StorageError, type ByteRange, type ListedObject, type StorageDriver, type StoredObject } from './storage.js';
+import { storageFullCode } from '../lib/storage-full.js';
+import { ensureProcessTempDir, processTempDir, reapDeadTempDirs } from '../lib/temp-area.js';
+import { assertValidKey, MissingObject, StorageError, StorageFull, type ByteRange, type ListedObject, type StorageDriver, type StoredObject } from './storage.js';
 
 const TEMP_DIR = '.tmp';
 
@@ -35,11 +36,16 @@ export class LocalStorage implements StorageDriver {
     return containedPath(this.root, key);
   }
 
+  /** The absolute path of a key's file, refused if the key would escape the root (a proxy's X-Sendfile names it). */
+  localPath(key: string): string {
+    return this.pathFor(key);
+  }
+
   async put(key: string, body: Readable): Promise<{ size: number }> {
     // The content type is the S3 driver's business; files on disk are served with the type from the database.
     const target = this.pathFor(key);
-    const tempDir = path.join(this.root, TEMP_DIR);
-    await fs.mkdir(tempDir, { recursive: true });
+    // This process's own folder in .tmp (lib/temp-area.ts): what a crash leaves there is removed on restart.
+    const tempDir = await ensureProcessTempDir(path.join(this.root, TEMP_DIR));
     await fs.mkdir(path.dirname(target), { recursive: true });
     const temp = path.join(tempDir, `${randomBase62(16)}.part`);
     // flush: fsync before close, so the rename below never exposes a file whose bytes are not on disk.
@@ -133,16 +139,25 @@ export class LocalStorage implements StorageDriver {
       await fs.mkdir(path.dirname(probe), { recursive: true });
       await fs.writeFile(probe, 'pixbin');
       if ((await fs.readFile(probe, 'utf8')) !== 'pixbin') throw new Error('read back different bytes');
-      await fs.rm(probe);
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
-      throw new StorageError(`DATA_DIR: local storage at ${this.root} is not writable and readable (${reason})`);
+      const message = `DATA_DIR: local storage at ${this.root} is not writable and readable (${reason})`;
+      throw storageFullCode(err) ? new StorageFull(message, { cause: err }) : new StorageError(message);
+    } finally {
+      // A write that failed on a full disk still created the (empty) file: it goes too.
+      await fs.rm(probe, { force: true }).catch(() => undefined);
     }
   }
 
-  /** Removes temp files a crash left behind (older than an hour, so other replicas' writes survive); called at boot. */
+  /**
+   * Removes what dead processes left in .tmp, whatever its age (their folders: see lib/temp-area.ts), and loose
+   * temp files over an hour old (from before per-process folders); at boot and from the sweep-orphans job.
+   */
   async removeStaleTempFiles(now = Date.now()): Promise<number> {
-    return removeStaleEntries(path.join(this.root, TEMP_DIR), now);
+    const root = path.join(this.root, TEMP_DIR);
+    processTempDir(root); // registers .tmp for the heartbeat's regular reaping
+    const { deadFolders, staleEntries } = await reapDeadTempDirs(root, { now });
+    return deadFolders + staleEntries;
   }
 }
 

@@ -175,19 +175,36 @@ export class S3Storage implements StorageDriver {
     counted.on('data', (chunk: Buffer) => (size += chunk.length));
     body.on('error', (err) => counted.destroy(err));
     body.pipe(counted);
+    // One deadline for the whole store step, retries included: lib-storage sends its commands without an abort
+    // signal (its own abort() only stops waiting, leaving the request in flight and the SDK free to retry it after
+    // the client has been answered), so every command of this upload carries ours, and the deadline aborts them.
+    const deadline = new AbortController();
+    const scoped = Object.create(client) as S3Client;
+    scoped.send = ((command: object, options?: object) =>
+      client.send(command as never, {
+        ...options,
+        // Aborting a multipart upload is the cleanup after the deadline itself: it gets a bound of its own.
+        abortSignal: command instanceof sdk.AbortMultipartUploadCommand ? AbortSignal.timeout(this.settings.timeoutMs) : deadline.signal,
+      })) as S3Client['send'];
     const upload = new sdk.Upload({
-      client,
+      client: scoped,
       params: { Bucket: this.settings.bucket, Key: objectKey, Body: counted, ContentType: options.contentType },
       partSize: this.settings.partSizeBytes ?? DEFAULT_PART_SIZE,
       queueSize: 2,
       leavePartsOnError: false, // a failed multipart upload is aborted, so no parts linger and nothing becomes visible
     });
-    // Progress resets the deadline: a large upload may take long, but never sit silent for longer than the bound.
+    // A part the store acknowledged resets the deadline: a large upload may take long, but never go for longer than
+    // the bound without the store confirming anything. A single-part upload (most images) has the bound once.
     let stalled = false;
-    let timer = setTimeout(() => ((stalled = true), void upload.abort()), this.settings.timeoutMs);
+    const expire = () => {
+      stalled = true;
+      deadline.abort();
+      void upload.abort();
+    };
+    let timer = setTimeout(expire, this.settings.timeoutMs);
     upload.on('httpUploadProgress', () => {
       clearTimeout(timer);
-      timer = setTimeout(() => ((stalled = true), void upload.abort()), this.settings.timeoutMs);
+      timer = setTimeout(expire, this.settings.timeoutMs);
     });
     try {
       await upload.done();

@@ -29,6 +29,10 @@ export interface StorageDriver {
   check(): Promise<void>;
   /** Releases pooled connections at shutdown. */
   destroy?(): void;
+  /** Removes temp files that dead processes left behind (drivers that keep any); returns how many entries went. */
+  removeStaleTempFiles?(now?: number): Promise<number>;
+  /** The absolute path of a key's file, for drivers that keep files on this machine (a proxy's X-Sendfile names it). */
+  localPath?(key: string): string;
 }
 
 export class StorageError extends Error {
@@ -39,6 +43,15 @@ export class StorageError extends Error {
 export class MissingObject extends StorageError {
   override name = 'MissingObject';
   readonly code = 'ENOENT';
+}
+
+/** The store has no room left (ENOSPC, a quota): the operator must make room; the cause is kept. */
+export class StorageFull extends StorageError {
+  override name = 'StorageFull';
+  readonly code = 'ENOSPC';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
 }
 
 /** The store did not answer in time, refused the connection, or answered with a server error: try again later. */

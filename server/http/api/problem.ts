@@ -3,6 +3,7 @@ import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'exp
 import type { Logger } from 'pino';
 import { NotFound } from '../../errors.js';
 import { databaseOutageLog } from '../../db/outage-log.js';
+import { storageFullLog } from '../../lib/storage-full.js';
 import { toPublicError, type PublicError } from '../errors.js';
 
 /**
@@ -36,7 +37,9 @@ export const ERROR_CODES: ReadonlyArray<{ code: string; status: number; meaning:
   { code: 'account_pending_deletion', status: 401, meaning: 'The key’s account is waiting to be deleted.' },
   { code: 'insufficient_scope', status: 403, meaning: 'The key lacks the scope this endpoint needs; `required_scope` names it.' },
   { code: 'upload_banned', status: 403, meaning: 'Uploads from your address are banned for now.' },
+  { code: 'email_unverified', status: 403, meaning: 'The account must confirm its email address before it can upload (the site allows unconfirmed accounts no storage).' },
   { code: 'not_found', status: 404, meaning: 'No such endpoint, image or album, or it is not yours (the two are never told apart).' },
+  { code: 'request_timeout', status: 408, meaning: 'The request body stopped arriving (nothing for `UPLOAD_IDLE_TIMEOUT_MS`, 15 s by default) or arrived at under 1 kB/s; the connection is closed. Send it again.' },
   { code: 'file_too_large', status: 413, meaning: 'The file is larger than the upload limit.' },
   { code: 'json_too_large', status: 413, meaning: 'The JSON body is larger than 16 kB.' },
   { code: 'quota_exceeded', status: 413, meaning: 'The account’s storage quota has no room for the image.' },
@@ -52,6 +55,7 @@ export const ERROR_CODES: ReadonlyArray<{ code: string; status: number; meaning:
   { code: 'storage_unavailable', status: 503, meaning: 'Image storage is not answering; try again shortly.' },
   { code: 'database_unavailable', status: 503, meaning: 'The database is not answering; try again after `Retry-After` seconds.' },
   { code: 'service_unavailable', status: 503, meaning: 'A service Pixbin depends on is down; try again shortly.' },
+  { code: 'storage_full', status: 507, meaning: 'The server’s disk is full: not a problem with your request. Try again after `Retry-After` seconds; the operator has been told.' },
   { code: 'internal_error', status: 500, meaning: 'Something unexpected failed on the server; quote `request_id` when reporting it.' },
 ];
 
@@ -84,14 +88,16 @@ export const markKeyPresented = (res: Response): void => {
 
 /**
  * The API's error pipeline: unknown errors become a generic 500 logged with the request id; never a stack or SQL.
- * A database outage is counted in the same log as the pages' (db/outage-log.ts), not logged per request.
+ * A database outage (db/outage-log.ts) and a full disk (lib/storage-full.ts) are counted in the same logs as the
+ * pages', not logged per request.
  */
 export function problemHandler(deps: { publicUrl: string; logger: Logger; routeOf: (req: Request) => string }): ErrorRequestHandler {
   const outage = databaseOutageLog(deps.logger);
+  const diskFull = storageFullLog(deps.logger);
   return (err, req, res, next) => {
     const error = toPublicError(err);
     const requestId = String(res.locals.requestId ?? '');
-    if (error.status >= 500 && !outage.failed(err)) deps.logger.error({ err, requestId, method: req.method, route: deps.routeOf(req) }, 'api request failed');
+    if (error.status >= 500 && !diskFull.failed(err) && !outage.failed(err)) deps.logger.error({ err, requestId, method: req.method, route: deps.routeOf(req) }, 'api request failed');
     if (res.headersSent) {
       next(err);
       return;

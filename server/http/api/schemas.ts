@@ -128,8 +128,12 @@ export const MeSchema = z
     id: z.string(),
     username: z.string(),
     email: z.string(),
+    email_verified: z.boolean().meta({ description: 'Whether the email address is confirmed; until it is, the quota may be smaller (or nothing).' }),
     created_at: time('When the account was created.'),
-    quota: z.object({ used_bytes: z.int(), limit_bytes: z.int().meta({ description: 'The account’s storage quota in bytes.' }) }),
+    quota: z.object({
+      used_bytes: z.int(),
+      limit_bytes: z.int().meta({ description: 'What the account may store now, in bytes: its quota, or less until its email address is confirmed.' }),
+    }),
     key: z.object({ id: z.string(), name: z.string(), scopes: z.array(z.enum(API_SCOPES)) }).meta({ description: 'The key this request was made with.' }),
   })
   .meta({ id: 'Me' });

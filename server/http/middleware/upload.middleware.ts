@@ -1,9 +1,12 @@
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import type { Request, RequestHandler } from 'express';
 import multer from 'multer';
 import { humanBytes } from '../../lib/format.js';
 import { randomBase62 } from '../../lib/ids.js';
-import { AppError, BadRequest, PayloadTooLarge } from '../../errors.js';
+import { isStorageFull } from '../../lib/storage-full.js';
+import { ensureProcessTempDir, processTempDir, trackCleanup } from '../../lib/temp-area.js';
+import { AppError, BadRequest, InsufficientStorage, PayloadTooLarge } from '../../errors.js';
 
 // Room for the multipart framing and the few small fields around the file.
 const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
@@ -18,6 +21,8 @@ const messages = {
 
 function translateMulterError(err: unknown, limit: number): Error {
   if (err instanceof AppError) return err; // raised by beforeFile, already meant for the client
+  // ENOSPC while the file is written: the server's disk, never the uploader's form.
+  if (isStorageFull(err)) return new InsufficientStorage(undefined, undefined, undefined, { cause: err });
   if (err instanceof multer.MulterError) {
     switch (err.code) {
       case 'LIMIT_FILE_SIZE':
@@ -34,8 +39,9 @@ function translateMulterError(err: unknown, limit: number): Error {
 }
 
 /**
- * Receives one file to a temp folder on disk, never into memory, with explicit limits on every part of the
- * form. The temp file is removed when the response is finished or the connection closes, whatever happened.
+ * Receives one file to this process's temp folder on disk (lib/temp-area.ts), never into memory, with explicit
+ * limits on every part of the form. The temp file is removed when the response is finished or the connection
+ * closes, whatever happened, even when writing it failed half-way; a graceful shutdown waits for that removal.
  */
 export function singleImageUpload(options: {
   tempDir: string;
@@ -44,11 +50,23 @@ export function singleImageUpload(options: {
   beforeFile?: (req: Request) => Promise<void>;
 }): RequestHandler {
   const beforeFile = options.beforeFile;
+  // Registers the folder now: the heartbeat starts and dead processes' leftovers go at start-up, not at the first upload.
+  const folder = processTempDir(options.tempDir);
+  const written = new WeakMap<Request, string>();
   const receive = multer({
     fileFilter: beforeFile ? (req, _file, cb) => void beforeFile(req).then(() => cb(null, true), cb) : undefined,
     storage: multer.diskStorage({
-      destination: options.tempDir,
-      filename: (_req, _file, cb) => cb(null, `${randomBase62(20)}.upload`),
+      destination: (_req, _file, cb) => {
+        ensureProcessTempDir(options.tempDir).then(
+          (dir) => cb(null, dir),
+          (err: Error) => cb(err, ''),
+        );
+      },
+      filename: (req, _file, cb) => {
+        const name = `${randomBase62(20)}.upload`;
+        written.set(req, path.join(folder, name)); // known before a byte is written: a failed write is removed too
+        cb(null, name);
+      },
     }),
     limits: {
       fileSize: options.maxBytes,
@@ -70,7 +88,8 @@ export function singleImageUpload(options: {
       return;
     }
     res.once('close', () => {
-      if (req.file?.path) void fs.rm(req.file.path, { force: true });
+      const file = written.get(req) ?? req.file?.path;
+      if (file) trackCleanup(fs.rm(file, { force: true }));
     });
     receive(req, res, (err?: unknown) => {
       if (err) {

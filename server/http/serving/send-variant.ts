@@ -1,10 +1,7 @@
-import path from 'node:path';
 import type { Request, Response } from 'express';
 import type { Config } from '../../config/config.js';
 import type { Visibility } from '../../db/images.repo.js';
-import { localStorageRoot } from '../../storage/create-storage.js';
-import { containedPath } from '../../storage/local.storage.js';
-import type { StorageDriver } from '../../storage/storage.js';
+import { assertValidKey, type StorageDriver } from '../../storage/storage.js';
 import { createDelivery } from '../delivery.js';
 import { serveStoredFile, type HeldBytes, type Offload, type StoredFile } from '../serve-stored-file.js';
 
@@ -15,21 +12,27 @@ export type SendOptions = {
   headers?: (kind: 'redirect' | 'bytes') => void;
 };
 
-type SenderConfig = Pick<Config, 's3' | 'storageDriver' | 'proxyOffload' | 'dataDir'>;
+type SenderConfig = Pick<Config, 's3' | 'storageDriver' | 'proxyOffload'>;
 
 /**
  * PROXY_OFFLOAD with local storage: what names a stored file to the proxy. nginx gets an internal URI under the
  * prefix (its location aliases the storage folder); X-Sendfile gets the file's absolute path, still refused when
  * a key would escape the storage root.
  */
-export function offloadOf(config: SenderConfig): Offload | undefined {
+export function offloadOf(config: SenderConfig, storage: StorageDriver): Offload | undefined {
   const offload = config.proxyOffload;
-  if (!offload || config.storageDriver !== 'local') return undefined;
+  const localPath = storage.localPath?.bind(storage);
+  if (!offload || !localPath) return undefined;
   if (offload.mode === 'x-accel-redirect') {
-    return { header: 'X-Accel-Redirect', target: (key) => offload.prefix + key.split('/').map(encodeURIComponent).join('/') };
+    return {
+      header: 'X-Accel-Redirect',
+      target: (key) => {
+        assertValidKey(key);
+        return offload.prefix + key.split('/').map(encodeURIComponent).join('/');
+      },
+    };
   }
-  const root = path.resolve(localStorageRoot(config.dataDir));
-  return { header: 'X-Sendfile', target: (key) => containedPath(root, key) };
+  return { header: 'X-Sendfile', target: localPath };
 }
 
 /**
@@ -39,7 +42,7 @@ export function offloadOf(config: SenderConfig): Offload | undefined {
  */
 export function variantSender(config: SenderConfig, storage: StorageDriver) {
   const delivery = createDelivery(config, storage);
-  const offload = offloadOf(config);
+  const offload = offloadOf(config, storage);
   return async (req: Request, res: Response, visibility: Visibility, file: StoredFile, options: SendOptions = {}): Promise<void> => {
     const redirect = await delivery({ key: file.key, mime: file.mime, filename: file.filename, visibility });
     if (redirect) {

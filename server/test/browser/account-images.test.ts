@@ -2,10 +2,15 @@ import { expect } from 'chai';
 import type { Page } from 'playwright-core';
 import { fixtures } from '../fixtures/images.js';
 import { foreignRequests, openBrowser, seriousA11yViolations, type TestBrowser } from '../helpers/browser.js';
+import { loggedMailLink } from '../helpers/logged-mail.js';
 import { startTestApp, type TestApp } from '../helpers/test-app.js';
 
-/** Signs up and logs in through the forms, as a person would; ends on My images. */
-async function signUpAndLogIn(page: Page, appUrl: string, username: string): Promise<void> {
+/**
+ * Signs up, confirms the address with the emailed link (in the log: no SMTP_URL) and logs in through the forms,
+ * as a person would; ends on My images.
+ */
+async function signUpAndLogIn(page: Page, app: TestApp, username: string): Promise<void> {
+  const appUrl = app.url;
   await page.goto(`${appUrl}/signup`);
   await page.locator('#username').fill(username);
   await page.locator('#email').fill(`${username}@example.test`);
@@ -14,6 +19,9 @@ async function signUpAndLogIn(page: Page, appUrl: string, username: string): Pro
   await page.locator('input[name="terms"]').check();
   await page.getByRole('button', { name: 'Create account' }).click();
   await page.getByText('Check your inbox').waitFor();
+  await page.goto(await loggedMailLink(app.logs, `${username}@example.test`, `${appUrl}/verify-email/`));
+  await page.getByRole('button', { name: 'Confirm my address' }).click();
+  await page.getByRole('heading', { name: 'Address confirmed' }).waitFor();
   await page.goto(`${appUrl}/login`);
   await page.locator('#login').fill(username);
   await page.locator('#password').fill('correct horse battery staple');
@@ -38,7 +46,7 @@ describe('browser: My images', function () {
     const { page } = browser;
     page.on('dialog', (dialog) => void dialog.accept());
 
-    await signUpAndLogIn(page, app.url, 'carol');
+    await signUpAndLogIn(page, app, 'carol');
     expect(await page.textContent('main')).to.include('No images yet');
 
     // Upload from the home page while signed in: it lands in My images.
@@ -128,7 +136,7 @@ describe('browser: My images', function () {
       const themed = await openBrowser({ colorScheme });
       try {
         const { page } = themed;
-        await signUpAndLogIn(page, app.url, `dana${colorScheme}`);
+        await signUpAndLogIn(page, app, `dana${colorScheme}`);
         for (const name of ['one.png', 'two.png']) {
           await page.goto(app.url);
           await page.locator('#file').setInputFiles({ name, mimeType: 'image/png', buffer: await fixtures.png() });

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import { S3Storage, type S3Settings } from '../../storage/s3.storage.js';
+import { freePort, spawnTs, type Child } from './child-process.js';
 
 /**
  * A real S3-protocol server (s3rver) on loopback. It accepts any credentials and does not check signatures;
@@ -15,9 +16,13 @@ export type S3Server = { endpoint: string; directory: string; createBucket: (nam
 
 export const S3_TEST_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
 
-export async function startS3Server(): Promise<S3Server> {
-  const directory = await fs.mkdtemp(path.join(os.tmpdir(), 'pixbin-s3rver-'));
-  const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory });
+/**
+ * Starts s3rver on a free loopback port and a fresh folder, or on the given ones (a drill restarts the store where
+ * it was); a folder it was given is left in place by close().
+ */
+export async function startS3Server(options: { port?: number; directory?: string } = {}): Promise<S3Server> {
+  const directory = options.directory ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'pixbin-s3rver-')));
+  const server = new S3rver({ port: options.port ?? 0, address: '127.0.0.1', silent: true, directory });
   const { port } = (await server.run()) as { port: number };
   const endpoint = `http://127.0.0.1:${port}`;
   return {
@@ -33,7 +38,7 @@ export async function startS3Server(): Promise<S3Server> {
     },
     close: async () => {
       await server.close();
-      await fs.rm(directory, { recursive: true, force: true });
+      if (!options.directory) await fs.rm(directory, { recursive: true, force: true });
     },
   };
 }
@@ -161,5 +166,68 @@ export async function startErrorS3(code: 'SignatureDoesNotMatch' | 'InvalidAcces
   return {
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/**
+ * s3rver in a child process (helpers/s3rver-child.ts) on a fixed port and folder, for drills that freeze the store
+ * (SIGSTOP: connections are still accepted by the kernel, nothing answers) or kill it (SIGKILL) and start it again
+ * where it was, with its objects.
+ */
+export type S3Process = {
+  readonly endpoint: string;
+  readonly bucket: string;
+  readonly directory: string;
+  freeze(): void;
+  thaw(): void;
+  /** SIGKILL, and waits until the process is gone. */
+  kill(): Promise<void>;
+  /** Starts it again on the same port and folder; resolves once it listens. */
+  start(): Promise<void>;
+  /** Every object key in the bucket (probe objects excluded), read through the S3 API. */
+  keys(): Promise<string[]>;
+  /** Stops the process and removes its folder. */
+  destroy(): Promise<void>;
+};
+
+export async function startS3Process(bucket: string): Promise<S3Process> {
+  const directory = await fs.mkdtemp(path.join(os.tmpdir(), 'pixbin-s3rver-'));
+  const port = await freePort();
+  const endpoint = `http://127.0.0.1:${port}`;
+  let child: Child | null = null;
+  const start = async () => {
+    const started = spawnTs('server/test/helpers/s3rver-child.ts', {}, [String(port), directory, bucket]);
+    child = started;
+    await started.waitUntil(() => started.stdout().includes(endpoint), 30_000, `s3rver listening on ${endpoint}`);
+  };
+  const kill = async () => {
+    if (!child || child.process.exitCode !== null || child.process.signalCode !== null) return;
+    child.process.kill('SIGCONT'); // a frozen process dies on SIGKILL too, but be sure its sockets close
+    child.process.kill('SIGKILL');
+    await child.exited;
+  };
+  await start();
+  return {
+    endpoint,
+    bucket,
+    directory,
+    freeze: () => void child?.process.kill('SIGSTOP'),
+    thaw: () => void child?.process.kill('SIGCONT'),
+    kill,
+    start,
+    keys: async () => {
+      const storage = new S3Storage(s3Settings(endpoint, bucket));
+      try {
+        const keys: string[] = [];
+        for await (const object of storage.list('')) if (!object.key.startsWith('.')) keys.push(object.key);
+        return keys.sort();
+      } finally {
+        storage.destroy();
+      }
+    },
+    destroy: async () => {
+      await kill();
+      await fs.rm(directory, { recursive: true, force: true });
+    },
   };
 }

@@ -26,6 +26,7 @@ export function countingStorage(reads: StorageReads) {
     move: (from, to) => storage.move(from, to),
     list: (prefix) => storage.list(prefix),
     check: () => storage.check(),
+    ...(storage.localPath ? { localPath: (key: string) => storage.localPath!(key) } : {}),
   });
 }
 

@@ -9,6 +9,7 @@ import { ownerPost, ownerUpload } from '../helpers/account-images.js';
 import type { TestUser } from '../helpers/accounts.js';
 import { freePort, killAllChildren, spawnTs, type Child } from '../helpers/child-process.js';
 import { rawRequest, upload } from '../helpers/http.js';
+import { loggedMailLink } from '../helpers/logged-mail.js';
 import { createDb } from '../../db/knex.js';
 import { createScratchPostgres, type ScratchPostgres } from '../helpers/scratch-db.js';
 import { testDialect } from '../helpers/test-db.js';
@@ -56,11 +57,13 @@ async function startPixbin(env: Record<string, string>): Promise<Cluster> {
 
 const logsWith = (child: Child, msg: string | RegExp) => child.logs().filter((l) => (typeof msg === 'string' ? l.msg === msg : msg.test(String(l.msg))));
 
-async function signedIn(url: string, name: string): Promise<TestUser> {
+/** Signs up, confirms the address with the link the app logged (no SMTP_URL), and logs in. */
+async function signedIn(child: Child, url: string, name: string): Promise<TestUser> {
   const client = new WebClient(url);
   const username = `${name}${Date.now() % 100000}`;
   const password = 'correct horse battery staple';
   expect((await client.post('/signup', { username, email: `${username}@example.test`, password, age: 'yes', terms: 'yes' })).status).to.equal(200);
+  expect((await client.post(await loggedMailLink(child.logs, `${username}@example.test`, `${url}/verify-email/`), {})).status).to.equal(200);
   expect((await client.post('/login', { login: username, password })).status).to.equal(303);
   return { username, email: `${username}@example.test`, password, client, id: '' };
 }
@@ -88,10 +91,12 @@ describe('WEB_CONCURRENCY: worker processes under node:cluster', function () {
   it(`a deletion and a switch to private in one worker stop every worker serving within ${COHERENCE_BOUND_MS} ms`, async () => {
     const { child, url } = await start({ WEB_CONCURRENCY: '2' });
     await child.waitUntil(() => logsWith(child, 'all 2 workers are listening').length === 1, START_TIMEOUT_MS, 'both workers listening');
+    // The workers' own lines travel through their stdout, which may arrive after the primary's.
+    await child.waitUntil(() => logsWith(child, 'Pixbin is listening').length === 2, START_TIMEOUT_MS, 'both workers saying so');
     expect(logsWith(child, 'Pixbin is listening').map((l) => l.database)).to.deep.equal(Array(2).fill(postgres ? 'postgres' : 'sqlite'));
 
     const deleted = (await upload(url, { bytes: await fixtures.png() })).json();
-    const alice = await signedIn(url, 'alice');
+    const alice = await signedIn(child, url, 'alice');
     const madePrivate = (await ownerUpload(alice, await fixtures.png())).json();
     // Every worker holds both rows (and, from the second request on, the bytes): many fresh connections each.
     for (let i = 0; i < 3; i++) {
@@ -116,6 +121,8 @@ describe('WEB_CONCURRENCY: worker processes under node:cluster', function () {
   it('runs the scheduled jobs in exactly one worker, replaces a killed worker (jobs move to the replacement) and drains on SIGTERM', async () => {
     const { child, url } = await start({ WEB_CONCURRENCY: '2' });
     await child.waitUntil(() => logsWith(child, 'all 2 workers are listening').length === 1, START_TIMEOUT_MS, 'both workers listening');
+    // The workers' own lines travel through their stdout, which may arrive after the primary's.
+    await child.waitUntil(() => logsWith(child, 'Pixbin is listening').length === 2, START_TIMEOUT_MS, 'both workers saying so');
     expect(logsWith(child, 'starting 2 worker processes')).to.have.length(1);
     const listening = logsWith(child, 'Pixbin is listening');
     expect(listening.map((l) => l.worker).sort()).to.deep.equal([1, 2]);

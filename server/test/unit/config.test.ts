@@ -43,6 +43,7 @@ describe('loadConfig', () => {
       displayMaxPx: 1600,
       imageConcurrency: 2,
       webConcurrency: 1,
+      uploadIdleTimeoutMs: 15_000,
       unverifiedQuotaBytes: 0,
       proxyOffload: null,
       trustProxy: false,

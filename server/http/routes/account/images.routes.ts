@@ -13,7 +13,7 @@ import {
 } from '../../../services/account-images.service.js';
 import { claimImage } from '../../../services/claim.service.js';
 import { ownerModerationNotices } from '../../../services/moderation.service.js';
-import { usageOf } from '../../../services/quota.service.js';
+import { allowanceOf } from '../../../services/upload-policy.service.js';
 import { NotFound } from '../../../errors.js';
 import { wantsJson, formError } from '../../errors.js';
 import { imageSummary, pageHref } from '../../presenters.js';
@@ -87,14 +87,14 @@ export function accountImagesRoutes(deps: Pick<RouteDeps, 'config' | 'csrf' | 'i
     // The statement of reasons for every moderation decision about the account's images.
     const moderation = await ownerModerationNotices(deps.repos, user.id);
     if (wantsJson(req)) {
-      res.json({ images: page.images.map((i) => imageSummary(publicUrl, i)), next: page.next, usage: usageOf(user, deps.config.defaultQuotaBytes), moderation });
+      res.json({ images: page.images.map((i) => imageSummary(publicUrl, i)), next: page.next, usage: allowanceOf(user, deps.config), moderation });
       return;
     }
     res.status(extra.status ?? 200).render('account/images', {
       title: 'My images',
       images: page.images.map((i) => imageSummary(publicUrl, i)),
       options,
-      usage: usageOf(user, deps.config.defaultQuotaBytes),
+      usage: allowanceOf(user, deps.config),
       profileUrl: `/u/${encodeURIComponent(user.username)}`,
       here: req.originalUrl.split('#')[0],
       firstHref: options.after ? pageHref('/account/images', options) : null,

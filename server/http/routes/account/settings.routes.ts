@@ -10,6 +10,7 @@ import {
   setMarketingConsent,
   settingsView,
 } from '../../../services/account-settings.service.js';
+import { allowanceOf } from '../../../services/upload-policy.service.js';
 import { wantsJson, formError } from '../../errors.js';
 import { clearSessionCookie } from '../../middleware/session.middleware.js';
 import { authOf, requireUser } from '../../middleware/require-user.middleware.js';
@@ -54,6 +55,7 @@ export function accountSettingsRoutes(deps: Pick<RouteDeps, 'config' | 'csrf' | 
       title: 'Settings',
       when,
       ...view,
+      allowance: allowanceOf(view.user, deps.config),
       values: {},
       purgeDays: deps.config.accountPurgeDays,
       deleteFailed: req.query.failed === 'delete',

@@ -2,6 +2,7 @@ import { Router, type Request, type RequestHandler } from 'express';
 import { staffRevokeApiKey } from '../../../services/api-keys.service.js';
 import { suspendUser, unsuspendUser } from '../../../services/suspension.service.js';
 import {
+  confirmUserEmail,
   findAccount,
   searchUsers,
   setUserQuota,
@@ -14,6 +15,7 @@ import {
   staffUserProfile,
 } from '../../../services/admin-users.service.js';
 import { humanBytes } from '../../../lib/format.js';
+import { allowanceOf } from '../../../services/upload-policy.service.js';
 import { wantsJson } from '../../errors.js';
 import { field } from '../../form-fields.js';
 import { authOf } from '../../middleware/require-user.middleware.js';
@@ -53,7 +55,8 @@ export function adminUsersRoutes(deps: Pick<RouteDeps, 'apiKeys' | 'clock' | 'co
       res.json({ ...profile, user, api });
       return;
     }
-    res.render('admin/user', { title: `User ${profile.user.username}`, profile, api, self: profile.user.id === authOf(req).user.id, roles: ROLES, when, bytes: humanBytes });
+    const allowance = allowanceOf(profile.user, deps.config);
+    res.render('admin/user', { title: `User ${profile.user.username}`, profile, allowance, api, self: profile.user.id === authOf(req).user.id, roles: ROLES, when, bytes: humanBytes });
   });
 
   router.post('/admin/users/:id/suspend', admin, deps.csrf.protect, known, async (req, res) => {
@@ -69,6 +72,12 @@ export function adminUsersRoutes(deps: Pick<RouteDeps, 'apiKeys' | 'clock' | 'co
   router.post('/admin/users/:id/quota', admin, deps.csrf.protect, async (req, res) => {
     const quotaBytes = await setUserQuota(staffUsers, actorOf(req), idOf(req), field(req, 'quota'), deps.clock());
     answer(req, res, { quotaBytes }, `/admin/users/${idOf(req)}`);
+  });
+
+  // Like the quota: it changes what the account may store, and undoes nothing, so no fresh password.
+  router.post('/admin/users/:id/confirm-email', admin, deps.csrf.protect, async (req, res) => {
+    const confirmed = await confirmUserEmail(staffUsers, actorOf(req), idOf(req), deps.clock());
+    answer(req, res, { emailConfirmed: true, changed: confirmed }, `/admin/users/${idOf(req)}`);
   });
 
   router.post('/admin/users/:id/role', admin, deps.csrf.protect, recent, async (req, res) => {

@@ -51,7 +51,7 @@ export function imageEndpoints(api: ApiSurface, deps: ImagesEndpointDeps): void 
       schema: ImageSchema,
       alternatives: { 'text/plain': PlainUrlSchema },
     },
-    errors: [400, 404, 413, 415, 422, 503],
+    errors: [400, 404, 408, 413, 415, 422, 503, 507],
     handle: async ({ req, res, caller, body }) => {
       const title = await aboutField('title', () => cleanImageTitle(body.title ?? ''));
       // Putting the image in an album changes the album: that needs the album scope too.

@@ -7,7 +7,7 @@ import { secretMatchesHash } from '../../../lib/hash.js';
 import { embedSnippets } from '../../../lib/snippets.js';
 import { imageUrls, secretUrls } from '../../../lib/urls.js';
 import { findImage } from '../../../services/images.service.js';
-import { usageOf } from '../../../services/quota.service.js';
+import { allowanceOf } from '../../../services/upload-policy.service.js';
 import { takeDeleteKey } from '../../one-time-secret.js';
 
 export function pagesRoutes(deps: Pick<RouteDeps, 'config' | 'repos'>): Router {
@@ -26,7 +26,8 @@ export function pagesRoutes(deps: Pick<RouteDeps, 'config' | 'repos'>): Router {
 
   router.get('/', (req, res) => {
     const user = requestUser(req);
-    const usage = user ? usageOf(user, config.defaultQuotaBytes) : null;
+    // An account that must confirm its address first sees why and a resend button instead of the drop zone.
+    const usage = user ? allowanceOf(user, config) : null;
     res.render('public/home', { title: 'Upload an image', usage });
   });
 

@@ -27,6 +27,7 @@ describe('API v1: when something on the server fails', function () {
     const deps = {
       repos,
       defaultQuotaBytes: app.config.defaultQuotaBytes,
+      unverifiedQuotaBytes: app.config.unverifiedQuotaBytes,
       blocklistMatchDistance: app.config.blocklistMatchDistance,
       storage: app.storage,
       processing: new Semaphore(1),
