@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readlinkSync, rmSync, utimesSync } from 'node:fs';
+import { readFileSync, readlinkSync, rmSync, utimesSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -31,7 +31,20 @@ function namespaceTag(): string {
   }
 }
 
-const HOST_TAG = createHash('sha256').update(os.hostname()).digest('hex').slice(0, 8);
+/**
+ * Which machine and boot this is: the host name alone is not enough (two NFS clients may share one, and the initial
+ * pid namespace has the same inode on every Linux machine), so the kernel's boot id goes in too. A folder from
+ * another machine, or from before a reboot, never counts as "same host" and is judged by its heartbeat alone.
+ */
+function machineBoot(): string {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return `${os.hostname()}-${process.pid}-${Date.now()}`; // unknown: a tag no other process shares
+  }
+}
+
+const HOST_TAG = createHash('sha256').update(`${os.hostname()}\n${machineBoot()}`).digest('hex').slice(0, 8);
 const NS_TAG = namespaceTag();
 /** This process's folder name in every temp root: <random>.<host>.<pid namespace>.<pid>. */
 export const PROCESS_FOLDER = `${randomBase62(10)}.${HOST_TAG}.${NS_TAG}.${process.pid}`;

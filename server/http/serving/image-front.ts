@@ -98,7 +98,9 @@ export function imageFront(deps: ImageFrontDeps): ImageFront {
     deps.rows.epoch === since && answer(req, res, image, variant, route);
 
   return (req, res, fallback) => {
-    if ((req.method !== 'GET' && req.method !== 'HEAD') || req.headers.range) return fallback();
+    // A request with a body (allowed on a GET, and never needed) goes to Express, whose stall guard watches bodies.
+    const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
+    if ((req.method !== 'GET' && req.method !== 'HEAD') || req.headers.range || hasBody) return fallback();
     const match = IMAGE_URL.exec(req.url ?? '');
     const served = match && BY_PREFIX.get(match[1]!);
     if (!served || !isImageId(match[2]!)) return fallback();

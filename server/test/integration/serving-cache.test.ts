@@ -19,6 +19,7 @@ import { staffPost } from '../helpers/moderation.js';
 import { ServedImageCache } from '../../http/serving/image-cache.js';
 import { cachesTrusted, countingStorage, expectGone, fetchAs, queriesDuring, warm, type StorageReads } from '../helpers/serving.js';
 import { reauth, staffUser } from '../helpers/staff.js';
+import { openSlowClient, within } from '../helpers/slow-client.js';
 import { startTestApp, type TestApp } from '../helpers/test-app.js';
 
 const HOUR = 3_600_000;
@@ -224,6 +225,27 @@ describe('serving caches: whatever stops an image being servable stops it at onc
     cache.prime(fresh, cache.epoch);
     expect(cache.peek(images[0]!.id)).to.equal(undefined);
     expect(cache.size).to.equal(images.length - 1);
+  });
+
+  it('a GET that carries a body goes through the stall guard: a stalled body does not hold the connection open', async () => {
+    await app.close();
+    app = await startTestApp({ UPLOAD_IDLE_TIMEOUT_MS: '300' }, { wrapStorage: countingStorage(reads) });
+    await cachesTrusted(app.db);
+    const image = await guestUpload();
+    await warm(app.db, reads, [image.url]);
+    const path = new URL(image.url).pathname;
+    const client = await openSlowClient(app.url, `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10000\r\n\r\n`);
+    try {
+      await client.write('0123456789'); // and then nothing
+      // The image itself may be sent (nothing needs the body), but the unread body must not keep the socket for
+      // requestTimeout (10 minutes): the guard cuts it once nothing arrives for UPLOAD_IDLE_TIMEOUT_MS.
+      expect((await within(client.answered, 20_000, 'an answer to the GET'))?.status).to.be.oneOf([200, 408]);
+      await within(client.closed, 20_000, 'the connection closed');
+      // Closed by the guard, not by some other timeout.
+      expect(app.logs.filter((l) => /^request body (stalled|too slow)/.test(String(l.msg))).map((l) => l.method)).to.deep.equal(['GET']);
+    } finally {
+      client.destroy();
+    }
   });
 
   it('a page of 60 thumbnails in My images costs no query for public and unlisted ones once warm, and one session lookup for all the private ones', async () => {

@@ -87,7 +87,9 @@ export function accountImagesRoutes(deps: Pick<RouteDeps, 'config' | 'csrf' | 'i
     // The statement of reasons for every moderation decision about the account's images.
     const moderation = await ownerModerationNotices(deps.repos, user.id);
     if (wantsJson(req)) {
-      res.json({ images: page.images.map((i) => imageSummary(publicUrl, i)), next: page.next, usage: allowanceOf(user, deps.config), moderation });
+      // Numbers only: the address the notice names stays on the page.
+      const { email: _email, ...usage } = allowanceOf(user, deps.config);
+      res.json({ images: page.images.map((i) => imageSummary(publicUrl, i)), next: page.next, usage, moderation });
       return;
     }
     res.status(extra.status ?? 200).render('account/images', {
