@@ -68,6 +68,10 @@ export const messages = {
   storageUnavailable: 'Image storage is not answering right now. Please try again in a minute.',
   databaseUnavailable: 'The database is not answering right now. Please try again in a moment.',
   storageFull: 'The server has run out of disk space, so it cannot take this upload right now. This is not a problem with your file: please try again later.',
+  /** A full disk met by a request that is not an upload (signing in, saving settings): nothing about a file. */
+  storageFullNeutral: 'The server has run out of disk space, so it cannot save this right now. This is not a problem with your request: please try again later.',
+  /** An upload refused before processing: the disk has room, but not enough for this image. */
+  noRoomForUpload: 'The server does not have enough free disk space to process an image this large right now. This is not a problem with your file: please try again later, or upload a smaller image.',
   tooMany: (limit: number, what = 'items') => `Choose at most ${limit} ${what} at a time.`,
 } as const;
 

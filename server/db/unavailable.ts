@@ -12,14 +12,14 @@
  * - pg while the server starts or stops: SQLSTATE class 08 (connection exception), 57P01-57P03 (shutdown, cannot
  *   connect now), 53300 (too many connections);
  * - knex when no connection came free in time: KnexTimeoutError "Knex: Timeout acquiring a connection";
- * - better-sqlite3: SQLITE_BUSY (another process held the lock past busy_timeout), SQLITE_IOERR_*, SQLITE_CANTOPEN,
- *   SQLITE_FULL (the disk is full: writes fail until the operator makes room).
+ * - better-sqlite3: SQLITE_BUSY (another process held the lock past busy_timeout), SQLITE_IOERR_*, SQLITE_CANTOPEN.
+ * SQLITE_FULL is not among them: the database answers, the disk is full (lib/storage-full.ts, 507).
  * A constraint violation, a syntax error or a missing table is none of these: it stays a 500 with its stack logged.
  */
 
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EHOSTUNREACH', 'EHOSTDOWN', 'ENETUNREACH', 'ENETDOWN', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
 const POSTGRES_CODES = new Set(['57P01', '57P02', '57P03', '53300']);
-const SQLITE_CODE = /^SQLITE_(BUSY|IOERR|CANTOPEN|FULL)(_|$)/;
+const SQLITE_CODE = /^SQLITE_(BUSY|IOERR|CANTOPEN)(_|$)/;
 /** pg's errors without a code, after knex's "<statement> - " prefix. */
 const CONNECTION_LOST = [
   { pattern: /timeout expired$|Query read timeout$/, code: 'timeout' },

@@ -21,6 +21,8 @@ export type UserRecord = {
   /** Set while staff have suspended the account: it cannot sign in or upload. */
   suspendedAt: Date | null;
   suspendedReason: string | null;
+  /** Signed into every device cookie; raised when they must all stop counting (services/known-devices.service.ts). */
+  deviceEpoch: number;
 };
 
 type UserRow = Record<string, unknown>;
@@ -40,6 +42,7 @@ export const userFromRow = (r: UserRow): UserRecord => ({
   deletionRequestedAt: toDateOrNull(r.deletion_requested_at),
   suspendedAt: toDateOrNull(r.suspended_at),
   suspendedReason: (r.suspended_reason as string | null) ?? null,
+  deviceEpoch: Number(r.device_epoch ?? 0),
 });
 
 /** Case-insensitive identity: what uniqueness and lookups use. */
@@ -60,7 +63,7 @@ export function createUsersRepo(db: Knex) {
     return row ? userFromRow(row) : null;
   };
   return {
-    async insert(user: Omit<UserRecord, 'usedBytes' | 'quotaBytes' | 'emailVerifiedAt' | 'role' | 'deletionRequestedAt' | 'suspendedAt' | 'suspendedReason'> & { role?: UserRecord['role'] }): Promise<void> {
+    async insert(user: Omit<UserRecord, 'usedBytes' | 'quotaBytes' | 'emailVerifiedAt' | 'role' | 'deletionRequestedAt' | 'suspendedAt' | 'suspendedReason' | 'deviceEpoch'> & { role?: UserRecord['role'] }): Promise<void> {
       await db('users').insert({
         id: user.id,
         username: user.username,
@@ -127,6 +130,10 @@ export function createUsersRepo(db: Knex) {
     },
     async updatePasswordHash(id: string, passwordHash: string): Promise<void> {
       changed(await db('users').where({ id }).update({ password_hash: passwordHash }));
+    },
+    /** Every device cookie issued to the account so far stops counting (a password change or reset, signing out everywhere). */
+    async bumpDeviceEpoch(id: string): Promise<void> {
+      changed(await db('users').where({ id }).increment('device_epoch', 1));
     },
     async setMarketingConsent(id: string, value: boolean): Promise<void> {
       changed(await db('users').where({ id }).update({ marketing_consent: value }));

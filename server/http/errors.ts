@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { AppError, type ErrorKind, InsufficientStorage, messages, NotFound, ServiceUnavailable } from '../errors.js';
 import { databaseOutageLog } from '../db/outage-log.js';
 import { isDatabaseUnavailable } from '../db/unavailable.js';
-import { isStorageFull, storageFullLog } from '../lib/storage-full.js';
+import { isStorageFull, noRoomLog, storageFullLog } from '../lib/storage-full.js';
 import { StorageUnavailable } from '../storage/storage.js';
 
 /** The one place that knows what status code each kind of error answers with. */
@@ -39,11 +39,20 @@ export function statusOf(err: AppError): number {
   return STATUS_OF[err.kind];
 }
 
-/** Turns any thrown value into a status, code and a message safe for the client. */
-export function toPublicError(err: unknown): PublicError {
+/** A file upload (multipart POST): a full disk met while serving it may talk about "your file". */
+export function isUploadRequest(req: Request): boolean {
+  return req.method === 'POST' && Boolean(req.is('multipart/form-data'));
+}
+
+/**
+ * Turns any thrown value into a status, code and a message safe for the client. context.upload: the request is an
+ * upload (isUploadRequest); a full disk met by any other request (a login, a settings save writing to SQLite) gets
+ * a message that says nothing about a file.
+ */
+export function toPublicError(err: unknown, context: { upload?: boolean } = {}): PublicError {
   let known: AppError | null = err instanceof AppError ? err : null;
   // Before the database check: SQLITE_FULL is a full disk, not a database that stopped answering.
-  if (!known && isStorageFull(err)) known = new InsufficientStorage();
+  if (!known && isStorageFull(err)) known = new InsufficientStorage(context.upload ? messages.storageFull : messages.storageFullNeutral);
   if (!known && err instanceof StorageUnavailable) known = new ServiceUnavailable(messages.storageUnavailable, 'storage_unavailable', 30);
   if (!known && isDatabaseUnavailable(err)) known = new ServiceUnavailable(messages.databaseUnavailable, 'database_unavailable', DATABASE_RETRY_AFTER_SECONDS);
   if (known) {
@@ -84,13 +93,15 @@ function escapeHtml(s: string): string {
 export function errorHandler(logger: Logger, options: { probeDatabase?: () => Promise<unknown> } = {}): ErrorRequestHandler {
   const outage = databaseOutageLog(logger);
   const diskFull = storageFullLog(logger);
+  const noRoom = noRoomLog(logger);
   if (options.probeDatabase) outage.probeWith(options.probeDatabase);
   return (err, req, res, _next) => {
-    const publicError = toPublicError(err);
+    const publicError = toPublicError(err, { upload: isUploadRequest(req) });
     const requestId = String(res.locals.requestId ?? '');
     // The route pattern, not the path: a path can carry a secret (a delete key, an emailed token).
-    // A full disk and a database outage are logged once per burst and counted, not once per request.
-    if (publicError.status >= 500 && !diskFull.failed(err) && !outage.failed(err)) {
+    // A full disk and a database outage are logged once per burst and counted, not once per request; an upload
+    // too large for the space left is a rate-limited warning (lib/storage-full.ts).
+    if (publicError.status >= 500 && !noRoom.failed(err) && !diskFull.failed(err) && !outage.failed(err)) {
       logger.error({ err, requestId, method: req.method, route: typeof req.route?.path === 'string' ? req.route.path : '(none)' }, 'request failed');
     }
     if (res.headersSent) {

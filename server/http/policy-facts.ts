@@ -76,7 +76,7 @@ export function policyFacts(config: Config) {
     {
       name: names.device,
       purpose:
-        'remembers that this browser has logged in to your account before (only set when you log in; it holds a random id and a signature, not your name), so that strangers who keep failing to log in to your account cannot lock this browser out, and it stays when you log out',
+        'remembers that this browser has logged in to your account before (only set when you log in; it holds a random id, when it was issued, a counter and a signature, not your name), so that strangers who keep failing to log in to your account cannot lock this browser out; it stays when you log out, and stops counting when you change or reset your password or sign out your other devices',
       lifetime: 'renewed at each login, kept for',
       figure: figure('DEVICE_COOKIE_DAYS', DEVICE_COOKIE_DAYS),
     },

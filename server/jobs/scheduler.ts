@@ -1,4 +1,5 @@
 import { databaseOutageLog } from '../db/outage-log.js';
+import { storageFullLog } from '../lib/storage-full.js';
 import { randomUUID } from 'node:crypto';
 import cron, { type Logger as CronLogger, type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
@@ -182,8 +183,9 @@ export function createScheduler(deps: JobDeps, jobs: readonly Job[], options: { 
   };
 
   const onBackgroundError = (err: unknown, job?: string) => {
-    // During a database outage the failure is counted in the outage's summary; the next pass runs the job.
-    if (!databaseOutageLog(logger).failed(err, 'background')) logger.error({ err, job }, 'job could not start');
+    // During a database outage or with the disk full (SQLITE_FULL: not an outage) the failure is counted in that
+    // burst's summary; the next pass runs the job.
+    if (!storageFullLog(logger).failed(err, 'background') && !databaseOutageLog(logger).failed(err, 'background')) logger.error({ err, job }, 'job could not start');
   };
   let passInFlight: Promise<unknown> | null = null;
   const backgroundPass = () => {

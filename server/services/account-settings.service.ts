@@ -118,7 +118,7 @@ export async function resendVerification(deps: SettingsDeps, user: UserRecord, c
 
 export type PasswordChange = { currentPassword: string; newPassword: string; signOutOthers: boolean };
 
-/** Sets a new password; the current session always stays, the others end if asked. Open reset links die. */
+/** Sets a new password; the current session always stays, the others end if asked. Open reset links and device cookies die. */
 export async function changePassword(deps: SettingsDeps, user: UserRecord, currentSessionIdHash: string, input: PasswordChange, client: Client): Promise<{ signedOut: number }> {
   await checkCurrentPassword(deps, user, currentSessionIdHash, input.currentPassword, 'password', client);
   validateNewPassword(input.newPassword, { username: user.username, email: user.email });
@@ -127,6 +127,9 @@ export async function changePassword(deps: SettingsDeps, user: UserRecord, curre
   let signedOut = 0;
   await deps.repos.transaction(async (tx) => {
     await tx.users.updatePasswordHash(user.id, hash);
+    // Device cookies issued before stop counting, whether or not other sessions end: whoever knew the old password
+    // could have minted any number of them by logging in.
+    await tx.users.bumpDeviceEpoch(user.id);
     if (input.signOutOthers) signedOut = await tx.sessions.deleteAllForUser(user.id, { exceptIdHash: currentSessionIdHash });
     await log(deps, tx, 'account.password_changed', user.id, client, { signedOutOthers: signedOut });
   });
@@ -172,7 +175,13 @@ export async function revokeSession(deps: SettingsDeps, userId: string, publicId
 }
 
 export async function revokeOtherSessions(deps: SettingsDeps, userId: string, currentSessionIdHash: string, client: Client): Promise<number> {
-  const count = await deps.repos.sessions.deleteAllForUser(userId, { exceptIdHash: currentSessionIdHash });
-  await log(deps, deps.repos, 'account.sessions_revoked', userId, client, { count });
+  let count = 0;
+  await deps.repos.transaction(async (tx) => {
+    count = await tx.sessions.deleteAllForUser(userId, { exceptIdHash: currentSessionIdHash });
+    // Signing out everywhere also forgets every browser as a known device (this one's included: it becomes known
+    // again at its next login).
+    await tx.users.bumpDeviceEpoch(userId);
+    await log(deps, tx, 'account.sessions_revoked', userId, client, { count });
+  });
   return count;
 }

@@ -168,7 +168,7 @@ export async function isResetTokenUsable(deps: AuthDeps, token: string): Promise
   return (await deps.repos.emailTokens.findUsable(sha256Hex(token), 'reset_password', deps.clock())) !== null;
 }
 
-/** Sets a new password from a reset link, signs out every session, and does not sign anyone in. */
+/** Sets a new password from a reset link, signs out every session and every device cookie, and does not sign anyone in. */
 export async function resetPassword(deps: AuthDeps, token: string, password: string, client: Client): Promise<void> {
   const now = deps.clock();
   const usable = await deps.repos.emailTokens.findUsable(sha256Hex(token), 'reset_password', now);
@@ -181,6 +181,8 @@ export async function resetPassword(deps: AuthDeps, token: string, password: str
   await deps.repos.transaction(async (tx) => {
     await tx.users.updatePasswordHash(user.id, hash);
     await tx.sessions.deleteAllForUser(user.id, {});
+    // Every device cookie issued so far stops counting as a known browser, as the reset email promises.
+    await tx.users.bumpDeviceEpoch(user.id);
     // Links mailed before the reset (another email change, another reset) may be the intruder's: void them.
     for (const purpose of ['reset_password', 'change_email'] as const) await tx.emailTokens.invalidateForUser(user.id, purpose, now);
     await tx.securityLog.insert({ event: 'auth.password_reset', userId: user.id, ip: client.ip, userAgent: client.userAgent }, now);

@@ -8,7 +8,7 @@ import { sha256OfFile } from '../lib/file-hash.js';
 import { perceptualHash, pixelSha256, pixelSha256IfNormalised, type ContentHashes } from '../lib/perceptual-hash.js';
 import { stripPngPhys } from '../lib/png-phys.js';
 import { Semaphore } from '../lib/semaphore.js';
-import { isStorageFull } from '../lib/storage-full.js';
+import { isStorageFull, NoRoomForUpload } from '../lib/storage-full.js';
 import { ensureProcessTempDir, freeBytes } from '../lib/temp-area.js';
 
 // libvips' own cache keeps decoded images around; memory must stay flat under hostile uploads.
@@ -137,6 +137,19 @@ export function scratchBytesNeeded(meta: Pick<Metadata, 'width' | 'height' | 'pa
   return decoded + (normalised ? 0 : pixels * 3) + 2 * fileBytes + SCRATCH_MARGIN_BYTES;
 }
 
+/** Free space below which a processing failure counts as the disk running out (a libvips write is far smaller). */
+export const OUT_OF_SPACE_BELOW_BYTES = SCRATCH_MARGIN_BYTES;
+
+/**
+ * Whether a processing step failed because the disk ran out, not because of the file: libvips says so in its
+ * message (isStorageFull), or, for a failed write in an encoder, not at all, so a failure that left the disk with
+ * next to nothing free (freeAtFailure, measured before the scratch files are removed) counts too. Anything else,
+ * with however little room for this image, is the file's own fault: a corrupt image stays 422.
+ */
+export function failedForLackOfSpace(err: unknown, freeAtFailure: number | null): boolean {
+  return isStorageFull(err) || (freeAtFailure !== null && freeAtFailure < OUT_OF_SPACE_BELOW_BYTES);
+}
+
 /**
  * Validates an uploaded file and re-encodes it: orientation applied, colours converted to sRGB, every byte of
  * metadata (EXIF, GPS, XMP, IPTC, ICC, comments, PNG resolution, trailing data) dropped. Makes the original, the
@@ -168,12 +181,10 @@ export async function processImage(input: string, options: ProcessingOptions): P
   // Scratch files go in this process's own temp folder (lib/temp-area.ts), removed whole after a crash. An upload
   // the disk has no room for is refused here, before a byte of scratch is written, not half-way through.
   const workDir = await ensureProcessTempDir(options.workDir);
+  // Too large for the space left is not "the disk is full": its own 507 and its own rate-limited warning.
   const needed = scratchBytesNeeded(meta, size);
-  const roomFor = async () => {
-    const free = await freeBytes(workDir);
-    return free === null || free >= needed;
-  };
-  if (!(await roomFor())) throw new InsufficientStorage();
+  const free = await freeBytes(workDir);
+  if (free !== null && free < needed) throw new NoRoomForUpload(needed, free);
 
   const base = path.join(workDir, randomBase62(16));
   const decodedPath = `${base}.decoded.v`;
@@ -209,10 +220,10 @@ export async function processImage(input: string, options: ProcessingOptions): P
       hashes: { pixelSha256: pixelHash, phash },
     };
   } catch (err) {
+    // Measured before our scratch files go: what the disk looked like when the step failed.
+    const freeAtFailure = isStorageFull(err) ? 0 : await freeBytes(workDir).catch(() => null);
     await Promise.all([decodedPath, originalPath, thumbPath, displayPath].map((file) => fs.rm(file, { force: true })));
-    // A full disk is ours, not the uploader's: libvips says so only in its message, or (a failed write in an
-    // encoder) not at all, so a failure while the disk is short of this upload's room counts as a full disk too.
-    if (isStorageFull(err) || !(await roomFor())) throw new InsufficientStorage(undefined, undefined, undefined, { cause: err });
+    if (failedForLackOfSpace(err, freeAtFailure)) throw new InsufficientStorage(undefined, undefined, undefined, { cause: err });
     if ((err as NodeJS.ErrnoException).code) throw err; // other disk trouble is ours too: a 500, logged
     if (err instanceof Error && /pixel limit/i.test(err.message)) {
       throw new PayloadTooLarge(messages.tooManyPixels(pixels, options.maxPixels), 'too_many_pixels');

@@ -4,8 +4,9 @@ import { TooManyRequests } from '../errors.js';
 
 /**
  * Rate limits with their counters in the database (table rate_limits, created by a migration), so every replica
- * counts the same attempts. Keys hold an IP address or an account id; rows expire with their window and the
- * limiter's hourly sweep removes them.
+ * counts the same attempts. Keys hold an IP address, an account, device or session id, or a SHA-256 of an address
+ * or login someone typed (never the text itself: see typedKey in known-devices.service.ts); rows expire with their
+ * window and the limiter's hourly sweep removes them.
  */
 export type LimitName = keyof typeof LIMITS;
 

@@ -3,8 +3,8 @@ import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'exp
 import type { Logger } from 'pino';
 import { NotFound } from '../../errors.js';
 import { databaseOutageLog } from '../../db/outage-log.js';
-import { storageFullLog } from '../../lib/storage-full.js';
-import { toPublicError, type PublicError } from '../errors.js';
+import { noRoomLog, storageFullLog } from '../../lib/storage-full.js';
+import { isUploadRequest, toPublicError, type PublicError } from '../errors.js';
 
 /**
  * Errors under /api/v1 as RFC 9457 problem details (application/problem+json). Statuses and codes come from the
@@ -55,7 +55,7 @@ export const ERROR_CODES: ReadonlyArray<{ code: string; status: number; meaning:
   { code: 'storage_unavailable', status: 503, meaning: 'Image storage is not answering; try again shortly.' },
   { code: 'database_unavailable', status: 503, meaning: 'The database is not answering; try again after `Retry-After` seconds.' },
   { code: 'service_unavailable', status: 503, meaning: 'A service Pixbin depends on is down; try again shortly.' },
-  { code: 'storage_full', status: 507, meaning: 'The server’s disk is full: not a problem with your request. Try again after `Retry-After` seconds; the operator has been told.' },
+  { code: 'storage_full', status: 507, meaning: 'The server’s disk is full, or has too little free space left to process an image this large: not a problem with your request. Try again after `Retry-After` seconds; the operator has been told.' },
   { code: 'internal_error', status: 500, meaning: 'Something unexpected failed on the server; quote `request_id` when reporting it.' },
 ];
 
@@ -89,17 +89,22 @@ export const markKeyPresented = (res: Response): void => {
 /**
  * The API's error pipeline: unknown errors become a generic 500 logged with the request id; never a stack or SQL.
  * A database outage (db/outage-log.ts) and a full disk (lib/storage-full.ts) are counted in the same logs as the
- * pages', not logged per request.
+ * pages', not logged per request; so is an upload too large for the space left (noRoomLog).
  */
 export function problemHandler(deps: { publicUrl: string; logger: Logger; routeOf: (req: Request) => string }): ErrorRequestHandler {
   const outage = databaseOutageLog(deps.logger);
   const diskFull = storageFullLog(deps.logger);
-  return (err, req, res, next) => {
-    const error = toPublicError(err);
+  const noRoom = noRoomLog(deps.logger);
+  return (err, req, res, _next) => {
+    const error = toPublicError(err, { upload: isUploadRequest(req) });
     const requestId = String(res.locals.requestId ?? '');
-    if (error.status >= 500 && !diskFull.failed(err) && !outage.failed(err)) deps.logger.error({ err, requestId, method: req.method, route: deps.routeOf(req) }, 'api request failed');
+    if (error.status >= 500 && !noRoom.failed(err) && !diskFull.failed(err) && !outage.failed(err)) {
+      deps.logger.error({ err, requestId, method: req.method, route: deps.routeOf(req) }, 'api request failed');
+    }
     if (res.headersSent) {
-      next(err);
+      // Nothing more can be said to the client: close the connection here, as errorHandler does. Passing err on
+      // would have the page pipeline log and count the same error a second time.
+      req.socket?.destroy();
       return;
     }
     res.status(error.status).set({ ...error.headers, 'Cache-Control': 'no-store' });

@@ -1,4 +1,5 @@
 import { databaseOutageLog } from '../../db/outage-log.js';
+import { storageFullLog } from '../../lib/storage-full.js';
 import type { Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import type { Repos } from '../../db/repos.js';
@@ -53,8 +54,9 @@ export function apiRequestLog(deps: Deps, options: { skip: (route: string | null
       deps.repos.apiRequests
         .insert(entry)
         .catch((err: unknown) => {
-          // During a database outage the row is lost like the request: counted in the outage's summary, not one warning each.
-          if (!databaseOutageLog(deps.logger).failed(err, 'background')) deps.logger.warn({ code: errorCode(err), requestId: res.locals.requestId, route: entry.route }, 'api request log write failed');
+          // During a database outage or with the disk full (SQLITE_FULL) the row is lost like the request: counted in
+          // that burst's summary, not one warning each. The disk first: a full disk is not a database outage.
+          if (!storageFullLog(deps.logger).failed(err, 'background') && !databaseOutageLog(deps.logger).failed(err, 'background')) deps.logger.warn({ code: errorCode(err), requestId: res.locals.requestId, route: entry.route }, 'api request log write failed');
         });
     });
     next();

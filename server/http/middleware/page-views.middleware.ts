@@ -1,4 +1,5 @@
 import { databaseOutageLog } from '../../db/outage-log.js';
+import { storageFullLog } from '../../lib/storage-full.js';
 import { requestUser } from '../auth-context.js';
 import type { RequestHandler } from 'express';
 import type { Logger } from 'pino';
@@ -26,7 +27,8 @@ export function pageViews(deps: { enabled: boolean; securityLog: () => SecurityL
         .securityLog()
         .insert({ event: 'page.view', userId: requestUser(req)?.id ?? null, ...clientInfo(req), detail: { route } }, deps.clock())
         .catch((err: unknown) => {
-          if (!databaseOutageLog(deps.logger).failed(err, 'background')) deps.logger.warn({ err }, 'could not log a page view');
+          // A full disk (SQLITE_FULL) or a database outage: counted in that burst's summary, not one warning each.
+          if (!storageFullLog(deps.logger).failed(err, 'background') && !databaseOutageLog(deps.logger).failed(err, 'background')) deps.logger.warn({ err }, 'could not log a page view');
         });
     });
     next();

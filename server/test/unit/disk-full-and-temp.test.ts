@@ -25,7 +25,7 @@ describe('a full disk is classified as the serverâ€™s (507), never the uploaderâ
 
   it('answers 507 storage_full with Retry-After, SQLITE_FULL included (not 503 database_unavailable)', () => {
     for (const err of [Object.assign(new Error('x'), { code: 'ENOSPC' }), Object.assign(new Error('x'), { code: 'SQLITE_FULL' }), new Error('No space left on device')]) {
-      const answer = toPublicError(err);
+      const answer = toPublicError(err, { upload: true });
       expect(answer).to.include({ status: 507, code: 'storage_full' });
       expect(answer.headers).to.deep.equal({ 'Retry-After': '60' });
       expect(answer.message).to.match(/not a problem with your file/);

@@ -2,9 +2,10 @@ import { callerOf, cookieNames } from '../../auth-context.js';
 import type { RouteDeps } from '../../route-deps.js';
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { authenticate, isResetTokenUsable, messages, requestPasswordReset, resetPassword, signUp, verifyEmail } from '../../../services/auth.service.js';
+import type { UserRecord } from '../../../db/users.repo.js';
 import { endSession, startSession } from '../../../services/sessions.service.js';
 import { verifyTurnstile } from '../../../services/turnstile.service.js';
-import { DEVICE_COOKIE_DAYS, knownDevices } from '../../../services/known-devices.service.js';
+import { DEVICE_COOKIE_DAYS, isDeviceBudget, knownDevices, typedKey } from '../../../services/known-devices.service.js';
 import { BadRequest } from '../../../errors.js';
 import { wantsJson, formError } from '../../errors.js';
 import { clearSessionCookie, sessionCookieOptions, setSessionCookie } from '../../middleware/session.middleware.js';
@@ -51,14 +52,14 @@ export function authRoutes(deps: Deps): Router {
   const deviceCookie = cookieNames(https).device;
   const deviceOf = (req: Request) => (req.cookies as Record<string, string | undefined>)[deviceCookie];
 
-  const logIn = async (req: Request, res: Response, userId: string) => {
+  const logIn = async (req: Request, res: Response, user: UserRecord) => {
     // A fresh session id at every login: a session fixed before login is worth nothing after it.
     const caller = callerOf(req);
     if (caller.kind === 'session') await endSession(deps.sessions, caller.session.idHash);
-    const value = await startSession(deps.sessions, userId, req.get('user-agent'));
+    const value = await startSession(deps.sessions, user.id, req.get('user-agent'));
     setSessionCookie(res, https, value, deps.config.sessionMaxDays);
     // A new device id at every login; logging out keeps it, so this browser stays known to the account.
-    res.cookie(deviceCookie, await devices.issue(userId), sessionCookieOptions(https, DEVICE_COOKIE_DAYS * 24 * 60 * 60 * 1000));
+    res.cookie(deviceCookie, await devices.issue(user), sessionCookieOptions(https, DEVICE_COOKIE_DAYS * 24 * 60 * 60 * 1000));
   };
 
   router.get('/signup', (_req, res) => res.render('public/auth/signup', { ...signupLocals(), values: {} }));
@@ -70,7 +71,8 @@ export function authRoutes(deps: Deps): Router {
       await botCheck('signup')(req);
       // Each sign-up with a taken address mails its owner: bound that per address too (after the bot check, so
       // nobody can block an address's sign-up without solving it).
-      await deps.limits.consume('signupPerAddress', field(req, 'email').trim().toLowerCase().slice(0, 254) || '(empty)');
+      // Keyed by a hash of the address: a fixed length whatever was typed, and no address in the table.
+      await deps.limits.consume('signupPerAddress', typedKey(field(req, 'email')));
       const input = {
         username: field(req, 'username'),
         email: field(req, 'email'),
@@ -94,15 +96,18 @@ export function authRoutes(deps: Deps): Router {
     deps.csrf.protect,
     formHandler('public/auth/login', () => ({ title: 'Log in' }), async (req, res) => {
       const login = field(req, 'login').trim().toLowerCase().slice(0, 254);
-      // Per IP first (anyone can spend that), then the bot check, and only then the account's budget: its shared
-      // one, or this browser's own when it holds the account's device cookie. So nobody can lock an account out
-      // without solving the bot check, and nobody can lock out the owner's known browsers at all.
-      await deps.limits.consume('loginPerIp', ipKey(req));
+      // A browser that holds this account's device cookie spends only its own budget, after the bot check: not
+      // its address's (behind carrier-grade NAT strangers share it) and not the account's shared one. Every other
+      // attempt spends per IP first (anyone can spend that), then the bot check, and only then the account's shared
+      // budget. So nobody can lock an account out without solving the bot check, and nobody can lock out the
+      // owner's known browsers at all.
+      const budget = await devices.loginBudget(login, deviceOf(req));
+      if (!isDeviceBudget(budget)) await deps.limits.consume('loginPerIp', ipKey(req));
       await botCheck('login')(req);
-      const budget = await devices.spendLogin(login, deviceOf(req));
+      await deps.limits.consume(budget.name, budget.key);
       const user = await authenticate(deps.auth, login, field(req, 'password'), clientInfo(req));
       await deps.limits.reset(budget.name, budget.key);
-      await logIn(req, res, user.id);
+      await logIn(req, res, user);
       const pending = user.deletionRequestedAt !== null;
       if (wantsJson(req)) {
         res.json({ user: { id: user.id, username: user.username }, ...(pending ? { pendingDeletion: true } : {}) });
@@ -130,10 +135,11 @@ export function authRoutes(deps: Deps): Router {
     deps.csrf.protect,
     formHandler('public/auth/forgot-password', () => ({ title: 'Reset your password' }), async (req, res) => {
       const email = field(req, 'email').trim().toLowerCase();
-      // As for logins: per IP, the bot check, then the address's budget (or this known browser's own).
-      await deps.limits.consume('resetPerIp', ipKey(req));
+      // As for logins: a known browser spends only its own budget; others per IP, the bot check, then the address's.
+      const budget = await devices.resetBudget(email, deviceOf(req));
+      if (!isDeviceBudget(budget)) await deps.limits.consume('resetPerIp', ipKey(req));
       await botCheck('reset')(req);
-      await devices.spendReset(email, deviceOf(req));
+      await deps.limits.consume(budget.name, budget.key);
       await requestPasswordReset(deps.auth, email, clientInfo(req));
       if (wantsJson(req)) {
         res.status(202).json({ status: 'check_email', message: messages.resetSent });
