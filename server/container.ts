@@ -5,6 +5,7 @@ import { startImageFeed } from './db/change-feed.js';
 import { createRepos } from './db/repos.js';
 import { Semaphore } from './lib/semaphore.js';
 import { SessionLookupCache } from './services/session-lookup-cache.js';
+import { knownDevices as createKnownDevices } from './services/known-devices.service.js';
 import type { AccountDeletionDeps } from './services/account-deletion.service.js';
 import type { SettingsDeps } from './services/account-settings.service.js';
 import type { AuthDeps } from './services/auth.service.js';
@@ -61,6 +62,8 @@ export function createContainer(input: ContainerInput) {
   const sessions: SessionsDeps = { sessions: repos.sessions, users: repos.users, clock, idleDays: config.sessionIdleDays, maxDays: config.sessionMaxDays };
   // Who is signed in, for private image requests: a page of private thumbnails costs one session lookup, not one each.
   const sessionLookups = new SessionLookupCache();
+  // Signed cookies that give a browser that logged in before its own login budget (OWASP device cookies).
+  const knownDevices = createKnownDevices({ repos, clock });
   const settings: SettingsDeps = { repos, auth, limits, clock, bcryptCost };
   const deletion: AccountDeletionDeps = { repos, storage, mailer, logger, publicUrl: config.publicUrl, purgeDays: config.accountPurgeDays, clock };
   const upload: UploadDeps = {
@@ -83,7 +86,7 @@ export function createContainer(input: ContainerInput) {
   const albums: AlbumsDeps = { albums: repos.albums, clock };
   const apiKeys: ApiKeysDeps = { repos, clock };
 
-  return Object.freeze({ config, logger, clock, db, repos, imageFeed, storage, tempDir, mailer, limits, auth, sessions, sessionLookups, settings, deletion, upload, moderation, images, albums, staffUsers, staffImages, apiKeys });
+  return Object.freeze({ config, logger, clock, db, repos, imageFeed, storage, tempDir, mailer, limits, auth, sessions, sessionLookups, knownDevices, settings, deletion, upload, moderation, images, albums, staffUsers, staffImages, apiKeys });
 }
 
 export type Container = ReturnType<typeof createContainer>;

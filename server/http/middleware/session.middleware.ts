@@ -1,7 +1,14 @@
 import { GUEST } from '../../services/caller.js';
 import type { RequestHandler, Response } from 'express';
+import type { UserRecord } from '../../db/users.repo.js';
+import { DEVICE_COOKIE_DAYS, type KnownDevices } from '../../services/known-devices.service.js';
 import { resumeSession, type SessionsDeps } from '../../services/sessions.service.js';
 import { cookieNames } from '../auth-context.js';
+
+/** A new device cookie for this browser and account (services/known-devices.service.ts): kept after logout. */
+export async function setDeviceCookie(res: Response, https: boolean, devices: KnownDevices, user: UserRecord): Promise<void> {
+  res.cookie(cookieNames(https).device, await devices.issue(user), sessionCookieOptions(https, DEVICE_COOKIE_DAYS * 24 * 60 * 60 * 1000));
+}
 
 export function sessionCookieOptions(https: boolean, maxAgeMs?: number) {
   return { httpOnly: true, sameSite: 'lax' as const, secure: https, path: '/', ...(maxAgeMs ? { maxAge: maxAgeMs } : {}) };

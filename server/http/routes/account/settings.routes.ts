@@ -12,7 +12,7 @@ import {
 } from '../../../services/account-settings.service.js';
 import { allowanceOf } from '../../../services/upload-policy.service.js';
 import { wantsJson, formError } from '../../errors.js';
-import { clearSessionCookie } from '../../middleware/session.middleware.js';
+import { clearSessionCookie, setDeviceCookie } from '../../middleware/session.middleware.js';
 import { authOf, requireUser } from '../../middleware/require-user.middleware.js';
 import { clientInfo } from '../../request-info.js';
 import type { RouteDeps } from '../../route-deps.js';
@@ -44,10 +44,18 @@ const NO_STORE = { 'Cache-Control': 'no-store' };
 /** Dates on these pages, unambiguous whatever the reader's locale: "2026-11-25 14:03 UTC". */
 const when = (d: Date): string => `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 
-export function accountSettingsRoutes(deps: Pick<RouteDeps, 'config' | 'csrf' | 'settings'>): Router {
+export function accountSettingsRoutes(deps: Pick<RouteDeps, 'config' | 'csrf' | 'knownDevices' | 'repos' | 'settings'>): Router {
   const router = Router();
   const https = deps.config.https;
   const settings = deps.settings;
+  /**
+   * A password change or signing out everywhere voids every device cookie of the account (a new device epoch): the
+   * browser that did it gets a fresh one, so it stays a known device.
+   */
+  const keepThisDevice = async (res: Response, userId: string) => {
+    const user = await deps.repos.users.findById(userId);
+    if (user) await setDeviceCookie(res, https, deps.knownDevices, user);
+  };
 
   const renderSettings = async (req: Request, res: Response, status: number, extra: { error?: string; errorFor?: Section; notice?: string; values?: object }) => {
     const view = await settingsView(settings, authOf(req).user.id);
@@ -122,6 +130,7 @@ export function accountSettingsRoutes(deps: Pick<RouteDeps, 'config' | 'csrf' | 
     const auth = authOf(req);
     const input = { currentPassword: field(req, 'current_password'), newPassword: field(req, 'new_password'), signOutOthers: checked(req, 'sign_out_others') };
     await changePassword(settings, auth.user, auth.session.idHash, input, clientInfo(req));
+    await keepThisDevice(res, auth.user.id);
     done(req, res, input.signOutOthers ? 'passwordSignedOut' : 'password');
   }));
 
@@ -144,6 +153,7 @@ export function accountSettingsRoutes(deps: Pick<RouteDeps, 'config' | 'csrf' | 
   router.post('/account/sessions/revoke-others', requireUser, deps.csrf.protect, async (req, res) => {
     const auth = authOf(req);
     await revokeOtherSessions(settings, auth.user.id, auth.session.idHash, clientInfo(req));
+    await keepThisDevice(res, auth.user.id);
     done(req, res, 'revokedOthers', '/account/sessions');
   });
 

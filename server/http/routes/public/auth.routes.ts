@@ -5,14 +5,14 @@ import { authenticate, isResetTokenUsable, messages, requestPasswordReset, reset
 import type { UserRecord } from '../../../db/users.repo.js';
 import { endSession, startSession } from '../../../services/sessions.service.js';
 import { verifyTurnstile } from '../../../services/turnstile.service.js';
-import { DEVICE_COOKIE_DAYS, isDeviceBudget, knownDevices, typedKey } from '../../../services/known-devices.service.js';
+import { isDeviceBudget, typedKey } from '../../../services/known-devices.service.js';
 import { BadRequest } from '../../../errors.js';
 import { wantsJson, formError } from '../../errors.js';
-import { clearSessionCookie, sessionCookieOptions, setSessionCookie } from '../../middleware/session.middleware.js';
+import { clearSessionCookie, setDeviceCookie, setSessionCookie } from '../../middleware/session.middleware.js';
 import { clientInfo, countryOf } from '../../request-info.js';
 import { field } from '../../form-fields.js';
 
-type Deps = Pick<RouteDeps, 'auth' | 'clock' | 'config' | 'csrf' | 'limits' | 'repos' | 'sessions'>;
+type Deps = Pick<RouteDeps, 'auth' | 'clock' | 'config' | 'csrf' | 'knownDevices' | 'limits' | 'repos' | 'sessions'>;
 
 const checked = (req: Request, name: string): boolean => ['yes', 'on', 'true'].includes(field(req, name));
 const TOKEN = /^[A-Za-z0-9_-]{43}$/;
@@ -48,7 +48,7 @@ export function authRoutes(deps: Deps): Router {
     }
   };
   const ipKey = (req: Request) => req.ip ?? 'unknown';
-  const devices = knownDevices(deps);
+  const devices = deps.knownDevices;
   const deviceCookie = cookieNames(https).device;
   const deviceOf = (req: Request) => (req.cookies as Record<string, string | undefined>)[deviceCookie];
 
@@ -59,7 +59,7 @@ export function authRoutes(deps: Deps): Router {
     const value = await startSession(deps.sessions, user.id, req.get('user-agent'));
     setSessionCookie(res, https, value, deps.config.sessionMaxDays);
     // A new device id at every login; logging out keeps it, so this browser stays known to the account.
-    res.cookie(deviceCookie, await devices.issue(user), sessionCookieOptions(https, DEVICE_COOKIE_DAYS * 24 * 60 * 60 * 1000));
+    await setDeviceCookie(res, https, devices, user);
   };
 
   router.get('/signup', (_req, res) => res.render('public/auth/signup', { ...signupLocals(), values: {} }));

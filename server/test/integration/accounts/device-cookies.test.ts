@@ -56,6 +56,8 @@ describe('device cookies can be revoked', function () {
     const change = await alice.client.post('/account/settings/password', { current_password: alice.password, new_password: NEW_PASSWORD }, { json: true, csrfPage: '/account/settings' });
     expect(change.status, change.body.toString()).to.be.below(400);
     asUnknown(await spentBy(app, device, alice.username), alice.id);
+    // The browser that changed it was given a fresh cookie: it stays known.
+    asKnown((await spentBy(app, alice.client, alice.username))[0]!);
     // The old cookie value, copied into another browser, is no better.
     const copy = new WebClient(app.url);
     copy.cookies.set('pixbin_device', device.cookies.get('pixbin_device')!);
@@ -80,13 +82,15 @@ describe('device cookies can be revoked', function () {
     asUnknown(await spentBy(app, device, alice.username), alice.id);
   });
 
-  it('signing out every other device revokes every device cookie, this browser’s too', async () => {
+  it('signing out every other device revokes every device cookie; the browser that did it gets a fresh one', async () => {
     const device = await knownDevice(app, alice);
     asKnown((await spentBy(app, device, alice.username))[0]!);
+    const old = alice.client.cookies.get('pixbin_device');
     const res = await alice.client.post('/account/sessions/revoke-others', {}, { json: true, csrfPage: '/account/sessions' });
     expect(res.status, res.body.toString()).to.be.below(400);
     asUnknown(await spentBy(app, device, alice.username), alice.id);
-    asUnknown(await spentBy(app, alice.client, alice.username), alice.id);
+    expect(alice.client.cookies.get('pixbin_device')).to.be.a('string').and.not.equal(old);
+    asKnown((await spentBy(app, alice.client, alice.username))[0]!);
   });
 
   it('a known browser spends its own budget instead of its address’s: strangers behind the same address cannot block it', async () => {
