@@ -32,6 +32,20 @@ export function createJobRunsRepo(db: Knex) {
       return toDateOrNull(row?.slot);
     },
 
+    /**
+     * Deletes up to `limit` runs that started before the cutoff, never a job's latest slot nor its latest start (the
+     * scheduler's catch-up reads lastSlot, the staff dashboard lastRuns); returns how many went.
+     */
+    async deleteOlderThan(cutoff: Date, limit: number): Promise<number> {
+      const old = db('job_runs as r')
+        .select('r.id')
+        .where('r.started_at', '<', cutoff)
+        .andWhere('r.slot', '<', db('job_runs as s').max('s.slot').whereRaw('s.job = r.job'))
+        .andWhere('r.started_at', '<', db('job_runs as t').max('t.started_at').whereRaw('t.job = r.job'))
+        .limit(limit);
+      return db('job_runs').whereIn('id', old).delete();
+    },
+
     /** The latest run of each of these jobs (the staff dashboard); a job that never ran is absent. */
     async lastRuns(jobs: readonly string[]): Promise<Map<string, JobRunRecord>> {
       const runs = new Map<string, JobRunRecord>();

@@ -1,8 +1,12 @@
 import type { Knex } from 'knex';
 import { toDate, toDateOrNull } from './knex.js';
 
-/** Why a key waits for deletion: a write whose outcome is unknown, or a written object to undo (its delete failed, or waits for the store). */
-export type CleanupReason = 'write_unknown' | 'undo';
+/**
+ * Why a key waits for deletion: a write whose outcome is unknown, or a written object to undo (its delete failed, or
+ * waits for the store); 'in_flight' is an upload's key between its first write and the insert of its row, due only
+ * after a grace (an upload still alive releases it in its insert transaction; one that died leaves it due).
+ */
+export type CleanupReason = 'write_unknown' | 'undo' | 'in_flight';
 
 export type PendingCleanup = {
   key: string;
@@ -37,14 +41,49 @@ const fromRow = (r: Row): PendingCleanup => ({
 /** Storage keys waiting to be deleted (see the storage_cleanup migration and services/storage-cleanup.service.ts). */
 export function createStorageCleanupRepo(db: Knex) {
   return {
-    /** Records keys as due now; a key already waiting is due now again and must be confirmed gone afresh. */
-    async record(entries: ReadonlyArray<{ key: string; imageId: string | null; reason: CleanupReason }>, now: Date): Promise<void> {
+    /**
+     * Records keys as due now; a key already waiting is due now again and must be confirmed gone afresh. A write of
+     * unknown outcome stays one (it is confirmed gone twice); an upload's reservation becomes the reason given.
+     */
+    async record(entries: ReadonlyArray<{ key: string; imageId: string | null; reason: Exclude<CleanupReason, 'in_flight'> }>, now: Date): Promise<void> {
       for (const e of entries) {
         await db('storage_cleanup')
           .insert({ key: e.key, image_id: e.imageId, reason: e.reason, attempts: 0, created_at: now, next_attempt_at: now, confirmed_at: null })
           .onConflict('key')
-          .merge({ next_attempt_at: now, confirmed_at: null, ...(e.reason === 'write_unknown' ? { reason: e.reason } : {}) });
+          .merge({ next_attempt_at: now, confirmed_at: null, reason: db.raw(`CASE WHEN storage_cleanup.reason = 'write_unknown' THEN 'write_unknown' ELSE ? END`, [e.reason]) });
       }
+    },
+
+    /** An upload's keys, recorded before its first write and due only at dueAt (see CleanupReason 'in_flight'). */
+    async reserve(entries: ReadonlyArray<{ key: string; imageId: string | null }>, now: Date, dueAt: Date): Promise<void> {
+      if (entries.length === 0) return;
+      await db('storage_cleanup').insert(
+        entries.map((e) => ({ key: e.key, image_id: e.imageId, reason: 'in_flight', attempts: 0, created_at: now, next_attempt_at: dueAt, confirmed_at: null })),
+      );
+    },
+
+    /** The upload is alive: its reservations that are still its own come due later (see trackWrites' heartbeat). */
+    async extend(keys: readonly string[], dueAt: Date): Promise<void> {
+      if (keys.length === 0) return;
+      await db('storage_cleanup').whereIn('key', keys).andWhere({ reason: 'in_flight' }).update({ next_attempt_at: dueAt });
+    },
+
+    /**
+     * Removes reservations that are still the upload's (in its insert transaction, or when it undoes); returns how
+     * many. Fewer than asked means the cleanup job claimed the rest: their objects may be deleted already.
+     */
+    async release(keys: readonly string[]): Promise<number> {
+      if (keys.length === 0) return 0;
+      return db('storage_cleanup').whereIn('key', keys).andWhere({ reason: 'in_flight' }).delete();
+    },
+
+    /**
+     * The cleanup job takes a reservation that came due (its upload died, or is far too slow): it becomes an undo.
+     * False when the upload released or extended it meanwhile (the row is gone, or not due). A single conditional
+     * statement, so a concurrent release and claim cannot both succeed.
+     */
+    async claim(key: string, now: Date): Promise<boolean> {
+      return (await db('storage_cleanup').where({ key, reason: 'in_flight' }).andWhere('next_attempt_at', '<=', now).update({ reason: 'undo' })) === 1;
     },
 
     /** Keys whose next attempt is due, the longest-waiting first. */
@@ -66,9 +105,9 @@ export function createStorageCleanupRepo(db: Knex) {
       await db('storage_cleanup').where({ key }).delete();
     },
 
-    /** How many keys wait, and since when the oldest does (the job's run detail). */
+    /** How many keys wait, and since when the oldest does (the job's run detail); live uploads' reservations are not counted. */
     async summary(): Promise<{ pending: number; oldest: Date | null }> {
-      const row = (await db('storage_cleanup').count({ n: '*' }).min({ oldest: 'created_at' }).first()) as { n: number | string; oldest: Date | number | null } | undefined;
+      const row = (await db('storage_cleanup').whereNot({ reason: 'in_flight' }).count({ n: '*' }).min({ oldest: 'created_at' }).first()) as { n: number | string; oldest: Date | number | null } | undefined;
       return { pending: Number(row?.n ?? 0), oldest: toDateOrNull(row?.oldest ?? null) };
     },
   };

@@ -1,8 +1,15 @@
-import { DAY_MS, type Job } from './job.js';
+import { DAY_MS, daysBefore, deleteInBatches, type Job } from './job.js';
+
+/**
+ * How long the run log (job_runs) keeps a run. storage-cleanup alone records 1,440 runs a day; the newest run of each
+ * job is always kept, whatever its age (the catch-up after a restart and the staff dashboard read it).
+ */
+export const JOB_RUN_RETENTION_DAYS = 30;
 
 /**
  * Deletes sessions past their idle or absolute expiry, email tokens that expired (or were used a day ago), and
- * rate-limit counters (keyed by IP address or account) whose window has ended, and upload bans that have ended.
+ * rate-limit counters (keyed by IP address or account) whose window has ended, and upload bans that have ended; and
+ * job runs older than JOB_RUN_RETENTION_DAYS. Hourly, so each delete is small.
  */
 export const expireSessionsAndTokens: Job = {
   name: 'expire-sessions-and-tokens',
@@ -12,6 +19,8 @@ export const expireSessionsAndTokens: Job = {
     const tokens = await repos.emailTokens.deleteExpired(now, new Date(now.getTime() - DAY_MS));
     const rateLimits = await repos.rateLimits.deleteExpired(now);
     const ipBans = await repos.ipBans.deleteExpired(now);
-    return { items: sessions + tokens + rateLimits + ipBans, detail: { sessions, tokens, rateLimits, ipBans } };
+    const cutoff = daysBefore(now, JOB_RUN_RETENTION_DAYS);
+    const jobRuns = await deleteInBatches((limit) => repos.jobRuns.deleteOlderThan(cutoff, limit));
+    return { items: sessions + tokens + rateLimits + ipBans + jobRuns, detail: { sessions, tokens, rateLimits, ipBans, jobRuns } };
   },
 };

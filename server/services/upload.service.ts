@@ -9,8 +9,8 @@ import { newDeleteKey, newImageId } from '../lib/ids.js';
 import type { Semaphore } from '../lib/semaphore.js';
 import { imageKeys } from '../storage/keys.js';
 import type { StorageDriver } from '../storage/storage.js';
-import { trackWrites } from './storage-cleanup.service.js';
-import { Forbidden, NotFound, Unprocessable } from '../errors.js';
+import { ReservationLost, trackWrites } from './storage-cleanup.service.js';
+import { Forbidden, messages as errorMessages, NotFound, ServiceUnavailable, Unprocessable } from '../errors.js';
 import { isBlocked } from './hash-blocklist.service.js';
 import { processImage } from './image-processing.service.js';
 import { storedBytes } from './quota.service.js';
@@ -83,7 +83,8 @@ export async function admitUpload(
  * The upload pipeline: validate and re-encode, refuse what the hash blocklist matches (before a byte is stored),
  * store the bytes, then record the row and its security-log entry in one transaction. An account's quota is
  * reserved in that same transaction, so an upload over quota leaves nothing behind. If recording fails the stored
- * bytes are deleted again, so no orphan is left either way.
+ * bytes are deleted again, so no orphan is left either way; if the process dies before recording, the keys it
+ * reserved before the first write are deleted by the storage-cleanup job once the reservation comes due.
  */
 export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise<UploadResult> {
   // Checked before the work, so a wrong album costs nothing; checked again when the image joins it.
@@ -129,10 +130,15 @@ export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise
     const keys = imageKeys(image);
     const writes = trackWrites(deps.storage);
     try {
+      // Before the first write: if this process dies before the insert, the storage-cleanup job deletes the keys
+      // once the reservation comes due (storage-cleanup.service.ts, UPLOAD_RESERVATION_MS).
+      await writes.reserve(deps, [keys.original, keys.thumbnail, keys.display]);
       await writes.put(keys.original, createReadStream(processed.original.path), { contentType: image.mime });
       await writes.put(keys.thumbnail, createReadStream(processed.thumbnail.path), { contentType: 'image/webp' });
       await writes.put(keys.display, createReadStream(processed.display.path), { contentType: 'image/webp' });
       await deps.repos.transaction(async (tx) => {
+        // The keys become the row's: fails (and rolls back) if the cleanup job claimed them, as for an upload that died.
+        await writes.release(tx);
         if (input.ownerId) await reserveUploadStorage(tx, input.ownerId, storedBytes(image), deps);
         await tx.images.insert(image);
         await tx.securityLog.insert(
@@ -144,6 +150,11 @@ export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise
     } catch (err) {
       // Deletes what was stored; what the store cannot delete now (or may store late) goes to the storage-cleanup job.
       await writes.undo(deps, err);
+      if (err instanceof ReservationLost) {
+        deps.logger.error({ err, imageId: id }, 'an upload outlived its reservation: the storage-cleanup job claimed its keys before the insert; the upload failed');
+        // To the client, a store too slow to finish in time: the same answer as one that does not answer.
+        throw new ServiceUnavailable(errorMessages.storageUnavailable, 'storage_unavailable', 30);
+      }
       throw err;
     }
     return { image, deleteKey };
