@@ -16,6 +16,11 @@ import { slowUpload } from '../helpers/slow-upload.js';
  */
 
 const CLEAN_LIMIT_MS = 60_000;
+/**
+ * B's half-received upload waits out A's kill and restart, which on a loaded machine can take longer than the default
+ * UPLOAD_IDLE_TIMEOUT_MS (15 s): the drill is about the crash, not the idle cut (body-stall tests that).
+ */
+const HOLD_HALF_UPLOADS = { UPLOAD_IDLE_TIMEOUT_MS: '600000' };
 
 describe('kill -9 mid-upload, then a restart (fault drill)', function () {
   this.timeout(150_000);
@@ -34,9 +39,9 @@ describe('kill -9 mid-upload, then a restart (fault drill)', function () {
 
   it('the restart removes what the dead process left, whatever its age, and leaves a live replica’s upload alone', async () => {
     const big = await noiseJpeg(4000, 3000); // ~12 MB, a few seconds of processing on two cores
-    const a = await startPixbin(dataDir);
+    const a = await startPixbin(dataDir, HOLD_HALF_UPLOADS);
     children.push(a.child);
-    const b = await startPixbin(dataDir);
+    const b = await startPixbin(dataDir, HOLD_HALF_UPLOADS);
     children.push(b.child);
     const folderOf = (child: Child) => new RegExp(`\\.${child.process.pid}/`);
 
@@ -85,7 +90,7 @@ describe('kill -9 mid-upload, then a restart (fault drill)', function () {
     expect((await upload(restarted.url, { bytes: small, filename: 'after.jpg' })).status, 'the restarted process takes uploads').to.equal(201);
 
     // --- nothing left behind: rows = stored objects, empty temp folders -----------------------------------------
-    await until(() => tempFiles(dataDir), (files) => files.length === 0, 5000, 'empty tmp/ and storage/.tmp');
+    await until(() => tempFiles(dataDir), (files) => files.length === 0, 15_000, 'empty tmp/ and storage/.tmp');
     const { rows, objects } = await rowsAndObjects(dataDir);
     expect(rows).to.equal(2);
     expect(objects, 'stored objects = rows × 3 (original, thumbnail, display)').to.have.length(rows * 3);

@@ -30,7 +30,8 @@ describe('SIGTERM mid-upload (fault drill)', function () {
 
   it('uploads in flight complete, the process exits 0, and no temp file is left', async () => {
     const big = await noiseJpeg(3000, 2000);
-    const app = await startPixbin(dataDir);
+    // The half-received upload waits for the drill, however slow the machine: no idle cut (body-stall tests that).
+    const app = await startPixbin(dataDir, { UPLOAD_IDLE_TIMEOUT_MS: '600000' });
     child = app.child;
     const processing = upload(app.url, { bytes: big, filename: 'big.jpg' });
     const receiving = slowUpload(`${app.url}/upload`, big);

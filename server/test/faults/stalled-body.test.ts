@@ -28,8 +28,15 @@ import { WebClient } from '../helpers/web-client.js';
 const IDLE_MS = 2000;
 /** The minimum rate is averaged over twice the idle window. */
 const RATE_WINDOW_MS = 2 * IDLE_MS;
-/** A loaded two-core machine: ticks, scheduling, the first render of the error page. */
+/**
+ * How late a cut may come: at least this (ticks, scheduling, the first render of the error page), more if the app
+ * was measured slower during the drill (twice its slowest ordinary upload then), as on a loaded two-core machine.
+ */
 const SLACK_MS = 3000;
+/** Only against hanging: how long the drill waits for an answer or a close before it gives up. */
+const HANG_LIMIT_MS = 30_000;
+/** Ordinary uploads during the drill, at least (they go on until every stalled connection is closed). */
+const ORDINARY = 3;
 const STALLED = 24;
 const DECLARED = 10_000_000;
 
@@ -126,7 +133,7 @@ describe('stalled request bodies (fault drill)', function () {
     // --- meanwhile: ordinary uploads one after another, and one slow but steady upload at 64 kB/s --------------------
     const ordinary: Array<{ status: number; ms: number }> = [];
     const ordinaryRun = (async () => {
-      while (stalled.some((s) => !s.client.isClosed())) {
+      while (stalled.some((s) => !s.client.isClosed()) || ordinary.length < ORDINARY) {
         const at = Date.now();
         const res = await upload(url, { bytes: png });
         ordinary.push({ status: res.status, ms: Date.now() - at });
@@ -140,9 +147,9 @@ describe('stalled request bodies (fault drill)', function () {
 
     const cuts: Cut[] = await Promise.all(
       stalled.map(async (s) => {
-        const limit = (s.kind === 'drip' ? RATE_WINDOW_MS : IDLE_MS) + SLACK_MS;
+        const limit = (s.kind === 'drip' ? RATE_WINDOW_MS : IDLE_MS) + HANG_LIMIT_MS;
         const answer = await within(s.client.answered, Math.max(1, s.openedAt + limit - Date.now()), `${s.kind}: an answer`);
-        const closedAt = await within(s.client.closed, SLACK_MS, `${s.kind}: the connection closed`);
+        const closedAt = await within(s.client.closed, HANG_LIMIT_MS, `${s.kind}: the connection closed`);
         await s.drip;
         return { kind: s.kind, answer, closedAt, openedAt: s.openedAt, lastWriteAt: s.client.lastWriteAt() };
       }),
@@ -151,7 +158,7 @@ describe('stalled request bodies (fault drill)', function () {
     await watchTemp;
     // The partial files go with their connections; what may remain is the steady upload's and an ordinary one's.
     let inFlight = await listFiles(tmpDir);
-    while (inFlight.length > 2 && Date.now() - lastCutAt < 10_000) {
+    while (inFlight.length > 2 && Date.now() - lastCutAt < 15_000) {
       await new Promise((r) => setTimeout(r, 20));
       inFlight = await listFiles(tmpDir);
     }
@@ -177,10 +184,12 @@ describe('stalled request bodies (fault drill)', function () {
     }
     const quiet = cuts.filter((c) => c.kind !== 'drip').map((c) => c.closedAt - c.lastWriteAt);
     const dripped = cuts.filter((c) => c.kind === 'drip').map((c) => c.closedAt - c.openedAt);
-    // Never before the window: the idle time is counted from the last byte that arrived.
-    for (const ms of quiet) expect(ms, 'a quiet connection is cut only after the idle window').to.be.at.least(IDLE_MS - 100).and.at.most(IDLE_MS + SLACK_MS);
-    for (const ms of dripped) expect(ms, 'a dripper is cut once a full rate window is under the minimum').to.be.at.least(RATE_WINDOW_MS - 100).and.at.most(RATE_WINDOW_MS + SLACK_MS);
-    expect(ordinary.length, 'ordinary uploads ran during the stall').to.be.at.least(3);
+    // Never before the window: the idle time is counted from the last byte that arrived. Soon after it: within the
+    // slack, measured as the app's own pace during the drill.
+    const slackMs = Math.max(SLACK_MS, 2 * Math.max(...ordinary.map((o) => o.ms)));
+    for (const ms of quiet) expect(ms, `a quiet connection is cut only after the idle window, and within ${slackMs} ms of it`).to.be.at.least(IDLE_MS - 100).and.at.most(IDLE_MS + slackMs);
+    for (const ms of dripped) expect(ms, `a dripper is cut once a full rate window is under the minimum, and within ${slackMs} ms of it`).to.be.at.least(RATE_WINDOW_MS - 100).and.at.most(RATE_WINDOW_MS + slackMs);
+    expect(ordinary.length, 'ordinary uploads ran during the stall').to.be.at.least(ORDINARY);
     expect(ordinary.filter((o) => o.status !== 201), 'every ordinary upload succeeded').to.deep.equal([]);
     expect(steadyAnswer?.status, steadyAnswer?.body.slice(0, 300)).to.equal(201);
     expect(mostTempFiles, 'the stalled uploads had begun writing temp files').to.be.greaterThan(0);
@@ -188,7 +197,7 @@ describe('stalled request bodies (fault drill)', function () {
     // --- nothing left behind --------------------------------------------------------------------------------------
     const doneAt = Date.now();
     let left = await listFiles(tmpDir);
-    while (left.length && Date.now() - doneAt < 5000) {
+    while (left.length && Date.now() - doneAt < 15_000) {
       await new Promise((r) => setTimeout(r, 50));
       left = await listFiles(tmpDir);
     }
@@ -218,7 +227,7 @@ describe('stalled request bodies (fault drill)', function () {
     console.log(
       `      ${STALLED} stalled connections (UPLOAD_IDLE_TIMEOUT_MS=${IDLE_MS}): ${quiet.length} quiet ones cut ${span(quiet)} after their last byte, ` +
         `${dripped.length} drippers (400 B/s) cut ${span(dripped)} after opening; up to ${mostTempFiles} temp files, the partial ones gone ${partialsGoneMs} ms after the last cut, tmp/ empty at the end; ` +
-        `meanwhile ${ordinary.length} uploads all 201 (slowest ${Math.max(...ordinary.map((o) => o.ms))} ms) and a ${Math.round(steadyPng.length / 1024)} kB upload at 64 kB/s 201 in ${(steadyMs / 1000).toFixed(1)} s; ` +
+        `(slack ${slackMs} ms); meanwhile ${ordinary.length} uploads all 201 (slowest ${Math.max(...ordinary.map((o) => o.ms))} ms) and a ${Math.round(steadyPng.length / 1024)} kB upload at 64 kB/s 201 in ${(steadyMs / 1000).toFixed(1)} s; ` +
         `recovery: the next upload 201 in ${recoveryMs} ms, same process`,
     );
   });
