@@ -117,6 +117,9 @@ const schema = z
       .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date like 2026-11-25')
       .refine((v) => !Number.isNaN(Date.parse(`${v}T00:00:00Z`)), 'must be a real date')
       .default('2026-11-25'),
+    OUTBOUND_ALLOW: optionalString.refine((v) => v === undefined || v.length <= 2000, 'must be at most 2000 characters'),
+    METRICS_TOKEN: optionalString.refine((v) => v === undefined || /^[\x21-\x7e]{24,256}$/.test(v), 'must be 24 to 256 printable characters (a long random token)'),
+    METRICS_LISTEN: optionalString.refine((v) => v === undefined || /^[^\s:]+:\d{1,5}$/.test(v), 'must be host:port, e.g. 127.0.0.1:9464'),
     CONSENT_COUNTRY_HEADER: optionalString.refine((v) => v === undefined || /^[A-Za-z0-9-]{1,64}$/.test(v), 'must be a header name such as CF-IPCountry'),
   })
   .superRefine((env, ctx) => {
@@ -221,6 +224,10 @@ export type Config = Readonly<{
   blocklistMatchDistance: number;
   /** Log page views (with IP, to the security log) — off by default, and never for Sec-GPC: 1. */
   pageViewLogging: boolean;
+  /** Hosts and CIDRs that outbound requests to user-supplied URLs may reach although private (webhooks, upload by URL). */
+  outboundAllow: readonly string[];
+  /** /metrics: a bearer token on the main port, and/or a separate host:port that serves it; both unset: off. */
+  metrics: Readonly<{ token: string | undefined; listen: { host: string; port: number } | undefined }> | null;
   /** Header whose two-letter country goes with consent records; unset: none is recorded. */
   consentCountryHeader: string | undefined;
   /** What the operator adds to the generated privacy pages (PRIVACY_INTRO_FILE etc. read them from files). */
@@ -354,6 +361,14 @@ export function loadConfig(env: Env = process.env): Config {
     blocklistMatchDistance: e.BLOCKLIST_MATCH_DISTANCE,
     policy: Object.freeze({ operator: e.PRIVACY_OPERATOR, contact: e.PRIVACY_CONTACT, intro: e.PRIVACY_INTRO, jurisdiction: e.PRIVACY_JURISDICTION, updated: e.POLICY_UPDATED }),
     consentCountryHeader: e.CONSENT_COUNTRY_HEADER,
+    outboundAllow: Object.freeze((e.OUTBOUND_ALLOW ?? '').split(',').map((v) => v.trim()).filter(Boolean)),
+    metrics:
+      e.METRICS_TOKEN || e.METRICS_LISTEN
+        ? Object.freeze({
+            token: e.METRICS_TOKEN,
+            listen: e.METRICS_LISTEN ? { host: e.METRICS_LISTEN.slice(0, e.METRICS_LISTEN.lastIndexOf(':')), port: Number(e.METRICS_LISTEN.slice(e.METRICS_LISTEN.lastIndexOf(':') + 1)) } : undefined,
+          })
+        : null,
     guestRetention: Object.freeze(guestRetentionOf(e) as { options: RetentionOption[]; defaultKey: string; maxDays: number }),
   });
 }

@@ -45,6 +45,8 @@ describe('loadConfig', () => {
       webConcurrency: 1,
       uploadIdleTimeoutMs: 15_000,
       unverifiedQuotaBytes: 0,
+      outboundAllow: [],
+      metrics: null,
       proxyOffload: null,
       trustProxy: false,
       logLevel: 'info',
