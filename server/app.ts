@@ -9,6 +9,7 @@ import { pageViews } from './http/middleware/page-views.middleware.js';
 import { errorHandler, notFoundHandler } from './http/errors.js';
 import { viewLocals } from './http/middleware/locals.middleware.js';
 import { requestContext } from './http/middleware/request-context.middleware.js';
+import { metricsRoute } from './http/metrics-endpoint.js';
 import { cspNonce, securityHeaders } from './http/middleware/security-headers.middleware.js';
 import { createCsrf } from './http/middleware/csrf.middleware.js';
 import { publicUrlCheck } from './http/middleware/public-url-check.middleware.js';
@@ -34,6 +35,7 @@ import { setupRoutes } from './http/routes/public/setup.routes.js';
 import { deleteRoutes } from './http/routes/public/delete.routes.js';
 import { healthRoutes } from './http/routes/public/health.routes.js';
 import { imagesRoutes } from './http/routes/public/images.routes.js';
+import { oembedRoutes } from './http/routes/public/oembed.routes.js';
 import { pagesRoutes } from './http/routes/public/pages.routes.js';
 import { profileRoutes } from './http/routes/public/profile.routes.js';
 import { uploadRoutes } from './http/routes/public/upload.routes.js';
@@ -54,7 +56,7 @@ export function createApp(container: Container): Express {
   let csrfSecret = '';
   const csrf = createCsrf({ secret: () => csrfSecret, https: config.https });
   const { db: _routesNeverSeeTheDatabase, ...parts } = container;
-  const deps: RouteDeps = { ...parts, csrf, servedImages: new ServedImageCache(repos) };
+  const deps: RouteDeps = { ...parts, csrf, servedImages: new ServedImageCache(repos, undefined, container.metrics) };
   const app = express();
 
   app.set('trust proxy', config.trustProxy);
@@ -65,7 +67,9 @@ export function createApp(container: Container): Express {
 
   const pageHeaders = securityHeaders({ turnstile: config.turnstile !== null, https: config.https, imageOrigin: deliveryOrigin(config) });
   const images = imageServing({ ...deps, pageHeaders });
-  app.use(requestContext(logger));
+  app.use(requestContext(logger, container.metrics));
+  // Before the public-URL check: Prometheus scrapes by an internal address. A 404 unless METRICS_TOKEN is set.
+  app.use(metricsRoute(container.metricsExposition, config.metrics?.token));
   app.use(publicUrlCheck(config.publicUrl, logger));
   // Before anything reads a body: a body that stops arriving is answered 408 and its connection closed.
   app.use(bodyStallGuard(config, logger));
@@ -118,6 +122,7 @@ export function createApp(container: Container): Express {
   app.use(profileRoutes(deps));
   app.use(sharedAlbumRoutes(deps));
   app.use(uploadRoutes(deps));
+  app.use(oembedRoutes(deps));
   app.use(imagesRoutes(deps));
   app.use(deleteRoutes(deps));
 

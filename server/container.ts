@@ -3,6 +3,7 @@ import type { Config } from './config/config.js';
 import type { Db } from './db/knex.js';
 import { startImageFeed } from './db/change-feed.js';
 import { createRepos } from './db/repos.js';
+import { metricsFor } from './metrics/metrics.js';
 import { Semaphore } from './lib/semaphore.js';
 import { SessionLookupCache } from './services/session-lookup-cache.js';
 import { knownDevices as createKnownDevices } from './services/known-devices.service.js';
@@ -51,6 +52,8 @@ export function createContainer(input: ContainerInput) {
   const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, logger });
   const limits = input.rateLimits?.(repos) ?? createRateLimits(repos);
   const bcryptCost = input.bcryptCostForTests ?? config.bcryptCost;
+  // Off (NO_METRICS, no registry) unless METRICS_TOKEN or METRICS_LISTEN is set; one registry per container.
+  const { metrics, exposition: metricsExposition } = metricsFor(config);
 
   const auth: AuthDeps = {
     repos,
@@ -75,6 +78,7 @@ export function createContainer(input: ContainerInput) {
     logger,
     clock,
     processing: new Semaphore(config.imageConcurrency),
+    metrics,
     limits: { maxPixels: config.maxImagePixels, thumbnailSize: config.thumbnailSize, displayMaxPx: config.displayMaxPx, workDir: tempDir },
   };
 
@@ -86,7 +90,7 @@ export function createContainer(input: ContainerInput) {
   const albums: AlbumsDeps = { albums: repos.albums, clock };
   const apiKeys: ApiKeysDeps = { repos, clock };
 
-  return Object.freeze({ config, logger, clock, db, repos, imageFeed, storage, tempDir, mailer, limits, auth, sessions, sessionLookups, knownDevices, settings, deletion, upload, moderation, images, albums, staffUsers, staffImages, apiKeys });
+  return Object.freeze({ config, logger, clock, db, metrics, metricsExposition, repos, imageFeed, storage, tempDir, mailer, limits, auth, sessions, sessionLookups, knownDevices, settings, deletion, upload, moderation, images, albums, staffUsers, staffImages, apiKeys });
 }
 
 export type Container = ReturnType<typeof createContainer>;

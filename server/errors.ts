@@ -24,6 +24,8 @@
  * | payload_too_large    | file_too_large, quota_exceeded, too_many_pixels | the upload is larger than a limit             |
  * | unsupported_media    | unsupported_type            | the bytes are not a supported image                               |
  * | unprocessable        | corrupt_image, upload_refused, … | the request is well-formed but cannot be carried out        |
+ * |                      | outbound_refused            | a user-supplied URL is refused (scheme, address, redirects, size, time) |
+ * |                      | outbound_failed             | a user-supplied URL's server could not be reached                 |
  * | rate_limited         | rate_limited                | too many attempts; retryAfterSeconds says when to come back       |
  * | unavailable          | storage_unavailable, service_unavailable | a dependency is down; retryAfterSeconds when known  |
  * |                      | database_unavailable        | the database is not answering (db/unavailable.ts); Retry-After: 5 |

@@ -14,9 +14,14 @@ import { settleTempFiles } from './lib/temp-area.js';
  * nothing): importing the app is most of the start-up time.
  */
 const loadServing = () =>
-  Promise.all([import('./app.js'), import('./container.js'), import('./services/admin-setup.service.js'), import('./jobs/index.js'), import('./jobs/scheduler.js')]).then(
-    ([app, container, setup, jobs, scheduler]) => ({ ...app, ...container, ...setup, ...jobs, ...scheduler }),
-  );
+  Promise.all([
+    import('./app.js'),
+    import('./container.js'),
+    import('./services/admin-setup.service.js'),
+    import('./jobs/index.js'),
+    import('./jobs/scheduler.js'),
+    import('./http/metrics-endpoint.js'),
+  ]).then(([app, container, setup, jobs, scheduler, metrics]) => ({ ...app, ...container, ...setup, ...jobs, ...scheduler, ...metrics }));
 
 // Start-up order: config → database (migrate) → storage check → HTTP. SIGTERM drains and stops.
 // WEB_CONCURRENCY > 1: this process becomes the cluster primary (cluster.ts) and each worker runs serve().
@@ -65,11 +70,11 @@ async function serve(configured: Config, role: WorkerRole | null, fail: (message
     }
     throw err;
   }
-  const { createApp, createContainer, issueSetupToken, JOBS, createScheduler, SchedulerConfigError } = await serving;
+  const { createApp, createContainer, issueSetupToken, JOBS, createScheduler, SchedulerConfigError, startMetricsListener } = await serving;
   const container = createContainer({ config, logger, ...runtime });
   let scheduler;
   try {
-    scheduler = createScheduler(container, JOBS);
+    scheduler = createScheduler(container, JOBS, { metrics: container.metrics });
   } catch (err) {
     if (!(err instanceof SchedulerConfigError)) throw err;
     await container.imageFeed?.close();
@@ -88,6 +93,23 @@ async function serve(configured: Config, role: WorkerRole | null, fail: (message
   }
 
   const app = createApp(container);
+  // METRICS_LISTEN: /metrics on its own address (no token; bind it to loopback or a private network). With several
+  // workers only the first serves it (its own numbers: one worker's share of the traffic).
+  let metricsServer: Server | null = null;
+  if (config.metrics?.listen && container.metricsExposition && (!role || role.first)) {
+    const { host, port } = config.metrics.listen;
+    try {
+      metricsServer = await startMetricsListener(container.metricsExposition, config.metrics.listen);
+      logger.info({ metrics: `${host}:${port}` }, 'metrics are served on METRICS_LISTEN');
+    } catch (err) {
+      const message = `METRICS_LISTEN ${host}:${port}: cannot listen (${(err as NodeJS.ErrnoException).code ?? String(err)})`;
+      await container.imageFeed?.close();
+      await runtime.db.destroy();
+      logger.fatal(message);
+      fail(message);
+      return;
+    }
+  }
   let stopping = false;
   // Express 5 hands a listen error (port in use, not permitted) to this callback: without a port there is nothing to
   // serve, so the process says why and exits EXIT_CANNOT_LISTEN (in a cluster, the primary says it once and exits).
@@ -95,6 +117,7 @@ async function serve(configured: Config, role: WorkerRole | null, fail: (message
     if (err) {
       const message = cannotListen(err as NodeJS.ErrnoException, config);
       stopping = true; // a SIGTERM now has nothing to drain: this exits on its own
+      metricsServer?.close();
       void (async () => {
         try {
           await container.imageFeed?.close();
@@ -128,9 +151,12 @@ async function serve(configured: Config, role: WorkerRole | null, fail: (message
     }, config.shutdownTimeoutMs);
     force.unref();
     const jobsStopped = scheduler.stop(); // no new runs; a run in progress finishes before the database closes
+    const metricsClosed = new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
+    metricsServer?.closeAllConnections();
     server.close(async () => {
       clearTimeout(force);
       await jobsStopped;
+      await metricsClosed;
       await container.imageFeed?.close();
       await runtime.db.destroy();
       runtime.storage.destroy?.();

@@ -79,6 +79,13 @@ export function formError(req: Request, res: Response, err: unknown, accept: (e:
   return publicError;
 }
 
+const BACKEND_ERROR_CODES: ReadonlySet<string> = new Set(['storage_unavailable', 'storage_full', 'database_unavailable']);
+
+/** Marks an answer as a storage or database failure, for the metrics (requestContext counts it when the answer ends). */
+export function noteBackendError(res: Response, error: PublicError): void {
+  if (BACKEND_ERROR_CODES.has(error.code)) res.locals.backendError = error.code;
+}
+
 export const notFoundHandler: RequestHandler = (_req, _res, next) => next(new NotFound());
 
 function escapeHtml(s: string): string {
@@ -98,6 +105,7 @@ export function errorHandler(logger: Logger, options: { probeDatabase?: () => Pr
   return (err, req, res, _next) => {
     const publicError = toPublicError(err, { upload: isUploadRequest(req) });
     const requestId = String(res.locals.requestId ?? '');
+    noteBackendError(res, publicError);
     // The route pattern, not the path: a path can carry a secret (a delete key, an emailed token).
     // A full disk and a database outage are logged once per burst and counted, not once per request; an upload
     // too large for the space left is a rate-limited warning (lib/storage-full.ts).

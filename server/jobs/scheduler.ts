@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { tryWithAdvisoryLock } from '../db/advisory-lock.js';
 import { databaseNow } from '../db/knex.js';
 import { DAY_MS, type Job, type JobDeps, type JobResult } from './job.js';
+import { NO_METRICS, secondsSince, type Metrics } from '../metrics/types.js';
 
 export type RunOutcome =
   | { status: 'ran'; runId: string; result: JobResult }
@@ -76,8 +77,9 @@ export class SchedulerConfigError extends Error {
  * slot. Daily retention jobs do not depend on the process being awake at one exact second; a process that was down
  * across a tick runs it when it starts; the (job, slot) claim keeps it to once per slot across replicas.
  */
-export function createScheduler(deps: JobDeps, jobs: readonly Job[], options: { now?: () => Promise<Date> } = {}): Scheduler {
+export function createScheduler(deps: JobDeps, jobs: readonly Job[], options: { now?: () => Promise<Date>; metrics?: Pick<Metrics, 'jobRun'> } = {}): Scheduler {
   const { db, repos, logger, config } = deps;
+  const metrics = options.metrics ?? NO_METRICS;
   const now = options.now ?? (() => databaseNow(db));
   const known = new Set(jobs.map((j) => j.name));
   for (const name of [...config.jobsDisabled, ...Object.keys(config.jobSchedules)]) {
@@ -119,11 +121,21 @@ export function createScheduler(deps: JobDeps, jobs: readonly Job[], options: { 
   const run = async (name: string, slot?: Date): Promise<RunOutcome> => {
     const job = jobs.find((j) => j.name === name);
     if (!job) throw new SchedulerConfigError(`no job is called "${name}"`);
-    if (running.has(name)) return { status: 'skipped', reason: 'running' };
+    if (running.has(name)) {
+      metrics.jobRun(name, 'skipped', null);
+      return { status: 'skipped', reason: 'running' };
+    }
+    const started = process.hrtime.bigint();
     const outcome = (async () => execute(job, slot ?? (await now())))();
     running.set(name, outcome);
     try {
-      return await outcome;
+      const settled = await outcome;
+      metrics.jobRun(name, settled.status === 'ran' ? 'success' : settled.status === 'failed' ? 'failure' : 'skipped', settled.status === 'skipped' ? null : secondsSince(started));
+      return settled;
+    } catch (err) {
+      // The run could not start or be recorded (the database is out): a failure, which the caller logs.
+      metrics.jobRun(name, 'failure', secondsSince(started));
+      throw err;
     } finally {
       running.delete(name);
     }

@@ -10,7 +10,8 @@ import type { Semaphore } from '../lib/semaphore.js';
 import { imageKeys } from '../storage/keys.js';
 import type { StorageDriver } from '../storage/storage.js';
 import { ReservationLost, trackWrites } from './storage-cleanup.service.js';
-import { Forbidden, messages as errorMessages, NotFound, ServiceUnavailable, Unprocessable } from '../errors.js';
+import { NO_METRICS, secondsSince, type Metrics } from '../metrics/types.js';
+import { AppError, Forbidden, messages as errorMessages, NotFound, ServiceUnavailable, Unprocessable } from '../errors.js';
 import { isBlocked } from './hash-blocklist.service.js';
 import { processImage } from './image-processing.service.js';
 import { storedBytes } from './quota.service.js';
@@ -32,6 +33,8 @@ export type UploadDeps = {
   logger: Logger;
   clock: () => Date;
   limits: { maxPixels: number; thumbnailSize: number; displayMaxPx: number; workDir: string };
+  /** Uploads by result and processing time (metrics/types.ts); none when metrics are off. */
+  metrics?: Pick<Metrics, 'uploadFinished' | 'imageProcessed'>;
 };
 
 export type UploadInput = {
@@ -87,9 +90,28 @@ export async function admitUpload(
  * reserved before the first write are deleted by the storage-cleanup job once the reservation comes due.
  */
 export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise<UploadResult> {
+  const metrics = deps.metrics ?? NO_METRICS;
+  try {
+    const result = await storeUpload(deps, input, metrics);
+    metrics.uploadFinished('created');
+    return result;
+  } catch (err) {
+    // Refused: the uploader's file or request (a 4xx); failed: the server could not finish it.
+    const refused = err instanceof AppError && !['internal', 'unavailable', 'insufficient_storage'].includes(err.kind);
+    metrics.uploadFinished(refused ? 'refused' : 'failed');
+    throw err;
+  }
+}
+
+async function storeUpload(deps: UploadDeps, input: UploadInput, metrics: Pick<Metrics, 'imageProcessed'>): Promise<UploadResult> {
   // Checked before the work, so a wrong album costs nothing; checked again when the image joins it.
   if (input.albumId && !(input.ownerId && (await deps.repos.albums.findForOwner(input.ownerId, input.albumId)))) throw new NotFound();
-  const processed = await deps.processing.run(() => processImage(input.tempPath, deps.limits));
+  const processed = await deps.processing.run(async () => {
+    const started = process.hrtime.bigint();
+    const result = await processImage(input.tempPath, deps.limits);
+    metrics.imageProcessed(secondsSince(started));
+    return result;
+  });
   try {
     if (await isBlocked(deps.repos, processed.hashes, deps.blocklistMatchDistance)) {
       await deps.repos.securityLog.insert({ event: 'upload.refused', userId: input.ownerId, ip: input.ip, userAgent: input.userAgent, detail: { cause: 'blocklist' } }, deps.clock());

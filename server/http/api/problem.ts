@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { NotFound } from '../../errors.js';
 import { databaseOutageLog } from '../../db/outage-log.js';
 import { noRoomLog, storageFullLog } from '../../lib/storage-full.js';
-import { isUploadRequest, toPublicError, type PublicError } from '../errors.js';
+import { isUploadRequest, noteBackendError, toPublicError, type PublicError } from '../errors.js';
 
 /**
  * Errors under /api/v1 as RFC 9457 problem details (application/problem+json). Statuses and codes come from the
@@ -98,6 +98,7 @@ export function problemHandler(deps: { publicUrl: string; logger: Logger; routeO
   return (err, req, res, _next) => {
     const error = toPublicError(err, { upload: isUploadRequest(req) });
     const requestId = String(res.locals.requestId ?? '');
+    noteBackendError(res, error);
     if (error.status >= 500 && !noRoom.failed(err) && !diskFull.failed(err) && !outage.failed(err)) {
       deps.logger.error({ err, requestId, method: req.method, route: deps.routeOf(req) }, 'api request failed');
     }

@@ -2,6 +2,7 @@ import { LRUCache } from 'lru-cache';
 import type { ImageChange } from '../../db/image-changes.js';
 import type { StorageDriver } from '../../storage/storage.js';
 import type { HeldBytes, StoredFile } from '../serve-stored-file.js';
+import { NO_METRICS, type Metrics } from '../../metrics/types.js';
 
 export const BYTES_CACHE_LIMITS = {
   /** All held bytes together. */
@@ -48,7 +49,10 @@ export class VariantBytesCache {
   readonly #keysOf = new Map<string, Set<string>>();
   #epoch = 0;
 
-  constructor(readonly limits = BYTES_CACHE_LIMITS) {
+  constructor(
+    readonly limits = BYTES_CACHE_LIMITS,
+    private readonly metrics: Pick<Metrics, 'cacheLookup'> = NO_METRICS,
+  ) {
     this.#held = new LRUCache<string, Held>({
       maxSize: limits.maxBytes,
       maxEntrySize: limits.maxEntryBytes,
@@ -66,14 +70,17 @@ export class VariantBytesCache {
   /** What serveStoredFile reads one image's variants through. */
   of(imageId: string): HeldBytes {
     return {
-      peek: (file) => this.peek(file),
+      peek: (file) => this.#peek(file),
       read: (file, storage) => this.#read(imageId, file, storage),
     };
   }
 
   /** The bytes if they are held now (the image front answers only from memory). */
   peek(file: StoredFile): Buffer | undefined {
-    return this.#peek(file);
+    const bytes = this.#peek(file);
+    // Counted here as a hit only: a miss falls back to the router, whose read() counts it once.
+    if (bytes) this.metrics.cacheLookup('bytes', true);
+    return bytes;
   }
 
   drop(change: ImageChange): void {
@@ -102,7 +109,8 @@ export class VariantBytesCache {
   }
 
   async #read(imageId: string, file: StoredFile, storage: StorageDriver): Promise<Buffer | undefined> {
-    const held = this.peek(file);
+    const held = this.#peek(file);
+    this.metrics.cacheLookup('bytes', held !== undefined);
     if (held) return held;
     if (file.size > this.limits.maxEntryBytes) return undefined;
     if (!this.#seen.get(file.key)) {

@@ -14,8 +14,9 @@ import { deliveryOrigin } from '../delivery.js';
 import { imageFront, type ImageFront } from './image-front.js';
 import { variantSender } from './send-variant.js';
 import { VARIANTS, type Variant } from './variants.js';
+import type { ServedVariant } from '../../metrics/types.js';
 
-export type ImageServingDeps = Pick<RouteDeps, 'config' | 'storage' | 'sessions' | 'sessionLookups' | 'logger' | 'servedImages'> & {
+export type ImageServingDeps = Pick<RouteDeps, 'config' | 'storage' | 'sessions' | 'sessionLookups' | 'logger' | 'servedImages' | 'metrics'> & {
   /** The page headers middleware (helmet) that every other response passes through. */
   pageHeaders: RequestHandler;
 };
@@ -65,7 +66,7 @@ function fixedHeadersOf(pageHeaders: RequestHandler): Array<[string, string]> {
 export function imageServing(deps: ImageServingDeps): { front: ImageFront; router: Router } {
   const router = Router();
   const rows = deps.servedImages;
-  const bytes = new VariantBytesCache();
+  const bytes = new VariantBytesCache(undefined, deps.metrics);
   rows.onDrop((change) => bytes.drop(change));
   const send = variantSender(deps.config, deps.storage);
   const fixedHeaders = fixedHeadersOf(deps.pageHeaders);
@@ -96,7 +97,7 @@ export function imageServing(deps: ImageServingDeps): { front: ImageFront; route
     deps.pageHeaders(req, res, noop);
   };
 
-  const serve = (variant: Variant): RequestHandler => {
+  const serve = (name: ServedVariant, variant: Variant): RequestHandler => {
     return async (req, res, next) => {
       // The front already failed asking the database or the store: the full stack answers with that, not asking twice.
       if (servingFailureOf(req)) return next();
@@ -110,6 +111,7 @@ export function imageServing(deps: ImageServingDeps): { front: ImageFront; route
         // A change heard since the row was read (a deletion, a switch to private) sends it to the full stack, which reads afresh.
         if (rows.epoch !== since || !isServableTo(image, viewer)) return next();
         await send(req, res, image.visibility, variant.file(image), { held: bytes.of(image.id), headers: headers(req, res) });
+        if (req.method === 'GET' && (res.statusCode === 200 || res.statusCode === 206)) deps.metrics.bytesServed(name, Number(res.getHeader('Content-Length') ?? 0));
       } catch (err) {
         if (res.headersSent) throw err;
         // The full stack answers it (its error page needs the page middleware): missing bytes are looked up again
@@ -122,12 +124,12 @@ export function imageServing(deps: ImageServingDeps): { front: ImageFront; route
     };
   };
 
-  for (const variant of Object.values(VARIANTS)) router.get(variant.path, serve(variant));
+  for (const [name, variant] of Object.entries(VARIANTS)) router.get(variant.path, serve(name as ServedVariant, variant));
 
   // Redirect and offload modes answer with no bytes from memory: the front leaves every request to the router.
   const front: ImageFront =
     deliveryOrigin(deps.config) === undefined && !deps.config.proxyOffload
-      ? imageFront({ rows, bytes, fixedHeaders, viewerOf, logger: deps.logger, failed: (req, err) => failures.set(req, err) })
+      ? imageFront({ rows, bytes, fixedHeaders, viewerOf, logger: deps.logger, metrics: deps.metrics, failed: (req, err) => failures.set(req, err) })
       : (_req, _res, fallback) => fallback();
   return { front, router };
 }

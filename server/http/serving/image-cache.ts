@@ -3,6 +3,7 @@ import type { ImageChange } from '../../db/image-changes.js';
 import type { ImageRecord } from '../../db/images.repo.js';
 import type { Repos } from '../../db/repos.js';
 import { servedImageOf, type ServedImage } from './variants.js';
+import { NO_METRICS, type Metrics } from '../../metrics/types.js';
 
 /** Rows kept in memory: about 600 bytes an entry (measured), so about 30 MB when full. */
 export const IMAGE_CACHE_ENTRIES = 50_000;
@@ -27,6 +28,7 @@ export class ServedImageCache {
   constructor(
     private readonly repos: Pick<Repos, 'images' | 'imageChanges'>,
     max = IMAGE_CACHE_ENTRIES,
+    private readonly metrics: Pick<Metrics, 'cacheLookup'> = NO_METRICS,
   ) {
     this.#rows = new LRUCache({ max });
     // Held weakly: an app that is dropped (tests build many on one database) leaves nothing subscribed behind.
@@ -45,13 +47,17 @@ export class ServedImageCache {
 
   /** The row if it is held and this process may trust it now; undefined: ask find(). */
   peek(id: string): ServedImage | undefined {
-    return this.repos.imageChanges.coherent() ? this.#rows.get(id) : undefined;
+    const held = this.repos.imageChanges.coherent() ? this.#rows.get(id) : undefined;
+    // Counted here as a hit only: after a miss the caller asks find(), which counts it once.
+    if (held) this.metrics.cacheLookup('rows', true);
+    return held;
   }
 
   /** The row (its served fields), from memory when this process may trust it, else from the database. */
   find(id: string): Promise<ServedImage | null> {
     const trusted = this.repos.imageChanges.coherent();
     const held = trusted ? this.#rows.get(id) : undefined;
+    this.metrics.cacheLookup('rows', held !== undefined);
     if (held) return Promise.resolve(held);
     const pending = this.#loading.get(id);
     if (pending) return pending;

@@ -9,6 +9,7 @@ import { storedFileHeaders, type StoredFile } from '../serve-stored-file.js';
 import type { VariantBytesCache } from './bytes-cache.js';
 import type { ServedImageCache } from './image-cache.js';
 import { VARIANTS, type ServedImage, type Variant } from './variants.js';
+import { secondsSince, type Metrics, type ServedVariant } from '../../metrics/types.js';
 
 /** A request the front does not answer goes on to Express (the fast router, then the full stack) untouched. */
 export type Fallback = () => void;
@@ -22,6 +23,8 @@ export type ImageFrontDeps = {
   /** The signed-in user's id, for a private image only (null: none, or a dead session, which the full stack clears). */
   viewerOf: (req: IncomingMessage) => Promise<string | null>;
   logger: Logger;
+  /** One observation per answered request (its route pattern), and the bytes it sent. */
+  metrics: Pick<Metrics, 'httpRequest' | 'bytesServed'>;
   /** Records what the front failed with, so the full stack answers with it instead of asking again. */
   failed: (req: IncomingMessage, err: unknown) => void;
 };
@@ -30,8 +33,8 @@ export type ImageFrontDeps = {
 const IMAGE_URL = /^\/([a-z])\/([A-Za-z0-9]{1,64})\.([A-Za-z0-9]{1,10})(?:\?.*)?$/;
 
 /** The variant served at each one-letter prefix, taken from VARIANTS so a new variant needs no change here. */
-const BY_PREFIX = new Map<string, { variant: Variant; route: string }>(
-  Object.values(VARIANTS).map((variant) => [variant.path[1]!, { variant, route: variant.path }]),
+const BY_PREFIX = new Map<string, { variant: Variant; route: string; name: ServedVariant }>(
+  Object.entries(VARIANTS).map(([name, variant]) => [variant.path[1]!, { variant, route: variant.path, name: name as ServedVariant }]),
 );
 
 /**
@@ -67,14 +70,13 @@ export function imageFront(deps: ImageFrontDeps): ImageFront {
   const headersOf = headerCache(deps.fixedHeaders);
 
   /** Answers from memory, or returns false (nothing written) when the bytes are not held. */
-  const answer = (req: IncomingMessage, res: ServerResponse, image: ServedImage, variant: Variant, route: string): boolean => {
+  const answer = (req: IncomingMessage, res: ServerResponse, image: ServedImage, variant: Variant, route: string, name: ServedVariant, started: bigint): boolean => {
     const { file, etag, lastModified, headers } = headersOf(image, variant);
     const notModified = fresh(req.headers, { etag, 'last-modified': lastModified });
     const bytes = notModified ? undefined : deps.bytes.peek(file);
     if (!notModified && !bytes) return false;
     const requestId = randomUUID();
     if (deps.logger.isLevelEnabled('debug')) {
-      const started = process.hrtime.bigint();
       res.on('finish', () => {
         deps.logger.debug({ requestId, method: req.method, route, status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'request');
       });
@@ -85,8 +87,12 @@ export function imageFront(deps: ImageFrontDeps): ImageFront {
     } else {
       res.writeHead(200, ['X-Request-Id', requestId, ...headers, 'Content-Length', String(bytes.length)]);
       if (req.method === 'HEAD') res.end();
-      else res.end(bytes);
+      else {
+        res.end(bytes);
+        deps.metrics.bytesServed(name, bytes.length);
+      }
     }
+    deps.metrics.httpRequest(req.method!, route, res.statusCode, secondsSince(started));
     return true;
   };
 
@@ -94,8 +100,8 @@ export function imageFront(deps: ImageFrontDeps): ImageFront {
    * Decides on a row read when the change count stood at `since`: a change heard meanwhile (the row was read, or
    * the session looked up, before a deletion or a switch to private) sends the request on, to be looked up afresh.
    */
-  const answered = (req: IncomingMessage, res: ServerResponse, image: ServedImage, variant: Variant, route: string, since: number): boolean =>
-    deps.rows.epoch === since && answer(req, res, image, variant, route);
+  const answered = (req: IncomingMessage, res: ServerResponse, image: ServedImage, served: { variant: Variant; route: string; name: ServedVariant }, since: number, started: bigint): boolean =>
+    deps.rows.epoch === since && answer(req, res, image, served.variant, served.route, served.name, started);
 
   return (req, res, fallback) => {
     // A request with a body (allowed on a GET, and never needed) goes to Express, whose stall guard watches bodies.
@@ -104,15 +110,16 @@ export function imageFront(deps: ImageFrontDeps): ImageFront {
     const match = IMAGE_URL.exec(req.url ?? '');
     const served = match && BY_PREFIX.get(match[1]!);
     if (!served || !isImageId(match[2]!)) return fallback();
+    const started = process.hrtime.bigint();
     const [, , id, ext] = match as unknown as [string, string, string, string];
-    const { variant, route } = served;
+    const { variant } = served;
     const since = deps.rows.epoch;
     const held = deps.rows.peek(id);
     if (held && held.visibility !== 'private') {
       // The common case, answered without a promise: a held row that needs no session.
       let done = false;
       try {
-        done = variant.accepts(held, ext) && isServableTo(held, null) && answered(req, res, held, variant, route, since);
+        done = variant.accepts(held, ext) && isServableTo(held, null) && answered(req, res, held, served, since, started);
       } catch (err) {
         if (res.headersSent) {
           res.destroy(err as Error);
@@ -128,7 +135,7 @@ export function imageFront(deps: ImageFrontDeps): ImageFront {
         const image = held ?? (await deps.rows.find(id));
         if (image && variant.accepts(image, ext)) {
           const viewer = image.visibility === 'private' ? await deps.viewerOf(req) : null;
-          done = isServableTo(image, viewer) && answered(req, res, image, variant, route, since);
+          done = isServableTo(image, viewer) && answered(req, res, image, served, since, started);
         }
       } catch (err) {
         if (res.headersSent) {
