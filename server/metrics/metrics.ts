@@ -21,6 +21,9 @@ export type MetricsExposition = { text(): Promise<string>; readonly contentType:
  * process metrics and Pixbin's own. Every series that can be known up front is created at 0, so dashboards and
  * alerts see it before the first event.
  */
+/** Label sets kept bound (method × route × status): the routes are a fixed set, so this is a ceiling, not an LRU. */
+const MAX_HTTP_CHILDREN = 2000;
+
 export function createMetrics(options: { prefix?: string } = {}): Metrics & MetricsExposition {
   const prefix = options.prefix ?? 'pixbin_';
   const registry = new Registry();
@@ -51,6 +54,10 @@ export function createMetrics(options: { prefix?: string } = {}): Metrics & Metr
   for (const result of ['created', 'refused', 'failed'] satisfies UploadResult[]) uploads.inc({ result }, 0);
   for (const variant of ['original', 'thumbnail', 'display'] satisfies ServedVariant[]) bytes.inc({ variant }, 0);
   for (const name of ['rows', 'bytes'] satisfies CacheName[]) for (const result of ['hit', 'miss']) cache.inc({ cache: name, result }, 0);
+  const bytesChildren = { original: bytes.labels({ variant: 'original' }), thumbnail: bytes.labels({ variant: 'thumbnail' }), display: bytes.labels({ variant: 'display' }) };
+  const cacheChild = (name: CacheName) => ({ hit: cache.labels({ cache: name, result: 'hit' }), miss: cache.labels({ cache: name, result: 'miss' }) });
+  const cacheChildren = { rows: cacheChild('rows'), bytes: cacheChild('bytes') };
+  const httpChildren = new Map<string, ReturnType<typeof http.labels>>();
   for (const outcome of ['delivered', 'retrying', 'failed'] satisfies WebhookOutcome[]) webhooks.inc({ outcome }, 0);
   for (const kind of ['storage_unavailable', 'storage_full', 'database_unavailable'] satisfies BackendErrorKind[]) backend.inc({ kind }, 0);
 
@@ -59,14 +66,21 @@ export function createMetrics(options: { prefix?: string } = {}): Metrics & Metr
     contentType: registry.contentType,
     text: () => registry.metrics(),
     httpRequest(method, route, status, seconds) {
-      http.observe({ method: METHODS.has(method) ? method : 'other', route, status_class: statusClass(status) }, seconds);
+      // Bound children kept by label set: the image front observes once per answer, and labels() hashes each call.
+      const key = `${method}\u0000${route}\u0000${status}`;
+      let child = httpChildren.get(key);
+      if (!child) {
+        child = http.labels({ method: METHODS.has(method) ? method : 'other', route, status_class: statusClass(status) });
+        if (httpChildren.size < MAX_HTTP_CHILDREN) httpChildren.set(key, child);
+      }
+      child.observe(seconds);
     },
     uploadFinished: (result) => uploads.inc({ result }),
     imageProcessed: (seconds) => processing.observe(seconds),
     bytesServed(variant, count) {
-      if (count > 0) bytes.inc({ variant }, count);
+      if (count > 0) bytesChildren[variant].inc(count);
     },
-    cacheLookup: (name, hit) => cache.inc({ cache: name, result: hit ? 'hit' : 'miss' }),
+    cacheLookup: (name, hit) => cacheChildren[name][hit ? 'hit' : 'miss'].inc(),
     jobRun(job: string, outcome: JobOutcome, seconds: number | null) {
       jobRuns.inc({ job, outcome });
       if (seconds !== null) jobSeconds.observe({ job, outcome }, seconds);

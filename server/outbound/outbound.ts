@@ -134,6 +134,21 @@ export function parseOutboundAllow(entries: readonly string[]): OutboundAllowLis
 const inRanges = (addr: ipaddr.IPv4 | ipaddr.IPv6, ranges: readonly Cidr[]): boolean =>
   ranges.some(([net, bits]) => net.kind() === addr.kind() && addr.match(net, bits));
 
+/** IPv6 forms that carry an IPv4 address in their last 32 bits: judged as that IPv4 address. */
+const IPV4_CARRIERS: Cidr[] = [
+  ipaddr.parseCIDR('::ffff:0:0/96'), // IPv4-mapped
+  ipaddr.parseCIDR('::/96'), // IPv4-compatible (deprecated, still routed by some stacks)
+  ipaddr.parseCIDR('64:ff9b::/96'), // NAT64 well-known prefix (RFC 6052)
+  ipaddr.parseCIDR('64:ff9b:1::/48'), // NAT64 local-use prefix (RFC 8215)
+  ipaddr.parseCIDR('::ffff:0:0:0/96'), // SIIT IPv4-translated (RFC 6145)
+];
+
+function embeddedIPv4(addr: ipaddr.IPv4 | ipaddr.IPv6): ipaddr.IPv4 | ipaddr.IPv6 {
+  if (addr.kind() !== 'ipv6' || !inRanges(addr, IPV4_CARRIERS)) return addr;
+  // "::" and "::1" sit in ::/96 too: as 0.0.0.0 and 0.0.0.1 they fall in 0.0.0.0/8, which is refused like them.
+  return new ipaddr.IPv4((addr as ipaddr.IPv6).toByteArray().slice(12, 16));
+}
+
 /** The policy. `hostAllowed`: the URL's host name is listed in OUTBOUND_ALLOW. */
 function checkAddress(address: string, allow: OutboundAllowList, hostAllowed: boolean): boolean {
   let addr: ipaddr.IPv4 | ipaddr.IPv6;
@@ -142,7 +157,7 @@ function checkAddress(address: string, allow: OutboundAllowList, hostAllowed: bo
   } catch {
     return false;
   }
-  if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress()) addr = (addr as ipaddr.IPv6).toIPv4Address();
+  addr = embeddedIPv4(addr);
   const range = addr.range();
   if (range === 'unspecified' || inRanges(addr, ALWAYS_REFUSED)) return false;
   if (hostAllowed || inRanges(addr, allow.cidrs)) return true;

@@ -48,7 +48,7 @@ describe('oEmbed (GET /oembed)', function () {
     expect(res.status, res.body.toString()).to.equal(200);
     expect(res.headers['content-type']).to.match(/^application\/json/);
     expect(res.headers['access-control-allow-origin']).to.equal('*');
-    expect(res.headers['cache-control']).to.equal('public, max-age=3600');
+    expect(res.headers['cache-control']).to.equal('public, max-age=300');
     expect(res.headers['set-cookie'], 'no cookie').to.equal(undefined);
     expect(res.json()).to.deep.equal({
       version: '1.0',

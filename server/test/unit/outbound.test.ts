@@ -156,6 +156,9 @@ describe('outbound: the one guarded way out', () => {
       `http://192.168.1.1/`,
       `http://[64:ff9b::7f00:1]/`, // NAT64 of 127.0.0.1
       `http://[2002:7f00:1::]/`, // 6to4 of 127.0.0.1
+      `http://[::7f00:1]:${port}/ok`, // IPv4-compatible form of 127.0.0.1
+      `http://[::a9fe:a9fe]/`, // IPv4-compatible form of 169.254.169.254
+      `http://[64:ff9b:1::a9fe:a9fe]/`, // NAT64 local-use prefix, metadata
       `https://127.0.0.1:${port}/ok`,
     ];
 
@@ -245,7 +248,7 @@ describe('outbound: the one guarded way out', () => {
 
     it('never opens 0.0.0.0, :: or the metadata endpoints, even under 0.0.0.0/0', async () => {
       const outbound = createOutbound({ allow: ['0.0.0.0/0', '::/0'] });
-      for (const url of [`http://0.0.0.0:${target.port}/ok`, `http://[::]:${target.port}/ok`, 'http://169.254.169.254/', 'http://[fd00:ec2::254]/']) {
+      for (const url of [`http://0.0.0.0:${target.port}/ok`, `http://[::]:${target.port}/ok`, 'http://169.254.169.254/', 'http://[fd00:ec2::254]/', 'http://[64:ff9b::a9fe:a9fe]/']) {
         expect((await refusal(outbound.fetchStream(url, { connectTimeoutMs: 500 }))).reason, url).to.equal('address');
       }
       expect(outbound.isAddressAllowed('127.0.0.1')).to.equal(true);

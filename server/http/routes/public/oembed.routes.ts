@@ -9,6 +9,7 @@ import type { RouteDeps } from '../../route-deps.js';
 
 /** How long a consumer may keep an answer (oEmbed cache_age, and the response's Cache-Control), in seconds. */
 export const OEMBED_CACHE_AGE = 3600;
+const OEMBED_HTTP_MAX_AGE = 300;
 const PROVIDER_NAME = 'Pixbin';
 /** A positive whole number of pixels; nine digits is far past any screen and keeps the arithmetic exact. */
 const PIXELS = /^[1-9][0-9]{0,8}$/;
@@ -125,7 +126,9 @@ export function oembedRoutes(deps: Pick<RouteDeps, 'config' | 'repos'>): Router 
       const picture = embeddedPicture(publicUrl, image, max);
       const thumbnail = fitWithin({ width: image.thumbWidth, height: image.thumbHeight }, max);
       const author = image.visibility === 'public' && image.ownerId ? await publicProfileOf(deps, image.ownerId) : null;
-      res.set('Cache-Control', `public, max-age=${OEMBED_CACHE_AGE}`).json({
+      // Shared caches keep the answer briefly: an image made private or hidden must not stay announced for the hour
+      // that cache_age suggests to consumers (its bytes are refused at once either way).
+      res.set('Cache-Control', `public, max-age=${OEMBED_HTTP_MAX_AGE}`).json({
         version: '1.0',
         type: 'photo',
         url: picture.url,
