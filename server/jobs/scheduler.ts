@@ -1,4 +1,5 @@
 import { databaseOutageLog } from '../db/outage-log.js';
+import { seconds } from '../lib/burst-log.js';
 import { storageFullLog } from '../lib/storage-full.js';
 import { randomUUID } from 'node:crypto';
 import cron, { type Logger as CronLogger, type ScheduledTask } from 'node-cron';
@@ -214,16 +215,18 @@ export function createScheduler(deps: JobDeps, jobs: readonly Job[], options: { 
       started = true;
       const nodeCronLogger = cronLogger(logger);
       tasks = active.map((job) => {
+        const schedule = scheduleOf(job);
+        // The tick names the slot, so replicas woken a moment apart name the same one: its minute, or its second for a
+        // schedule with a seconds field (six fields).
+        const bySecond = schedule.trim().split(/\s+/).length === 6;
         const task = cron.schedule(
-          scheduleOf(job),
+          schedule,
           async (context) => {
             const slot = new Date(context.date);
-            // The tick names the slot, so replicas woken a moment apart name the same one: its minute, or its second for a
-            // schedule with a seconds field (six fields).
-            if ((config.jobSchedules[job.name] ?? job.schedule).trim().split(/\s+/).length === 6) slot.setUTCMilliseconds(0);
+            if (bySecond) slot.setUTCMilliseconds(0);
             else slot.setUTCSeconds(0, 0);
             const lateMs = Date.now() - context.date.getTime();
-            if (lateMs > LATE_TICK_LOG_MS) logger.warn({ job: job.name, slot, tick: context.date, lateMs }, `cron tick for ${job.name} came ${Math.round(lateMs / 100) / 10} s late (the process was paused or busy): running it now`);
+            if (lateMs > LATE_TICK_LOG_MS) logger.warn({ job: job.name, slot, tick: context.date, lateMs }, `cron tick for ${job.name} came ${seconds(lateMs)} s late (the process was paused or busy): running it now`);
             await run(job.name, slot).catch((err: unknown) => onBackgroundError(err, job.name));
           },
           { name: `pixbin:${job.name}`, timezone: 'UTC', noOverlap: true, missedExecutionTolerance: LATE_TICK_TOLERANCE_MS, logger: nodeCronLogger },

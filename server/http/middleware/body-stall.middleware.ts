@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { API_BASE } from '../api/endpoint.js';
 import { problemBody } from '../api/problem.js';
 import { wantsJson, type PublicError } from '../errors.js';
+import { plural, seconds } from '../../lib/burst-log.js';
 
 /**
  * Cuts off request bodies that stop arriving (issue 15, item 1). Without it, a POST that declares 10 MB, sends a
@@ -33,9 +34,9 @@ const ANSWER_FLUSH_MS = 2000;
 const CODE = 'request_timeout';
 
 const messages = {
-  stalled: (what: string, idleMs: number) => `${what} stopped: nothing arrived for ${seconds(idleMs)}. Check the connection and send it again.`,
+  stalled: (what: string, idleMs: number) => `${what} stopped: nothing arrived for ${secondsText(idleMs)}. Check the connection and send it again.`,
   tooSlow: (what: string, windowMs: number) =>
-    `${what} arrived too slowly (under ${MIN_BYTES_PER_SECOND / 1024} kB a second for ${seconds(windowMs)}). Check the connection and send it again.`,
+    `${what} arrived too slowly (under ${MIN_BYTES_PER_SECOND / 1024} kB a second for ${secondsText(windowMs)}). Check the connection and send it again.`,
 };
 
 /** What the person was sending, in their words. */
@@ -45,10 +46,7 @@ function whatWasSent(req: Request): string {
   return 'The request';
 }
 
-function seconds(ms: number): string {
-  const s = Math.round(ms / 100) / 10;
-  return `${s} second${s === 1 ? '' : 's'}`;
-}
+const secondsText = (ms: number): string => plural(seconds(ms), 'second', 'seconds');
 
 type Cause = 'stalled' | 'too_slow';
 

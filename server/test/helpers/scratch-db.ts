@@ -5,6 +5,7 @@ import path from 'node:path';
 import knexFactory from 'knex';
 import { randomBase62 } from '../../lib/ids.js';
 import { createDb, type Db, type Dialect } from '../../db/knex.js';
+import { migrationConfig } from '../../db/migrate.js';
 
 /** The PostgreSQL server the tests may create databases on (trust auth, as in CI). */
 export const POSTGRES_SERVER_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -75,3 +76,12 @@ export const MIGRATION_NAMES: readonly string[] = readdirSync('migrations')
 
 /** The tables the migrations create (update it with every new table). */
 export const APP_TABLES: readonly string[] = ['album_images', 'albums', 'api_keys', 'api_requests', 'app_secrets', 'audit_log', 'consent_log', 'counter_notices', 'daily_stats', 'email_tokens', 'hash_blocklist', 'images', 'ip_bans', 'job_runs', 'privacy_requests', 'rate_limits', 'recovery_items', 'reports', 'security_log', 'sessions', 'storage_cleanup', 'users'];
+
+/** Applies migrations one at a time up to and including `last` (a test of a backfill inserts old rows in between). */
+export async function migrateThrough(db: Db, last: string): Promise<void> {
+  for (const name of MIGRATION_NAMES) {
+    await db.migrate.up(migrationConfig);
+    if (name === last) return;
+  }
+  throw new Error(`no migration ${last}`);
+}

@@ -1,25 +1,14 @@
 import { expect } from 'chai';
-import type { Db } from '../../db/knex.js';
 import { toRow } from '../../db/images.repo.js';
 import { insertInBatches } from '../../db/knex.js';
-import { migrationConfig } from '../../db/migrate.js';
 import { createRepos } from '../../db/repos.js';
 import { newImageId } from '../../lib/ids.js';
 import { fakeImage } from '../helpers/account-images.js';
-import { createScratchDb, MIGRATION_NAMES } from '../helpers/scratch-db.js';
+import { createScratchDb, migrateThrough } from '../helpers/scratch-db.js';
 import { testDialect } from '../helpers/test-db.js';
 
 const SCHEMA = '20261204120000_add_album_image_order';
 const BACKFILL = '20261204120100_backfill_album_image_order';
-
-/** Applies migrations one at a time up to and including `last`. */
-async function migrateThrough(db: Db, last: string): Promise<void> {
-  for (const name of MIGRATION_NAMES) {
-    await db.migrate.up(migrationConfig);
-    if (name === last) return;
-  }
-  throw new Error(`no migration ${last}`);
-}
 
 describe(`album_images.image_created_at: added, then backfilled from old links (${testDialect()})`, () => {
   it('the backfill copies each image’s created_at into links made before the column existed, a batch at a time', async function () {

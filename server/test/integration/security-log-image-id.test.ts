@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import type { Db } from '../../db/knex.js';
-import { migrationConfig } from '../../db/migrate.js';
-import { createScratchDb, MIGRATION_NAMES } from '../helpers/scratch-db.js';
+import { createScratchDb, migrateThrough } from '../helpers/scratch-db.js';
 import { testDialect } from '../helpers/test-db.js';
 
 const SCHEMA = '20261201120000_add_security_log_image_id';
@@ -15,15 +14,6 @@ async function indexesOf(db: Db, table: string): Promise<Array<{ name: string; d
   }
   const rows = await db.raw<Array<{ name: string; sql: string | null }>>("select name, sql from sqlite_master where type = 'index' and tbl_name = ?", [table]);
   return rows.map((r) => ({ name: r.name, definition: r.sql ?? '' }));
-}
-
-/** Applies migrations one at a time up to and including `last`. */
-async function migrateThrough(db: Db, last: string): Promise<void> {
-  for (const name of MIGRATION_NAMES) {
-    await db.migrate.up(migrationConfig);
-    if (name === last) return;
-  }
-  throw new Error(`no migration ${last}`);
 }
 
 describe(`security_log: indexed by user_id and image_id (${testDialect()})`, () => {
