@@ -53,12 +53,35 @@ function checkEveryTestHasATier(): void {
 
 const mocha = path.join(process.cwd(), 'node_modules', 'mocha', 'bin', 'mocha.js');
 
-function run(pass: Pass, mochaArgs: string[]): Promise<number> {
+/** How much of a failing pass's report is printed again at the very end (CI shows only the tail of the output). */
+const FAILURE_REPORT_CHARS = 12_000;
+
+/**
+ * Runs one pass, passing its output through as it comes, and returns its exit code and, when it failed, mocha's
+ * "N failing" report (or the last lines, if mocha died before writing one), so the end of the run can repeat it.
+ */
+function run(pass: Pass, mochaArgs: string[]): Promise<{ code: number; report: string }> {
   console.log(`\n=== Pixbin tests on ${pass.name}: ${pass.tiers.join(', ')} ===`);
   const specs = pass.tiers.map((tier) => `${TEST_ROOT}/${tier}/**/*.test.ts`);
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [mocha, ...specs, ...mochaArgs], { stdio: 'inherit', env: { ...process.env, ...pass.env } });
-    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+    const child = spawn(process.execPath, [mocha, ...specs, ...mochaArgs], { stdio: ['inherit', 'pipe', 'pipe'], env: { ...process.env, ...pass.env } });
+    let stdout = '';
+    let stderrTail = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      process.stdout.write(chunk);
+      stdout += chunk.toString('utf8');
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      process.stderr.write(chunk);
+      stderrTail = (stderrTail + chunk.toString('utf8')).slice(-FAILURE_REPORT_CHARS);
+    });
+    child.on('close', (code, signal) => {
+      const exit = code ?? (signal ? 1 : 0);
+      if (exit === 0) return resolve({ code: 0, report: '' });
+      const failing = stdout.search(/^\s*\d+ failing/m);
+      const report = failing >= 0 ? stdout.slice(failing) : `${stdout.slice(-FAILURE_REPORT_CHARS / 2)}\n${stderrTail}`;
+      resolve({ code: exit, report: report.slice(0, FAILURE_REPORT_CHARS) });
+    });
   });
 }
 
@@ -71,11 +94,11 @@ if (!process.env.TEST_DATABASE_URL && selected.some((p) => p.id === 'postgres'))
   selected = selected.filter((p) => p.id !== 'postgres');
 }
 
-const results: Array<{ pass: Pass; code: number; seconds: number }> = [];
+const results: Array<{ pass: Pass; code: number; report: string; seconds: number }> = [];
 for (const pass of selected) {
   const started = performance.now();
-  const code = await run(pass, mochaArgs);
-  results.push({ pass, code, seconds: (performance.now() - started) / 1000 });
+  const { code, report } = await run(pass, mochaArgs);
+  results.push({ pass, code, report, seconds: (performance.now() - started) / 1000 });
 }
 
 const width = Math.max(...results.map((r) => `${r.pass.name} (${r.pass.tiers.join(', ')})`.length));
@@ -84,6 +107,10 @@ for (const { pass, code, seconds } of results) {
   console.log(`${`${pass.name} (${pass.tiers.join(', ')})`.padEnd(width)}  ${seconds.toFixed(1).padStart(7)} s  ${code === 0 ? 'passed' : `FAILED (exit ${code})`}`);
 }
 console.log(`${'Total'.padEnd(width)}  ${results.reduce((sum, r) => sum + r.seconds, 0).toFixed(1).padStart(7)} s`);
+
+for (const { pass, code, report } of results) {
+  if (code !== 0) console.log(`\n=== What failed on ${pass.name} (exit ${code}) ===\n${report.trimEnd()}`);
+}
 
 const failed = results.filter((r) => r.code !== 0).map((r) => r.pass.name);
 if (failed.length) {
