@@ -95,6 +95,7 @@ const schema = z
     RECOVERY_DAYS: integer(1, 365, 14),
     IP_LOG_RETENTION_DAYS: integer(1, 3650, 90),
     API_LOG_RETENTION_DAYS: integer(1, 3650, 30),
+    WEBHOOK_LOG_RETENTION_DAYS: integer(1, 3650, 30),
     ACCOUNT_PURGE_DAYS: integer(1, 365, 30),
     JOBS_ENABLED: boolean(true),
     JOBS_DISABLED: optionalString,
@@ -207,6 +208,8 @@ export type Config = Readonly<{
   ipLogRetentionDays: number;
   /** Days an API request-log row (key, route, status, IP) lives before the rotate-api-log job deletes it. */
   apiLogRetentionDays: number;
+  /** Days a webhook delivery and its attempts (status, response code, first 1 KB of the answer) stay in the owner's delivery log. */
+  webhookLogRetentionDays: number;
   accountPurgeDays: number;
   /** false: this process runs no scheduled jobs (another replica does). */
   jobsEnabled: boolean;
@@ -351,6 +354,7 @@ export function loadConfig(env: Env = process.env): Config {
     recoveryDays: e.RECOVERY_DAYS,
     ipLogRetentionDays: e.IP_LOG_RETENTION_DAYS,
     apiLogRetentionDays: e.API_LOG_RETENTION_DAYS,
+    webhookLogRetentionDays: e.WEBHOOK_LOG_RETENTION_DAYS,
     accountPurgeDays: e.ACCOUNT_PURGE_DAYS,
     jobsEnabled: e.JOBS_ENABLED,
     jobsDisabled: Object.freeze((e.JOBS_DISABLED ?? '').split(',').map((n) => n.trim()).filter(Boolean)),

@@ -20,7 +20,7 @@ export type ApiKeyCaller = {
 export type Caller = GuestCaller | SessionCaller | ApiKeyCaller;
 
 /** What an API key may be allowed to do. */
-export const API_SCOPES = ['images:read', 'images:write', 'images:delete', 'albums:read', 'albums:write', 'account:read'] as const;
+export const API_SCOPES = ['images:read', 'images:write', 'images:delete', 'albums:read', 'albums:write', 'account:read', 'webhooks:manage'] as const;
 export type ApiScope = (typeof API_SCOPES)[number];
 
 export const GUEST: GuestCaller = Object.freeze({ kind: 'guest' });

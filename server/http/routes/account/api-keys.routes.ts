@@ -22,6 +22,7 @@ const messages = {
     'albums:read': 'See your albums',
     'albums:write': 'Create, change and delete albums, and add or remove their images',
     'account:read': 'See your username, storage use and quota',
+    'webhooks:manage': 'Create, change and delete your webhooks, and see their delivery logs',
   } satisfies Record<ApiScope, string>,
 };
 
