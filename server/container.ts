@@ -4,6 +4,7 @@ import type { Db } from './db/knex.js';
 import { startImageFeed } from './db/change-feed.js';
 import { createRepos } from './db/repos.js';
 import { metricsFor } from './metrics/metrics.js';
+import { createOutbound } from './outbound/outbound.js';
 import { Semaphore } from './lib/semaphore.js';
 import { SessionLookupCache } from './services/session-lookup-cache.js';
 import { knownDevices as createKnownDevices } from './services/known-devices.service.js';
@@ -54,6 +55,8 @@ export function createContainer(input: ContainerInput) {
   const bcryptCost = input.bcryptCostForTests ?? config.bcryptCost;
   // Off (NO_METRICS, no registry) unless METRICS_TOKEN or METRICS_LISTEN is set; one registry per container.
   const { metrics, exposition: metricsExposition } = metricsFor(config);
+  // The one way out to user-supplied URLs (webhooks, upload by URL): every hop's address checked at connection time.
+  const outbound = createOutbound({ allow: config.outboundAllow, logger });
 
   const auth: AuthDeps = {
     repos,
@@ -90,7 +93,7 @@ export function createContainer(input: ContainerInput) {
   const albums: AlbumsDeps = { albums: repos.albums, clock };
   const apiKeys: ApiKeysDeps = { repos, clock };
 
-  return Object.freeze({ config, logger, clock, db, metrics, metricsExposition, repos, imageFeed, storage, tempDir, mailer, limits, auth, sessions, sessionLookups, knownDevices, settings, deletion, upload, moderation, images, albums, staffUsers, staffImages, apiKeys });
+  return Object.freeze({ config, logger, clock, db, metrics, metricsExposition, outbound, repos, imageFeed, storage, tempDir, mailer, limits, auth, sessions, sessionLookups, knownDevices, settings, deletion, upload, moderation, images, albums, staffUsers, staffImages, apiKeys });
 }
 
 export type Container = ReturnType<typeof createContainer>;

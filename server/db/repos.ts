@@ -23,6 +23,7 @@ import { createSecurityLogRepo } from './security-log.repo.js';
 import { createSessionsRepo } from './sessions.repo.js';
 import { createStorageCleanupRepo } from './storage-cleanup.repo.js';
 import { createUsersRepo } from './users.repo.js';
+import { createWebhooksRepo } from './webhooks.repo.js';
 
 /** Every repository, bound to one connection: the pool, or one transaction. */
 function bind(db: Knex, dialect: Dialect, imageChanges: ImageChanges, imageWrites: ImageWriteLog) {
@@ -56,6 +57,7 @@ function bind(db: Knex, dialect: Dialect, imageChanges: ImageChanges, imageWrite
     sessions: createSessionsRepo(db),
     storageCleanup: createStorageCleanupRepo(db),
     users: createUsersRepo(db),
+    webhooks: createWebhooksRepo(db, dialect),
   };
 }
 
