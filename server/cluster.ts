@@ -6,6 +6,7 @@ import type { OnConfigError } from './config/on-error.js';
 import { failStartup } from './config-error-server.js';
 import { relayImageChangesBetweenWorkers } from './db/cluster-feed.js';
 import { createLogger } from './logger.js';
+import { answerClusterMetrics } from './metrics/cluster-metrics.js';
 import { StorageError } from './storage/storage.js';
 
 /**
@@ -97,6 +98,8 @@ export async function runPrimary(config: Config, onError: OnConfigError): Promis
   }
   for (const warning of startupWarnings(config)) logger.warn(warning);
   relayImageChangesBetweenWorkers();
+  // Workers ask here for /metrics, so a scrape counts every worker (metrics/cluster-metrics.ts).
+  if (config.metrics) answerClusterMetrics();
 
   const count = config.webConcurrency;
   const slots: Slot[] = Array.from({ length: count }, (_, i) => ({ index: i + 1, worker: null, listening: false, upSince: 0, deaths: 0, startFailures: 0, failure: null }));

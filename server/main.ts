@@ -94,9 +94,9 @@ async function serve(configured: Config, role: WorkerRole | null, fail: (message
 
   const app = createApp(container);
   // METRICS_LISTEN: /metrics on its own address (no token; bind it to loopback or a private network). With several
-  // workers only the first serves it (its own numbers: one worker's share of the traffic).
+  // workers the one in slot 1 serves it (a replacement too), with the whole cluster's numbers (cluster-metrics.ts).
   let metricsServer: Server | null = null;
-  if (config.metrics?.listen && container.metricsExposition && (!role || role.first)) {
+  if (config.metrics?.listen && container.metricsExposition && (!role || role.slot === 1)) {
     const { host, port } = config.metrics.listen;
     try {
       metricsServer = await startMetricsListener(container.metricsExposition, config.metrics.listen);

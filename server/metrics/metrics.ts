@@ -1,4 +1,6 @@
+import cluster from 'node:cluster';
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { clusterExposition } from './cluster-metrics.js';
 import { NO_METRICS, type BackendErrorKind, type CacheName, type JobOutcome, type Metrics, type ServedVariant, type UploadResult, type WebhookOutcome } from './types.js';
 
 export { NO_METRICS, secondsSince, type Metrics } from './types.js';
@@ -24,7 +26,7 @@ export type MetricsExposition = { text(): Promise<string>; readonly contentType:
 /** Label sets kept bound (method × route × status): the routes are a fixed set, so this is a ceiling, not an LRU. */
 const MAX_HTTP_CHILDREN = 2000;
 
-export function createMetrics(options: { prefix?: string } = {}): Metrics & MetricsExposition {
+export function createMetrics(options: { prefix?: string } = {}): Metrics & MetricsExposition & { registry: Registry } {
   const prefix = options.prefix ?? 'pixbin_';
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix });
@@ -63,6 +65,7 @@ export function createMetrics(options: { prefix?: string } = {}): Metrics & Metr
 
   return {
     enabled: true,
+    registry,
     contentType: registry.contentType,
     text: () => registry.metrics(),
     httpRequest(method, route, status, seconds) {
@@ -94,5 +97,6 @@ export function createMetrics(options: { prefix?: string } = {}): Metrics & Metr
 export function metricsFor(config: { metrics: unknown }): { metrics: Metrics; exposition: MetricsExposition | null } {
   if (!config.metrics) return { metrics: NO_METRICS, exposition: null };
   const metrics = createMetrics();
-  return { metrics, exposition: metrics };
+  // A cluster worker answers a scrape with the whole cluster's numbers (cluster-metrics.ts), not only its own.
+  return { metrics, exposition: cluster.isWorker ? clusterExposition(metrics.registry) : metrics };
 }

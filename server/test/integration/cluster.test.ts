@@ -200,6 +200,39 @@ describe('WEB_CONCURRENCY: worker processes under node:cluster', function () {
     });
   }
 
+  it('a scrape of /metrics, whichever worker answers it, counts the requests every worker served', async () => {
+    const token = 'a-metrics-token-of-24-characters';
+    const { child, url } = await start({ WEB_CONCURRENCY: '2', METRICS_TOKEN: token });
+    await child.waitUntil(() => logsWith(child, 'all 2 workers are listening').length === 1, START_TIMEOUT_MS, 'both workers listening');
+    await child.waitUntil(() => logsWith(child, 'Pixbin is listening').length === 2, START_TIMEOUT_MS, 'both workers saying so');
+    // Fresh connections are dealt to the workers in turn, so each worker serves some of these.
+    expect(await batch(`${url}/healthz`)).to.deep.equal(Array(BATCH).fill(200));
+    const counted = (text: string) => {
+      const line = text.split('\n').find((l) => l.startsWith('pixbin_http_request_duration_seconds_count{') && l.includes('route="/healthz"'));
+      return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+    };
+    // Several scrapes on fresh connections reach both workers; each must report the whole cluster's count.
+    const scrapes = await Promise.all(
+      Array.from({ length: 6 }, async () => {
+        const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+          const req = request(`${url}/metrics`, { agent: false, headers: { Connection: 'close', Authorization: `Bearer ${token}` } }, (r) => {
+            let body = '';
+            r.setEncoding('utf8');
+            r.on('data', (c: string) => (body += c));
+            r.on('end', () => resolve({ status: r.statusCode!, body }));
+          });
+          req.on('error', reject);
+          req.end();
+        });
+        expect(res.status, res.body).to.equal(200);
+        return counted(res.body);
+      }),
+    );
+    expect(scrapes).to.deep.equal(Array(6).fill(BATCH));
+    child.process.kill('SIGTERM');
+    expect(await child.waitForExit(20_000)).to.deep.equal({ code: 0, signal: null });
+  });
+
   it('WEB_CONCURRENCY=1 (the default) is one process: no cluster primary, no worker numbers', async () => {
     const { child, url } = await start({ WEB_CONCURRENCY: '1' });
     await child.waitUntil(() => logsWith(child, 'Pixbin is listening').length === 1, START_TIMEOUT_MS, 'listening');
