@@ -120,7 +120,7 @@ const schema = z
       .default('2026-11-25'),
     OUTBOUND_ALLOW: optionalString.refine((v) => v === undefined || v.length <= 2000, 'must be at most 2000 characters'),
     METRICS_TOKEN: optionalString.refine((v) => v === undefined || /^[\x21-\x7e]{24,256}$/.test(v), 'must be 24 to 256 printable characters (a long random token)'),
-    METRICS_LISTEN: optionalString.refine((v) => v === undefined || /^[^\s:]+:\d{1,5}$/.test(v), 'must be host:port, e.g. 127.0.0.1:9464'),
+    METRICS_LISTEN: optionalString.refine((v) => v === undefined || listenAddressOf(v) !== null, 'must be host:port or [IPv6]:port with a port from 1 to 65535, e.g. 127.0.0.1:9464 or [::1]:9464'),
     CONSENT_COUNTRY_HEADER: optionalString.refine((v) => v === undefined || /^[A-Za-z0-9-]{1,64}$/.test(v), 'must be a header name such as CF-IPCountry'),
   })
   .superRefine((env, ctx) => {
@@ -370,12 +370,23 @@ export function loadConfig(env: Env = process.env): Config {
       e.METRICS_TOKEN || e.METRICS_LISTEN
         ? Object.freeze({
             token: e.METRICS_TOKEN,
-            listen: e.METRICS_LISTEN ? { host: e.METRICS_LISTEN.slice(0, e.METRICS_LISTEN.lastIndexOf(':')), port: Number(e.METRICS_LISTEN.slice(e.METRICS_LISTEN.lastIndexOf(':') + 1)) } : undefined,
+            listen: e.METRICS_LISTEN ? (listenAddressOf(e.METRICS_LISTEN) ?? undefined) : undefined,
           })
         : null,
     guestRetention: Object.freeze(guestRetentionOf(e) as { options: RetentionOption[]; defaultKey: string; maxDays: number }),
   });
 }
+
+/** host:port, or [IPv6]:port (the brackets dropped from host, as listen() wants it); null when malformed. */
+export function listenAddressOf(value: string): { host: string; port: number } | null {
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]+)):(\d{1,5})$/.exec(value);
+  if (!match) return null;
+  const port = Number(match[3]);
+  if (port < 1 || port > 65535) return null;
+  return { host: match[1] ?? match[2]!, port };
+}
+
+const LOOPBACK_HOSTS = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost)$/i;
 
 /** Problems worth one clear log line at start, though the app can run. */
 /** Cloudflare's documented test secrets: they pass (1x), fail (2x) or report a spent token (3x) for any request. */
@@ -400,6 +411,12 @@ export function startupWarnings(config: Config): string[] {
     if (WELL_KNOWN_PASSWORDS.has(password.toLowerCase())) {
       warnings.push(`DATABASE_URL uses the well-known password "${password}" (POSTGRES_PASSWORD in .env for docker compose): set a long random one before exposing the database.`);
     }
+  }
+  const listen = config.metrics?.listen;
+  if (listen && !LOOPBACK_HOSTS.test(listen.host)) {
+    warnings.push(
+      `METRICS_LISTEN (${listen.host}, port ${listen.port}) answers beyond this machine, without a token: anyone who can reach that port reads the metrics. Listen on 127.0.0.1 (or [::1]) and let Prometheus reach it there, or firewall the port.`,
+    );
   }
   if (config.turnstile && TURNSTILE_DUMMY_SECRETS.has(config.turnstile.secretKey)) {
     warnings.push(

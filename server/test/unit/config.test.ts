@@ -64,6 +64,7 @@ describe('loadConfig', () => {
       recoveryDays: 14,
       ipLogRetentionDays: 90,
       apiLogRetentionDays: 30,
+      webhookLogRetentionDays: 30,
       accountPurgeDays: 30,
       jobsEnabled: true,
       jobsDisabled: [],
@@ -426,4 +427,28 @@ describe('startupWarnings', () => {
   it('says nothing for a secret that merely resembles a test secret', () => {
     expect(startupWarnings(withSecret('1x0000000000000000000000000000000AB'))).to.deep.equal([]);
   });
+
+  it('warns when METRICS_LISTEN answers beyond this machine; loopback, IPv4 or IPv6, is quiet', () => {
+    const listen = (value: string) => startupWarnings(loadConfig({ TURNSTILE_SITE_KEY: SITE_KEY, TURNSTILE_SECRET_KEY: REAL_SECRET, METRICS_LISTEN: value }));
+    for (const open of ['0.0.0.0:9464', '[::]:9464', '192.168.1.5:9464', 'metrics.lan:9464']) {
+      const warnings = listen(open);
+      expect(warnings, open).to.have.length(1);
+      expect(warnings[0]).to.include('METRICS_LISTEN').and.include('without a token');
+    }
+    for (const local of ['127.0.0.1:9464', '[::1]:9464', 'localhost:9464']) expect(listen(local), local).to.deep.equal([]);
+  });
+});
+
+describe('METRICS_LISTEN', () => {
+  it('reads host:port and [IPv6]:port, handing listen() the address without brackets', () => {
+    expect(loadConfig({ METRICS_LISTEN: '127.0.0.1:9464' }).metrics).to.deep.include({ listen: { host: '127.0.0.1', port: 9464 } });
+    expect(loadConfig({ METRICS_LISTEN: '[::1]:9464' }).metrics).to.deep.include({ listen: { host: '::1', port: 9464 } });
+    expect(loadConfig({ METRICS_LISTEN: 'metrics.lan:80' }).metrics).to.deep.include({ listen: { host: 'metrics.lan', port: 80 } });
+  });
+
+  for (const bad of ['9464', ':9464', '::1:9464', '[::1]', '127.0.0.1:0', '127.0.0.1:70000', 'a b:1', '[::1]x:1']) {
+    it(`refuses ${JSON.stringify(bad)}, naming METRICS_LISTEN`, () => {
+      expect(() => loadConfig({ METRICS_LISTEN: bad })).to.throw(ConfigError, /METRICS_LISTEN/);
+    });
+  }
 });
