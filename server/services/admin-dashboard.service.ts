@@ -34,7 +34,7 @@ export const apiWindowStart = (now: Date, days: number): Date => new Date(now.ge
 
 export type JobStatus = { job: string; startedAt: Date | null; finishedAt: Date | null; items: number; error: string | null };
 
-/** What the dashboard shows: activity, API traffic, queues, the last run of every job, configuration warnings, version. */
+/** What the dashboard shows: activity, API traffic, queues, the last run of every job, configuration warnings, outbound allowances, version. */
 export async function dashboard(repos: Repos, config: Config, jobNames: readonly string[], now: Date) {
   const days = 14;
   const from = new Date(now.getTime() - days * 86_400_000).toISOString().slice(0, 10);
@@ -64,6 +64,8 @@ export async function dashboard(repos: Repos, config: Config, jobNames: readonly
     api,
     jobs,
     warnings,
+    // OUTBOUND_ALLOW: the private destinations that webhooks and upload by URL may reach (nothing private otherwise).
+    outboundAllow: config.outboundAllow,
     version: VERSION,
   };
 }

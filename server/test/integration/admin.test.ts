@@ -78,6 +78,20 @@ describe('admin panel: access, dashboard, audit log, privacy requests', function
     expect(view.version).to.match(/^\d+\.\d+\.\d+/);
     const html = (await admin.client.get('/admin')).body.toString();
     expect(html).to.include('data-job="expire-sessions-and-tokens"').and.include('id="config-warnings"');
+    expect(view.outboundAllow).to.deep.equal([]);
+    expect(html).to.match(/id="outbound-allow">Webhooks and upload by URL reach public addresses only/);
+  });
+
+  it('the dashboard shows which private destinations OUTBOUND_ALLOW opens to webhooks and upload by URL', async () => {
+    const lan = await startTestApp({ OUTBOUND_ALLOW: 'homeassistant.lan, 192.168.1.0/24' });
+    try {
+      const lanAdmin = await staffUser(lan, 'admin');
+      expect((await lanAdmin.client.get('/admin', json)).json().outboundAllow).to.deep.equal(['homeassistant.lan', '192.168.1.0/24']);
+      const html = (await lanAdmin.client.get('/admin')).body.toString();
+      expect(html).to.include('<code>homeassistant.lan</code>, <code>192.168.1.0/24</code>');
+    } finally {
+      await lan.close();
+    }
   });
 
   it('destructive actions need the password again within STAFF_REAUTH_MINUTES; a wrong one is refused', async () => {
