@@ -16,6 +16,7 @@ import dns from 'node:dns';
 import { Transform, type Duplex, type Readable, type TransformCallback } from 'node:stream';
 import ipaddr from 'ipaddr.js';
 import { AppError } from '../errors.js';
+import { Semaphore } from '../lib/semaphore.js';
 
 export type OutboundRefusedReason = 'scheme' | 'address' | 'redirect' | 'too_large' | 'timeout' | 'dns';
 
@@ -53,10 +54,18 @@ export type ResolvedAddress = { address: string; family: 4 | 6 };
 /** Name → addresses. The default is dns.lookup (the system resolver, /etc/hosts included); tests inject their own. */
 export type Resolver = (hostname: string) => Promise<ResolvedAddress[]>;
 
-export const systemResolver: Resolver = async (hostname) => {
-  const all = await dns.promises.lookup(hostname, { all: true, verbatim: true });
-  return all.map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 }));
-};
+/**
+ * dns.lookup runs on libuv's thread pool (4 threads by default), which file reads and sharp also wait for: a user's
+ * slow DNS name must not occupy all of it, so at most this many lookups run at once and the rest queue.
+ */
+export const MAX_CONCURRENT_LOOKUPS = 2;
+const lookups = new Semaphore(MAX_CONCURRENT_LOOKUPS);
+
+export const systemResolver: Resolver = (hostname) =>
+  lookups.run(async () => {
+    const all = await dns.promises.lookup(hostname, { all: true, verbatim: true });
+    return all.map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 }));
+  });
 
 export type OutboundLogger = { warn: (obj: object, msg: string) => void };
 
