@@ -24,6 +24,8 @@ export type ImageServingDeps = Pick<RouteDeps, 'config' | 'storage' | 'sessions'
 const noop = () => undefined;
 
 const failures = new WeakMap<IncomingMessage, unknown>();
+/** Requests whose row-cache lookup the front already counted (the router then looks up without counting). */
+const rowLookupCounted = new WeakSet<IncomingMessage>();
 /** Whose session each request's cookie names, resolved once per request (the front and the router share it). */
 const viewers = new WeakMap<IncomingMessage, Promise<string | null>>();
 
@@ -105,7 +107,7 @@ export function imageServing(deps: ImageServingDeps): { front: ImageFront; route
       const before = new Set(res.getHeaderNames());
       try {
         const since = rows.epoch;
-        const image = isImageId(id) ? await rows.find(id) : null;
+        const image = isImageId(id) ? await rows.find(id, !rowLookupCounted.has(req)) : null;
         if (!image || !variant.accepts(image, ext)) return next();
         const viewer = image.visibility === 'private' ? await viewerOf(req) : null;
         // A change heard since the row was read (a deletion, a switch to private) sends it to the full stack, which reads afresh.
@@ -129,7 +131,7 @@ export function imageServing(deps: ImageServingDeps): { front: ImageFront; route
   // Redirect and offload modes answer with no bytes from memory: the front leaves every request to the router.
   const front: ImageFront =
     deliveryOrigin(deps.config) === undefined && !deps.config.proxyOffload
-      ? imageFront({ rows, bytes, fixedHeaders, viewerOf, logger: deps.logger, metrics: deps.metrics, failed: (req, err) => failures.set(req, err) })
+      ? imageFront({ rows, bytes, fixedHeaders, viewerOf, logger: deps.logger, metrics: deps.metrics, counted: (req) => rowLookupCounted.add(req), failed: (req, err) => failures.set(req, err) })
       : (_req, _res, fallback) => fallback();
   return { front, router };
 }

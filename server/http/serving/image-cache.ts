@@ -45,19 +45,19 @@ export class ServedImageCache {
     this.#dropped.push(listener);
   }
 
-  /** The row if it is held and this process may trust it now; undefined: ask find(). */
+  /** The row if it is held and this process may trust it now; undefined: ask find(). Not counted: the image front counts its lookup once. */
   peek(id: string): ServedImage | undefined {
-    const held = this.repos.imageChanges.coherent() ? this.#rows.get(id) : undefined;
-    // Counted here as a hit only: after a miss the caller asks find(), which counts it once.
-    if (held) this.metrics.cacheLookup('rows', true);
-    return held;
+    return this.repos.imageChanges.coherent() ? this.#rows.get(id) : undefined;
   }
 
-  /** The row (its served fields), from memory when this process may trust it, else from the database. */
-  find(id: string): Promise<ServedImage | null> {
+  /**
+   * The row (its served fields), from memory when this process may trust it, else from the database. `count`: false
+   * when the caller already counted this request's lookup (the image front did, before handing it on).
+   */
+  find(id: string, count = true): Promise<ServedImage | null> {
     const trusted = this.repos.imageChanges.coherent();
     const held = trusted ? this.#rows.get(id) : undefined;
-    this.metrics.cacheLookup('rows', held !== undefined);
+    if (count) this.metrics.cacheLookup('rows', held !== undefined);
     if (held) return Promise.resolve(held);
     const pending = this.#loading.get(id);
     if (pending) return pending;

@@ -23,8 +23,10 @@ export type ImageFrontDeps = {
   /** The signed-in user's id, for a private image only (null: none, or a dead session, which the full stack clears). */
   viewerOf: (req: IncomingMessage) => Promise<string | null>;
   logger: Logger;
-  /** One observation per answered request (its route pattern), and the bytes it sent. */
-  metrics: Pick<Metrics, 'httpRequest' | 'bytesServed'>;
+  /** One observation per answered request (its route pattern), the bytes it sent, and its one row-cache lookup. */
+  metrics: Pick<Metrics, 'httpRequest' | 'bytesServed' | 'cacheLookup'>;
+  /** Notes that this request's row lookup is counted, so the router does not count it again if it takes over. */
+  counted: (req: IncomingMessage) => void;
   /** Records what the front failed with, so the full stack answers with it instead of asking again. */
   failed: (req: IncomingMessage, err: unknown) => void;
 };
@@ -115,6 +117,9 @@ export function imageFront(deps: ImageFrontDeps): ImageFront {
     const { variant } = served;
     const since = deps.rows.epoch;
     const held = deps.rows.peek(id);
+    // One row-cache lookup per request, whoever answers it: a miss here is loaded below or by the router, uncounted.
+    deps.metrics.cacheLookup('rows', held !== undefined);
+    deps.counted(req);
     if (held && held.visibility !== 'private') {
       // The common case, answered without a promise: a held row that needs no session.
       let done = false;
@@ -132,7 +137,7 @@ export function imageFront(deps: ImageFrontDeps): ImageFront {
     void (async () => {
       let done = false;
       try {
-        const image = held ?? (await deps.rows.find(id));
+        const image = held ?? (await deps.rows.find(id, false));
         if (image && variant.accepts(image, ext)) {
           const viewer = image.visibility === 'private' ? await deps.viewerOf(req) : null;
           done = isServableTo(image, viewer) && answered(req, res, image, served, since, started);

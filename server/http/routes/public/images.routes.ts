@@ -4,6 +4,7 @@ import type { ImageRecord } from '../../../db/images.repo.js';
 import { displayUrl, imageUrls } from '../../../lib/urls.js';
 import { findImage } from '../../../services/images.service.js';
 import { NotFound } from '../../../errors.js';
+import type { ServedVariant } from '../../../metrics/types.js';
 import type { RouteDeps } from '../../route-deps.js';
 import { servingFailureOf } from '../../serving/fast-images.js';
 import { variantSender } from '../../serving/send-variant.js';
@@ -26,17 +27,19 @@ function shownVariant(publicUrl: string, image: ImageRecord): { url: string; wid
  * variants are answered first by the fast path (http/serving/fast-images.ts); here they are the full-stack answer
  * to every case it hands on: not found, not the caller's, hidden, missing bytes, failures.
  */
-export function imagesRoutes(deps: Pick<RouteDeps, 'config' | 'repos' | 'storage'>): Router {
+export function imagesRoutes(deps: Pick<RouteDeps, 'config' | 'repos' | 'storage' | 'metrics'>): Router {
   const router = Router();
   const send = variantSender(deps.config, deps.storage);
 
-  for (const variant of Object.values(VARIANTS)) {
+  for (const [name, variant] of Object.entries(VARIANTS)) {
     router.get(variant.path, async (req, res) => {
       const failure = servingFailureOf(req);
       if (failure) throw failure;
       const image = await findImage(deps.repos, req.params.id as string, callerOf(req));
       if (!variant.accepts(image, req.params.ext as string)) throw new NotFound();
       await send(req, res, image.visibility, variant.file(image));
+      // Counted as the fast path counts it: bytes of a GET answered 200 or 206 (a redirect or a 304 sends none).
+      if (req.method === 'GET' && (res.statusCode === 200 || res.statusCode === 206)) deps.metrics.bytesServed(name as ServedVariant, Number(res.getHeader('Content-Length') ?? 0));
     });
   }
 
