@@ -89,7 +89,7 @@ describe('/metrics (Prometheus)', function () {
     expect(valueOf(text, 'pixbin_http_request_duration_seconds_count{method="GET",route="(unmatched)",status_class="4xx"}')).to.be.at.least(1);
     expect(valueOf(text, 'pixbin_served_bytes_total{variant="original"}')).to.equal(servedBytes);
     // One row lookup per image request, whether the front answered it or handed it to the router (not one for each).
-    const rowLookups = valueOf(text, 'pixbin_cache_lookups_total{cache="rows",result="hit"}') + valueOf(text, 'pixbin_cache_lookups_total{cache="rows",result="miss"}');
+    const rowLookups = (valueOf(text, 'pixbin_cache_lookups_total{cache="rows",result="hit"}') ?? 0) + (valueOf(text, 'pixbin_cache_lookups_total{cache="rows",result="miss"}') ?? 0);
     expect(rowLookups).to.equal(3);
     expect(valueOf(text, 'pixbin_cache_lookups_total{cache="rows",result="hit"}')).to.be.at.least(1);
     expect(valueOf(text, 'pixbin_cache_lookups_total{cache="bytes",result="hit"}')).to.be.at.least(1);
