@@ -11,6 +11,10 @@
  * |                      | too_many                    | a list (ticked images, ids) is longer than allowed                |
  * |                      | csrf_failed                 | the form's CSRF token is missing or stale                         |
  * |                      | bot_check_failed            | the Turnstile answer is missing, spent or wrong                   |
+ * |                      | bad_url                     | an upload's link is not an http(s) URL, is too long, or has a user:password part |
+ * |                      | file_and_url                | an upload sent both a file and a link (send one)                  |
+ * |                      | aborted                     | the client went away during an upload by URL (never reaches it)   |
+ * |                      | bad_webhook_url, webhook_url_not_allowed, no_events, bad_events, description_too_long | a webhook endpoint's fields |
  * | unauthorized         | login_required              | the caller must sign in                                           |
  * |                      | invalid_credentials         | a wrong username or password                                      |
  * | forbidden            | forbidden                   | signed in, but not allowed                                        |
@@ -21,11 +25,16 @@
  * | not_found            | not_found                   | missing, or not the caller's (never told apart)                   |
  * | gone                 | recovery_gone               | a deleted image can no longer be restored                         |
  * | conflict             | conflict, username_taken, … | the change clashes with the current state                         |
- * | payload_too_large    | file_too_large, quota_exceeded, too_many_pixels | the upload is larger than a limit             |
+ * |                      | too_many_webhooks, webhook_disabled, delivery_pending | webhook endpoint limit; endpoint off; delivery still being tried |
+ * | payload_too_large    | file_too_large, quota_exceeded, too_many_pixels | the upload is larger than a limit (a file or what a link serves) |
  * | unsupported_media    | unsupported_type            | the bytes are not a supported image                               |
  * | unprocessable        | corrupt_image, upload_refused, … | the request is well-formed but cannot be carried out        |
  * |                      | outbound_refused            | a user-supplied URL is refused (scheme, address, redirects, size, time) |
  * |                      | outbound_failed             | a user-supplied URL's server could not be reached                 |
+ * |                      | url_not_allowed             | upload by URL: the link leads to a private, local or metadata address |
+ * |                      | url_redirect_refused        | upload by URL: more than 3 redirects, or a redirect that cannot be followed |
+ * |                      | url_fetch_failed            | upload by URL: the remote server answered non-2xx, or could not be reached or resolved |
+ * |                      | url_timeout                 | upload by URL: the remote server stalled or took too long         |
  * | rate_limited         | rate_limited                | too many attempts; retryAfterSeconds says when to come back       |
  * | unavailable          | storage_unavailable, service_unavailable | a dependency is down; retryAfterSeconds when known  |
  * |                      | database_unavailable        | the database is not answering (db/unavailable.ts); Retry-After: 5 |

@@ -2,6 +2,7 @@
 // and real progress bars. The server checks everything again; without JavaScript the form posts one file normally.
 // One file alone keeps the classic flow (upload, then the result page); several files each get a row in a list with
 // their own progress bar and result, and go up one request per file, a few at a time.
+// A link ("From a link") goes up like one file: the server fetches it, then the result page.
 (function () {
   'use strict';
   const messages = {
@@ -24,6 +25,8 @@
       return done + ' of ' + total + ' uploaded' + (failed ? ', ' + failed + ' failed.' : '.');
     },
     guestNote: 'Save each delete link now: it is shown only once and cannot be recovered.',
+    linkFirst: 'Paste a link to an image first (starting with http:// or https://).',
+    fetching: 'Fetching the image from the link…',
     ownedNote: 'They are in My images, unlisted; manage them there.',
   };
   const PARALLEL = 3;
@@ -68,14 +71,21 @@
     return null;
   }
 
-  /** One request for one file; the same form fields the plain form sends, in the same order (token first). */
+  /**
+   * One request for one file, or for a link ({ url, keepSource }); the same form fields the plain form sends, in the
+   * same order (token first).
+   */
   function send(file, token, onProgress, onDone) {
     const body = new FormData();
     if (csrfField) body.append('_csrf', csrfField.value);
     if (token) body.append('cf-turnstile-response', token);
     const expires = document.getElementById('expires');
     if (expires) body.append('expires', expires.value); // the guest's choice applies to every file of a batch
-    body.append('file', file, file.name);
+    if (typeof file.url !== 'string') body.append('file', file, file.name);
+    else {
+      body.append('url', file.url);
+      if (file.keepSource) body.append('keep_source', '1');
+    }
     const xhr = new XMLHttpRequest();
     xhr.open('POST', form.action);
     xhr.setRequestHeader('Accept', 'application/json');
@@ -137,6 +147,36 @@
     progress.hidden = true;
     say(message, true);
     if (needsBotCheck && window.turnstile) window.turnstile.reset(); // a token is good for one attempt only
+  }
+
+  // ---- A link: the server fetches it; then the result page, as for one file.
+  const urlInput = document.getElementById('url');
+  const urlSubmit = document.getElementById('url-submit');
+  const keepSource = document.getElementById('keep-source');
+  let linkWaiting = false; // pressed before the bot check was solved: starts once it is
+
+  function startLink() {
+    const link = urlInput ? urlInput.value.trim() : '';
+    if (!/^https?:\/\/\S+$/i.test(link)) { linkWaiting = false; say(messages.linkFirst, true); urlInput.focus(); return; }
+    if (busy) { say(messages.busy, true); return; }
+    if (needsBotCheck && !botToken()) { linkWaiting = true; say(messages.botCheckFirst); return; }
+    linkWaiting = false;
+    busy = true;
+    submit.disabled = true;
+    urlSubmit.disabled = true;
+    progress.hidden = true;
+    say(messages.fetching);
+    send({ url: link, keepSource: keepSource.checked }, needsBotCheck ? botToken() : '', function () {}, function (error, data) {
+      if (!error) {
+        say(messages.opening);
+        window.location.assign('/upload/' + encodeURIComponent(data.id));
+        return;
+      }
+      urlSubmit.disabled = false;
+      failOne(error.message, false);
+      linkWaiting = BOT_CHECK_ERRORS.indexOf(error.code) !== -1;
+      urlInput.focus();
+    });
   }
 
   // ---- Several files: a row each, one request per file, at most PARALLEL at once.
@@ -223,13 +263,16 @@
   }
 
   window.pixbinTurnstileDone = function () {
-    if (batchStarted) pump();
+    if (linkWaiting && !busy) startLink();
+    else if (batchStarted) pump();
     else if (pending && autoStart) startOne();
   };
 
   input.addEventListener('change', function () { if (input.files.length) choose(input.files); });
   form.addEventListener('submit', function (e) {
     e.preventDefault();
+    // The link's button, or Enter in the link field (its button is the form's default one).
+    if (urlSubmit && e.submitter === urlSubmit) { startLink(); return; }
     if (pending && !batchStarted) startOne(); // a retry of the one file, as before
     else if (input.files.length) choose(input.files);
     else chooseOne(null);

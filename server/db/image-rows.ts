@@ -40,6 +40,11 @@ export type ImageRecord = {
   /** Content hashes for the hash blocklist; null for images uploaded before they were computed. */
   pixelSha256: string | null;
   phash: string | null;
+  /**
+   * Where an upload by URL came from, kept only when its uploader asked (never with a user:password part); null
+   * otherwise. Optional: records kept in the recovery store from before the column existed have none.
+   */
+  sourceUrl?: string | null;
 };
 
 export type ImageRow = {
@@ -71,6 +76,7 @@ export type ImageRow = {
   moderation_reason?: string | null;
   pixel_sha256?: string | null;
   phash?: string | null;
+  source_url?: string | null;
 };
 
 const asVisibility = (value: string): Visibility => ((VISIBILITIES as readonly string[]).includes(value) ? (value as Visibility) : 'private');
@@ -104,6 +110,7 @@ export const fromRow = (r: ImageRow): ImageRecord => ({
   moderationReason: r.moderation_reason ?? null,
   pixelSha256: r.pixel_sha256 ?? null,
   phash: r.phash ?? null,
+  sourceUrl: r.source_url ?? null,
 });
 
 /**
@@ -120,6 +127,7 @@ type OptionalOnInsert =
   | 'moderationReason'
   | 'pixelSha256'
   | 'phash'
+  | 'sourceUrl'
   | 'displaySize'
   | 'displayWidth'
   | 'displayHeight'
@@ -156,4 +164,5 @@ export const toRow = (i: NewImage): ImageRow => ({
   moderation_reason: i.moderationReason ?? null,
   pixel_sha256: i.pixelSha256 ?? null,
   phash: i.phash ?? null,
+  source_url: i.sourceUrl ?? null,
 });

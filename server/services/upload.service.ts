@@ -19,6 +19,7 @@ import { assertMayUpload, reserveUploadStorage } from './upload-policy.service.j
 import { assertNotBanned } from './ip-bans.service.js';
 import type { RateLimits } from './rate-limits.service.js';
 import type { UserRecord } from '../db/users.repo.js';
+import { imageEventData, recordWebhookEvent } from './webhook-events.js';
 
 export type UploadDeps = {
   repos: Repos;
@@ -32,6 +33,8 @@ export type UploadDeps = {
   processing: Semaphore;
   logger: Logger;
   clock: () => Date;
+  /** PUBLIC_URL, for the URLs in the image.uploaded event. */
+  publicUrl: string;
   limits: { maxPixels: number; thumbnailSize: number; displayMaxPx: number; workDir: string };
   /** Uploads by result and processing time (metrics/types.ts); none when metrics are off. */
   metrics?: Pick<Metrics, 'uploadFinished' | 'imageProcessed'>;
@@ -51,6 +54,8 @@ export type UploadInput = {
   title?: string | null;
   /** One of the owner's albums to put the image in, in the same transaction (the API); a missing album is a 404. */
   albumId?: string;
+  /** The link an upload by URL came from, only when its uploader chose to keep it (url-upload.service.ts). */
+  sourceUrl?: string | null;
 };
 export type UploadResult = { image: ImageRecord; deleteKey: string };
 
@@ -148,6 +153,7 @@ async function storeUpload(deps: UploadDeps, input: UploadInput, metrics: Pick<M
       moderationReason: null,
       pixelSha256: processed.hashes.pixelSha256,
       phash: processed.hashes.phash,
+      sourceUrl: input.sourceUrl ?? null,
     };
     const keys = imageKeys(image);
     const writes = trackWrites(deps.storage);
@@ -168,6 +174,8 @@ async function storeUpload(deps: UploadDeps, input: UploadInput, metrics: Pick<M
           image.createdAt,
         );
         if (input.albumId && !(await tx.albums.addImages(input.ownerId!, input.albumId, [id], image.createdAt))) throw new NotFound();
+        // The owner's webhooks hear of it only if the row commits (the outbox).
+        if (input.ownerId) await recordWebhookEvent(deps, tx, { type: 'image.uploaded', ownerId: input.ownerId, data: imageEventData(deps.publicUrl, image) });
       });
     } catch (err) {
       // Deletes what was stored; what the store cannot delete now (or may store late) goes to the storage-cleanup job.

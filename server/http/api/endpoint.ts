@@ -30,7 +30,8 @@ type Spec<P extends Shape, Q extends Shape, B extends Shape> = {
   description?: string;
   params?: P;
   query?: Q;
-  body?: { kind: 'json'; schema: B } | { kind: 'multipart'; schema: B; file: { field: string; description: string } };
+  /** multipart: `file.optional` when another field can stand in for the file; `alsoJson` when the same fields may come as JSON. */
+  body?: { kind: 'json'; schema: B } | { kind: 'multipart'; schema: B; file: { field: string; description: string; optional?: boolean }; alsoJson?: boolean };
   /** Runs after the scope check and before the body is validated (e.g. the upload gate and the multipart receiver). */
   before?: RequestHandler[];
   success: { status: number; description: string; schema?: z.ZodType; contentType?: string; alternatives?: Record<string, z.ZodType> };
@@ -101,8 +102,9 @@ export function createApiSurface() {
     else if (spec.body?.kind === 'multipart') {
       const file = spec.body.file;
       // The file part is read by multer, not by the schema; the document shows it next to the text fields.
-      const schema = spec.body.schema!.extend({ [file.field]: z.string().meta({ description: file.description, format: 'binary', contentMediaType: 'application/octet-stream' }) });
-      body = { required: true, content: { 'multipart/form-data': { schema } } };
+      const part = z.string().meta({ description: file.description, format: 'binary', contentMediaType: 'application/octet-stream' });
+      const schema = spec.body.schema!.extend({ [file.field]: file.optional ? part.optional() : part });
+      body = { required: true, content: { 'multipart/form-data': { schema }, ...(spec.body.alsoJson ? { 'application/json': { schema: spec.body.schema! } } : {}) } };
     }
     registry.registerPath({
       method: spec.method,

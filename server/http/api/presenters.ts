@@ -31,6 +31,7 @@ export function apiImage(publicUrl: string, image: ImageRecord, deleteUrl: strin
     size: image.size,
     title: image.title,
     expires_at: image.expiresAt?.toISOString() ?? null,
+    source_url: image.sourceUrl ?? null,
   };
 }
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { VISIBILITIES } from '../../db/images.repo.js';
 import { API_SCOPES } from '../../services/caller.js';
+import { MAX_URL_LENGTH } from '../../services/url-upload.service.js';
 
 /**
  * The API's zod schemas: request schemas validate input at the edge (strict: an unknown field is a 400), and
@@ -55,6 +56,17 @@ export const UploadFields = z.strictObject({
   title: z.string().max(MAX_RAW_TITLE).optional().meta({ description: 'A title (at most 200 characters after cleaning); empty for none.' }),
   visibility: VisibilitySchema.default('unlisted'),
   album: z.string().regex(/^[0-9A-Za-z]{16}$/, 'an album id is 16 letters and digits').optional().meta({ description: 'The id of one of your albums to add the image to; 404 if it is not yours.' }),
+  url: z
+    .string()
+    .max(MAX_URL_LENGTH)
+    .optional()
+    .meta({ format: 'uri', description: `Upload by URL instead of \`file\` (send one of the two): an http(s) link to an image, at most ${MAX_URL_LENGTH} characters, fetched by the server.` }),
+  // A JSON boolean, or a form field's text ("true"/"false", "1"/"0").
+  keep_source: z
+    .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
+    .transform((v) => v === true || v === 'true' || v === '1')
+    .optional()
+    .meta({ type: 'boolean', default: false, description: 'With `url`: keep the link with the image, as its `source_url` (shown on its page). Off by default: the link is not stored.' }),
 });
 
 export const PatchImageBody = z
@@ -84,6 +96,7 @@ export const ImageSchema = z
     title: z.string().nullable(),
     created_at: time('When it was uploaded.'),
     expires_at: time('When it deletes itself; null: never.').nullable(),
+    source_url: link('The link an upload by URL came from, when its uploader chose to keep it (`keep_source`); null otherwise.').nullable(),
   })
   .meta({ id: 'Image' });
 

@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { Request, RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import multer from 'multer';
 import { humanBytes } from '../../lib/format.js';
 import { randomBase62 } from '../../lib/ids.js';
@@ -48,6 +48,8 @@ export function singleImageUpload(options: {
   maxBytes: number;
   /** Runs when the file part begins, with the fields sent before it in req.body; a rejection stops the upload unwritten. */
   beforeFile?: (req: Request) => Promise<void>;
+  /** A form without a file passes on (upload by URL sends a link instead); the route then decides. */
+  fileOptional?: boolean;
 }): RequestHandler {
   const beforeFile = options.beforeFile;
   // Registers the folder now: the heartbeat starts and dead processes' leftovers go at start-up, not at the first upload.
@@ -96,11 +98,20 @@ export function singleImageUpload(options: {
         next(translateMulterError(err, options.maxBytes));
         return;
       }
-      if (!req.file) {
+      if (!req.file && !options.fileOptional) {
         next(new BadRequest(messages.noFile, 'no_file'));
         return;
       }
       next();
     });
   };
+}
+
+/** Fires when the client goes away before its answer is sent: an upload by URL stops fetching and removes its temp file. */
+export function abortOnClientGone(res: Response): AbortSignal {
+  const controller = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) controller.abort();
+  });
+  return controller.signal;
 }

@@ -40,6 +40,7 @@ function imageRecord(overrides: Partial<ImageRecord> = {}): ImageRecord {
     moderationReason: null,
     pixelSha256: null,
     phash: null,
+    sourceUrl: null,
     ...overrides,
   };
 }

@@ -6,17 +6,20 @@ import { imageUrls, resultUrl, secretUrls } from '../../../lib/urls.js';
 import { handOverDeleteKey } from '../../one-time-secret.js';
 import { verifyTurnstile } from '../../../services/turnstile.service.js';
 import { admitUpload, uploadImage } from '../../../services/upload.service.js';
+import { uploadFromUrl, urlUploadDeps } from '../../../services/url-upload.service.js';
 import { BadRequest } from '../../../errors.js';
 import { wantsJson } from '../../errors.js';
-import { field } from '../../form-fields.js';
-import { singleImageUpload } from '../../middleware/upload.middleware.js';
+import { checked, field } from '../../form-fields.js';
+import { abortOnClientGone, singleImageUpload } from '../../middleware/upload.middleware.js';
 import { clientInfo } from '../../request-info.js';
 
 const messages = {
   badExpiry: (retention: Config['guestRetention']) => `Choose when the image deletes itself from the offered times (${retention.options.map((o) => o.key).join(', ')}).`,
+  fileAndUrl: 'Send either a file or a link, not both. Clear one of them and try again.',
+  nothing: 'No image was attached. Choose an image file, or paste a link to one, and try again.',
 };
 
-type Deps = Pick<RouteDeps, 'config' | 'csrf' | 'limits' | 'tempDir' | 'upload'>;
+type Deps = Pick<RouteDeps, 'config' | 'csrf' | 'limits' | 'tempDir' | 'upload' | 'outbound'>;
 
 const TOKEN_FIELD = 'cf-turnstile-response';
 
@@ -58,6 +61,7 @@ export function guestExpiry(retention: Config['guestRetention'], chosen: string,
 export function uploadRoutes(deps: Deps): Router {
   const router = Router();
   const botCheck = turnstileCheck(deps.config);
+  const urlUploads = urlUploadDeps(deps);
 
   // Before the body is read: rate limits, a full account, bans (the same gate as the API's).
   const gate: RequestHandler = async (req, _res, next) => {
@@ -65,6 +69,8 @@ export function uploadRoutes(deps: Deps): Router {
     next();
   };
   const beforeFile = async (req: Request) => {
+    // A link sent before the file: refused before a byte of the file is written.
+    if (field(req, 'url').trim() !== '') throw new BadRequest(messages.fileAndUrl, 'file_and_url');
     if (callerOf(req).kind === 'session') deps.csrf.check(req); // CSRF binds browser sessions; a guest has none
     else await botCheck?.early(req);
   };
@@ -77,17 +83,21 @@ export function uploadRoutes(deps: Deps): Router {
   router.post(
     '/upload',
     gate,
-    singleImageUpload({ tempDir: deps.tempDir, maxBytes: deps.config.maxUploadBytes, beforeFile }),
+    singleImageUpload({ tempDir: deps.tempDir, maxBytes: deps.config.maxUploadBytes, beforeFile, fileOptional: true }),
     afterForm,
     async (req, res) => {
-      const { image, deleteKey } = await uploadImage(deps.upload, {
-        tempPath: req.file!.path,
-        originalName: req.file!.originalname,
+      const url = field(req, 'url').trim();
+      if (req.file && url) throw new BadRequest(messages.fileAndUrl, 'file_and_url');
+      if (!req.file && !url) throw new BadRequest(messages.nothing, 'no_file');
+      const input = {
         ownerId: requestUser(req)?.id ?? null,
         // Guests choose when their upload deletes itself; an account's images stay until their owner deletes them.
         expiresAt: requestUser(req) ? null : guestExpiry(deps.config.guestRetention, field(req, 'expires'), deps.upload.clock()),
         ...clientInfo(req),
-      });
+      };
+      const { image, deleteKey } = req.file
+        ? await uploadImage(deps.upload, { ...input, tempPath: req.file.path, originalName: req.file.originalname })
+        : await uploadFromUrl(urlUploads, { ...input, url, keepSource: field(req, 'keep_source') === '1' || checked(req, 'keep_source'), signal: abortOnClientGone(res) });
       const secrets = secretUrls(deps.config.publicUrl, image.id, deleteKey);
       res.set('Cache-Control', 'no-store');
       handOverDeleteKey(res, { id: image.id, key: deleteKey, secure: deps.config.https });

@@ -33,12 +33,14 @@ describe('API v1: the edges a hostile or careless client finds', function () {
     expect(inAlbum.json.images.map((i: { id: string }) => i.id)).to.deep.equal([ok.json.id]);
   });
 
-  it('an upload that is not multipart is a 415, whatever it claims to be', async () => {
+  it('an upload that is neither multipart nor JSON is a 415, whatever it claims to be; JSON cannot carry a file', async () => {
     const user = await signedInUser(app);
     const { key } = await apiKeyFor(app, user, ['images:write']);
-    for (const [type, bytes] of [['application/json', Buffer.from('{"file":"x"}')], ['text/plain', Buffer.from('hello')], ['image/png', await fixtures.png()]] as const) {
+    for (const [type, bytes] of [['text/plain', Buffer.from('hello')], ['image/png', await fixtures.png()]] as const) {
       expectProblem(await sendBody(app, key, 'POST', '/api/v1/images', bytes, type), 415, 'unsupported_media_type', app);
     }
+    const json = await sendBody(app, key, 'POST', '/api/v1/images', Buffer.from('{"file":"x"}'), 'application/json');
+    expect(expectProblem(json, 400, 'unknown_field', app).field).to.equal('file');
     await expectNothingLeft(app);
   });
 
