@@ -28,6 +28,8 @@ import { reportRoutes } from './http/routes/public/report.routes.js';
 import { accountDeletionRoutes } from './http/routes/account/deletion.routes.js';
 import { accountSettingsRoutes } from './http/routes/account/settings.routes.js';
 import { accountApiKeysRoutes } from './http/routes/account/api-keys.routes.js';
+import { accountWebhooksRoutes } from './http/routes/account/webhooks.routes.js';
+import { adminWebhooksRoutes } from './http/routes/admin/webhooks.routes.js';
 import { albumsRoutes } from './http/routes/account/albums.routes.js';
 import { sharedAlbumRoutes } from './http/routes/public/albums.routes.js';
 import { authRoutes } from './http/routes/public/auth.routes.js';
@@ -85,6 +87,8 @@ export function createApp(container: Container): Express {
   // The API sits before cookies, sessions, CSRF and the form parsers: it authenticates by API key alone, so a
   // browser's cookies never reach it and it has no CSRF surface.
   app.use(apiRoutes(deps));
+  // oEmbed too: a JSON answer for anyone, with no cookie, session or form, so it needs none of what follows.
+  app.use(oembedRoutes(deps));
   // Loaded on the first request that needs it (and retried until the database answers).
   app.use(async (_req, _res, next) => {
     csrfSecret ||= await repos.appSecrets.getOrCreate('csrf', () => randomBase62(64), clock());
@@ -109,6 +113,7 @@ export function createApp(container: Container): Express {
   app.use(accountSettingsRoutes(deps));
   app.use(accountDeletionRoutes(deps));
   app.use(accountApiKeysRoutes(deps));
+  app.use(accountWebhooksRoutes(deps));
   app.use(adminRoutes(deps));
   app.use(adminModerationRoutes(deps));
   app.use(adminBlocklistRoutes(deps));
@@ -118,11 +123,11 @@ export function createApp(container: Container): Express {
   app.use(adminPrivacyRoutes(deps));
   app.use(adminUsersRoutes(deps));
   app.use(adminImagesRoutes(deps));
+  app.use(adminWebhooksRoutes(deps));
   app.use(reportRoutes(deps));
   app.use(profileRoutes(deps));
   app.use(sharedAlbumRoutes(deps));
   app.use(uploadRoutes(deps));
-  app.use(oembedRoutes(deps));
   app.use(imagesRoutes(deps));
   app.use(deleteRoutes(deps));
 

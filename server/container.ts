@@ -8,6 +8,7 @@ import { createOutbound } from './outbound/outbound.js';
 import { Semaphore } from './lib/semaphore.js';
 import { SessionLookupCache } from './services/session-lookup-cache.js';
 import { knownDevices as createKnownDevices } from './services/known-devices.service.js';
+import { createWebhookDispatcher } from './services/webhook-dispatcher.js';
 import type { AccountDeletionDeps } from './services/account-deletion.service.js';
 import type { SettingsDeps } from './services/account-settings.service.js';
 import type { AuthDeps } from './services/auth.service.js';
@@ -37,6 +38,8 @@ export type ContainerInput = {
   rateLimits?: (repos: Repos) => RateLimits;
   /** Tests only: a cheaper bcrypt cost so each sign-up does not take 250 ms. Production always uses BCRYPT_COST (≥ 12). */
   bcryptCostForTests?: number;
+  /** Tests only: how often the webhook dispatcher looks for due deliveries (default 1 s). */
+  webhookPollMs?: number;
 };
 
 /**
@@ -80,20 +83,23 @@ export function createContainer(input: ContainerInput) {
     storage,
     logger,
     clock,
+    publicUrl: config.publicUrl,
     processing: new Semaphore(config.imageConcurrency),
     metrics,
     limits: { maxPixels: config.maxImagePixels, thumbnailSize: config.thumbnailSize, displayMaxPx: config.displayMaxPx, workDir: tempDir },
   };
 
   const moderation: ModerationDeps = { repos, storage, logger, repeatInfringer: config.repeatInfringer };
-  const images: AccountImagesDeps = { repos, storage, logger, clock, defaultQuotaBytes: config.defaultQuotaBytes, unverifiedQuotaBytes: config.unverifiedQuotaBytes };
+  const images: AccountImagesDeps = { repos, storage, logger, clock, defaultQuotaBytes: config.defaultQuotaBytes, unverifiedQuotaBytes: config.unverifiedQuotaBytes, publicUrl: config.publicUrl };
 
   const staffUsers: StaffUsersDeps = { ...deletion, defaultQuotaBytes: config.defaultQuotaBytes, repeatInfringer: config.repeatInfringer };
   const staffImages: StaffImagesDeps = { repos, recoveryDays: config.recoveryDays };
-  const albums: AlbumsDeps = { albums: repos.albums, clock };
+  const albums: AlbumsDeps = { albums: repos.albums, repos, clock, publicUrl: config.publicUrl };
   const apiKeys: ApiKeysDeps = { repos, clock };
+  // Sends the webhook outbox. Built unstarted: main.ts starts it in every process and stops it before the database closes.
+  const webhookDispatcher = createWebhookDispatcher({ repos, outbound, clock, logger, metrics, mailer, publicUrl: config.publicUrl, pollMs: input.webhookPollMs });
 
-  return Object.freeze({ config, logger, clock, db, metrics, metricsExposition, outbound, repos, imageFeed, storage, tempDir, mailer, limits, auth, sessions, sessionLookups, knownDevices, settings, deletion, upload, moderation, images, albums, staffUsers, staffImages, apiKeys });
+  return Object.freeze({ config, logger, clock, db, metrics, metricsExposition, outbound, repos, imageFeed, storage, tempDir, mailer, limits, auth, sessions, sessionLookups, knownDevices, settings, deletion, upload, moderation, images, albums, staffUsers, staffImages, apiKeys, webhookDispatcher });
 }
 
 export type Container = ReturnType<typeof createContainer>;

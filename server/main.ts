@@ -136,6 +136,8 @@ async function serve(configured: Config, role: WorkerRole | null, fail: (message
     logger.info({ url: config.publicUrl, port: config.port, database: runtime.db.dialect }, 'Pixbin is listening');
     // Jobs start once the port is ours: a second instance that cannot listen runs nothing.
     scheduler.start();
+    // Every process sends webhooks (claims are exclusive, so each delivery goes out once across workers and replicas).
+    container.webhookDispatcher.start();
   });
   if (role?.jobs && config.jobsEnabled) logger.info({ jobs: scheduler.jobs.length }, 'scheduled jobs run in this worker');
   server.requestTimeout = 10 * 60_000; // a slow phone on a 25 MB upload still finishes
@@ -151,11 +153,13 @@ async function serve(configured: Config, role: WorkerRole | null, fail: (message
     }, config.shutdownTimeoutMs);
     force.unref();
     const jobsStopped = scheduler.stop(); // no new runs; a run in progress finishes before the database closes
+    const webhooksStopped = container.webhookDispatcher.stop(); // no new claims; sends in flight are recorded first
     const metricsClosed = new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
     metricsServer?.closeAllConnections();
     server.close(async () => {
       clearTimeout(force);
       await jobsStopped;
+      await webhooksStopped;
       await metricsClosed;
       await container.imageFeed?.close();
       await runtime.db.destroy();

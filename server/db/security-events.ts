@@ -38,6 +38,10 @@ export const SECURITY_EVENTS = {
   'api_key.use': 'an API key was used',
   'api_key.create': 'an API key was created (its id and scopes, never the key)',
   'api_key.revoke': 'an API key was revoked by its holder',
+  'webhook.create': 'a webhook endpoint was created (its id, host and events, never the secret)',
+  'webhook.update': 'a webhook endpoint was changed, switched off or switched on',
+  'webhook.delete': 'a webhook endpoint was deleted with its delivery log',
+  'webhook.rotate_secret': 'a webhook endpoint was given a new signing secret',
   // Optional, off by default
   'page.view': 'a page was viewed (only with PAGE_VIEW_LOGGING=true and without Sec-GPC: 1)',
 } as const;

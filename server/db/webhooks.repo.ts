@@ -2,7 +2,8 @@ import type { Knex } from 'knex';
 import { inBatches, toDate, toDateOrNull, type Dialect } from './knex.js';
 
 /** Why an endpoint is off: its owner switched it off, its receiver answered 410 Gone, or a delivery exhausted its retries. */
-export type EndpointDisabledReason = 'owner' | 'gone' | 'failing';
+/** 'account_deleted': its account asked to be deleted (a cancelled deletion switches these back on). */
+export type EndpointDisabledReason = 'owner' | 'gone' | 'failing' | 'account_deleted';
 
 export type WebhookEndpoint = {
   id: string;
@@ -224,9 +225,19 @@ export function createWebhooksRepo(db: Knex, dialect: Dialect) {
       return rows.map(endpointFromRow).filter((e) => e.events.includes(eventType));
     },
 
-    /** Switches off every endpoint of an account (deletion requested); returns how many were on. */
+    /** Switches off every endpoint of an account and ends their pending deliveries (deletion requested); returns how many were on. */
     async disableEndpointsOf(ownerId: string, reason: EndpointDisabledReason, now: Date): Promise<number> {
-      return db('webhook_endpoints').where({ owner_id: ownerId, enabled: true }).update({ enabled: false, disabled_reason: reason, disabled_at: now, updated_at: now });
+      const ids = ((await db('webhook_endpoints').where({ owner_id: ownerId, enabled: true }).select('id')) as Array<{ id: string }>).map((r) => r.id);
+      if (ids.length === 0) return 0;
+      await db('webhook_deliveries').whereIn('endpoint_id', ids).andWhere('status', 'pending').update({ status: 'failed', next_attempt_at: null, locked_until: null, finished_at: now });
+      return db('webhook_endpoints').whereIn('id', ids).update({ enabled: false, disabled_reason: reason, disabled_at: now, updated_at: now });
+    },
+
+    /** Switches back on the account's endpoints that were off only because of the reason given (a cancelled deletion). */
+    async enableEndpointsOf(ownerId: string, reason: EndpointDisabledReason, now: Date): Promise<number> {
+      return db('webhook_endpoints')
+        .where({ owner_id: ownerId, enabled: false, disabled_reason: reason })
+        .update({ enabled: true, disabled_reason: null, disabled_at: null, failing_since: null, updated_at: now });
     },
 
     // --- the outbox -------------------------------------------------------------------------------------------------
@@ -318,6 +329,35 @@ export function createWebhooksRepo(db: Knex, dialect: Dialect) {
       return db('webhook_deliveries')
         .where({ endpoint_id: endpointId, status: 'pending' })
         .update({ status: 'failed', next_attempt_at: null, locked_until: null, finished_at: now });
+    },
+
+    /**
+     * Switches an endpoint off for a reason the dispatcher found ('gone', 'failing'); true only for the call that
+     * switched it off (two sends failing at once tell the owner once).
+     */
+    async disableEndpoint(id: string, reason: EndpointDisabledReason, now: Date): Promise<boolean> {
+      return (await db('webhook_endpoints').where({ id, enabled: true }).update({ enabled: false, disabled_reason: reason, disabled_at: now, updated_at: now })) > 0;
+    },
+
+    /** Notes the first failed attempt since the last delivered one (a later failure leaves the date as it is). */
+    async markFailing(id: string, now: Date): Promise<void> {
+      await db('webhook_endpoints').where({ id }).whereNull('failing_since').update({ failing_since: now });
+    },
+
+    /** A delivery went through: the endpoint is no longer failing. */
+    async clearFailing(id: string): Promise<void> {
+      await db('webhook_endpoints').where({ id }).whereNotNull('failing_since').update({ failing_since: null });
+    },
+
+    /**
+     * Who is told when an endpoint is switched off: its account's holder, or for an instance endpoint (ownerId null)
+     * every admin whose account is active.
+     */
+    async contactsFor(ownerId: string | null): Promise<Array<{ email: string; username: string }>> {
+      const q = db('users').select('email', 'username');
+      if (ownerId !== null) q.where({ id: ownerId });
+      else q.where({ role: 'admin' }).whereNull('deletion_requested_at').whereNull('suspended_at').orderBy('id');
+      return ((await q) as Array<{ email: string; username: string }>).map((r) => ({ email: String(r.email), username: String(r.username) }));
     },
 
     /** Sends a delivery again from the start of the retry schedule (the owner's Resend); false when it is gone. */

@@ -29,6 +29,8 @@ export const DATABASE_RETRY_AFTER_SECONDS = 5;
 const FILE_HEADERS = ['ETag', 'Last-Modified', 'Content-Disposition', 'Content-Range', 'Content-Length', 'Accept-Ranges'];
 
 export function wantsJson(req: Request): boolean {
+  // A route that always answers JSON (oEmbed) says so, so its failures (a database outage) are JSON too.
+  if (req.res?.locals.alwaysJson === true) return true;
   return req.accepts(['html', 'json']) === 'json';
 }
 

@@ -94,10 +94,13 @@ export function policyFacts(config: Config) {
     turnstile: config.turnstile !== null,
     smtp: smtpHost !== null,
     pageViews: config.pageViewLogging,
+    // Private destinations webhooks and upload by URL may reach (OUTBOUND_ALLOW); everything else private is refused.
+    outboundAllow: config.outboundAllow,
     consentCountry: config.consentCountryHeader !== undefined,
     retention: {
       ipLog: figure('IP_LOG_RETENTION_DAYS', config.ipLogRetentionDays),
       apiLog: figure('API_LOG_RETENTION_DAYS', config.apiLogRetentionDays),
+      webhookLog: figure('WEBHOOK_LOG_RETENTION_DAYS', config.webhookLogRetentionDays),
       accountPurge: figure('ACCOUNT_PURGE_DAYS', config.accountPurgeDays),
       recovery: figure('RECOVERY_DAYS', config.recoveryDays),
       sessionIdle: figure('SESSION_IDLE_DAYS', config.sessionIdleDays),

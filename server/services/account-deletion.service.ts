@@ -1,3 +1,4 @@
+import { accountEventData, recordWebhookEvent } from './webhook-events.js';
 import { DAY_MS } from '../lib/time.js';
 import type { Logger } from 'pino';
 import type { ImageRecord } from '../db/images.repo.js';
@@ -59,6 +60,9 @@ export async function requestAccountDeletion(deps: AccountDeletionDeps, user: Us
       await releaseStorage(tx, user.id, images.reduce((sum, i) => sum + storedBytes(i), 0));
     }
     await tx.securityLog.insert({ event: 'account.deletion_requested', userId: user.id, ...client, detail: { images: images.length } }, now);
+    // The account's own webhooks fall silent with it; the instance's hear that it is going, and when it will be erased.
+    await tx.webhooks.disableEndpointsOf(user.id, 'account_deleted', now);
+    await recordWebhookEvent(deps, tx, { type: 'account.deleted', ownerId: null, data: accountEventData(user.id, purgeDateOf(now, deps.purgeDays)) });
     return recordDeletions(tx, images, 'account', now, albums);
   });
   const purgeAt = purgeDateOf(user.deletionRequestedAt ?? now, deps.purgeDays);
@@ -100,6 +104,7 @@ export async function cancelAccountDeletion(deps: AccountDeletionDeps, userId: s
   }
   if (failed) throw new ServiceUnavailable(partialRestore, 'restore_incomplete');
   if (!(await deps.repos.users.clearDeletionRequest(userId))) return restored;
+  await deps.repos.webhooks.enableEndpointsOf(userId, 'account_deleted', now);
   await deps.repos.emailTokens.invalidateForUser(userId, 'cancel_deletion', now);
   await deps.repos.securityLog.insert({ event: 'account.deletion_cancelled', userId, ...client, detail: { images: restored } }, now);
   return restored;
@@ -175,6 +180,8 @@ export async function purgeAccount(
     if (!gone) throw new PurgeAbandoned();
     // Counted, never named: the log shows that a purge happened, not whose.
     await tx.securityLog.insert({ event: 'account.purged', detail: {} }, now);
+    // An account erased without the request step (staff "delete now") is announced here; a requested one was at its request.
+    if (!user.deletionRequestedAt) await recordWebhookEvent({ clock: () => now }, tx, { type: 'account.deleted', ownerId: null, data: accountEventData(userId, now) });
     await options.inTx?.(tx); // e.g. the staff member's audit entry, committed with the erasure
     return true;
   }).catch((err: unknown) => {

@@ -6,8 +6,12 @@ import { cleanTitle, MAX_TITLE_CHARS, titleLength } from '../lib/title.js';
 import type { ImagesDeps } from './images.service.js';
 import { releaseStorage, storedBytes } from './quota.service.js';
 import { moveToRecovery, recordDeletions } from './recovery.service.js';
+import { deletedImageEventData, imageEventData, recordWebhookEvent } from './webhook-events.js';
 
-export type AccountImagesDeps = ImagesDeps & { defaultQuotaBytes: number; unverifiedQuotaBytes: number };
+export type AccountImagesDeps = ImagesDeps & { defaultQuotaBytes: number; unverifiedQuotaBytes: number; publicUrl: string };
+
+/** What a change to an owner's image needs to tell the owner's webhooks (image.updated) in its own transaction. */
+export type ImageChangeDeps = { repos: Repos; clock: () => Date; publicUrl: string };
 
 export const PAGE_SIZE = 60;
 export const MAX_BULK_IDS = 500;
@@ -90,14 +94,28 @@ export async function ownImage(deps: { repos: Pick<Repos, 'images'> }, ownerId: 
   return image;
 }
 
-/** Changes the title and/or visibility of the owner's image in one statement; 404 when it is not theirs. */
-export async function editImage(deps: { repos: Pick<Repos, 'images'> }, ownerId: string, id: string, changes: { title?: string | null; visibility?: Visibility }): Promise<void> {
-  if (!(await deps.repos.images.updateOwned(ownerId, imageIdOrNotFound(id), changes))) throw new NotFound();
+/**
+ * Changes the title and/or visibility of the owner's image; 404 when it is not theirs. The owner's webhooks hear
+ * image.updated from the same transaction.
+ */
+export async function editImage(deps: ImageChangeDeps, ownerId: string, id: string, changes: { title?: string | null; visibility?: Visibility }): Promise<void> {
+  const imageId = imageIdOrNotFound(id);
+  await deps.repos.transaction(async (tx) => {
+    if (!(await tx.images.updateOwned(ownerId, imageId, changes))) throw new NotFound();
+    await recordWebhookEvent(deps, tx, {
+      type: 'image.updated',
+      ownerId,
+      data: async () => {
+        const image = await tx.images.findById(imageId);
+        return image ? imageEventData(deps.publicUrl, image) : null;
+      },
+    });
+  });
 }
 
-export async function renameImage(deps: { repos: Pick<Repos, 'images'> }, ownerId: string, id: string, rawTitle: string): Promise<string | null> {
+export async function renameImage(deps: ImageChangeDeps, ownerId: string, id: string, rawTitle: string): Promise<string | null> {
   const stored = cleanImageTitle(rawTitle);
-  if (!(await deps.repos.images.updateOwned(ownerId, imageIdOrNotFound(id), { title: stored }))) throw new NotFound();
+  await editImage(deps, ownerId, id, { title: stored });
   return stored;
 }
 
@@ -106,9 +124,9 @@ export function parseVisibility(raw: unknown): Visibility {
   return raw as Visibility;
 }
 
-export async function changeVisibility(deps: { repos: Pick<Repos, 'images'> }, ownerId: string, id: string, raw: unknown): Promise<Visibility> {
+export async function changeVisibility(deps: ImageChangeDeps, ownerId: string, id: string, raw: unknown): Promise<Visibility> {
   const visibility = parseVisibility(raw);
-  if (!(await deps.repos.images.updateOwned(ownerId, imageIdOrNotFound(id), { visibility }))) throw new NotFound();
+  await editImage(deps, ownerId, id, { visibility });
   return visibility;
 }
 
@@ -144,6 +162,7 @@ export async function deleteOwnedImages(
         deps.clock(),
       );
     }
+    for (const row of rows) await recordWebhookEvent(deps, tx, { type: 'image.deleted', ownerId, data: deletedImageEventData(row.id) });
     return recordDeletions(tx, rows, 'owner', deps.clock());
   });
   await moveToRecovery(deps, items);

@@ -1,6 +1,7 @@
 import type { Repos } from '../db/repos.js';
 import { BadRequest, NotFound } from '../errors.js';
 import { recordStaffAction, type StaffActor } from './audit.service.js';
+import { moderationEventData, recordWebhookEvent } from './webhook-events.js';
 import { openReportGroups, type QueueOptions, type QueuePage, type ReportGroup } from './reports.service.js';
 
 const messages = {
@@ -55,6 +56,7 @@ export async function moderateAlbum(repos: Repos, actor: StaffActor, albumId: st
     const status = action === 'hide' ? 'actioned' : 'dismissed';
     await tx.reports.resolveOpen({ kind: 'album', id: albumId }, { status, resolution: action, ownerId: album?.ownerId ?? null, at: now });
     await recordStaffAction(tx, actor, { action: `album.${action}`, targetType: 'album', targetId: albumId, reason: reason || null }, now);
+    await recordWebhookEvent({ clock: () => now }, tx, { type: 'moderation.decided', ownerId: null, data: moderationEventData({ kind: 'album', id: albumId }, action) });
   });
 }
 

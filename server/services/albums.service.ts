@@ -2,7 +2,9 @@ import { SHARED_VISIBILITIES, type AlbumImage, type AlbumPosition, type AlbumRec
 import { BadRequest, NotFound } from '../errors.js';
 import { isImageId, randomBase62 } from '../lib/ids.js';
 import { cleanTitle, MAX_TITLE_CHARS, titleLength } from '../lib/title.js';
+import type { Repos } from '../db/repos.js';
 import { encodeCursor } from './account-images.service.js';
+import { albumEventData, recordWebhookEvent } from './webhook-events.js';
 
 export const messages = {
   titleRequired: 'Give the album a title.',
@@ -22,7 +24,18 @@ export const SHARE_COUNT_CAP = 1000;
 
 const ALBUM_ID_PATTERN = new RegExp(`^[0-9A-Za-z]{${ALBUM_ID_LENGTH}}$`);
 
-export type AlbumsDeps = { albums: AlbumsRepo; clock: () => Date };
+/** repos and publicUrl: each change commits with the album.* event for the owner's webhooks (the outbox). */
+export type AlbumsDeps = { albums: AlbumsRepo; repos: Repos; clock: () => Date; publicUrl: string };
+
+/** Runs an album change in a transaction that also records its event; a change that fails (throws) records nothing. */
+async function changeAlbum<T>(deps: AlbumsDeps, ownerId: string, type: 'album.created' | 'album.updated' | 'album.deleted', album: Pick<AlbumRecord, 'id' | 'createdAt'> | { id: string }, change: (albums: AlbumsRepo) => Promise<T>): Promise<T> {
+  return deps.repos.transaction(async (tx) => {
+    const result = await change(tx.albums);
+    const data = 'createdAt' in album && type !== 'album.deleted' ? albumEventData(deps.publicUrl, album) : { id: album.id };
+    await recordWebhookEvent(deps, tx, { type, ownerId, data });
+    return result;
+  });
+}
 
 export const isAlbumId = (value: string): boolean => ALBUM_ID_PATTERN.test(value);
 
@@ -48,7 +61,7 @@ const pageOf = (page: number, size: number) => ({ limit: size, offset: (Math.max
 
 export async function createAlbum(deps: AlbumsDeps, ownerId: string, rawTitle: string): Promise<AlbumRecord> {
   const album = { id: randomBase62(ALBUM_ID_LENGTH), title: cleanAlbumTitle(rawTitle), createdAt: deps.clock() };
-  await deps.albums.insert(ownerId, album);
+  await changeAlbum(deps, ownerId, 'album.created', album, (albums) => albums.insert(ownerId, album));
   return { ...album, ownerId, coverImageId: null };
 }
 
@@ -82,32 +95,45 @@ export async function albumWithImages(deps: AlbumsDeps, ownerId: string, albumId
 
 export async function renameAlbum(deps: AlbumsDeps, ownerId: string, albumId: string, rawTitle: string): Promise<void> {
   const album = await ownAlbum(deps, ownerId, albumId);
-  if (!(await deps.albums.rename(ownerId, album.id, cleanAlbumTitle(rawTitle)))) throw new NotFound();
+  const title = cleanAlbumTitle(rawTitle);
+  await changeAlbum(deps, ownerId, 'album.updated', album, async (albums) => {
+    if (!(await albums.rename(ownerId, album.id, title))) throw new NotFound();
+  });
 }
 
 export async function deleteAlbum(deps: AlbumsDeps, ownerId: string, albumId: string): Promise<void> {
-  if (!isAlbumId(albumId) || !(await deps.albums.delete(ownerId, albumId))) throw new NotFound();
+  if (!isAlbumId(albumId)) throw new NotFound();
+  await changeAlbum(deps, ownerId, 'album.deleted', { id: albumId }, async (albums) => {
+    if (!(await albums.delete(ownerId, albumId))) throw new NotFound();
+  });
 }
 
 /** Adds the owner's images; if any id is not one of the owner's images, nothing is added and the answer is 404. */
 export async function addImages(deps: AlbumsDeps, ownerId: string, albumId: string, rawIds: unknown): Promise<number> {
   const album = await ownAlbum(deps, ownerId, albumId);
   const ids = imageIdList(rawIds);
-  if (!(await deps.albums.addImages(ownerId, album.id, ids, deps.clock()))) throw new NotFound();
+  await changeAlbum(deps, ownerId, 'album.updated', album, async (albums) => {
+    if (!(await albums.addImages(ownerId, album.id, ids, deps.clock()))) throw new NotFound();
+  });
   return ids.length;
 }
 
 export async function removeImages(deps: AlbumsDeps, ownerId: string, albumId: string, rawIds: unknown): Promise<number> {
   const album = await ownAlbum(deps, ownerId, albumId);
-  const removed = await deps.albums.removeImages(ownerId, album.id, imageIdList(rawIds));
-  if (removed === null) throw new NotFound();
-  return removed;
+  const ids = imageIdList(rawIds);
+  return changeAlbum(deps, ownerId, 'album.updated', album, async (albums) => {
+    const removed = await albums.removeImages(ownerId, album.id, ids);
+    if (removed === null) throw new NotFound();
+    return removed;
+  });
 }
 
 export async function setCover(deps: AlbumsDeps, ownerId: string, albumId: string, imageId: unknown): Promise<void> {
   const album = await ownAlbum(deps, ownerId, albumId);
   const [id] = imageIdList(imageId);
-  if (!(await deps.albums.setCover(ownerId, album.id, id!))) throw new NotFound();
+  await changeAlbum(deps, ownerId, 'album.updated', album, async (albums) => {
+    if (!(await albums.setCover(ownerId, album.id, id!))) throw new NotFound();
+  });
 }
 
 /** Where a share page starts: after a cursor (encodeCursor of the last image of the page before), or an old ?page=N link. */

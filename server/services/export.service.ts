@@ -17,7 +17,7 @@ export type ExportDeps = { repos: Pick<Repos, 'accountExport'>; storage: Storage
 
 export { EXPORTED_TABLES } from '../db/account-export.repo.js';
 
-const SECRET_COLUMNS = new Set(['password_hash', 'id_hash', 'token_hash', 'delete_key_hash', 'token', 'secret_hash']);
+const SECRET_COLUMNS = new Set(['password_hash', 'id_hash', 'token_hash', 'delete_key_hash', 'token', 'secret_hash', 'secret', 'previous_secret', 'previous_secret_until']);
 
 function clean(row: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -56,7 +56,41 @@ export async function accountData(repos: Pick<Repos, 'accountExport'>, userId: s
   data.api_requests = (data.api_requests as Array<Record<string, unknown>>)
     .map((r): Record<string, unknown> & { id: number } => ({ ...r, id: Number(r.id), status: Number(r.status), duration_ms: Number(r.duration_ms), upload_bytes: Number(r.upload_bytes) }))
     .sort((a, b) => String(a.created_at).localeCompare(String(b.created_at)) || a.id - b.id);
+  // Webhooks: each endpoint as its page shows it, never its secrets; the delivery log with each body as sent.
+  data.webhook_endpoints = (data.webhook_endpoints as Array<Record<string, unknown>>).map((e) => ({
+    id: e.id,
+    url: e.url,
+    description: e.description,
+    events: String(e.events).split(',').filter(Boolean),
+    enabled: Boolean(e.enabled),
+    disabled_reason: e.disabled_reason,
+    disabled_at: e.disabled_at,
+    failing_since: e.failing_since,
+    created_at: e.created_at,
+    updated_at: e.updated_at,
+  }));
+  data.webhook_deliveries = (data.webhook_deliveries as Array<Record<string, unknown>>).map(({ locked_until: _lock, ...d }) => ({
+    ...d,
+    payload: parsedOr(d.payload),
+    attempts: Number(d.attempts),
+    last_response_code: d.last_response_code === null ? null : Number(d.last_response_code),
+  }));
+  data.webhook_attempts = (data.webhook_attempts as Array<Record<string, unknown>>).map((a) => ({
+    ...a,
+    id: Number(a.id),
+    response_code: a.response_code === null ? null : Number(a.response_code),
+    duration_ms: Number(a.duration_ms),
+  }));
   return data;
+}
+
+/** A stored JSON text as the value it holds (a body that is not JSON stays text). */
+function parsedOr(text: unknown): unknown {
+  try {
+    return JSON.parse(String(text));
+  } catch {
+    return text;
+  }
 }
 
 /**

@@ -8,6 +8,7 @@ import { isDeleteKey, isImageId } from '../lib/ids.js';
 import type { StorageDriver } from '../storage/storage.js';
 import { releaseStorage, storedBytes } from './quota.service.js';
 import { moveToRecovery, recordDeletions } from './recovery.service.js';
+import { deletedImageEventData, recordWebhookEvent } from './webhook-events.js';
 
 export type ImagesDeps = {
   repos: Repos;
@@ -56,7 +57,10 @@ export async function deleteImageWithKey(
   const image = await findImageForDeletion(deps, input.id, input.key);
   const items = await deps.repos.transaction(async (tx) => {
     if (!(await tx.images.deleteByIdAndKeyHash(image.id, image.deleteKeyHash))) throw new NotFound();
-    if (image.ownerId) await releaseStorage(tx, image.ownerId, storedBytes(image));
+    if (image.ownerId) {
+      await releaseStorage(tx, image.ownerId, storedBytes(image));
+      await recordWebhookEvent(deps, tx, { type: 'image.deleted', ownerId: image.ownerId, data: deletedImageEventData(image.id) });
+    }
     await tx.securityLog.insert(
       { event: 'image.delete', userId: image.ownerId, ip: input.ip, userAgent: input.userAgent, imageId: image.id, detail: { imageId: image.id, by: 'delete_key' } },
       deps.clock(),

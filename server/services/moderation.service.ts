@@ -8,6 +8,7 @@ import { applyRepeatInfringerPolicy, counterableImageIds } from './copyright.ser
 import { ownerAlbumNotices } from './album-moderation.service.js';
 import { releaseStorage, storedBytes } from './quota.service.js';
 import { moveToRecovery, recordDeletions, restoreImage } from './recovery.service.js';
+import { deletedImageEventData, moderationEventData, recordWebhookEvent } from './webhook-events.js';
 
 const messages = {
   badAction: () => `The action must be one of ${MODERATION_ACTIONS.join(', ')}.`,
@@ -42,7 +43,12 @@ export async function moderateImage(deps: ModerationDeps, actor: StaffActor, ima
   // The uploader is kept on each resolved report: upheld copyright notices are strikes against the account.
   const uploader = image?.ownerId ?? null;
   const detail = action === 'remove' && options.blocklist ? { blocklisted: true } : undefined;
-  const audit = (tx: Repos) => recordStaffAction(tx, actor, { action: `image.${action}`, targetType: 'image', targetId: imageId, reason: reason || null, detail }, now);
+  // Every decision is written with its audit entry, and the instance's webhooks hear it from the same transaction.
+  const audit = async (tx: Repos) => {
+    const entry = await recordStaffAction(tx, actor, { action: `image.${action}`, targetType: 'image', targetId: imageId, reason: reason || null, detail }, now);
+    await recordWebhookEvent({ clock: () => now }, tx, { type: 'moderation.decided', ownerId: null, data: moderationEventData({ kind: 'image', id: imageId }, action) });
+    return entry;
+  };
   const resolve = (tx: Repos, status: 'actioned' | 'dismissed') => tx.reports.resolveOpen({ kind: 'image', id: imageId }, { status, resolution: action, ownerId: uploader, at: now });
 
   if (action === 'restore') {
@@ -54,7 +60,10 @@ export async function moderateImage(deps: ModerationDeps, actor: StaffActor, ima
     const items = await deps.repos.transaction(async (tx) => {
       if (!(await tx.images.deleteById(imageId))) throw new NotFound(messages.gone);
       if (hashes) await addToBlocklist(tx, { hashes, sourceImageId: imageId, reason, createdBy: actor.user.id }, now);
-      if (image.ownerId) await releaseStorage(tx, image.ownerId, storedBytes(image));
+      if (image.ownerId) {
+        await releaseStorage(tx, image.ownerId, storedBytes(image));
+        await recordWebhookEvent({ clock: () => now }, tx, { type: 'image.deleted', ownerId: image.ownerId, data: deletedImageEventData(imageId) });
+      }
       const recorded = await recordDeletions(tx, [image], 'moderation', now);
       await tx.recovery.setStatement(imageId, reason);
       await resolve(tx, 'actioned');

@@ -1,3 +1,4 @@
+import { recordWebhookEvent, reportEventData } from './webhook-events.js';
 import { randomUUID } from 'node:crypto';
 import type { Repos } from '../db/repos.js';
 import type { CopyrightNotice, ReportRecord, ReportTargetKind } from '../db/reports.repo.js';
@@ -55,6 +56,7 @@ export async function submitReport(
   const id = randomUUID();
   await repos.transaction(async (tx) => {
     await tx.reports.insert({ id, target, reason: input.reason, details: details || null, reporterEmail: email || null, copyright, createdAt: now });
+    await recordWebhookEvent({ clock: () => now }, tx, { type: 'report.created', ownerId: null, data: reportEventData(id, target, input.reason, client.userId ? 'account' : 'visitor') });
     await tx.securityLog.insert({ event: 'abuse.report', userId: client.userId, ip: client.ip, userAgent: client.userAgent, imageId: target.kind === 'image' ? target.id : null, detail: { reportId: id, [target.kind === 'image' ? 'imageId' : 'albumId']: target.id, reason: input.reason } }, now);
   });
   return id;

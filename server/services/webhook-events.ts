@@ -20,8 +20,11 @@ export type WebhookEventType = AccountEventType | InstanceEventType | typeof TES
  * thin by rule: ids, URLs, sizes and visibility; never an IP address, an email address or a file name.
  */
 export type WebhookEvent =
-  | { type: AccountEventType; ownerId: string; data: Record<string, unknown> }
-  | { type: InstanceEventType; ownerId: null; data: Record<string, unknown> };
+  | { type: AccountEventType; ownerId: string; data: EventData }
+  | { type: InstanceEventType; ownerId: null; data: EventData };
+
+/** The event's data, or how to read it (only when an endpoint subscribes, so a change nobody hears costs one query). */
+export type EventData = Record<string, unknown> | (() => Promise<Record<string, unknown> | null>);
 
 /** The webhook-id of a delivery (Standard Webhooks calls it the message id): the same on every attempt. */
 export const newMessageId = (): string => `msg_${randomBase62(24)}`;
@@ -31,20 +34,21 @@ export function webhookBody(type: WebhookEventType, at: Date, data: Record<strin
   return JSON.stringify({ type, timestamp: at.toISOString(), data });
 }
 
-export type WebhookOutboxDeps = { clock: () => Date; onRecorded?: () => void };
+export type WebhookOutboxDeps = { clock: () => Date };
 
 /**
  * Records an event for every enabled endpoint that subscribes to it, in the caller's transaction: the delivery rows
  * commit or roll back with the change itself (the outbox), and the dispatcher sends them afterwards. Returns how
- * many deliveries were recorded. `onRecorded` lets the dispatcher look sooner than its next poll.
+ * many deliveries were recorded (none when lazy data finds the subject gone). The dispatcher polls for them.
  */
 export async function recordWebhookEvent(deps: WebhookOutboxDeps, tx: Repos, event: WebhookEvent): Promise<number> {
   const endpoints = await tx.webhooks.subscribedEndpoints(event.ownerId, event.type);
   if (endpoints.length === 0) return 0;
+  const data = typeof event.data === 'function' ? await event.data() : event.data;
+  if (!data) return 0;
   const now = deps.clock();
-  const payload = webhookBody(event.type, now, event.data);
+  const payload = webhookBody(event.type, now, data);
   await tx.webhooks.insertDeliveries(endpoints.map((e) => ({ id: newMessageId(), endpointId: e.id, eventType: event.type, payload, createdAt: now })));
-  deps.onRecorded?.();
   return endpoints.length;
 }
 
@@ -75,3 +79,17 @@ export const deletedImageEventData = (imageId: string): Record<string, unknown> 
 export function albumEventData(publicUrl: string, album: Pick<AlbumRecord, 'id' | 'createdAt'>): Record<string, unknown> {
   return { id: album.id, url: `${publicUrl}/a/${album.id}`, created_at: album.createdAt.toISOString() };
 }
+
+/** A moderation decision as the instance's webhooks hear it: its target and kind, never the statement of reasons or who decided. */
+export const moderationEventData = (target: { kind: 'image' | 'album'; id: string }, decision: string): Record<string, unknown> => ({ target, decision });
+
+/** A report as the instance's webhooks hear it: what it is about, its category and where it came from; never the reporter. */
+export const reportEventData = (reportId: string, target: { kind: 'image' | 'album'; id: string }, reason: string, source: 'visitor' | 'account'): Record<string, unknown> => ({
+  id: reportId,
+  target: { kind: target.kind, id: target.id },
+  reason,
+  source,
+});
+
+/** An account being deleted, as the instance's webhooks hear it: its id and when it is (or was) erased; never a name or address. */
+export const accountEventData = (userId: string, purgeAt: Date): Record<string, unknown> => ({ id: userId, purge_at: purgeAt.toISOString() });

@@ -12,6 +12,7 @@ import { type Repos } from '../../db/repos.js';
 import type { RateLimits } from '../../services/rate-limits.service.js';
 import { createStorage } from '../../storage/create-storage.js';
 import { RECOVERY_PREFIX } from '../../services/recovery.service.js';
+import type { WebhookDispatcher } from '../../services/webhook-dispatcher.js';
 import type { StorageDriver } from '../../storage/storage.js';
 import { s3Env, TEST_BUCKET, testS3, testStorageDriver } from './s3.js';
 import { testDatabase } from './test-db.js';
@@ -28,8 +29,13 @@ export type TestApp = {
   /** Keys in the recovery store, sorted. */
   recoveryKeys: () => Promise<string[]>;
   logs: Array<Record<string, unknown>>;
+  /** The webhook dispatcher, polling every WEBHOOK_TEST_POLL_MS (only with the `webhooks` option). */
+  webhooks: WebhookDispatcher | null;
   close: () => Promise<void>;
 };
+
+/** How often a test app's webhook dispatcher looks for due deliveries. */
+export const WEBHOOK_TEST_POLL_MS = 50;
 
 /** Starts the real app on an ephemeral loopback port, against the run's database, with extra env settings. */
 export async function startTestApp(
@@ -41,6 +47,7 @@ export async function startTestApp(
     /** Hash passwords at the configured cost (12) instead of the fast test cost 4. */ realBcryptCost?: boolean;
     /** Another handle on the run's database (a second replica in one process). */ db?: Db;
     /** Wraps the driver the app gets (e.g. to count reads); storedKeys and friends still use the real one. */ wrapStorage?: (storage: StorageDriver) => StorageDriver;
+    /** Runs the webhook dispatcher (off by default, so other tests see no background queries); see TestApp.webhooks. */ webhooks?: boolean;
   } = {},
 ): Promise<TestApp> {
   const { dataDir, databaseUrl } = testDatabase();
@@ -68,8 +75,22 @@ export async function startTestApp(
     },
   });
   const logger = pino({ level: 'debug' }, sink);
-  const app = createApp(createContainer({ config, db, storage: options.wrapStorage?.(storage) ?? storage, logger, tempDir, clock: options.clock, rateLimits: options.rateLimits, bcryptCostForTests: options.realBcryptCost ? undefined : 4 }));
+  const container = createContainer({
+    config,
+    db,
+    storage: options.wrapStorage?.(storage) ?? storage,
+    logger,
+    tempDir,
+    clock: options.clock,
+    rateLimits: options.rateLimits,
+    bcryptCostForTests: options.realBcryptCost ? undefined : 4,
+    webhookPollMs: WEBHOOK_TEST_POLL_MS,
+  });
+  const app = createApp(container);
   server.on('request', app);
+  // The container's own dispatcher, started only when a test asks (main.ts starts it in every process).
+  const webhooks = options.webhooks ? container.webhookDispatcher : null;
+  webhooks?.start();
   return {
     url: `http://${options.publicHost ?? '127.0.0.1'}:${port}`,
     config,
@@ -77,16 +98,19 @@ export async function startTestApp(
     storage,
     tempDir,
     logs,
+    webhooks,
     storedKeys: async () => (await listKeys(storage, '')).filter((key) => !key.startsWith(RECOVERY_PREFIX)),
     recoveryKeys: () => listKeys(storage, RECOVERY_PREFIX),
-    close: () =>
-      new Promise<void>((resolve) => {
+    close: async () => {
+      await webhooks?.stop();
+      await new Promise<void>((resolve) => {
         server.closeAllConnections();
         server.close(() => {
           storage.destroy?.();
           resolve();
         });
-      }),
+      });
+    },
   };
 }
 

@@ -5,6 +5,7 @@ import { ownerUpload } from '../helpers/account-images.js';
 import { signedInUser, type TestUser } from '../helpers/accounts.js';
 import { rawRequest, upload, type RawResponse } from '../helpers/http.js';
 import { startTestApp, type TestApp } from '../helpers/test-app.js';
+import { createDb } from '../../db/knex.js';
 
 type Uploaded = { id: string; url: string; pageUrl: string; thumbnailUrl: string };
 const NO_DISPLAY = { display_size: null, display_width: null, display_height: null, display_sha256: null };
@@ -209,6 +210,23 @@ describe('oEmbed (GET /oembed)', function () {
     expect((await oembed({ url: bobs.pageUrl })).json()).to.include({ author_name: bob.username });
     await app.db('users').where({ id: bob.id }).update({ deletion_requested_at: new Date() });
     expect((await oembed({ url: bobs.pageUrl })).json()).not.to.have.any.keys('author_name', 'author_url');
+  });
+
+  it('answers JSON when the database does not answer, as for every other error: 503 with Retry-After, not an HTML page', async () => {
+    const image = await guestImage();
+    // A second app whose database handle points at a port where no PostgreSQL listens: every query is refused.
+    const dead = createDb({ databaseUrl: 'postgres://postgres@127.0.0.1:9/pixbin_nowhere', dataDir: app.config.dataDir });
+    const down = await startTestApp({}, { db: dead });
+    try {
+      const res = await rawRequest(`${down.url}/oembed?${new URLSearchParams({ url: image.pageUrl.replace(app.url, down.url) })}`, { headers: { Accept: 'text/html,*/*' } });
+      expect(res.status, res.body.toString()).to.equal(503);
+      expect(res.headers['content-type'], res.body.toString()).to.match(/^application\/json/);
+      expect(res.headers['retry-after']).to.match(/^\d+$/);
+      expect(res.json().error.code).to.equal('database_unavailable');
+    } finally {
+      await down.close();
+      await dead.destroy();
+    }
   });
 
   it('share pages carry the discovery link, only for images /oembed answers for', async () => {

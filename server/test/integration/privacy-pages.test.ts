@@ -19,6 +19,7 @@ function expectedFigures(app: TestApp): Record<string, number | number[]> {
   return {
     IP_LOG_RETENTION_DAYS: c.ipLogRetentionDays,
     API_LOG_RETENTION_DAYS: c.apiLogRetentionDays,
+    WEBHOOK_LOG_RETENTION_DAYS: c.webhookLogRetentionDays,
     ACCOUNT_PURGE_DAYS: c.accountPurgeDays,
     RECOVERY_DAYS: c.recoveryDays,
     SESSION_IDLE_DAYS: c.sessionIdleDays,
@@ -59,6 +60,7 @@ describe('privacy pages rendered from the live configuration', function () {
     app = await startTestApp({
       IP_LOG_RETENTION_DAYS: '45',
       API_LOG_RETENTION_DAYS: '23',
+      WEBHOOK_LOG_RETENTION_DAYS: '19',
       ACCOUNT_PURGE_DAYS: '21',
       RECOVERY_DAYS: '9',
       SESSION_IDLE_DAYS: '33',
@@ -83,17 +85,23 @@ describe('privacy pages rendered from the live configuration', function () {
       }
     }
     // Every retention setting appears somewhere.
-    for (const source of ['IP_LOG_RETENTION_DAYS', 'API_LOG_RETENTION_DAYS', 'ACCOUNT_PURGE_DAYS', 'RECOVERY_DAYS', 'SESSION_IDLE_DAYS', 'SESSION_MAX_DAYS', 'GUEST_MAX_RETENTION_DAYS']) {
+    for (const source of ['IP_LOG_RETENTION_DAYS', 'API_LOG_RETENTION_DAYS', 'WEBHOOK_LOG_RETENTION_DAYS', 'ACCOUNT_PURGE_DAYS', 'RECOVERY_DAYS', 'SESSION_IDLE_DAYS', 'SESSION_MAX_DAYS', 'GUEST_MAX_RETENTION_DAYS']) {
       expect([...seen], source).to.include(source);
     }
     const retention = (await rawRequest(`${app.url}/retention`)).body.toString();
     expect(retention).to.include('at most <span data-figure="GUEST_MAX_RETENTION_DAYS">12</span> days');
+    const webhookRow = /<tr id="retention-webhook-log">.*?<\/tr>/.exec(retention)![0];
+    expect(webhookRow).to.include('<span data-figure="WEBHOOK_LOG_RETENTION_DAYS">19</span> days').and.include('prune-webhook-log');
+    expect((await rawRequest(`${app.url}/privacy`)).body.toString()).to.include('the webhook delivery log <span data-figure="WEBHOOK_LOG_RETENTION_DAYS">19</span> days after a delivery ends');
   });
 
   it('names no third party and no Turnstile when none is configured; lists each one the configuration brings in', async () => {
     app = await startTestApp({ STORAGE_DRIVER: 'local' });
     const none = (await rawRequest(`${app.url}/subprocessors`)).body.toString();
     expect(none).to.include('id="no-subprocessors"');
+    // Webhooks and upload by URL contact only what users choose; with OUTBOUND_ALLOW empty, nothing private.
+    expect(none).to.match(/id="outbound-note">[^<]*<strong>webhook<\/strong>/);
+    expect(none).to.include('Private network addresses are refused.').and.not.include('id="outbound-allow"');
     const privacy = (await rawRequest(`${app.url}/privacy`)).body.toString();
     expect(privacy).not.to.include('Turnstile');
     expect(privacy).to.include('this server’s own disk').and.include('Page views are not logged.');
@@ -111,10 +119,12 @@ describe('privacy pages rendered from the live configuration', function () {
         PRIVACY_INTRO: 'We host images for our members.\n\nSecond paragraph.',
         PRIVACY_JURISDICTION: 'German law applies.',
         PAGE_VIEW_LOGGING: 'true',
+        OUTBOUND_ALLOW: 'homeassistant.lan,192.168.1.0/24',
       },
       { publicHost: 'localhost' },
     );
     const listed = (await rawRequest(`${app.url}/subprocessors`)).body.toString();
+    expect(listed).to.include('except these, which the operator allows: <span id="outbound-allow"><code>homeassistant.lan</code>, <code>192.168.1.0/24</code></span>');
     expect(listed).to.include('Cloudflare, Inc. (Turnstile)').and.include('the mail server at mail.example.test');
     const page = (await rawRequest(`${app.url}/privacy`)).body.toString();
     expect(page).to.include('Example Photo Club &lt;e.V.&gt;').and.include('privacy@example.test');

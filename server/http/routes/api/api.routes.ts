@@ -9,8 +9,9 @@ import { apiRequestLog } from '../../api/request-log.middleware.js';
 import { accountEndpoints } from './account.endpoints.js';
 import { albumEndpoints } from './albums.endpoints.js';
 import { imageEndpoints } from './images.endpoints.js';
+import { webhookEndpoints } from './webhooks.endpoints.js';
 
-type Deps = Pick<RouteDeps, 'config' | 'logger' | 'clock' | 'repos' | 'limits' | 'tempDir' | 'upload' | 'images' | 'albums' | 'apiKeys'>;
+type Deps = Pick<RouteDeps, 'config' | 'logger' | 'clock' | 'repos' | 'limits' | 'tempDir' | 'upload' | 'images' | 'albums' | 'apiKeys' | 'outbound'>;
 
 const OPENAPI_PATH = `${API_BASE}/openapi.json`;
 
@@ -41,6 +42,7 @@ export function apiRoutes(deps: Deps): Router {
   accountEndpoints(api, deps);
   imageEndpoints(api, deps);
   albumEndpoints(api, deps);
+  webhookEndpoints(api, deps);
 
   // Generated once, after every endpoint above has registered itself.
   let cached: ReturnType<typeof api.document> | null = null;

@@ -113,6 +113,8 @@ export function oembedRoutes(deps: Pick<RouteDeps, 'config' | 'repos'>): Router 
 
   router.get('/oembed', async (req, res) => {
     res.set({ 'Access-Control-Allow-Origin': '*', 'X-Robots-Tag': 'noindex' });
+    // Any other failure (the database not answering) reaches the error handler, which answers JSON for this route too.
+    res.locals.alwaysJson = true;
     try {
       const max = { width: pixels(req, 'maxwidth'), height: pixels(req, 'maxheight') };
       const format = oneParam(req, 'format');

@@ -1,6 +1,12 @@
 import { expect } from 'chai';
 import http from 'node:http';
+import pino from 'pino';
+import { createContainer } from '../../../container.js';
+import { createRepos } from '../../../db/repos.js';
+import { purgeAccount } from '../../../services/account-deletion.service.js';
 import { EXPORTED_TABLES } from '../../../services/export.service.js';
+import { webhookBody } from '../../../services/webhook-events.js';
+import { newWebhookSecret } from '../../../services/webhook-signing.js';
 import { fixtures } from '../../fixtures/images.js';
 import { ownerPost, ownerUpload } from '../../helpers/account-images.js';
 import { signedInUser, type TestUser } from '../../helpers/accounts.js';
@@ -88,6 +94,58 @@ describe('accounts: data export (access and portability)', function () {
     expect(referencing.filter((t) => !exported.has(t)), 'tables naming a user that the export leaves out').to.deep.equal([]);
     const account = JSON.parse((await unzip((await alice.client.request('/account/export')).body)).get('account.json')!.toString('utf8'));
     for (const table of referencing) expect(account, table).to.have.property(table);
+  });
+
+  it('includes the account’s webhook endpoints (never a secret) and their delivery log; the purge erases them and leaves others’ alone', async () => {
+    const repos = createRepos(app.db);
+    const bob = await signedInUser(app);
+    const at = new Date('2031-01-02T03:04:05Z');
+    const secret = newWebhookSecret();
+    const previous = newWebhookSecret();
+    await repos.webhooks.insertEndpoint({ id: 'ep_alice', ownerId: alice.id, url: 'https://hooks.example.test/alice', description: 'My bot', events: ['image.uploaded', 'album.created'], secret, createdAt: at });
+    await repos.webhooks.updateEndpoint('ep_alice', { secret, previousSecret: previous, previousSecretUntil: new Date(at.getTime() + 86_400_000), enabled: false, disabledReason: 'gone', disabledAt: at }, at);
+    await repos.webhooks.insertEndpoint({ id: 'ep_bob', ownerId: bob.id, url: 'https://hooks.example.test/bob', description: null, events: ['image.deleted'], secret: newWebhookSecret(), createdAt: at });
+    const body = webhookBody('image.uploaded', at, { id: 'AbCdEf123456' });
+    await repos.webhooks.insertDeliveries([
+      { id: 'msg_alice', endpointId: 'ep_alice', eventType: 'image.uploaded', payload: body, createdAt: at },
+      { id: 'msg_bob', endpointId: 'ep_bob', eventType: 'image.deleted', payload: '{}', createdAt: at },
+    ]);
+    for (const [deliveryId, endpointId] of [['msg_alice', 'ep_alice'], ['msg_bob', 'ep_bob']] as const) {
+      await repos.webhooks.recordAttempt(
+        { deliveryId, endpointId, attemptedAt: at, outcome: 'gone', responseCode: 410, durationMs: 31, responseExcerpt: 'bye', error: null },
+        { status: 'failed', attempts: 1, nextAttemptAt: null, finishedAt: at },
+      );
+    }
+
+    const text = (await unzip((await alice.client.request('/account/export')).body)).get('account.json')!.toString('utf8');
+    const account = JSON.parse(text);
+    expect(account.webhook_endpoints).to.deep.equal([
+      {
+        id: 'ep_alice',
+        url: 'https://hooks.example.test/alice',
+        description: 'My bot',
+        events: ['image.uploaded', 'album.created'],
+        enabled: false,
+        disabled_reason: 'gone',
+        disabled_at: at.toISOString(),
+        failing_since: null,
+        created_at: at.toISOString(),
+        updated_at: at.toISOString(),
+      },
+    ]);
+    expect(account.webhook_deliveries).to.have.length(1);
+    expect(account.webhook_deliveries[0]).to.deep.include({ id: 'msg_alice', endpoint_id: 'ep_alice', event_type: 'image.uploaded', status: 'failed', attempts: 1, last_response_code: 410, finished_at: at.toISOString() });
+    expect(account.webhook_deliveries[0].payload).to.deep.equal(JSON.parse(body));
+    expect(account.webhook_attempts).to.have.length(1);
+    expect(account.webhook_attempts[0]).to.deep.include({ delivery_id: 'msg_alice', outcome: 'gone', response_code: 410, duration_ms: 31, response_excerpt: 'bye', attempted_at: at.toISOString() });
+    for (const leaked of [secret, previous, secret.slice(6), previous.slice(6), 'whsec_', 'ep_bob', 'msg_bob']) expect(text, 'no secret, nothing of another account').not.to.include(leaked);
+
+    // The purge erases the endpoints with the account (foreign keys cascade), their deliveries and attempts with them.
+    const { deletion } = createContainer({ db: app.db, storage: app.storage, tempDir: app.tempDir, config: app.config, logger: pino({ level: 'silent' }) });
+    expect(await purgeAccount(deletion, alice.id, new Date())).to.equal(true);
+    expect(await app.db('webhook_endpoints').pluck('id')).to.deep.equal(['ep_bob']);
+    expect(await app.db('webhook_deliveries').pluck('id')).to.deep.equal(['msg_bob']);
+    expect(await app.db('webhook_attempts').pluck('delivery_id')).to.deep.equal(['msg_bob']);
   });
 
   it('needs the account’s own session: others and strangers get nothing of it', async () => {

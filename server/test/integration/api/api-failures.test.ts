@@ -33,17 +33,18 @@ describe('API v1: when something on the server fails', function () {
       processing: new Semaphore(1),
       logger: pino({ level: 'silent' }),
       clock: () => new Date(),
+      publicUrl: app.config.publicUrl,
       limits: { maxPixels: app.config.maxImagePixels, thumbnailSize: app.config.thumbnailSize, displayMaxPx: app.config.displayMaxPx, workDir: app.tempDir },
     };
     const tempPath = path.join(app.tempDir, 'incoming.upload');
     await fs.writeFile(tempPath, await fixtures.png());
-    const album = await createAlbum({ albums: repos.albums, clock: deps.clock }, user.id, 'Going away');
+    const album = await createAlbum({ albums: repos.albums, repos, clock: deps.clock, publicUrl: app.config.publicUrl }, user.id, 'Going away');
     // Hold the processing slot, so the upload passes its album check and then waits; delete the album meanwhile.
     let release!: () => void;
     const held = deps.processing.run(() => new Promise<void>((resolve) => (release = resolve)));
     const upload = uploadImage(deps, { tempPath, originalName: 'a.png', ownerId: user.id, ip: '127.0.0.1', userAgent: 'test', albumId: album.id }).catch((e: unknown) => e);
     await until(async () => deps.processing.pending === 1, 'the upload waiting for the processing slot');
-    await deleteAlbum({ albums: repos.albums, clock: deps.clock }, user.id, album.id);
+    await deleteAlbum({ albums: repos.albums, repos, clock: deps.clock, publicUrl: app.config.publicUrl }, user.id, album.id);
     release();
     await held;
     const err = await upload;
