@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { createRepos, type Repos } from '../../db/repos.js';
 import type { WebhookDelivery } from '../../db/webhooks.repo.js';
-import { ACCOUNT_EVENTS, INSTANCE_EVENTS } from '../../services/webhook-events.js';
+import { ACCOUNT_EVENTS, INSTANCE_EVENTS, recordWebhookEvent } from '../../services/webhook-events.js';
 import { newWebhookSecret } from '../../services/webhook-signing.js';
 import { fixtures } from '../fixtures/images.js';
 import { ownerUpload } from '../helpers/account-images.js';
@@ -106,6 +106,24 @@ describe('webhook events: recorded with the change that causes them', function (
     const mine = (await api(app, 'POST', '/api/v1/albums', { key, json: { title: 'Mine' } })).json.id as string;
     expectProblem(await api(app, 'PUT', `/api/v1/albums/${mine}/images/${theirs}`, { key }), 404, 'not_found', app);
     expect((await events(endpointId)).map((e) => e.type), 'only my own album was created').to.deep.equal(['album.created']);
+  });
+
+  it('an event recorded in a transaction that then fails is rolled back with it: nothing is delivered for a change that did not happen', async () => {
+    const id = (await apiUpload(app, key, await fixtures.png())).json.id as string;
+    const before = (await deliveries(endpointId)).length;
+    // The change itself, then its event, then a failure later in the same transaction (as any later step may fail).
+    const failed = await repos
+      .transaction(async (tx) => {
+        expect(await tx.images.updateOwned(owner.id, id, { visibility: 'public' })).to.equal(true);
+        expect(await recordWebhookEvent({ clock: () => new Date() }, tx, { type: 'image.updated', ownerId: owner.id, data: { id } })).to.equal(1);
+        expect(await tx.webhooks.listDeliveries(endpointId, { before: null, limit: 100 }), 'visible inside the transaction').to.have.length(before + 1);
+        throw new Error('a later step failed');
+      })
+      .catch((err: Error) => err);
+    expect((failed as Error).message).to.equal('a later step failed');
+    expect(await deliveries(endpointId)).to.have.length(before);
+    expect((await repos.images.findById(id))!.visibility, 'the change rolled back too').to.equal('unlisted');
+
   });
 
   it('only enabled endpoints of the owner that subscribe to the event hear it', async () => {
