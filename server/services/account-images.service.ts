@@ -6,7 +6,7 @@ import { cleanTitle, MAX_TITLE_CHARS, titleLength } from '../lib/title.js';
 import type { ImagesDeps } from './images.service.js';
 import { releaseStorage, storedBytes } from './quota.service.js';
 import { moveToRecovery, recordDeletions } from './recovery.service.js';
-import { deletedImageEventData, imageEventData, recordWebhookEvent } from './webhook-events.js';
+import { deletedImageEventData, imageEventData, recordWebhookEvent, recordWebhookEvents } from './webhook-events.js';
 
 export type AccountImagesDeps = ImagesDeps & { defaultQuotaBytes: number; unverifiedQuotaBytes: number; publicUrl: string };
 
@@ -162,7 +162,7 @@ export async function deleteOwnedImages(
         deps.clock(),
       );
     }
-    for (const row of rows) await recordWebhookEvent(deps, tx, { type: 'image.deleted', ownerId, data: deletedImageEventData(row.id) });
+    await recordWebhookEvents(deps, tx, 'image.deleted', ownerId, rows.map((row) => deletedImageEventData(row.id)));
     return recordDeletions(tx, rows, 'owner', deps.clock());
   });
   await moveToRecovery(deps, items);

@@ -4,7 +4,7 @@ import type { WebhookDelivery } from '../../db/webhooks.repo.js';
 import { ACCOUNT_EVENTS, INSTANCE_EVENTS, recordWebhookEvent } from '../../services/webhook-events.js';
 import { newWebhookSecret } from '../../services/webhook-signing.js';
 import { fixtures } from '../fixtures/images.js';
-import { ownerUpload } from '../helpers/account-images.js';
+import { ownerPost, ownerUpload } from '../helpers/account-images.js';
 import { signedInUser, type TestUser } from '../helpers/accounts.js';
 import { api, apiKeyFor } from '../helpers/api.js';
 import { reportTarget, staffPost } from '../helpers/moderation.js';
@@ -124,6 +124,19 @@ describe('webhook events: recorded with the change that causes them', function (
     expect(await deliveries(endpointId)).to.have.length(before);
     expect((await repos.images.findById(id))!.visibility, 'the change rolled back too').to.equal('unlisted');
 
+  });
+
+  it('a bulk deletion records one image.deleted per image and endpoint, each with its own webhook-id', async () => {
+    const second = await addEndpoint(owner.id, ['image.deleted']);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await apiUpload(app, key, await fixtures.png())).json.id as string);
+    expect((await ownerPost(owner, '/account/images/delete', { ids }, { json: true })).json()).to.deep.equal({ deleted: 3 });
+    for (const endpoint of [endpointId, second]) {
+      const deleted = (await events(endpoint)).filter((e) => e.type === 'image.deleted');
+      expect(deleted.map((e) => e.data.id).sort()).to.deep.equal([...ids].sort());
+    }
+    const all = [...(await deliveries(endpointId)), ...(await deliveries(second))].filter((d) => d.eventType === 'image.deleted');
+    expect(new Set(all.map((d) => d.id)).size).to.equal(6);
   });
 
   it('only enabled endpoints of the owner that subscribe to the event hear it', async () => {
