@@ -60,6 +60,8 @@ export function createContainer(input: ContainerInput) {
   const { metrics, exposition: metricsExposition } = metricsFor(config);
   // The one way out to user-supplied URLs (webhooks, upload by URL): every hop's address checked at connection time.
   const outbound = createOutbound({ allow: config.outboundAllow, logger });
+  // Guests' upload by URL: public addresses only, whatever OUTBOUND_ALLOW opens for webhooks and accounts.
+  const guestOutbound = createOutbound({ allow: [], logger });
 
   const auth: AuthDeps = {
     repos,
@@ -99,7 +101,7 @@ export function createContainer(input: ContainerInput) {
   // Sends the webhook outbox. Built unstarted: main.ts starts it in every process and stops it before the database closes.
   const webhookDispatcher = createWebhookDispatcher({ repos, outbound, clock, logger, metrics, mailer, publicUrl: config.publicUrl, pollMs: input.webhookPollMs });
 
-  return Object.freeze({ config, logger, clock, db, metrics, metricsExposition, outbound, repos, imageFeed, storage, tempDir, mailer, limits, auth, sessions, sessionLookups, knownDevices, settings, deletion, upload, moderation, images, albums, staffUsers, staffImages, apiKeys, webhookDispatcher });
+  return Object.freeze({ config, logger, clock, db, metrics, metricsExposition, outbound, guestOutbound, repos, imageFeed, storage, tempDir, mailer, limits, auth, sessions, sessionLookups, knownDevices, settings, deletion, upload, moderation, images, albums, staffUsers, staffImages, apiKeys, webhookDispatcher });
 }
 
 export type Container = ReturnType<typeof createContainer>;

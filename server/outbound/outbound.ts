@@ -13,10 +13,10 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import dns from 'node:dns';
+import fsp from 'node:fs/promises';
 import { Transform, type Duplex, type Readable, type TransformCallback } from 'node:stream';
 import ipaddr from 'ipaddr.js';
 import { AppError } from '../errors.js';
-import { Semaphore } from '../lib/semaphore.js';
 
 export type OutboundRefusedReason = 'scheme' | 'address' | 'redirect' | 'too_large' | 'timeout' | 'dns';
 
@@ -51,21 +51,98 @@ export class OutboundFailed extends AppError {
 }
 
 export type ResolvedAddress = { address: string; family: 4 | 6 };
-/** Name → addresses. The default is dns.lookup (the system resolver, /etc/hosts included); tests inject their own. */
-export type Resolver = (hostname: string) => Promise<ResolvedAddress[]>;
+/**
+ * Name → addresses. `signal` aborts when the caller's deadline passes: the lookup must then end. The default is
+ * createDnsResolver (c-ares, /etc/hosts read by us); tests inject their own.
+ */
+export type Resolver = (hostname: string, signal?: AbortSignal) => Promise<ResolvedAddress[]>;
+
+export type DnsOptions = {
+  /** DNS servers ("ip" or "ip:port"); the system's (/etc/resolv.conf) when absent. Tests point this at their own. */
+  servers?: readonly string[];
+  /** c-ares' timeout for one try, and how many tries: a backstop, the caller's deadline usually ends a lookup first. */
+  timeoutMs?: number;
+  tries?: number;
+  /** Queries in flight at once for this resolver; beyond it a lookup fails at once (never queues behind a slow one). */
+  maxInFlight?: number;
+  /** Read for names it lists, as the system resolver would (cached HOSTS_FILE_CACHE_MS). */
+  hostsFile?: string;
+};
+
+export const DNS_DEFAULTS = { timeoutMs: 2_000, tries: 2, maxInFlight: 64, hostsFile: '/etc/hosts' } as const;
+export const HOSTS_FILE_CACHE_MS = 5_000;
+
+const LOOPBACK: readonly ResolvedAddress[] = [
+  { address: '127.0.0.1', family: 4 },
+  { address: '::1', family: 6 },
+];
+
+/** /etc/hosts as name → addresses (names lower-cased, comments and malformed lines skipped). */
+export function parseHostsFile(text: string): Map<string, ResolvedAddress[]> {
+  const table = new Map<string, ResolvedAddress[]>();
+  for (const line of text.split(/\r?\n/)) {
+    const [address, ...names] = line.replace(/#.*$/, '').trim().split(/\s+/);
+    const family = net.isIP(address?.replace(/%.*$/, '') ?? '');
+    if (!address || family === 0) continue;
+    for (const name of names) {
+      const key = normalizeHost(name);
+      const list = table.get(key) ?? [];
+      if (!list.some((a) => a.address === address)) list.push({ address, family: family === 6 ? 6 : 4 });
+      table.set(key, list);
+    }
+  }
+  return table;
+}
 
 /**
- * dns.lookup runs on libuv's thread pool (4 threads by default), which file reads and sharp also wait for: a user's
- * slow DNS name must not occupy all of it, so at most this many lookups run at once and the rest queue.
+ * The default resolver: names in /etc/hosts (and localhost) from the file, everything else through c-ares
+ * (dns.promises.Resolver: A and AAAA), which does not use libuv's thread pool, so a DNS server that never answers
+ * occupies no thread that file reads or sharp wait for. Each lookup gets its own channel, cancelled when the caller's
+ * signal aborts, so a lookup never outlives its request's deadline; nothing is shared across instances.
  */
-export const MAX_CONCURRENT_LOOKUPS = 2;
-const lookups = new Semaphore(MAX_CONCURRENT_LOOKUPS);
+export function createDnsResolver(options: DnsOptions = {}): Resolver {
+  const timeoutMs = options.timeoutMs ?? DNS_DEFAULTS.timeoutMs;
+  const tries = options.tries ?? DNS_DEFAULTS.tries;
+  const maxInFlight = options.maxInFlight ?? DNS_DEFAULTS.maxInFlight;
+  const hostsFile = options.hostsFile ?? DNS_DEFAULTS.hostsFile;
+  let hosts: { readAt: number; table: Promise<Map<string, ResolvedAddress[]>> } | null = null;
+  const hostsTable = (): Promise<Map<string, ResolvedAddress[]>> => {
+    if (!hosts || Date.now() - hosts.readAt > HOSTS_FILE_CACHE_MS) {
+      hosts = { readAt: Date.now(), table: fsp.readFile(hostsFile, 'utf8').then(parseHostsFile, () => new Map()) };
+    }
+    return hosts.table;
+  };
+  let inFlight = 0;
 
-export const systemResolver: Resolver = (hostname) =>
-  lookups.run(async () => {
-    const all = await dns.promises.lookup(hostname, { all: true, verbatim: true });
-    return all.map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 }));
-  });
+  return async (hostname, signal) => {
+    const name = normalizeHost(hostname);
+    const listed = (await hostsTable()).get(name);
+    if (listed) return listed;
+    if (name === 'localhost' || name.endsWith('.localhost')) return [...LOOPBACK];
+    if (signal?.aborted) throw dnsError('ECANCELLED', name);
+    if (inFlight >= maxInFlight) throw dnsError('EBUSY', name);
+    inFlight += 1;
+    const channel = new dns.promises.Resolver({ timeout: timeoutMs, tries });
+    const cancel = () => channel.cancel();
+    try {
+      if (options.servers) channel.setServers([...options.servers]);
+      signal?.addEventListener('abort', cancel, { once: true });
+      const [v4, v6] = await Promise.allSettled([channel.resolve4(name), channel.resolve6(name)]);
+      const found: ResolvedAddress[] = [
+        ...(v4.status === 'fulfilled' ? v4.value.map((address) => ({ address, family: 4 as const })) : []),
+        ...(v6.status === 'fulfilled' ? v6.value.map((address) => ({ address, family: 6 as const })) : []),
+      ];
+      if (found.length > 0) return found;
+      if (signal?.aborted) throw dnsError('ECANCELLED', name);
+      throw v4.status === 'rejected' ? v4.reason : v6.status === 'rejected' ? v6.reason : dnsError('ENODATA', name);
+    } finally {
+      signal?.removeEventListener('abort', cancel);
+      inFlight -= 1;
+    }
+  };
+}
+
+const dnsError = (code: string, hostname: string): NodeJS.ErrnoException => Object.assign(new Error(`${code} ${hostname}`), { code });
 
 export type OutboundLogger = { warn: (obj: object, msg: string) => void };
 
@@ -73,7 +150,10 @@ export type OutboundOptions = {
   /** OUTBOUND_ALLOW entries: host names or IPs/CIDRs. */
   allow: readonly string[];
   logger?: OutboundLogger;
+  /** Replaces the DNS resolver (tests). */
   resolver?: Resolver;
+  /** Settings of the default resolver (tests point `servers` at their own DNS server). */
+  dns?: DnsOptions;
 };
 
 export type FetchOptions = {
@@ -177,26 +257,41 @@ type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | dns.
 
 export function createOutbound(options: OutboundOptions): Outbound {
   const allow = parseOutboundAllow(options.allow);
-  const resolver = options.resolver ?? systemResolver;
+  const resolver = options.resolver ?? createDnsResolver(options.dns);
   const isHostAllowed = (hostname: string): boolean => allow.hosts.has(normalizeHost(hostname));
   const isAddressAllowed = (address: string, hostname?: string): boolean =>
     checkAddress(address, allow, hostname !== undefined && isHostAllowed(hostname));
 
-  /** net's lookup hook: resolve, check every address, hand back only checked ones. */
-  const guardedLookup = (hostname: string, opts: dns.LookupOptions, cb: LookupCallback): void => {
-    resolver(hostname).then(
-      (found) => {
-        const wanted = opts.family === 4 || opts.family === 6 ? found.filter((a) => a.family === opts.family) : found;
-        if (wanted.length === 0) return cb(new OutboundRefused('dns', `${hostname}: no address`), '');
-        const refused = wanted.find((a) => !isAddressAllowed(a.address, hostname));
-        if (refused) return cb(new OutboundRefused('address', `${hostname} resolved to ${refused.address}`), '');
-        if (opts.all) return cb(null, wanted.map((a) => ({ address: a.address, family: a.family })));
-        const first = wanted[0]!;
-        cb(null, first.address, first.family);
-      },
-      (err: NodeJS.ErrnoException) => cb(new OutboundRefused('dns', `${hostname}: ${err.code ?? err.message}`), ''),
-    );
-  };
+  /**
+   * net's lookup hook: resolve, check every address, hand back only checked ones. `signal` is the request's: when
+   * its deadline passes the lookup is cancelled and answers a timeout at once, whatever the resolver does.
+   */
+  const guardedLookup =
+    (signal: AbortSignal | undefined) =>
+    (hostname: string, opts: dns.LookupOptions, cb: LookupCallback): void => {
+      let done = false;
+      const finish = (err: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => {
+        if (done) return;
+        done = true;
+        signal?.removeEventListener('abort', onAbort);
+        cb(err, address, family);
+      };
+      const onAbort = () => finish(new OutboundRefused('timeout', `${hostname}: lookup past the deadline`), '');
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      resolver(hostname, signal).then(
+        (found) => {
+          const wanted = opts.family === 4 || opts.family === 6 ? found.filter((a) => a.family === opts.family) : found;
+          if (wanted.length === 0) return finish(new OutboundRefused('dns', `${hostname}: no address`), '');
+          const refused = wanted.find((a) => !isAddressAllowed(a.address, hostname));
+          if (refused) return finish(new OutboundRefused('address', `${hostname} resolved to ${refused.address}`), '');
+          if (opts.all) return finish(null, wanted.map((a) => ({ address: a.address, family: a.family })));
+          const first = wanted[0]!;
+          finish(null, first.address, first.family);
+        },
+        (err: NodeJS.ErrnoException) => finish(new OutboundRefused('dns', `${hostname}: ${err.code ?? err.message}`), ''),
+      );
+    };
 
   /** Agents that force the guarded lookup on every connection, whatever the request options say. */
   type ConnectCallback = (err: Error | null, stream: Duplex) => void;
@@ -209,7 +304,9 @@ export function createOutbound(options: OutboundOptions): Outbound {
       else socket.destroy(err);
       return socket;
     }
-    return create({ ...o, lookup: guardedLookup as net.LookupFunction });
+    // The request's deadline signal rides in the options (see requestOnce); the lookup is ours whatever they say.
+    const signal = (o as { outboundSignal?: AbortSignal }).outboundSignal;
+    return create({ ...o, lookup: guardedLookup(signal) as net.LookupFunction });
   };
   class GuardedHttpAgent extends http.Agent {
     override createConnection(o: http.ClientRequestArgs, cb?: ConnectCallback): Duplex | null | undefined {
@@ -254,7 +351,9 @@ export function createOutbound(options: OutboundOptions): Outbound {
           try {
             next = parseUrl(new URL(location, url).href);
           } catch (err) {
-            throw err instanceof OutboundRefused ? refuse(err) : refuse(new OutboundRefused('redirect', 'unparseable Location', status));
+            // A Location with another scheme (ftp:, file:) is the redirect's fault, not the first URL's: "redirect".
+            const detail = err instanceof OutboundRefused ? `Location refused: ${err.detail}` : 'unparseable Location';
+            throw refuse(new OutboundRefused('redirect', detail, status));
           }
           if (next.origin !== url.origin) headers = dropKeys(headers, ['authorization', 'cookie', 'proxy-authorization']);
           if (status === 303 || ((status === 301 || status === 302) && method === 'POST')) {
@@ -300,7 +399,9 @@ export function createOutbound(options: OutboundOptions): Outbound {
         return;
       }
       const isHttps = url.protocol === 'https:';
-      const req = (isHttps ? https : http).request({
+      // Aborted with the request (connect or total deadline): a lookup still running is cancelled.
+      const lookupAbort = new AbortController();
+      const requestOptions: http.RequestOptions & { outboundSignal: AbortSignal } = {
         protocol: url.protocol,
         hostname,
         port: url.port === '' ? undefined : Number(url.port),
@@ -308,12 +409,15 @@ export function createOutbound(options: OutboundOptions): Outbound {
         method,
         headers: body !== undefined ? { ...headers, 'content-length': String(Buffer.byteLength(body)) } : headers,
         agent: isHttps ? httpsAgent : httpAgent,
-        lookup: guardedLookup as net.LookupFunction,
+        lookup: guardedLookup(lookupAbort.signal) as net.LookupFunction,
+        outboundSignal: lookupAbort.signal,
         ...(isHttps && net.isIP(hostname) === 0 ? { servername: hostname } : {}),
-      });
+      };
+      const req = (isHttps ? https : http).request(requestOptions);
       let connectTimer: NodeJS.Timeout | undefined;
       const fail = (err: Error) => {
         clearTimeout(connectTimer);
+        lookupAbort.abort();
         req.destroy(err);
       };
       setAbort(fail);

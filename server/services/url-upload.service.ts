@@ -7,7 +7,8 @@ import { humanBytes } from '../lib/format.js';
 import { randomBase62 } from '../lib/ids.js';
 import { ensureProcessTempDir, trackCleanup } from '../lib/temp-area.js';
 import { OutboundFailed, OutboundRefused, type FetchResult, type Outbound } from '../outbound/outbound.js';
-import { AppError, BadRequest, PayloadTooLarge, Unprocessable } from '../errors.js';
+import { AppError, BadRequest, InsufficientStorage, PayloadTooLarge, Unprocessable } from '../errors.js';
+import { isStorageFull } from '../lib/storage-full.js';
 import { uploadImage, type UploadDeps, type UploadInput, type UploadResult } from './upload.service.js';
 
 /**
@@ -28,6 +29,7 @@ export const messages = {
   userinfo: 'Links with a user name or password in them (user:password@…) are not fetched. Remove that part and try again.',
   notAllowed:
     'That link leads to a private or local address, which this server does not fetch from. The site operator can allow such addresses with OUTBOUND_ALLOW.',
+  notAllowedForGuests: 'That link leads to a private or local address. Links uploaded without an account must lead to a public address.',
   redirects: `That link redirected more than ${MAX_URL_REDIRECTS} times, or to a place that cannot be followed.`,
   remoteStatus: (status: number) => `The server behind that link answered HTTP ${status} instead of an image.`,
   unreachable: 'The server behind that link could not be reached.',
@@ -47,6 +49,8 @@ export type UrlUploadDeps = {
   /** UPLOAD_IDLE_TIMEOUT_MS: a remote that sends nothing for this long is cut off, like a stalled uploader. */
   idleTimeoutMs: number;
   totalTimeoutMs?: number;
+  /** The uploader is a guest: `outbound` is then the guests' one (public addresses only), and the refusal says so. */
+  guests?: boolean;
 };
 
 /** The deps from the composition root's pieces: the same size limit and idle timeout as a file upload. */
@@ -55,8 +59,16 @@ export function urlUploadDeps(deps: {
   outbound: Pick<Outbound, 'fetchStream'>;
   tempDir: string;
   config: { maxUploadBytes: number; uploadIdleTimeoutMs: number };
+  guests?: boolean;
 }): UrlUploadDeps {
-  return { upload: deps.upload, outbound: deps.outbound, tempDir: deps.tempDir, maxBytes: deps.config.maxUploadBytes, idleTimeoutMs: deps.config.uploadIdleTimeoutMs };
+  return {
+    upload: deps.upload,
+    outbound: deps.outbound,
+    tempDir: deps.tempDir,
+    maxBytes: deps.config.maxUploadBytes,
+    idleTimeoutMs: deps.config.uploadIdleTimeoutMs,
+    ...(deps.guests ? { guests: true } : {}),
+  };
 }
 
 export type UrlUploadInput = Omit<UploadInput, 'tempPath' | 'originalName' | 'sourceUrl'> & {
@@ -95,17 +107,17 @@ export function nameFromUrl(url: URL): string | undefined {
 }
 
 /** The outbound module's refusals and failures as errors that tell the uploader what happened to their link. */
-function translate(err: unknown, maxBytes: number): unknown {
+function translate(err: unknown, deps: Pick<UrlUploadDeps, 'maxBytes' | 'guests'>): unknown {
   if (err instanceof OutboundRefused) {
     switch (err.reason) {
       case 'scheme':
         return new BadRequest(messages.badUrl, 'bad_url', 'url');
       case 'address':
-        return new Unprocessable(messages.notAllowed, 'url_not_allowed');
+        return new Unprocessable(deps.guests ? messages.notAllowedForGuests : messages.notAllowed, 'url_not_allowed');
       case 'redirect':
         return new Unprocessable(messages.redirects, 'url_redirect_refused');
       case 'too_large':
-        return new PayloadTooLarge(messages.tooLarge(maxBytes), 'file_too_large');
+        return new PayloadTooLarge(messages.tooLarge(deps.maxBytes), 'file_too_large');
       case 'timeout':
         return new Unprocessable(messages.timeout, 'url_timeout');
       case 'dns':
@@ -113,6 +125,8 @@ function translate(err: unknown, maxBytes: number): unknown {
     }
   }
   if (err instanceof OutboundFailed) return new Unprocessable(messages.unreachable, 'url_fetch_failed');
+  // Writing the temp file hit a full disk (ENOSPC, EDQUOT): not the link's fault, the same 507 as a file upload.
+  if (isStorageFull(err) && !(err instanceof InsufficientStorage)) return new InsufficientStorage(undefined, undefined, undefined, { cause: err });
   return err;
 }
 
@@ -195,7 +209,7 @@ async function fetchToTemp(deps: UrlUploadDeps, url: URL, signal: AbortSignal | 
     body?.destroy();
     await removeTemp(file);
     if (signal?.aborted) throw new Aborted();
-    throw translate(err, deps.maxBytes);
+    throw translate(err, deps);
   }
 }
 

@@ -3,10 +3,14 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fixtures } from '../fixtures/images.js';
 import { waitForEmptyTemp } from '../helpers/assertions.js';
-import { foreignRequests, openBrowser, seriousA11yViolations, type TestBrowser } from '../helpers/browser.js';
+import { signedInUser } from '../helpers/accounts.js';
+import { foreignRequests, logIn, openBrowser, seriousA11yViolations, type TestBrowser } from '../helpers/browser.js';
 import { startTestApp, type TestApp } from '../helpers/test-app.js';
 
-/** Upload by URL from the home page, in real Chromium; the "remote" is a loopback server the app is allowed to reach. */
+/**
+ * Upload by URL from the home page, in real Chromium; the "remote" is a loopback server OUTBOUND_ALLOW opens, which
+ * only signed-in accounts' links may reach (a guest's link must lead to a public address).
+ */
 describe('browser: upload from a link on the home page', function () {
   this.timeout(120_000);
   let remote: Server;
@@ -34,19 +38,20 @@ describe('browser: upload from a link on the home page', function () {
   );
   beforeEach(async () => {
     hits.length = 0;
-    app = await startTestApp({ OUTBOUND_ALLOW: '127.0.0.1', GUEST_RETENTION_OPTIONS: 'never,1d,7d' });
+    app = await startTestApp({ OUTBOUND_ALLOW: '127.0.0.1' });
   });
   afterEach(async () => {
     await browser?.close();
     await app.close();
   });
 
-  it('a guest pastes a link, keeps the source, lands on the result page, and the image shows', async () => {
+  it('a signed-in account pastes a link, keeps the source, lands on the result page, and the image shows', async () => {
     browser = await openBrowser();
     const { page } = browser;
+    const alice = await signedInUser(app);
+    await logIn(page, app.url, alice);
     await page.goto(app.url);
     expect(await seriousA11yViolations(page)).to.deep.equal([]);
-    await page.locator('#expires').selectOption('1d');
     await page.getByLabel('Link to an image (http or https)').fill(`${remoteUrl}/photo.png`);
     await page.getByLabel('Keep the link to where it came from', { exact: false }).check();
     await Promise.all([page.waitForURL(/\/upload\/[0-9A-Za-z]{12}$/), page.getByRole('button', { name: 'Fetch image' }).click()]);
@@ -56,8 +61,7 @@ describe('browser: upload from a link on the home page', function () {
     expect(hits).to.deep.equal(['/photo.png']);
 
     const row = await app.db('images').where({ id }).first();
-    expect(row.source_url).to.equal(`${remoteUrl}/photo.png`);
-    expect(row.expires_at, 'the expiry choice applies to a link too').to.not.equal(null);
+    expect(row).to.include({ source_url: `${remoteUrl}/photo.png`, owner_id: alice.id });
 
     await page.goto(`${app.url}/i/${id}`);
     const source = page.locator('#source-link');
@@ -69,16 +73,17 @@ describe('browser: upload from a link on the home page', function () {
     expect(await waitForEmptyTemp(app)).to.deep.equal([]);
   });
 
-  it('shows why a link is refused on the page, and keeps the link for another try', async () => {
+  it('shows a guest why a link is refused on the page (public addresses only), and keeps the link for another try', async () => {
     browser = await openBrowser();
     const { page } = browser;
     await page.goto(app.url);
-    const refused = `${remoteUrl.replace('127.0.0.1', '127.0.0.2')}/photo.png`;
+    // Listed in OUTBOUND_ALLOW, which opens it to accounts only.
+    const refused = `${remoteUrl}/photo.png`;
     await page.locator('#url').fill(refused);
     await page.locator('#url').press('Enter'); // the link's button is the form's default one
     const status = page.locator('#status.error');
     await status.waitFor();
-    expect(await status.textContent()).to.match(/private or local address.*OUTBOUND_ALLOW/);
+    expect(await status.textContent()).to.match(/private or local address.*must lead to a public address/);
     expect(page.url()).to.equal(`${app.url}/`);
     expect(await page.locator('#url').inputValue()).to.equal(refused);
     expect(await page.evaluate(() => document.activeElement?.id), 'focus returns to the link field').to.equal('url');
@@ -91,6 +96,7 @@ describe('browser: upload from a link on the home page', function () {
   it('works without JavaScript: the plain form posts the link and redirects to the result page', async () => {
     browser = await openBrowser({ javaScriptEnabled: false });
     const { page } = browser;
+    await logIn(page, app.url, await signedInUser(app));
     await page.goto(app.url);
     await page.locator('#url').fill(`${remoteUrl}/photo.png`);
     await Promise.all([page.waitForURL(/\/upload\/[0-9A-Za-z]{12}$/), page.locator('#url-submit').click()]);

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { fixtures, MARKERS } from '../fixtures/images.js';
 import { expectJsonError, expectNothingLeft, until, waitForEmptyTemp } from '../helpers/assertions.js';
 import { csrfOf } from '../helpers/account-images.js';
-import { signedInUser } from '../helpers/accounts.js';
+import { signedInUser, type TestUser } from '../helpers/accounts.js';
 import { api, apiKeyFor } from '../helpers/api.js';
 import { startFakeTurnstile, type FakeTurnstile } from '../helpers/fake-turnstile.js';
 import { multipart, rawRequest, upload, type Part, type RawResponse } from '../helpers/http.js';
@@ -15,7 +15,9 @@ import { createRateLimits } from '../../services/rate-limits.service.js';
 
 /**
  * Upload by URL against a real loopback "remote" server. The outbound guard refuses loopback unless OUTBOUND_ALLOW
- * lists it, so these apps allow 127.0.0.1 only; 127.0.0.2 and the metadata address stay refused.
+ * lists it, so these apps allow 127.0.0.1 only; 127.0.0.2 and the metadata address stay refused. OUTBOUND_ALLOW opens
+ * private addresses to signed-in accounts only (a guest's link reaches public addresses), so the fetches that must
+ * reach the remote are made by an account; guests are shown to be refused it.
  */
 const MAX_BYTES = 400_000;
 const IDLE_MS = 1500; // generous: a healthy loopback answer must never look idle on a busy machine
@@ -65,6 +67,8 @@ async function startRemote(): Promise<Remote> {
     },
     '/to-loopback': (_req, res) => res.writeHead(302, { Location: base.replace('127.0.0.1', '127.0.0.2') + '/photo.png' }).end(),
     '/to-metadata': (_req, res) => res.writeHead(302, { Location: 'http://169.254.169.254/latest/meta-data/' }).end(),
+    '/to-ftp': (_req, res) => res.writeHead(302, { Location: 'ftp://127.0.0.1/photo.png' }).end(),
+    '/to-file': (_req, res) => res.writeHead(301, { Location: 'file:///etc/passwd' }).end(),
   };
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
@@ -104,6 +108,16 @@ function formPost(app: TestApp, parts: Part[], options: { json?: boolean; header
   });
 }
 
+/** The same form post by a signed-in account, from its own pages (the CSRF token first). */
+async function accountPost(user: TestUser, parts: Part[], options: { json?: boolean } = {}): Promise<RawResponse> {
+  const { body, contentType } = multipart([{ name: '_csrf', value: await csrfOf(user) }, ...parts]);
+  return user.client.request('/upload', {
+    method: 'POST',
+    headers: { 'Content-Type': contentType, 'Content-Length': String(body.length), Accept: options.json === false ? 'text/html' : 'application/json' },
+    body,
+  });
+}
+
 const fetchBytes = async (url: string): Promise<Buffer> => Buffer.from(await (await fetch(url)).arrayBuffer());
 const imageCount = async (app: TestApp): Promise<number> => Number((await app.db('images').count({ n: '*' }))[0]!.n);
 
@@ -121,13 +135,14 @@ describe('upload by URL', () => {
   afterEach(() => app.close());
 
   describe('the web form', () => {
-    it('uploads a guest image from a link and redirects to the result page like a file, keeping no link', async () => {
-      const res = await formPost(app, [{ name: 'url', value: `${remote.url}/photo.png` }], { json: false });
+    it('uploads an account’s image from a link and redirects to the result page like a file, keeping no link', async () => {
+      const alice = await signedInUser(app);
+      const res = await accountPost(alice, [{ name: 'url', value: `${remote.url}/photo.png` }], { json: false });
       expect(res.status, res.body.toString()).to.equal(303);
       const id = /\/upload\/([0-9A-Za-z]{12})$/.exec(String(res.headers.location))?.[1];
       expect(id, String(res.headers.location)).to.be.a('string');
       const row = await app.db('images').where({ id }).first();
-      expect(row).to.include({ mime: 'image/png', source_url: null, original_name: 'photo.png', owner_id: null });
+      expect(row).to.include({ mime: 'image/png', source_url: null, original_name: 'photo.png', owner_id: alice.id });
       expect(remote.hits).to.deep.equal(['/photo.png']);
       expect(await waitForEmptyTemp(app)).to.deep.equal([]);
       // The share page shows no source when none was kept.
@@ -137,9 +152,8 @@ describe('upload by URL', () => {
       expect(page.body.toString()).not.to.include(remote.url);
     });
 
-    it('keeps the link when asked, shows it as a nofollow Source link, and applies the expiry choice', async () => {
-      const res = await formPost(app, [
-        { name: 'expires', value: '' },
+    it('keeps the link when asked, and shows it as a nofollow Source link', async () => {
+      const res = await accountPost(await signedInUser(app), [
         { name: 'url', value: `${remote.url}/photo.png#frag` },
         { name: 'keep_source', value: '1' },
       ]);
@@ -153,7 +167,7 @@ describe('upload by URL', () => {
     });
 
     it('strips metadata from what it fetched, sniffing the type from the bytes whatever the remote says', async () => {
-      const res = await formPost(app, [{ name: 'url', value: `${remote.url}/gps.jpg` }]);
+      const res = await accountPost(await signedInUser(app), [{ name: 'url', value: `${remote.url}/gps.jpg` }]);
       expect(res.status, res.body.toString()).to.equal(201);
       expect(res.json().mime).to.equal('image/jpeg');
       const served = (await fetchBytes(res.json().url)).toString('latin1');
@@ -162,7 +176,7 @@ describe('upload by URL', () => {
     });
 
     it('takes a chunked answer with no Content-Length', async () => {
-      const res = await formPost(app, [{ name: 'url', value: `${remote.url}/chunked.png` }]);
+      const res = await accountPost(await signedInUser(app), [{ name: 'url', value: `${remote.url}/chunked.png` }]);
       expect(res.status, res.body.toString()).to.equal(201);
       expect(await waitForEmptyTemp(app)).to.deep.equal([]);
     });
@@ -181,11 +195,27 @@ describe('upload by URL', () => {
 
     it('answers 400 no_file when neither is sent; an empty file part from a browser counts as none', async () => {
       expect(expectJsonError(await formPost(app, [{ name: 'url', value: '  ' }]), 400, 'no_file')).to.match(/paste a link/);
-      const browserLike = await formPost(app, [
+      const browserLike = await accountPost(await signedInUser(app), [
         { name: 'file', value: Buffer.alloc(0), filename: '', contentType: 'application/octet-stream' },
         { name: 'url', value: `${remote.url}/photo.png` },
       ]);
       expect(browserLike.status, browserLike.body.toString()).to.equal(201);
+    });
+
+    it('reaches public addresses only for a guest: a host OUTBOUND_ALLOW lists is refused before connecting, and nothing is left', async () => {
+      for (const link of [`${remote.url}/photo.png`, 'http://127.0.0.1:9/photo.png']) {
+        const detail = expectJsonError(await formPost(app, [{ name: 'url', value: link }]), 422, 'url_not_allowed');
+        expect(detail).to.match(/public address/).and.not.to.match(/OUTBOUND_ALLOW|127\.0\.0\.1/);
+      }
+      const page = await formPost(app, [{ name: 'url', value: `${remote.url}/photo.png` }], { json: false });
+      expect(page.status).to.equal(422);
+      expect(page.body.toString()).to.include('must lead to a public address');
+      expect(remote.hits, 'the guest’s link was never fetched').to.deep.equal([]);
+      await expectNothingLeft(app);
+      // The same link from an account, for which the operator opened it, is fetched.
+      const ok = await accountPost(await signedInUser(app), [{ name: 'url', value: `${remote.url}/photo.png` }]);
+      expect(ok.status, ok.body.toString()).to.equal(201);
+      expect(remote.hits).to.deep.equal(['/photo.png']);
     });
 
     it('lets a signed-in account upload by link only with its CSRF token, into its own images', async () => {
@@ -210,6 +240,8 @@ describe('upload by URL', () => {
       ['a redirect to a loopback address not listed', () => `${remote.url}/to-loopback`, 422, 'url_not_allowed', /private or local address.*OUTBOUND_ALLOW/],
       ['a redirect to the cloud metadata address', () => `${remote.url}/to-metadata`, 422, 'url_not_allowed', /OUTBOUND_ALLOW/],
       ['a fourth redirect', () => `${remote.url}/hops/3`, 422, 'url_redirect_refused', /more than 3 times/],
+      ['a redirect to an ftp: link', () => `${remote.url}/to-ftp`, 422, 'url_redirect_refused', /redirected .* to a place that cannot be followed/],
+      ['a redirect to a file: link', () => `${remote.url}/to-file`, 422, 'url_redirect_refused', /redirected .* to a place that cannot be followed/],
       ['a remote 404', () => `${remote.url}/missing.png`, 422, 'url_fetch_failed', /HTTP 404/],
       ['a remote that is not listening', 'http://127.0.0.1:9/photo.png', 422, 'url_fetch_failed', /could not be reached/],
       ['a declared size over the limit', () => `${remote.url}/big-declared`, 413, 'file_too_large', /larger than the .+ limit/],
@@ -220,8 +252,8 @@ describe('upload by URL', () => {
     for (const [label, link, status, code, message] of refusals) {
       it(`refuses ${label}: ${status} ${code}, leaving nothing behind`, async () => {
         const url = typeof link === 'string' ? link : link();
-        expect(expectJsonError(await formPost(app, [{ name: 'url', value: url }]), status, code)).to.match(message);
         const alice = await signedInUser(app);
+        expect(expectJsonError(await accountPost(alice, [{ name: 'url', value: url }]), status, code)).to.match(message);
         const { key } = await apiKeyFor(app, alice);
         const answer = await api(app, 'POST', '/api/v1/images', { key, json: { url } });
         expect(answer.status, answer.text).to.equal(status);
@@ -233,7 +265,7 @@ describe('upload by URL', () => {
     }
 
     it('follows three redirects', async () => {
-      const res = await formPost(app, [{ name: 'url', value: `${remote.url}/hops/2` }]);
+      const res = await accountPost(await signedInUser(app), [{ name: 'url', value: `${remote.url}/hops/2` }]);
       expect(res.status, res.body.toString()).to.equal(201);
       expect(remote.hits).to.deep.equal(['/hops/2', '/hops/1', '/hops/0', '/photo.png']);
     });
@@ -241,7 +273,7 @@ describe('upload by URL', () => {
     it('answers a link to something that is not an image exactly as it answers that file', async () => {
       const page = Buffer.from('<!doctype html><html><body>not an image</body></html>');
       const asFile = await upload(app.url, { bytes: page, filename: 'page.png', contentType: 'image/png' });
-      const asLink = await formPost(app, [{ name: 'url', value: `${remote.url}/page.html` }]);
+      const asLink = await accountPost(await signedInUser(app), [{ name: 'url', value: `${remote.url}/page.html` }]);
       expect(asLink.status).to.equal(asFile.status).and.to.be.within(400, 499);
       expect(asLink.json().error).to.deep.equal(asFile.json().error);
       await expectNothingLeft(app);
@@ -250,8 +282,8 @@ describe('upload by URL', () => {
     it('refuses loopback when OUTBOUND_ALLOW is empty, before connecting', async () => {
       const closed = await startTestApp({ MAX_UPLOAD_BYTES: String(MAX_BYTES) });
       try {
-        const res = await formPost(closed, [{ name: 'url', value: `${remote.url}/photo.png` }]);
-        expectJsonError(res, 422, 'url_not_allowed');
+        const res = await accountPost(await signedInUser(closed), [{ name: 'url', value: `${remote.url}/photo.png` }]);
+        expect(expectJsonError(res, 422, 'url_not_allowed')).to.match(/OUTBOUND_ALLOW/);
         expect(remote.hits).to.deep.equal([]);
         await expectNothingLeft(closed);
       } finally {
@@ -326,13 +358,14 @@ describe('upload by URL', () => {
     it('counts a URL upload against the same upload rate limit', async () => {
       const limited = await startTestApp(
         { OUTBOUND_ALLOW: '127.0.0.1' },
-        { rateLimits: (repos) => createRateLimits(repos, { uploadPerIp: { points: 2 } }) },
+        { rateLimits: (repos) => createRateLimits(repos, { uploadPerAccount: { points: 2 } }) },
       );
       try {
-        expect((await upload(limited.url, { bytes: await fixtures.png() })).status).to.equal(201);
-        expect((await formPost(limited, [{ name: 'url', value: `${remote.url}/photo.png` }])).status).to.equal(201);
+        const alice = await signedInUser(limited);
+        expect((await accountPost(alice, [{ name: 'file', value: await fixtures.png(), filename: 'a.png', contentType: 'image/png' }])).status).to.equal(201);
+        expect((await accountPost(alice, [{ name: 'url', value: `${remote.url}/photo.png` }])).status).to.equal(201);
         remote.hits.length = 0;
-        expectJsonError(await formPost(limited, [{ name: 'url', value: `${remote.url}/photo.png` }]), 429, 'rate_limited');
+        expectJsonError(await accountPost(alice, [{ name: 'url', value: `${remote.url}/photo.png` }]), 429, 'rate_limited');
         expect(remote.hits, 'nothing fetched once limited').to.deep.equal([]);
         expect(await imageCount(limited)).to.equal(2);
       } finally {
@@ -364,14 +397,14 @@ describe('upload by URL', () => {
         await expectNothingLeft(guarded);
       });
 
-      it('uploads for a guest whose token verifies', async () => {
+      it('lets a guest whose token verifies on to the fetch (where a loopback link is refused to guests)', async () => {
         const token = fake.mint({ action: 'upload', hostname: '127.0.0.1' });
         const res = await formPost(guarded, [
           { name: 'cf-turnstile-response', value: token },
           { name: 'url', value: `${remote.url}/photo.png` },
         ]);
-        expect(res.status, res.body.toString()).to.equal(201);
-        expect(remote.hits).to.deep.equal(['/photo.png']);
+        expectJsonError(res, 422, 'url_not_allowed');
+        expect(remote.hits).to.deep.equal([]);
       });
     });
   });
@@ -380,8 +413,10 @@ describe('upload by URL', () => {
     // A long idle timeout, so only the hang-up can explain the temp file going away in time.
     const patient = await startTestApp({ OUTBOUND_ALLOW: '127.0.0.1', UPLOAD_IDLE_TIMEOUT_MS: '60000' });
     try {
-      const { body, contentType } = multipart([{ name: 'url', value: `${remote.url}/stall-body` }]);
-      const req = request(`${patient.url}/upload`, { method: 'POST', headers: { 'Content-Type': contentType, 'Content-Length': String(body.length), Accept: 'application/json' } });
+      const alice = await signedInUser(patient);
+      const { body, contentType } = multipart([{ name: '_csrf', value: await csrfOf(alice) }, { name: 'url', value: `${remote.url}/stall-body` }]);
+      const headers = { 'Content-Type': contentType, 'Content-Length': String(body.length), Accept: 'application/json', Cookie: alice.client.cookieHeader() };
+      const req = request(`${patient.url}/upload`, { method: 'POST', headers });
       req.on('error', () => undefined);
       req.end(body);
       await until(async () => (await listFiles(patient.tempDir)).length === 1, 'the temp file being written');

@@ -5,17 +5,24 @@
  * what that resolver answers when the socket connects.
  */
 import { expect } from 'chai';
+import dgram from 'node:dgram';
+import fs from 'node:fs/promises';
 import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
 import {
+  createDnsResolver,
   createOutbound,
   OutboundFailed,
   OutboundRefused,
+  parseHostsFile,
   parseOutboundAllow,
   type OutboundRefusedReason,
   type Resolver,
 } from '../../outbound/outbound.js';
+import { until } from '../helpers/assertions.js';
 
 type Target = { port: number; hits: string[]; url: (path: string) => string; close: () => Promise<void> };
 
@@ -92,6 +99,51 @@ function fakeResolver(table: Record<string, string | string[] | (() => string)>)
     return list.map((address) => ({ address, family: address.includes(':') ? (6 as const) : (4 as const) }));
   };
   return Object.assign(resolver, { calls });
+}
+
+
+type DnsServer = { server: string; queries: string[]; close: () => Promise<void> };
+
+/**
+ * A tiny DNS server on 127.0.0.1 (UDP): A queries for names in `a` get those addresses; AAAA queries for them get an
+ * empty answer (NODATA); names in `silent` get no answer at all, ever; anything else gets NXDOMAIN.
+ */
+async function startDns(a: Record<string, string>, silent: readonly string[] = []): Promise<DnsServer> {
+  const queries: string[] = [];
+  const socket = dgram.createSocket('udp4');
+  socket.on('message', (msg, peer) => {
+    const labels: string[] = [];
+    let at = 12;
+    while (at < msg.length && msg[at] !== 0) {
+      labels.push(msg.subarray(at + 1, at + 1 + msg[at]!).toString('ascii'));
+      at += 1 + msg[at]!;
+    }
+    const questionEnd = at + 5; // the 0 label, QTYPE, QCLASS
+    const name = labels.join('.').toLowerCase();
+    const qtype = msg.readUInt16BE(at + 1);
+    queries.push(`${qtype === 28 ? 'AAAA' : qtype === 1 ? 'A' : qtype} ${name}`);
+    if (silent.includes(name)) return;
+    const address = a[name];
+    const answers = address !== undefined && qtype === 1 ? [address] : [];
+    const header = Buffer.alloc(12);
+    msg.copy(header, 0, 0, 2); // the query's id
+    header.writeUInt16BE(0x8180 | (address === undefined ? 3 : 0), 2); // response, RD, RA; NXDOMAIN when unknown
+    header.writeUInt16BE(1, 4);
+    header.writeUInt16BE(answers.length, 6);
+    const records = answers.map((ip) => {
+      const rr = Buffer.alloc(16);
+      rr.writeUInt16BE(0xc00c, 0); // the name: a pointer to the question's
+      rr.writeUInt16BE(1, 2); // A
+      rr.writeUInt16BE(1, 4); // IN
+      rr.writeUInt32BE(60, 6); // TTL
+      rr.writeUInt16BE(4, 10);
+      ip.split('.').forEach((octet, i) => rr.writeUInt8(Number(octet), 12 + i));
+      return rr;
+    });
+    socket.send(Buffer.concat([header, msg.subarray(12, questionEnd), ...records]), peer.port, peer.address);
+  });
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  return { server: `127.0.0.1:${socket.address().port}`, queries, close: () => new Promise<void>((resolve) => socket.close(() => resolve())) };
 }
 
 async function refusal(promise: Promise<unknown>): Promise<OutboundRefused> {
@@ -218,9 +270,13 @@ describe('outbound: the one guarded way out', () => {
       }
     });
 
-    it('refuses a redirect to a non-http scheme', async () => {
+    it('refuses a redirect to a non-http scheme as a refused redirect (the first URL was fine), with its status', async () => {
       const outbound = createOutbound({ allow: ['127.0.0.1/32'] });
-      await expectRefused(outbound.fetchStream(target.url('/redirect?to=file:///etc/passwd'), { maxRedirects: 3 }), 'scheme');
+      for (const to of ['file:///etc/passwd', 'ftp://127.0.0.1/x', 'gopher://127.0.0.1:70/_x']) {
+        const err = await expectRefused(outbound.fetchStream(target.url(`/redirect?to=${encodeURIComponent(to)}`), { maxRedirects: 3 }), 'redirect');
+        expect(err.status, to).to.equal(302);
+      }
+      expect(target.hits.every((h) => h === 'GET /redirect')).to.equal(true);
     });
   });
 
@@ -311,6 +367,90 @@ describe('outbound: the one guarded way out', () => {
       const moved = JSON.parse(await readAll((await outbound.fetchStream(target.url(`/redirect?status=307&to=${encodeURIComponent(crossOrigin)}`), post)).body));
       expect(moved).to.include({ method: 'POST', body: '{"a":1}' });
       expect(moved.headers.authorization).to.equal(undefined);
+    });
+  });
+
+  describe('DNS: c-ares with its own deadline, /etc/hosts read by us, no queue shared with anything', () => {
+    let dnsServer: DnsServer;
+    before(async () => {
+      dnsServer = await startDns({ 'pics.test': '127.0.0.1', 'lan.test': '10.1.2.3' }, ['stall.test', 'stall2.test', 'stall3.test', 'stall4.test']);
+    });
+    after(() => dnsServer.close());
+    // c-ares' own timeout far beyond every deadline below: what ends a stalled lookup there is the caller's deadline.
+    const dns = () => ({ servers: [dnsServer.server], timeoutMs: 60_000, tries: 1 });
+
+    it('resolves a name through the DNS server, checks the answer, and answers "dns" for NXDOMAIN', async () => {
+      const allowed = createOutbound({ allow: ['127.0.0.1/32'], dns: dns() });
+      const res = await allowed.fetchStream(`http://pics.test:${target.port}/ok`);
+      expect(await readAll(res.body)).to.equal('hello');
+      expect(dnsServer.queries).to.include.members(['A pics.test', 'AAAA pics.test']);
+      const strict = createOutbound({ allow: [], dns: dns() });
+      await expectRefused(strict.fetchStream(`http://pics.test:${target.port}/ok`), 'address');
+      await expectRefused(strict.fetchStream('http://lan.test/'), 'address');
+      await expectRefused(strict.fetchStream('http://no-such-name.test/'), 'dns');
+      expect(target.hits).to.deep.equal(['GET /ok']);
+    });
+
+    it('ends a lookup the DNS server never answers at the caller’s deadline, without holding up other requests', async function () {
+      this.timeout(30_000);
+      const outbound = createOutbound({ allow: ['127.0.0.1/32'], dns: dns() });
+      const DEADLINE_MS = 3_000; // generous: the other requests below must finish well within it on a busy machine
+      const started = Date.now();
+      const settledAt: number[] = [];
+      // More stalled names than the old process-wide queue had slots (2).
+      const stalled = ['stall.test', 'stall2.test', 'stall3.test', 'stall4.test'].map((name) =>
+        expectRefused(outbound.fetchStream(`http://${name}/`, { totalTimeoutMs: DEADLINE_MS, connectTimeoutMs: 60_000 }), 'timeout').then((err) => {
+          settledAt.push(Date.now() - started);
+          return err;
+        }),
+      );
+      await until(() => ['stall.test', 'stall2.test', 'stall3.test', 'stall4.test'].every((n) => dnsServer.queries.includes(`A ${n}`)), 'the stalled queries reach the DNS server');
+      // While they hang: a literal IP, another name through the same DNS server and the same instance.
+      const literal = await outbound.fetchStream(target.url('/ok'));
+      expect(await readAll(literal.body)).to.equal('hello');
+      const named = await outbound.fetchStream(`http://pics.test:${target.port}/ok`);
+      expect(await readAll(named.body)).to.equal('hello');
+      expect(settledAt, 'the others finished while every stalled lookup was still waiting').to.deep.equal([]);
+      await Promise.all(stalled);
+      // Each ended at its deadline (measured from when it started), long before c-ares' own 60 s.
+      for (const at of settledAt) expect(at).to.be.within(DEADLINE_MS - 50, DEADLINE_MS + 10_000);
+    });
+
+    it('cancels the query itself: a resolver with 2 slots is free again once its stalled lookups pass their deadline', async function () {
+      this.timeout(30_000);
+      const resolver = createDnsResolver({ ...dns(), maxInFlight: 2 });
+      const aborts = [new AbortController(), new AbortController()];
+      const stalled = aborts.map((c, i) => resolver(i === 0 ? 'stall.test' : 'stall2.test', c.signal).then(() => 'resolved', (err: NodeJS.ErrnoException) => err.code));
+      // A third lookup while both slots hang is refused at once rather than queued behind them.
+      const busy = await resolver('pics.test').then(() => 'resolved', (err: NodeJS.ErrnoException) => err.code);
+      expect(busy).to.equal('EBUSY');
+      for (const c of aborts) c.abort();
+      expect(await Promise.all(stalled)).to.deep.equal(['ECANCELLED', 'ECANCELLED']);
+      expect(await resolver('pics.test')).to.deep.equal([{ address: '127.0.0.1', family: 4 }]);
+    });
+
+    it('answers names in /etc/hosts (and localhost) from the file, never asking the DNS server', async () => {
+      const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pixbin-hosts-'));
+      try {
+        const hostsFile = path.join(dir, 'hosts');
+        await fs.writeFile(hostsFile, '# a comment\n127.0.0.5 printer.home Printer.Lan # trailing\n::1 printer.home\nnot-an-ip broken\n');
+        const before = dnsServer.queries.length;
+        const resolver = createDnsResolver({ ...dns(), hostsFile });
+        expect(await resolver('PRINTER.lan.')).to.deep.equal([{ address: '127.0.0.5', family: 4 }]);
+        expect(await resolver('printer.home')).to.deep.equal([
+          { address: '127.0.0.5', family: 4 },
+          { address: '::1', family: 6 },
+        ]);
+        expect(await resolver('localhost')).to.deep.include({ address: '127.0.0.1', family: 4 });
+        expect(dnsServer.queries.length, 'no query reached the DNS server').to.equal(before);
+        expect(parseHostsFile('not-an-ip broken').size).to.equal(0);
+      } finally {
+        await fs.rm(dir, { recursive: true, force: true });
+      }
+      // The default resolver reads the real /etc/hosts: localhost, allowed by name, is reached as before.
+      const outbound = createOutbound({ allow: ['localhost'] });
+      const res = await outbound.fetchStream(`http://localhost:${target.port}/ok`);
+      expect(await readAll(res.body)).to.equal('hello');
     });
   });
 

@@ -79,6 +79,31 @@ describe('upload by URL: the link and the refusals', () => {
       });
     }
 
+    it('a guest is told that links must lead to a public address, an account that the operator can open one', async () => {
+      const refused = () => Promise.reject(new OutboundRefused('address', 'detail'));
+      const messageOf = (d: UrlUploadDeps) =>
+        uploadFromUrl(d, { url: 'https://images.example/a.png', keepSource: false, ownerId: null, ip: undefined, userAgent: undefined }).then(
+          () => 'uploaded',
+          (err: Error) => err.message,
+        );
+      expect(await messageOf({ ...deps(refused), guests: true })).to.match(/public address/).and.not.to.match(/OUTBOUND_ALLOW/);
+      expect(await messageOf(deps(refused))).to.match(/OUTBOUND_ALLOW/);
+    });
+
+    it('a full disk while writing the fetched bytes (a real ENOSPC) → 507 storage_full, no temp file', async () => {
+      // A real ENOSPC from the kernel: /dev/full refuses every write with it.
+      const enospc = await fs.writeFile('/dev/full', 'x').then(() => null, (err: unknown) => err);
+      expect(enospc).to.include({ code: 'ENOSPC' });
+      const failing = new Readable({
+        read() {
+          this.destroy(enospc as Error);
+        },
+      });
+      const answer = (): Promise<FetchResult> => Promise.resolve({ status: 200, headers: {}, body: failing, finalUrl: 'https://images.example/a.png' });
+      expect(await attempt(deps(answer))).to.equal('insufficient_storage:storage_full');
+      expect(await listFiles(tempDir)).to.deep.equal([]);
+    });
+
     it('an unreachable server → url_fetch_failed; a non-2xx answer names its status; a body cut off mid-way leaves no file', async () => {
       expect(await attempt(deps(() => Promise.reject(new OutboundFailed('x: ECONNRESET'))))).to.equal('unprocessable:url_fetch_failed');
       const answer = (status: number, body: Readable): Promise<FetchResult> => Promise.resolve({ status, headers: {}, body, finalUrl: 'https://images.example/a.png' });

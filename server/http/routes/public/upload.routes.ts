@@ -19,7 +19,7 @@ const messages = {
   nothing: 'No image was attached. Choose an image file, or paste a link to one, and try again.',
 };
 
-type Deps = Pick<RouteDeps, 'config' | 'csrf' | 'limits' | 'tempDir' | 'upload' | 'outbound'>;
+type Deps = Pick<RouteDeps, 'config' | 'csrf' | 'limits' | 'tempDir' | 'upload' | 'outbound' | 'guestOutbound'>;
 
 const TOKEN_FIELD = 'cf-turnstile-response';
 
@@ -61,7 +61,9 @@ export function guestExpiry(retention: Config['guestRetention'], chosen: string,
 export function uploadRoutes(deps: Deps): Router {
   const router = Router();
   const botCheck = turnstileCheck(deps.config);
+  // OUTBOUND_ALLOW opens private addresses to accounts' links only: a guest's link reaches public addresses.
   const urlUploads = urlUploadDeps(deps);
+  const guestUrlUploads = urlUploadDeps({ ...deps, outbound: deps.guestOutbound, guests: true });
 
   // Before the body is read: rate limits, a full account, bans (the same gate as the API's).
   const gate: RequestHandler = async (req, _res, next) => {
@@ -97,7 +99,7 @@ export function uploadRoutes(deps: Deps): Router {
       };
       const { image, deleteKey } = req.file
         ? await uploadImage(deps.upload, { ...input, tempPath: req.file.path, originalName: req.file.originalname })
-        : await uploadFromUrl(urlUploads, { ...input, url, keepSource: field(req, 'keep_source') === '1' || checked(req, 'keep_source'), signal: abortOnClientGone(res) });
+        : await uploadFromUrl(input.ownerId === null ? guestUrlUploads : urlUploads, { ...input, url, keepSource: field(req, 'keep_source') === '1' || checked(req, 'keep_source'), signal: abortOnClientGone(res) });
       const secrets = secretUrls(deps.config.publicUrl, image.id, deleteKey);
       res.set('Cache-Control', 'no-store');
       handOverDeleteKey(res, { id: image.id, key: deleteKey, secure: deps.config.https });
