@@ -124,7 +124,7 @@ describe('privacy pages rendered from the live configuration', function () {
       { publicHost: 'localhost' },
     );
     const listed = (await rawRequest(`${app.url}/subprocessors`)).body.toString();
-    expect(listed).to.include('except these, which the operator allows: <span id="outbound-allow"><code>homeassistant.lan</code>, <code>192.168.1.0/24</code></span>');
+    expect(listed).to.include('except these, which the operator allows for webhooks and signed-in accounts: <span id="outbound-allow"><code>homeassistant.lan</code>, <code>192.168.1.0/24</code></span>');
     expect(listed).to.include('Cloudflare, Inc. (Turnstile)').and.include('the mail server at mail.example.test');
     const page = (await rawRequest(`${app.url}/privacy`)).body.toString();
     expect(page).to.include('Example Photo Club &lt;e.V.&gt;').and.include('privacy@example.test');
