@@ -40,6 +40,11 @@ export type ContainerInput = {
   bcryptCostForTests?: number;
   /** Tests only: how often the webhook dispatcher looks for due deliveries (default 1 s). */
   webhookPollMs?: number;
+  /**
+   * Tests only: what a guest's upload by URL may reach although private. Production always passes nothing (guests
+   * reach public addresses only); tests have no public address to fetch from, so they open their loopback server.
+   */
+  guestOutboundAllowForTests?: readonly string[];
 };
 
 /**
@@ -61,7 +66,7 @@ export function createContainer(input: ContainerInput) {
   // The one way out to user-supplied URLs (webhooks, upload by URL): every hop's address checked at connection time.
   const outbound = createOutbound({ allow: config.outboundAllow, logger });
   // Guests' upload by URL: public addresses only, whatever OUTBOUND_ALLOW opens for webhooks and accounts.
-  const guestOutbound = createOutbound({ allow: [], logger });
+  const guestOutbound = createOutbound({ allow: input.guestOutboundAllowForTests ?? [], logger });
 
   const auth: AuthDeps = {
     repos,

@@ -73,6 +73,28 @@ describe('browser: upload from a link on the home page', function () {
     expect(await waitForEmptyTemp(app)).to.deep.equal([]);
   });
 
+  it('a guest pastes a link, lands on the result page with the delete link, and the image shows (loopback opened to guests for this test)', async () => {
+    // Production gives guests public addresses only; this machine has none, so this app lets guests reach the loopback remote.
+    const open = await startTestApp({}, { guestOutboundAllow: ['127.0.0.1'] });
+    try {
+      browser = await openBrowser();
+      const { page } = browser;
+      await page.goto(open.url);
+      await page.getByLabel('Link to an image (http or https)').fill(`${remoteUrl}/photo.png`);
+      await Promise.all([page.waitForURL(/\/upload\/[0-9A-Za-z]{12}$/), page.getByRole('button', { name: 'Fetch image' }).click()]);
+      const id = /\/upload\/([0-9A-Za-z]{12})$/.exec(page.url())![1]!;
+      const width = await page.locator('.result-thumb img').evaluate((img) => (img as HTMLImageElement).decode().then(() => (img as HTMLImageElement).naturalWidth));
+      expect(width).to.be.greaterThan(0);
+      expect(await page.content()).to.match(new RegExp(`/delete/${id}/[0-9A-Za-z]{24}`));
+      expect(hits).to.deep.equal(['/photo.png']);
+      expect((await open.db('images').where({ id }).first()).owner_id).to.equal(null);
+      expect(foreignRequests(browser.requests, open.url)).to.deep.equal([]);
+      expect(browser.consoleErrors).to.deep.equal([]);
+    } finally {
+      await open.close();
+    }
+  });
+
   it('shows a guest why a link is refused on the page (public addresses only), and keeps the link for another try', async () => {
     browser = await openBrowser();
     const { page } = browser;

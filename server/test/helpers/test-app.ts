@@ -47,6 +47,7 @@ export async function startTestApp(
     /** Hash passwords at the configured cost (12) instead of the fast test cost 4. */ realBcryptCost?: boolean;
     /** Another handle on the run's database (a second replica in one process). */ db?: Db;
     /** Wraps the driver the app gets (e.g. to count reads); storedKeys and friends still use the real one. */ wrapStorage?: (storage: StorageDriver) => StorageDriver;
+    /** Lets guests' upload by URL reach these private hosts (production: public addresses only); see ContainerInput. */ guestOutboundAllow?: readonly string[];
     /** Runs the webhook dispatcher (off by default, so other tests see no background queries); see TestApp.webhooks. */ webhooks?: boolean;
   } = {},
 ): Promise<TestApp> {
@@ -85,6 +86,7 @@ export async function startTestApp(
     rateLimits: options.rateLimits,
     bcryptCostForTests: options.realBcryptCost ? undefined : 4,
     webhookPollMs: WEBHOOK_TEST_POLL_MS,
+    guestOutboundAllowForTests: options.guestOutboundAllow,
   });
   const app = createApp(container);
   server.on('request', app);

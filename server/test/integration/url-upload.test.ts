@@ -406,6 +406,33 @@ describe('upload by URL', () => {
         expectJsonError(res, 422, 'url_not_allowed');
         expect(remote.hits).to.deep.equal([]);
       });
+
+      it('a guest whose token verifies gets the image, the chosen expiry and a delete link, as for a file (loopback opened to guests for this test)', async () => {
+        // Production gives guests public addresses only; this machine has none to fetch from, so the test opens its own server.
+        const open = await startTestApp(
+          { TURNSTILE_SITE_KEY: '0x4AAAAAAAtestsitekey', TURNSTILE_SECRET_KEY: fake.secret, TURNSTILE_VERIFY_URL: fake.verifyUrl },
+          { guestOutboundAllow: ['127.0.0.1'] },
+        );
+        try {
+          const token = fake.mint({ action: 'upload', hostname: '127.0.0.1' });
+          const res = await formPost(open, [
+            { name: 'cf-turnstile-response', value: token },
+            { name: 'expires', value: '1d' },
+            { name: 'url', value: `${remote.url}/photo.png` },
+          ]);
+          expect(res.status, res.body.toString()).to.equal(201);
+          const image = res.json() as { id: string; url: string; deleteUrl: string };
+          expect(image.deleteUrl).to.match(new RegExp(`/delete/${image.id}/[0-9A-Za-z]{24}$`));
+          const row = await open.db('images').where({ id: image.id }).first();
+          expect(row).to.include({ owner_id: null, source_url: null, mime: 'image/png' });
+          expect(Number(new Date(row.expires_at)) - Date.now()).to.be.within(23 * 3_600_000, 24 * 3_600_000 + 60_000);
+          expect((await rawRequest(image.url)).status).to.equal(200);
+          expect(remote.hits).to.deep.equal(['/photo.png']);
+          expect(await waitForEmptyTemp(open)).to.deep.equal([]);
+        } finally {
+          await open.close();
+        }
+      });
     });
   });
 
