@@ -8,7 +8,8 @@ import type { Knex } from 'knex';
  *   signs too until previous_secret_until.
  * - webhook_deliveries: the outbox. One row per event and endpoint, written in the transaction of the change that
  *   caused it; its id is the webhook-id header and its payload the exact body that is signed and sent. A worker
- *   claims due rows (FOR UPDATE SKIP LOCKED on PostgreSQL) with a lease, so each goes out once across replicas.
+ *   claims due rows (FOR UPDATE SKIP LOCKED on PostgreSQL) with a lease and a claim token, so each goes out once
+ *   across replicas and only the claim's holder records the attempt.
  * - webhook_attempts: what the owner sees in the delivery log (status, response code, duration, the first 1 KB of
  *   the answer). The prune-webhook-log job deletes finished deliveries and attempts older than
  *   WEBHOOK_LOG_RETENTION_DAYS; deleting an endpoint or an account deletes both (cascade).
@@ -46,6 +47,9 @@ export async function up(knex: Knex): Promise<void> {
     t.timestamp('next_attempt_at', { useTz: true }).nullable();
     // A claimed delivery is someone's until then; a replica that died mid-send leaves it due again after the lease.
     t.timestamp('locked_until', { useTz: true }).nullable();
+    // Who holds the claim: a random value per claim. Only its holder records the attempt, so a sender whose lease
+    // ran out (and whose delivery another worker claimed meanwhile) records nothing.
+    t.string('claim_token', 32).nullable();
     t.integer('last_response_code').nullable();
     t.timestamp('created_at', { useTz: true }).notNullable();
     t.timestamp('finished_at', { useTz: true }).nullable();

@@ -42,6 +42,8 @@ export type WebhookDelivery = {
   attempts: number;
   nextAttemptAt: Date | null;
   lockedUntil: Date | null;
+  /** Who holds the claim (a random value per claim); only its holder may record an attempt. */
+  claimToken: string | null;
   lastResponseCode: number | null;
   createdAt: Date;
   finishedAt: Date | null;
@@ -95,6 +97,7 @@ type DeliveryRow = {
   attempts: number | string;
   next_attempt_at: unknown;
   locked_until: unknown;
+  claim_token: string | null;
   last_response_code: number | null;
   created_at: unknown;
   finished_at: unknown;
@@ -140,6 +143,7 @@ const deliveryFromRow = (r: DeliveryRow): WebhookDelivery => ({
   attempts: Number(r.attempts),
   nextAttemptAt: toDateOrNull(r.next_attempt_at),
   lockedUntil: toDateOrNull(r.locked_until),
+  claimToken: r.claim_token ?? null,
   lastResponseCode: r.last_response_code === null ? null : Number(r.last_response_code),
   createdAt: toDate(r.created_at),
   finishedAt: toDateOrNull(r.finished_at),
@@ -255,6 +259,7 @@ export function createWebhooksRepo(db: Knex, dialect: Dialect) {
             attempts: 0,
             next_attempt_at: d.createdAt,
             locked_until: null,
+            claim_token: null,
             last_response_code: null,
             created_at: d.createdAt,
             finished_at: null,
@@ -269,25 +274,57 @@ export function createWebhooksRepo(db: Knex, dialect: Dialect) {
     },
 
     /**
-     * Claims up to `limit` due deliveries of enabled endpoints until `lockedUntil`, so no other worker sends them
-     * meanwhile. On PostgreSQL the candidate rows are locked with FOR UPDATE SKIP LOCKED, so replicas claiming at
-     * the same moment take disjoint sets; SQLite transactions take the write lock at BEGIN (BEGIN IMMEDIATE), so a
-     * select-then-update there is already exclusive. Must run inside a transaction (repos.transaction).
+     * Whether anything is due to be claimed: a plain read, so a poll of an empty outbox takes no write lock (SQLite
+     * transactions take it at BEGIN).
      */
-    async claimDue(now: Date, lockedUntil: Date, limit: number): Promise<ClaimedDelivery[]> {
-      const candidates = db('webhook_deliveries as d')
+    async anyDue(now: Date): Promise<boolean> {
+      const row = await db('webhook_deliveries as d')
         .join('webhook_endpoints as e', 'e.id', 'd.endpoint_id')
         .where('d.status', 'pending')
         .andWhere('e.enabled', true)
         .andWhere('d.next_attempt_at', '<=', now)
         .andWhere((q) => q.whereNull('d.locked_until').orWhere('d.locked_until', '<=', now))
+        .first('d.id');
+      return row !== undefined;
+    },
+
+    /**
+     * Claims up to `limit` due deliveries of enabled endpoints until `lockedUntil` under `token` (a random value per
+     * claim: only its holder can record the attempt), so no other worker sends them meanwhile. At most `perEndpoint`
+     * of one endpoint are in flight at once (those already claimed and not yet recorded count), so one endpoint's
+     * backlog, or a receiver that never answers, cannot take every send slot. On PostgreSQL the rows are locked with
+     * FOR UPDATE SKIP LOCKED, so replicas claiming at the same moment take disjoint sets (the per-endpoint count is
+     * then per replica at worst); SQLite transactions take the write lock at BEGIN (BEGIN IMMEDIATE), so a
+     * select-then-update there is already exclusive. Must run inside a transaction (repos.transaction).
+     */
+    async claimDue(now: Date, lockedUntil: Date, limit: number, token: string, perEndpoint = 2): Promise<ClaimedDelivery[]> {
+      const unlocked = (q: Knex.QueryBuilder) => q.whereNull('d.locked_until').orWhere('d.locked_until', '<=', now);
+      // Claims still running, per endpoint (counted once per endpoint, not per candidate row).
+      const busy = db('webhook_deliveries').where('status', 'pending').andWhere('locked_until', '>', now).groupBy('endpoint_id').select('endpoint_id', db.raw('count(*) as n'));
+      // Each endpoint's due deliveries in line: 1 is its next one.
+      const ranked = db('webhook_deliveries as d')
+        .join('webhook_endpoints as e', 'e.id', 'd.endpoint_id')
+        .where('d.status', 'pending')
+        .andWhere('e.enabled', true)
+        .andWhere('d.next_attempt_at', '<=', now)
+        .andWhere(unlocked)
+        .select('d.id', 'd.endpoint_id', db.raw('row_number() over (partition by d.endpoint_id order by d.next_attempt_at, d.id) as rn'));
+      const eligible = db
+        .from(ranked.as('r'))
+        .leftJoin(busy.as('b'), 'b.endpoint_id', 'r.endpoint_id')
+        .whereRaw('r.rn + coalesce(b.n, 0) <= ?', [perEndpoint])
+        .select('r.id');
+      const candidates = db('webhook_deliveries as d')
+        .whereIn('d.id', eligible)
+        .andWhere('d.status', 'pending')
+        .andWhere(unlocked)
         .orderBy([{ column: 'd.next_attempt_at' }, { column: 'd.id' }])
         .limit(limit)
         .select('d.id');
       if (dialect === 'postgres') candidates.forUpdate('d').skipLocked();
       const ids = ((await candidates) as Array<{ id: string }>).map((r) => r.id);
       if (ids.length === 0) return [];
-      await db('webhook_deliveries').whereIn('id', ids).update({ locked_until: lockedUntil });
+      await db('webhook_deliveries').whereIn('id', ids).update({ locked_until: lockedUntil, claim_token: token });
       const rows = (await db('webhook_deliveries').whereIn('id', ids)) as DeliveryRow[];
       const endpointIds = [...new Set(rows.map((r) => r.endpoint_id))];
       const endpoints = new Map(((await db('webhook_endpoints').whereIn('id', endpointIds)) as EndpointRow[]).map((r) => [r.id, endpointFromRow(r)]));
@@ -297,13 +334,43 @@ export function createWebhooksRepo(db: Knex, dialect: Dialect) {
     },
 
     /**
+     * The endpoint, locked for the rest of the transaction on PostgreSQL (FOR UPDATE). The dispatcher's record path
+     * takes it before touching the delivery, in the order the service's disable and delete take them (endpoint,
+     * then its deliveries), so the two never deadlock.
+     */
+    async lockEndpoint(id: string): Promise<WebhookEndpoint | null> {
+      const q = db('webhook_endpoints').where({ id });
+      if (dialect === 'postgres') q.forUpdate();
+      const row = (await q.first()) as EndpointRow | undefined;
+      return row ? endpointFromRow(row) : null;
+    },
+
+    /**
      * Records an attempt and where its delivery stands now: delivered or failed for good (finishedAt set, no next
-     * attempt), or pending again at nextAttemptAt. Releases the claim.
+     * attempt), or pending again at nextAttemptAt. Releases the claim. With the claim's `token` (the dispatcher
+     * always passes it) only the claim's holder records: false, and nothing written, when the delivery is gone or its
+     * claim is no longer `token` (the lease ran out and another worker claimed it, or it was resent meanwhile).
+     * Ending a delivery (failPendingOf, its endpoint switched off) keeps the token, so the attempt in flight is still
+     * recorded; the holder then ends the delivery again (see the dispatcher). Without a token (fixtures in tests) the
+     * attempt is recorded on the delivery, if it exists, whoever holds it.
      */
     async recordAttempt(
       attempt: NewAttempt,
       outcome: { status: DeliveryStatus; attempts: number; nextAttemptAt: Date | null; finishedAt: Date | null },
-    ): Promise<void> {
+      token?: string,
+    ): Promise<boolean> {
+      const target = db('webhook_deliveries').where({ id: attempt.deliveryId });
+      if (token !== undefined) target.andWhere({ claim_token: token });
+      const held = await target.update({
+        status: outcome.status,
+        attempts: outcome.attempts,
+        next_attempt_at: outcome.nextAttemptAt,
+        finished_at: outcome.finishedAt,
+        locked_until: null,
+        claim_token: null,
+        last_response_code: attempt.responseCode,
+      });
+      if (held === 0) return false;
       await db('webhook_attempts').insert({
         delivery_id: attempt.deliveryId,
         endpoint_id: attempt.endpointId,
@@ -314,17 +381,13 @@ export function createWebhooksRepo(db: Knex, dialect: Dialect) {
         response_excerpt: attempt.responseExcerpt,
         error: attempt.error,
       });
-      await db('webhook_deliveries').where({ id: attempt.deliveryId }).update({
-        status: outcome.status,
-        attempts: outcome.attempts,
-        next_attempt_at: outcome.nextAttemptAt,
-        finished_at: outcome.finishedAt,
-        locked_until: null,
-        last_response_code: attempt.responseCode,
-      });
+      return true;
     },
 
-    /** Ends every pending delivery of an endpoint (it was switched off or is gone); the owner can resend each. */
+    /**
+     * Ends every pending delivery of an endpoint (it was switched off or is gone); the owner can resend each. A claim
+     * in flight keeps its token: its attempt is still recorded (and the delivery ended again).
+     */
     async failPendingOf(endpointId: string, now: Date): Promise<number> {
       return db('webhook_deliveries')
         .where({ endpoint_id: endpointId, status: 'pending' })
@@ -362,7 +425,7 @@ export function createWebhooksRepo(db: Knex, dialect: Dialect) {
 
     /** Sends a delivery again from the start of the retry schedule (the owner's Resend); false when it is gone. */
     async resend(deliveryId: string, now: Date): Promise<boolean> {
-      return (await db('webhook_deliveries').where({ id: deliveryId }).update({ status: 'pending', attempts: 0, next_attempt_at: now, locked_until: null, finished_at: null })) > 0;
+      return (await db('webhook_deliveries').where({ id: deliveryId }).update({ status: 'pending', attempts: 0, next_attempt_at: now, locked_until: null, claim_token: null, finished_at: null })) > 0;
     },
 
     /** An endpoint's deliveries, newest first; `before` is the (createdAt, id) of the last row of the page before. */
@@ -394,8 +457,21 @@ export function createWebhooksRepo(db: Knex, dialect: Dialect) {
     /**
      * Deletes up to `batch` attempts made before `before`, and up to `batch` finished deliveries that ended before it
      * (their remaining attempts go with them). Returns how many rows of each went, so the job can loop until none.
+     * First ends the pending deliveries of switched-off endpoints (an event recorded while its endpoint was being
+     * switched off): nothing would ever send them, so they end as failed when the endpoint went off (or when they
+     * were recorded, if later) and their payloads go with the rest of the log.
      */
     async pruneBefore(before: Date, batch: number): Promise<{ attempts: number; deliveries: number }> {
+      const offSince = db('webhook_endpoints as e').whereRaw('e.id = webhook_deliveries.endpoint_id').select('e.disabled_at');
+      await db('webhook_deliveries')
+        .where('status', 'pending')
+        .whereIn('endpoint_id', db('webhook_endpoints').where('enabled', false).select('id'))
+        .update({
+          status: 'failed',
+          next_attempt_at: null,
+          locked_until: null,
+          finished_at: db.raw('coalesce(case when created_at > (?) then created_at else (?) end, created_at)', [offSince, offSince]),
+        });
       const attemptIds = ((await db('webhook_attempts').where('attempted_at', '<', before).orderBy('id').limit(batch).select('id')) as Array<{ id: number }>).map((r) => r.id);
       const attempts = attemptIds.length ? await db('webhook_attempts').whereIn('id', attemptIds).delete() : 0;
       const deliveryIds = ((await db('webhook_deliveries').whereNotNull('finished_at').andWhere('finished_at', '<', before).limit(batch).select('id')) as Array<{ id: string }>).map((r) => r.id);

@@ -88,9 +88,9 @@ const shown = (e: WebhookEndpoint) => ({
 });
 
 /** The list, endpoint and one-time secret pages, with their forms; the account's and the admin's are built alike. */
-export function webhookPages(deps: Pick<RouteDeps, 'clock' | 'csrf' | 'outbound' | 'repos' | 'config'>, options: WebhookPagesOptions): Router {
+export function webhookPages(deps: Pick<RouteDeps, 'clock' | 'csrf' | 'outbound' | 'repos' | 'config' | 'limits'>, options: WebhookPagesOptions): Router {
   const router = Router();
-  const webhooks: WebhooksDeps = { repos: deps.repos, clock: deps.clock, outbound: deps.outbound };
+  const webhooks: WebhooksDeps = { repos: deps.repos, clock: deps.clock, outbound: deps.outbound, limits: deps.limits };
   const { base, views, guard, sensitive, scopeOf } = options;
   const eventChoices = (scope: WebhookScope) => eventsOfScope(scope).map((value) => ({ value, label: messages.events[value] ?? value }));
   const common = { base, admin: options.admin, when, maxUrl: MAX_URL_CHARS, maxDescription: MAX_DESCRIPTION_CHARS, retentionDays: deps.config.webhookLogRetentionDays };

@@ -5,7 +5,7 @@ const BATCH = 1000;
 /**
  * The webhook delivery log (each attempt's status, response code and first 1 KB of the receiver's answer) is kept
  * WEBHOOK_LOG_RETENTION_DAYS: attempts made before the cut-off, and deliveries that finished before it, are deleted
- * a batch at a time. Pending deliveries stay whatever their age (the retry schedule ends them within about 3 days).
+ * a batch at a time. Pending deliveries of switched-off endpoints are ended first (failed as of when the endpoint went off); other pending deliveries stay (the retry schedule ends them within about 3 days).
  */
 export const pruneWebhookLog: Job = {
   name: 'prune-webhook-log',

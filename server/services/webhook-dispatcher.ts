@@ -1,10 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Repos } from '../db/repos.js';
 import type { AttemptOutcome, ClaimedDelivery, EndpointDisabledReason } from '../db/webhooks.repo.js';
 import { databaseOutageLog } from '../db/outage-log.js';
 import { createBurstLog, plural, type BurstLog } from '../lib/burst-log.js';
-import { Semaphore } from '../lib/semaphore.js';
 import type { Metrics } from '../metrics/types.js';
 import { OutboundFailed, OutboundRefused, type Outbound } from '../outbound/outbound.js';
 import { emails } from './emails.js';
@@ -12,11 +12,14 @@ import type { Mailer } from './mailer.service.js';
 import { signedHeaders, signingSecrets } from './webhook-signing.js';
 
 /**
- * Sends what the outbox holds (webhook_deliveries): claims due deliveries in a short transaction with a lease
- * (FOR UPDATE SKIP LOCKED on PostgreSQL, BEGIN IMMEDIATE on SQLite, so each goes out once across replicas and
- * workers), commits, sends them a few at a time through the guarded outbound client, then records each attempt
- * and where the delivery stands. Every process runs one; the claims keep them apart. No transaction is open while
- * a request is in flight.
+ * Sends what the outbox holds (webhook_deliveries): claims due deliveries in a short transaction with a lease and a
+ * claim token (FOR UPDATE SKIP LOCKED on PostgreSQL, BEGIN IMMEDIATE on SQLite, so each goes out once across
+ * replicas and workers), commits, sends them through the guarded outbound client, then records each attempt and
+ * where the delivery stands. Only as many are claimed as there are free send slots, and a slot is refilled as soon
+ * as its send is recorded: a claimed delivery is sent at once, well inside its lease, never queued behind others.
+ * At most two of one endpoint are in flight at once, so one endpoint's backlog (or a receiver that never answers)
+ * leaves the other slots to everyone else. A sender that outlived its lease anyway records nothing (the claim token
+ * changed). Every process runs one; the claims keep them apart. No transaction is open while a request is in flight.
  */
 
 const SECOND = 1000;
@@ -32,6 +35,8 @@ export const MAX_RETRY_AFTER_MS = 24 * HOUR;
 export const SEND_TIMEOUTS = { connectTimeoutMs: 5 * SECOND, totalTimeoutMs: 15 * SECOND } as const;
 /** A claim lasts this long: well past the total send timeout, so a live sender never loses its claim. */
 export const LEASE_MS = 60 * SECOND;
+/** Deliveries of one endpoint in flight at once (per process; per replica at worst). */
+export const PER_ENDPOINT_IN_FLIGHT = 2;
 /** How much of the receiver's answer the log keeps. */
 export const EXCERPT_BYTES = 1024;
 export const USER_AGENT = 'Pixbin-Webhooks/1';
@@ -46,9 +51,9 @@ export type WebhookDispatcherDeps = {
   publicUrl: string;
   /** How often to look for due deliveries (ms); nudge() looks at once. Default 1000. */
   pollMs?: number;
-  /** Deliveries claimed per pass. Default 20. */
+  /** Deliveries runOnce() claims at most (a few at a time, as send slots free up). Default 20. */
   batch?: number;
-  /** Sends in flight at once. Default 4. */
+  /** Sends in flight at once; never more are claimed than there are free slots. Default 4. */
   concurrency?: number;
   /** Tests only: shorter timeouts than SEND_TIMEOUTS. */
   timeouts?: { connectTimeoutMs: number; totalTimeoutMs: number };
@@ -61,7 +66,10 @@ export type WebhookDispatcher = {
   stop(): Promise<void>;
   /** Look now (an event was just recorded), without waiting for the next poll. */
   nudge(): void;
-  /** Claims and sends what is due now, once; resolves with how many deliveries were claimed. */
+  /**
+   * Claims and sends what is due now, up to `batch` deliveries, refilling each send slot as it frees; resolves with
+   * how many deliveries were claimed, once their attempts are recorded.
+   */
   runOnce(): Promise<number>;
 };
 
@@ -107,7 +115,7 @@ const describe = (err: unknown): string => {
 export function createWebhookDispatcher(deps: WebhookDispatcherDeps): WebhookDispatcher {
   const pollMs = deps.pollMs ?? 1000;
   const batch = deps.batch ?? 20;
-  const sending = new Semaphore(deps.concurrency ?? 4);
+  const concurrency = Math.max(1, deps.concurrency ?? 4);
   const timeouts = deps.timeouts ?? SEND_TIMEOUTS;
   const outage = databaseOutageLog(deps.logger);
   // Anything else that fails a pass (or one delivery's bookkeeping) the same way again and again: logged once.
@@ -192,60 +200,130 @@ export function createWebhookDispatcher(deps: WebhookDispatcherDeps): WebhookDis
     }
   }
 
-  async function deliver(d: ClaimedDelivery): Promise<void> {
+  let lostClaims = 0;
+  /** A sender that outlived its lease: another worker has the delivery now, so this attempt is not recorded. */
+  function lostClaim(d: ClaimedDelivery): void {
+    lostClaims += 1;
+    const fields = { delivery: d.id, endpoint: d.endpointId, lostClaims };
+    // The first is worth a look (a send that took longer than the lease); the rest are counted.
+    if (lostClaims === 1) deps.logger.warn(fields, 'webhook delivery claim lost before its attempt was recorded (its lease ran out); not recorded (further ones are logged at debug)');
+    else deps.logger.debug(fields, 'webhook delivery claim lost; attempt not recorded');
+  }
+
+  async function deliver(d: ClaimedDelivery, token: string): Promise<void> {
     const sent = await send(d);
     const attempts = d.attempts + 1;
     const finished = deps.clock();
     const next = sent.outcome === 'delivered' || sent.outcome === 'gone' ? null : nextAttemptAt(attempts, finished, sent.retryAfterMs);
     const status = sent.outcome === 'delivered' ? 'delivered' : next === null ? 'failed' : 'pending';
     const disable: DispatcherReason | null = sent.outcome === 'gone' ? 'gone' : status === 'failed' ? 'failing' : null;
-    const disabled = await deps.repos.transaction(async (tx) => {
+    const recorded = await deps.repos.transaction(async (tx): Promise<'recorded' | 'disabled' | 'lost' | 'deleted'> => {
+      // The endpoint first, then its deliveries: the order the service's disable and delete lock them in.
+      const endpoint = await tx.webhooks.lockEndpoint(d.endpointId);
       // Deleted meanwhile (with its endpoint or account): nothing left to record.
-      if (!(await tx.webhooks.findDelivery(d.id))) return false;
-      await tx.webhooks.recordAttempt(
+      if (!endpoint) return 'deleted';
+      const held = await tx.webhooks.recordAttempt(
         { deliveryId: d.id, endpointId: d.endpointId, attemptedAt: sent.at, outcome: sent.outcome, responseCode: sent.responseCode, durationMs: sent.durationMs, responseExcerpt: sent.excerpt, error: sent.error },
         { status, attempts, nextAttemptAt: next, finishedAt: status === 'pending' ? null : finished },
+        token,
       );
+      // Not ours any more: another worker claimed it after the lease, or it was resent or deleted meanwhile.
+      if (!held) return (await tx.webhooks.findDelivery(d.id)) ? 'lost' : 'deleted';
       if (sent.outcome === 'delivered') {
         await tx.webhooks.clearFailing(d.endpointId);
-        return false;
+        return 'recorded';
       }
       await tx.webhooks.markFailing(d.endpointId, sent.at);
       if (!disable) {
         // Switched off while this attempt was in flight (by its owner, or by another delivery's 410): it waits no more.
-        if (!(await tx.webhooks.findEndpoint(d.endpointId))?.enabled) await tx.webhooks.failPendingOf(d.endpointId, finished);
-        return false;
+        if (!endpoint.enabled) await tx.webhooks.failPendingOf(d.endpointId, finished);
+        return 'recorded';
       }
       const switchedOff = await tx.webhooks.disableEndpoint(d.endpointId, disable, finished);
       if (switchedOff) await tx.webhooks.failPendingOf(d.endpointId, finished);
-      return switchedOff;
+      return switchedOff ? 'disabled' : 'recorded';
     });
+    if (recorded === 'lost') lostClaim(d);
+    if (recorded === 'lost' || recorded === 'deleted') return;
     deps.metrics.webhookDelivery(status === 'delivered' ? 'delivered' : status === 'pending' ? 'retrying' : 'failed');
-    if (disabled) {
+    if (recorded === 'disabled') {
       deps.logger.warn({ endpoint: d.endpointId, reason: disable, attempts }, 'webhook endpoint switched off');
       await tellOwner(d, disable!, attempts);
     }
   }
 
+  // --- send slots -------------------------------------------------------------------------------------------------
+
   const inFlight = new Set<Promise<void>>();
+  /** Listeners told each time a send slot frees up (runOnce and the poll loop refill on it). */
+  const freed = new Set<() => void>();
+  const freeSlots = () => concurrency - inFlight.size;
+
+  /**
+   * Claims up to `max` due deliveries (never more than the free slots) and starts sending each at once; returns how
+   * many. A cheap read first, so polling an empty outbox takes no write lock.
+   */
+  async function claimAndSend(max: number): Promise<number> {
+    const room = Math.min(max, freeSlots());
+    if (room <= 0) return 0;
+    const now = deps.clock();
+    if (!(await deps.repos.webhooks.anyDue(now))) return 0;
+    const token = randomBytes(16).toString('base64url');
+    // Slots may have filled while the read ran (another caller in this process): claim only what still fits.
+    const fits = Math.min(room, freeSlots());
+    if (fits <= 0) return 0;
+    const claimed = await deps.repos.transaction((tx) => tx.webhooks.claimDue(now, new Date(now.getTime() + LEASE_MS), fits, token, PER_ENDPOINT_IN_FLIGHT));
+    for (const d of claimed) {
+      const job: Promise<void> = deliver(d, token)
+        .catch(report)
+        .finally(() => {
+          inFlight.delete(job);
+          for (const listener of [...freed]) listener();
+        });
+      inFlight.add(job);
+    }
+    return claimed.length;
+  }
+
+  /** Resolves the next time a send slot frees up (at once when none is in flight). */
+  const slotFreed = (): Promise<void> =>
+    inFlight.size === 0
+      ? Promise.resolve()
+      : new Promise((resolve) => {
+          const listener = () => {
+            freed.delete(listener);
+            resolve();
+          };
+          freed.add(listener);
+        });
 
   async function runOnce(): Promise<number> {
-    const now = deps.clock();
-    const claimed = await deps.repos.transaction((tx) => tx.webhooks.claimDue(now, new Date(now.getTime() + LEASE_MS), batch));
-    await Promise.all(
-      claimed.map((d) => {
-        const job = sending.run(() => deliver(d)).catch(report);
-        inFlight.add(job);
-        return job.finally(() => inFlight.delete(job));
-      }),
-    );
-    return claimed.length;
+    let claimed = 0;
+    const mine = new Set<Promise<void>>();
+    for (;;) {
+      const before = new Set(inFlight);
+      const got = claimed < batch ? await claimAndSend(batch - claimed) : 0;
+      claimed += got;
+      for (const job of inFlight) if (!before.has(job)) mine.add(job);
+      for (const job of [...mine]) if (!inFlight.has(job)) mine.delete(job);
+      if (got > 0 && freeSlots() > 0) continue; // more may fit (the claim took what it could)
+      if (mine.size === 0) break;
+      // Wait for one of this pass's sends (or any slot) to free up, then look again: a freed slot is refilled at once.
+      await Promise.race([...mine, slotFreed()].map((p) => p.catch(() => undefined)));
+    }
+    return claimed;
   }
 
   let timer: NodeJS.Timeout | null = null;
   let started = false;
   let pass: Promise<void> | null = null;
+  /** Set by a poll, a nudge or a freed slot: look for due deliveries again. */
   let again = false;
+  let wake: (() => void) | null = null;
+  const rouse = () => {
+    again = true;
+    wake?.();
+  };
 
   const schedule = (ms: number) => {
     if (!started) return;
@@ -254,27 +332,44 @@ export function createWebhookDispatcher(deps: WebhookDispatcherDeps): WebhookDis
     timer.unref();
   };
 
-  // One pass at a time: a nudge during a pass asks for another one right after it.
+  /**
+   * One pass at a time: it claims into free slots whenever it is roused (a poll, a nudge, a send finishing) and
+   * ends once nothing is in flight and nothing was due. The poll timer keeps running during a pass.
+   */
   function tick(): void {
     timer = null;
     if (!started) return;
+    schedule(pollMs);
     if (pass) {
-      again = true;
+      rouse();
       return;
     }
+    again = true;
     pass = (async () => {
+      freed.add(rouse);
       try {
-        do {
-          again = false;
-          // A full batch means more may be due: keep going without waiting for the next poll.
-          while (started && (await runOnce()) >= batch);
-        } while (started && again);
+        while (started) {
+          if (again && freeSlots() > 0) {
+            again = false;
+            const got = await claimAndSend(Number.MAX_SAFE_INTEGER);
+            if (got > 0) again = true; // slots left, or more due: look again at once
+            continue;
+          }
+          if (inFlight.size === 0 && !again) break;
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            if (again && freeSlots() > 0) resolve();
+          });
+          wake = null;
+        }
       } catch (err) {
         report(err);
+      } finally {
+        freed.delete(rouse);
+        wake = null;
       }
     })().finally(() => {
       pass = null;
-      schedule(pollMs);
     });
   }
 
@@ -288,12 +383,13 @@ export function createWebhookDispatcher(deps: WebhookDispatcherDeps): WebhookDis
       started = false;
       if (timer) clearTimeout(timer);
       timer = null;
+      wake?.();
       await pass;
-      await Promise.all([...inFlight]);
+      while (inFlight.size > 0) await Promise.all([...inFlight]);
     },
     nudge() {
       if (!started) return;
-      if (pass) again = true;
+      if (pass) rouse();
       else schedule(0);
     },
     runOnce,

@@ -6,6 +6,7 @@ import { BadRequest, Conflict, NotFound } from '../errors.js';
 import { randomBase62 } from '../lib/ids.js';
 import { cleanTitle, titleLength } from '../lib/title.js';
 import type { Outbound } from '../outbound/outbound.js';
+import type { RateLimits } from './rate-limits.service.js';
 import { recordStaffAction, type StaffActor } from './audit.service.js';
 import { ACCOUNT_EVENTS, INSTANCE_EVENTS, newMessageId, TEST_EVENT, webhookBody } from './webhook-events.js';
 import { newWebhookSecret, ROTATION_OVERLAP_MS } from './webhook-signing.js';
@@ -21,7 +22,12 @@ export type WebhooksDeps = {
   clock: () => Date;
   /** Only its address check: an IP literal the outbound guard would refuse is refused when the endpoint is saved. */
   outbound: Pick<Outbound, 'isAddressAllowed'>;
+  /** "Send test event" and Resend spend webhookTestPerAccount (per account; the instance's endpoints share one budget). */
+  limits: Pick<RateLimits, 'consume'>;
 };
+
+/** Whose budget a test event or a resend spends: the account's, or the instance's (all its admins together). */
+const testBudgetOf = (scope: WebhookScope): string => (scope.kind === 'account' ? `account:${scope.user.id}` : 'instance');
 
 export type Client = { ip: string | undefined; userAgent: string | undefined };
 
@@ -199,6 +205,8 @@ export async function rotateSecret(deps: WebhooksDeps, scope: WebhookScope, endp
 export async function sendTest(deps: WebhooksDeps, scope: WebhookScope, endpointId: string): Promise<LoggedDelivery> {
   const endpoint = await getEndpoint(deps, scope, endpointId);
   if (!endpoint.enabled) throw new Conflict(messages.disabled, 'webhook_disabled');
+  // Each one is a send the dispatcher makes: limited, so one account cannot fill the outbox for everyone.
+  await deps.limits.consume('webhookTestPerAccount', testBudgetOf(scope));
   const now = deps.clock();
   const id = newMessageId();
   await deps.repos.webhooks.insertDeliveries([{ id, endpointId: endpoint.id, eventType: TEST_EVENT, payload: webhookBody(TEST_EVENT, now, { endpoint_id: endpoint.id }), createdAt: now }]);
@@ -212,6 +220,7 @@ export async function resendDelivery(deps: WebhooksDeps, scope: WebhookScope, en
   if (!delivery || delivery.endpointId !== endpoint.id) throw new NotFound();
   if (!endpoint.enabled) throw new Conflict(messages.disabled, 'webhook_disabled');
   if (delivery.status === 'pending') throw new Conflict(messages.stillPending, 'delivery_pending');
+  await deps.limits.consume('webhookTestPerAccount', testBudgetOf(scope));
   if (!(await deps.repos.webhooks.resend(delivery.id, deps.clock()))) throw new NotFound();
   // Its earlier attempts stay in the log; the next ones are added after them.
   return { ...(await deps.repos.webhooks.findDelivery(delivery.id))!, attemptLog: await deps.repos.webhooks.listAttempts(delivery.id) };

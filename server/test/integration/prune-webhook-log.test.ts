@@ -95,4 +95,35 @@ describe('prune-webhook-log: the webhook delivery log is kept WEBHOOK_LOG_RETENT
     const [run] = (await app.db('job_runs').where({ job: 'prune-webhook-log' })) as Array<Record<string, unknown>>;
     expect(run).to.include({ items: 2, error: null });
   });
+  it('ends the pending deliveries of switched-off endpoints (recorded as the endpoint went off), as failed when it went off, so their payloads go with the log', async () => {
+    const owner = await signedInUser(app);
+    const offEndpoint = async (offSince: Date): Promise<string> => {
+      const id = `ep_${randomBase62(20)}`;
+      await repos.webhooks.insertEndpoint({ id, ownerId: owner.id, url: 'https://hooks.example.test/off', description: null, events: ['image.uploaded'], secret: newWebhookSecret(), createdAt: ago(60) });
+      await repos.webhooks.updateEndpoint(id, { enabled: false, disabledReason: 'owner', disabledAt: offSince }, offSince);
+      return id;
+    };
+    const pendingOn = async (id: string, createdAt: Date): Promise<string> => {
+      const deliveryId = newMessageId();
+      await repos.webhooks.insertDeliveries([{ id: deliveryId, endpointId: id, eventType: 'image.uploaded', payload: '{"private":"payload"}', createdAt }]);
+      return deliveryId;
+    };
+    const longOff = await offEndpoint(ago(20));
+    const lately = await offEndpoint(ago(2));
+    // Committed a moment after each endpoint went off: nothing will ever send them.
+    const stale = await pendingOn(longOff, ago(20, 50));
+    const recent = await pendingOn(lately, ago(2, 50));
+    // On an endpoint that is on: still being tried, it stays as it is.
+    const live = await pendingOn(endpointId, ago(30));
+
+    await pruneWebhookLog.run(deps, clock);
+    expect(await deliveryIds()).to.deep.equal([recent, live].sort());
+    expect(await repos.webhooks.findDelivery(recent)).to.deep.include({ status: 'failed', nextAttemptAt: null, finishedAt: ago(2, 50) });
+    expect((await repos.webhooks.findDelivery(live))!.status).to.equal('pending');
+    expect(stale).to.be.a('string');
+
+    // Once it ended longer ago than the window, it goes too.
+    await pruneWebhookLog.run(deps, new Date(clock.getTime() + 13 * DAY));
+    expect(await deliveryIds()).to.deep.equal([live]);
+  });
 });

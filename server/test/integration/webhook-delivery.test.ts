@@ -263,17 +263,21 @@ describe('webhook delivery: the dispatcher sends the outbox, signed, with retrie
     let passes = 0;
     let overlapping = 0;
     let running = 0;
+    // Every look for due deliveries starts with a plain read (anyDue); a claim transaction follows only when one is due.
     const counted: Repos = {
       ...repos,
-      transaction: async (fn) => {
-        passes += 1;
-        running += 1;
-        overlapping = Math.max(overlapping, running);
-        try {
-          return await repos.transaction(fn);
-        } finally {
-          running -= 1;
-        }
+      webhooks: {
+        ...repos.webhooks,
+        anyDue: async (at) => {
+          passes += 1;
+          running += 1;
+          overlapping = Math.max(overlapping, running);
+          try {
+            return await repos.webhooks.anyDue(at);
+          } finally {
+            running -= 1;
+          }
+        },
       },
     };
     const d = dispatcher({ pollMs: 60_000, repos: counted, logger: logsInto(lines) });
@@ -284,7 +288,7 @@ describe('webhook delivery: the dispatcher sends the outbox, signed, with retrie
     const [id] = await queue(endpointId);
     for (let i = 0; i < 5; i++) d.nudge(); // several at once: one pass now, at most one more after it
     await until(async () => (await delivery(id!)).status === 'delivered', 'delivered after the nudge (the next poll is a minute away)');
-    expect(overlapping, 'claims never overlap').to.equal(1);
+    expect(overlapping, 'looks never overlap').to.equal(1);
     expect(lines.filter((l) => Number(l.level) >= 50)).to.deep.equal([]);
   });
 
@@ -434,7 +438,7 @@ describe('webhook delivery: the dispatcher sends the outbox, signed, with retrie
     const { id: endpointId } = await endpoint();
     const [id] = await queue(endpointId);
     // A replica claims and dies before sending.
-    const claimed = await repos.transaction((tx) => tx.webhooks.claimDue(now, new Date(now.getTime() + LEASE_MS), 10));
+    const claimed = await repos.transaction((tx) => tx.webhooks.claimDue(now, new Date(now.getTime() + LEASE_MS), 10, 'dead-replica'));
     expect(claimed.map((c) => c.id)).to.deep.equal([id]);
     expect(claimed[0]!.endpoint).to.include({ id: endpointId, enabled: true });
     const d = dispatcher();
@@ -543,12 +547,140 @@ describe('webhook delivery: the dispatcher sends the outbox, signed, with retrie
     await dead.destroy();
     const deadRepos = createRepos(dead);
     let passes = 0;
-    const counted: Repos = { ...deadRepos, transaction: (fn) => ((passes += 1), deadRepos.transaction(fn)) };
+    // Each pass starts with a plain read for anything due (no transaction), then claims in one.
+    const counted: Repos = {
+      ...deadRepos,
+      webhooks: { ...deadRepos.webhooks, anyDue: (at) => ((passes += 1), deadRepos.webhooks.anyDue(at)) },
+      transaction: (fn) => ((passes += 1), deadRepos.transaction(fn)),
+    };
     const broken = dispatcher({ pollMs: 10, repos: counted, logger: logsInto(lines) });
     broken.start();
     await until(() => passes >= 5, 'five failed passes');
     const errors = lines.filter((l) => Number(l.level) >= 50);
     expect(errors, JSON.stringify(lines.slice(0, 3))).to.have.length(1);
     await broken.stop();
+  });
+  it('a send that outlives its lease records nothing once another dispatcher has claimed the delivery, and a claim takes only what it can send at once', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    // One send slot and a large batch: before, the batch was claimed whole and queued behind the first send.
+    const x = dispatcher({ concurrency: 1, batch: 20, logger: logsInto(lines) });
+    const y = dispatcher({ repos: createRepos(secondHandle()) });
+    const { id: endpointId } = await endpoint();
+    const ids = await queue(endpointId, 2);
+    let release: () => void = () => undefined;
+    let holding = true;
+    receiver.answer = (_req, res) => {
+      if (!holding) return void res.end('ok');
+      holding = false;
+      release = () => res.end('ok');
+    };
+    const xRun = x.runOnce();
+    await until(() => receiver.requests.length === 1, 'x sent its first delivery');
+    const first = receiver.requests[0]!.headers['webhook-id']!;
+    const second = ids.find((id) => id !== first);
+    expect(ids).to.include(first);
+    expect((await delivery(second!)).lockedUntil, 'x claimed only what it could send at once').to.equal(null);
+    // x's receiver holds its answer while the clock moves past the lease: x is presumed dead, y takes over.
+    now = new Date(now.getTime() + LEASE_MS + 1000);
+    expect(await y.runOnce(), 'y claims both').to.equal(2);
+    release();
+    expect(await xRun, 'x claimed one delivery, and nothing after it').to.equal(1);
+    const perId = countPerId(receiver.requests);
+    // The first went out twice (x was presumed dead: at least once), the second once; each has one attempt on record.
+    expect(Object.fromEntries(perId)).to.deep.equal({ [first!]: 2, [second!]: 1 });
+    for (const id of [first!, second!]) {
+      expect(await repos.webhooks.listAttempts(id), id).to.have.length(1);
+      expect(await delivery(id)).to.include({ status: 'delivered', attempts: 1, claimToken: null });
+    }
+    const lost = lines.filter((l) => String(l.msg).includes('claim lost'));
+    expect(lost.map((l) => [l.level, l.delivery])).to.deep.equal([[40, first]]);
+  });
+
+  it('one endpoint’s backlog to a receiver that never answers takes at most two send slots: other endpoints’ deliveries go out at once', async () => {
+    const held: ServerResponse[] = [];
+    let hang = true;
+    receiver.answer = (req, res) => {
+      if (req.url === '/stuck' && hang) held.push(res);
+      else res.end('ok');
+    };
+    now = new Date(); // the loop reads the clock itself
+    const stuck = await endpoint({ url: `${receiver.url}/stuck` });
+    const other = await endpoint();
+    // Older, so first in line: before, the first claim (20, oldest first) took only these.
+    const stuckIds = await queue(stuck.id, 30, new Date(now.getTime() - 60_000));
+    const [otherFirst] = await queue(other.id);
+    const d = dispatcher({ pollMs: 60_000 });
+    d.start();
+    // Default send timeouts (15 s): the stuck sends hang all along this test.
+    await until(async () => (await delivery(otherFirst!)).status === 'delivered', 'the other endpoint’s delivery went out while the stuck ones hang', 10_000);
+    expect(held.length, 'two of the stuck endpoint’s deliveries in flight').to.equal(2);
+    // A delivery recorded while the stuck sends still hang goes out at once too: the pass does not wait for them.
+    now = new Date();
+    const [otherSecond] = await queue(other.id);
+    d.nudge();
+    await until(async () => (await delivery(otherSecond!)).status === 'delivered', 'a later delivery went out while the stuck ones hang', 10_000);
+    expect(held.length, 'still only two of the stuck endpoint in flight').to.equal(2);
+    expect(receiver.requests.filter((r) => r.path === '/stuck')).to.have.length(2);
+    // The receiver answers again: the backlog drains.
+    hang = false;
+    for (const res of held) res.end('ok');
+    await until(async () => Number((await app.db('webhook_deliveries').where({ status: 'delivered' }).count({ n: '*' }))[0]!.n) === stuckIds.length + 2, 'the backlog drained', 20_000);
+    expect([...countPerId(receiver.requests).values()].every((n) => n === 1), 'each sent once').to.equal(true);
+  });
+
+  it('polling an empty outbox opens no transaction (no write lock on SQLite): a plain read comes first', async () => {
+    let transactions = 0;
+    const counted: Repos = { ...repos, transaction: (fn) => ((transactions += 1), repos.transaction(fn)) };
+    const d = dispatcher({ repos: counted });
+    const { id: endpointId } = await endpoint();
+    for (let i = 0; i < 3; i++) expect(await d.runOnce()).to.equal(0);
+    // Not due yet, or on a switched-off endpoint: still nothing to claim.
+    await queue(endpointId, 1, new Date(now.getTime() + 60_000));
+    const off = await endpoint();
+    await queue(off.id);
+    await repos.webhooks.updateEndpoint(off.id, { enabled: false, disabledReason: 'owner', disabledAt: now }, now);
+    expect(await d.runOnce()).to.equal(0);
+    expect(transactions, 'no claim transaction for an empty outbox').to.equal(0);
+    now = new Date(now.getTime() + 60_000);
+    expect(await d.runOnce()).to.equal(1);
+    expect(transactions, 'one to claim, one to record').to.equal(2);
+  });
+  it('records an attempt whose endpoint is switched off while it is in flight, without deadlocking: the record path locks the endpoint first, like the service', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const d = dispatcher({ logger: logsInto(lines) });
+    const { id: endpointId } = await endpoint();
+    const [id] = await queue(endpointId);
+    let release: () => void = () => undefined;
+    receiver.answer = (_req, res) => {
+      release = () => res.writeHead(500).end('nope');
+    };
+    const run = d.runOnce();
+    await until(() => receiver.requests.length === 1, 'the delivery is in flight');
+    const switchOff = { enabled: false, disabled_reason: 'owner', disabled_at: now, updated_at: now };
+    if (testDialect() === 'postgres') {
+      // The service's switch-off on another connection: the endpoint row first, then its deliveries. Between the two,
+      // the send finishes and its record path starts: it must wait for the endpoint, holding no delivery row.
+      await secondHandle().transaction(async (trx) => {
+        await trx('webhook_endpoints').where({ id: endpointId }).update(switchOff);
+        release();
+        await until(
+          async () => Number(((await app.db.raw("select count(*) as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'")) as { rows: Array<{ n: string }> }).rows[0]!.n) >= 1,
+          'the record path waits for the endpoint row',
+        );
+        await trx('webhook_deliveries').where({ endpoint_id: endpointId, status: 'pending' }).update({ status: 'failed', next_attempt_at: null, locked_until: null, finished_at: now });
+      });
+    } else {
+      // One writer at a time on SQLite: the same switch-off, committed while the send is in flight.
+      await repos.transaction(async (tx) => {
+        await tx.webhooks.updateEndpoint(endpointId, { enabled: false, disabledReason: 'owner', disabledAt: now }, now);
+        await tx.webhooks.failPendingOf(endpointId, now);
+      });
+      release();
+    }
+    expect(await run).to.equal(1);
+    const attempts = await repos.webhooks.listAttempts(id!);
+    expect(attempts.map((a) => [a.outcome, a.responseCode]), 'the attempt in flight is on record').to.deep.equal([['failed', 500]]);
+    expect(await delivery(id!), 'ended: its endpoint is off').to.include({ status: 'failed', nextAttemptAt: null });
+    expect(lines.filter((l) => Number(l.level) >= 40), 'no deadlock, nothing lost').to.deep.equal([]);
   });
 });

@@ -5,7 +5,7 @@ import type { RouteDeps } from '../../route-deps.js';
 import { webhookPages } from '../../webhook-pages.js';
 
 /** /account/webhooks: the account's own endpoints, for its image and album events. */
-export function accountWebhooksRoutes(deps: Pick<RouteDeps, 'clock' | 'csrf' | 'outbound' | 'repos' | 'config'>): Router {
+export function accountWebhooksRoutes(deps: Pick<RouteDeps, 'clock' | 'csrf' | 'limits' | 'outbound' | 'repos' | 'config'>): Router {
   return webhookPages(deps, {
     base: '/account/webhooks',
     views: { list: 'account/webhooks', endpoint: 'account/webhook', secret: 'account/webhook-secret' },

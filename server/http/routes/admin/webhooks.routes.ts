@@ -9,7 +9,7 @@ import { webhookPages } from '../../webhook-pages.js';
  * changing, deleting one and rotating its secret need the password typed recently, like the other sensitive staff
  * actions; every change is in the audit log.
  */
-export function adminWebhooksRoutes(deps: Pick<RouteDeps, 'clock' | 'config' | 'csrf' | 'outbound' | 'repos' | 'settings'>): Router {
+export function adminWebhooksRoutes(deps: Pick<RouteDeps, 'clock' | 'config' | 'csrf' | 'limits' | 'outbound' | 'repos' | 'settings'>): Router {
   return webhookPages(deps, {
     base: '/admin/webhooks',
     views: { list: 'admin/webhooks', endpoint: 'admin/webhook', secret: 'admin/webhook-secret' },
