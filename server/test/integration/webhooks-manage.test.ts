@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { createRepos } from '../../db/repos.js';
+import { createRateLimits } from '../../services/rate-limits.service.js';
 import { signedInUser, type TestUser } from '../helpers/accounts.js';
 import { api, apiKeyFor } from '../helpers/api.js';
 import { reauth, staffUser } from '../helpers/staff.js';
@@ -262,7 +263,8 @@ describe('webhook management: API', () => {
   beforeEach(async () => {
     app = await startTestApp();
     alice = await signedInUser(app);
-    ({ key } = await apiKeyFor(app, alice, ['webhooks:manage']));
+    // Image and album events need the matching read scope as well (an event tells what a read would).
+    ({ key } = await apiKeyFor(app, alice, ['webhooks:manage', 'images:read', 'albums:read']));
   });
   afterEach(async () => app.close());
 
@@ -281,6 +283,19 @@ describe('webhook management: API', () => {
     }
     expectProblem(await api(app, 'GET', '/api/v1/webhooks', {}), 401, 'api_key_required', app);
     expect(await countOf(app, 'webhook_endpoints')).to.equal(0);
+  });
+
+  it('subscribing to image or album events needs images:read or albums:read too, on create and on change', async () => {
+    const { key: only } = await apiKeyFor(app, alice, ['webhooks:manage']);
+    expect(expectProblem(await create(only, { url: 'https://a.example/in', events: ['image.uploaded'] }), 403, 'insufficient_scope', app).required_scope).to.equal('images:read');
+    expect(expectProblem(await create(only, { url: 'https://a.example/in', events: ['album.created'] }), 403, 'insufficient_scope', app).required_scope).to.equal('albums:read');
+    expect(await countOf(app, 'webhook_endpoints')).to.equal(0);
+    const { key: images } = await apiKeyFor(app, alice, ['webhooks:manage', 'images:read']);
+    const hook = await create(images, { url: 'https://a.example/in', events: ['image.deleted'] });
+    expect(hook.status, hook.text).to.equal(201);
+    expect(expectProblem(await api(app, 'PATCH', `/api/v1/webhooks/${hook.json.id}`, { key: images, json: { events: ['album.deleted'] } }), 403, 'insufficient_scope', app).required_scope).to.equal('albums:read');
+    expect((await api(app, 'PATCH', `/api/v1/webhooks/${hook.json.id}`, { key: images, json: { description: 'still fine' } })).status).to.equal(200);
+    expect((await api(app, 'GET', `/api/v1/webhooks/${hook.json.id}`, { key: images })).json.events).to.deep.equal(['image.deleted']);
   });
 
   it('creates (secret once), lists, reads, changes, rotates and deletes; the secret is never listed', async () => {
@@ -345,7 +360,7 @@ describe('webhook management: API', () => {
     expect(test.status).to.equal(202);
     expect(test.json).to.include({ event_type: 'webhook.test', status: 'pending', attempts: 0 });
     const bob = await signedInUser(app);
-    const { key: bobKey } = await apiKeyFor(app, bob, ['webhooks:manage']);
+    const { key: bobKey } = await apiKeyFor(app, bob, ['webhooks:manage', 'images:read', 'albums:read']);
     const calls: Array<[string, string, unknown?]> = [
       ['GET', `/api/v1/webhooks/${hook.id}`],
       ['PATCH', `/api/v1/webhooks/${hook.id}`, { enabled: false }],
@@ -468,5 +483,52 @@ describe('webhook management: the site’s endpoints (admins only)', () => {
     const own = (await api(app, 'POST', '/api/v1/webhooks', { key: adminKey, json: { url: 'https://mine.example', events: ['image.uploaded'] } })).json;
     expect((await admin.client.get(`/admin/webhooks/${own.id}`)).status).to.equal(404);
     expect(html(await admin.client.get('/admin/webhooks'))).not.to.include(own.id);
+  });
+});
+
+describe('webhook management: test events and resends are rate limited per account', () => {
+  let app: TestApp;
+  let alice: TestUser;
+  beforeEach(async () => {
+    app = await startTestApp({}, { rateLimits: (repos) => createRateLimits(repos, { webhookTestPerAccount: { points: 3 } }) });
+    alice = await signedInUser(app);
+  });
+  afterEach(async () => app.close());
+
+  it('answers 429 with Retry-After once the account has spent its budget, on the page and in the API, recording nothing more; another account is not held up', async () => {
+    const one = await createOnPage(alice);
+    const two = await createOnPage(alice, { url: 'https://two.example/in' });
+    const page = `/account/webhooks/${one.id}`;
+    for (let i = 0; i < 2; i++) {
+      const res = await alice.client.post(`${page}/test`, {}, { csrfPage: page });
+      expect(res.status, `test ${i + 1}`).to.equal(303);
+    }
+    // A resend spends the same budget (the third point).
+    const [first] = await app.db('webhook_deliveries').orderBy('id');
+    await app.db('webhook_deliveries').where({ id: first.id }).update({ status: 'failed', next_attempt_at: null, finished_at: new Date() });
+    expect((await alice.client.post(`${page}/deliveries/${first.id}/resend`, {}, { csrfPage: page })).status).to.equal(303);
+    await app.db('webhook_deliveries').where({ id: first.id }).update({ status: 'failed', next_attempt_at: null, finished_at: new Date() });
+
+    // The budget is the account's, not the endpoint's: the other endpoint is refused too.
+    const refused = await alice.client.post(`/account/webhooks/${two.id}/test`, {}, { csrfPage: `/account/webhooks/${two.id}` });
+    expect(refused.status).to.equal(429);
+    expect(Number(refused.headers['retry-after'])).to.be.within(1, 3600);
+    expect(html(refused)).to.include('Too many test events and resends').and.include('new events are still sent meanwhile');
+    expect(await countOf(app, 'webhook_deliveries'), 'nothing recorded').to.equal(2);
+    const resend = await alice.client.post(`${page}/deliveries/${first.id}/resend`, {}, { csrfPage: page });
+    expect(resend.status).to.equal(429);
+    expect((await app.db('webhook_deliveries').where({ id: first.id }).first()).status, 'not resent').to.equal('failed');
+
+    const { key } = await apiKeyFor(app, alice, ['webhooks:manage']);
+    const body = expectProblem(await api(app, 'POST', `/api/v1/webhooks/${one.id}/test`, { key }), 429, 'rate_limited', app);
+    expect(body.detail).to.include('Too many test events and resends');
+    expectProblem(await api(app, 'POST', `/api/v1/webhooks/${one.id}/deliveries/${first.id}/resend`, { key }), 429, 'rate_limited', app);
+    expect(await countOf(app, 'webhook_deliveries')).to.equal(2);
+
+    // Someone else's budget is their own.
+    const bob = await signedInUser(app);
+    const bobs = await createOnPage(bob);
+    expect((await bob.client.post(`/account/webhooks/${bobs.id}/test`, {}, { csrfPage: `/account/webhooks/${bobs.id}` })).status).to.equal(303);
+    expect(await countOf(app, 'webhook_deliveries')).to.equal(3);
   });
 });

@@ -15,6 +15,7 @@ import {
   type WebhooksDeps,
 } from '../../../services/webhooks.service.js';
 import type { ApiKeyCaller } from '../../../services/caller.js';
+import { requireScope } from '../../../services/api-keys.service.js';
 import type { ApiSurface } from '../../api/endpoint.js';
 import {
   CreateWebhookBody,
@@ -31,7 +32,17 @@ import {
 import { clientInfo } from '../../request-info.js';
 import type { RouteDeps } from '../../route-deps.js';
 
-export type WebhookEndpointDeps = Pick<RouteDeps, 'repos' | 'clock' | 'outbound'>;
+/**
+ * An event tells its receiver what the matching read scope would: image events need `images:read` and album events
+ * `albums:read` as well, so a key limited to `webhooks:manage` cannot learn private images' ids through a webhook.
+ */
+function requireEventScopes(caller: ApiKeyCaller, events: unknown): void {
+  const list = Array.isArray(events) ? events.filter((e): e is string => typeof e === 'string') : [];
+  if (list.some((e) => e.startsWith('image.'))) requireScope(caller, 'images:read');
+  if (list.some((e) => e.startsWith('album.'))) requireScope(caller, 'albums:read');
+}
+
+export type WebhookEndpointDeps = Pick<RouteDeps, 'repos' | 'clock' | 'outbound' | 'limits'>;
 
 const TAG = 'Webhooks';
 const SCOPE = 'webhooks:manage';
@@ -80,7 +91,7 @@ export function apiDelivery(d: LoggedDelivery): z.output<typeof WebhookDeliveryS
  * account's endpoint is a 404. The secret is in the answers to create and rotate-secret only.
  */
 export function webhookEndpoints(api: ApiSurface, deps: WebhookEndpointDeps): void {
-  const webhooks: WebhooksDeps = { repos: deps.repos, clock: deps.clock, outbound: deps.outbound };
+  const webhooks: WebhooksDeps = { repos: deps.repos, clock: deps.clock, outbound: deps.outbound, limits: deps.limits };
   const scopeOf = (caller: ApiKeyCaller, req: Parameters<typeof clientInfo>[0]): WebhookScope => ({ kind: 'account', user: caller.user, client: clientInfo(req) });
 
   api.keyed({
@@ -105,11 +116,12 @@ export function webhookEndpoints(api: ApiSurface, deps: WebhookEndpointDeps): vo
     scope: SCOPE,
     summary: 'Create a webhook endpoint',
     description:
-      'Pixbin POSTs each chosen event to the URL, signed as Standard Webhooks describes (`webhook-id`, `webhook-timestamp`, `webhook-signature` headers). The answer carries the signing secret: it is shown this once. An account can have at most 10 endpoints.',
+      'Pixbin POSTs each chosen event to the URL, signed as Standard Webhooks describes (`webhook-id`, `webhook-timestamp`, `webhook-signature` headers). The answer carries the signing secret: it is shown this once. An account can have at most 10 endpoints. Subscribing to image events needs the `images:read` scope as well, album events `albums:read`.',
     body: { kind: 'json', schema: CreateWebhookBody },
     success: { status: 201, description: 'The new endpoint with its secret.', schema: WebhookWithSecretSchema },
     errors: [400, 409, 413, 415],
     handle: async ({ req, res, caller, body }) => {
+      requireEventScopes(caller, body.events);
       const created = await createEndpoint(webhooks, scopeOf(caller, req), { url: body.url, description: body.description, events: body.events });
       res.status(201).json({ ...apiWebhook(created.endpoint), secret: created.secret });
     },
@@ -143,6 +155,7 @@ export function webhookEndpoints(api: ApiSurface, deps: WebhookEndpointDeps): vo
     success: { status: 200, description: 'The endpoint as it is now.', schema: WebhookSchema },
     errors: [400, 404, 413, 415],
     handle: async ({ req, res, caller, params, body }) => {
+      if (body.events !== undefined) requireEventScopes(caller, body.events);
       res.json(apiWebhook(await updateEndpoint(webhooks, scopeOf(caller, req), params.id, body)));
     },
   });
@@ -188,7 +201,7 @@ export function webhookEndpoints(api: ApiSurface, deps: WebhookEndpointDeps): vo
     tag: TAG,
     scope: SCOPE,
     summary: 'Send a test event',
-    description: 'Queues a `webhook.test` event, `{ "endpoint_id": … }`, for this endpoint alone; follow it in the delivery log.',
+    description: 'Queues a `webhook.test` event, `{ "endpoint_id": … }`, for this endpoint alone; follow it in the delivery log. Test events and resends together are limited per account (30 an hour; 429 with `Retry-After` beyond).',
     params: WebhookParams,
     success: { status: 202, description: 'The queued delivery.', schema: WebhookDeliverySchema },
     errors: [404, 409],
@@ -222,7 +235,7 @@ export function webhookEndpoints(api: ApiSurface, deps: WebhookEndpointDeps): vo
     tag: TAG,
     scope: SCOPE,
     summary: 'Send a delivery again',
-    description: 'A delivered or failed delivery goes out again from the start of the retry schedule, with the same `webhook-id` (receivers that drop repeats will drop it).',
+    description: 'A delivered or failed delivery goes out again from the start of the retry schedule, with the same `webhook-id` (receivers that drop repeats will drop it). Counts against the same hourly limit as test events.',
     params: WebhookDeliveryParams,
     success: { status: 202, description: 'The delivery, pending again.', schema: WebhookDeliverySchema },
     errors: [404, 409],
