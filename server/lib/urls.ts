@@ -20,3 +20,19 @@ export function secretUrls(publicUrl: string, id: string, deleteKey: string) {
 export function resultUrl(publicUrl: string, id: string): string {
   return `${publicUrl}/upload/${id}`;
 }
+
+/**
+ * A user-supplied link Pixbin will contact (a webhook endpoint, an image to fetch): absolute, http or https, with a
+ * host and without a user:password part. Returns the URL, or what is wrong with it for the caller's own message.
+ */
+export function userHttpUrl(text: string): URL | 'malformed' | 'userinfo' {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return 'malformed';
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') return 'malformed';
+  if (url.username !== '' || url.password !== '') return 'userinfo';
+  return url;
+}

@@ -10,6 +10,7 @@ import { OutboundFailed, OutboundRefused, type FetchResult, type Outbound } from
 import { AppError, BadRequest, InsufficientStorage, PayloadTooLarge, Unprocessable } from '../errors.js';
 import { isStorageFull } from '../lib/storage-full.js';
 import { uploadImage, type UploadDeps, type UploadInput, type UploadResult } from './upload.service.js';
+import { userHttpUrl } from '../lib/urls.js';
 
 /**
  * Upload by URL: the bytes come through the guarded outbound module (every hop's address checked, at most
@@ -83,14 +84,9 @@ export type UrlUploadInput = Omit<UploadInput, 'tempPath' | 'originalName' | 'so
 export function parseUploadUrl(raw: string): URL {
   const text = raw.trim();
   if (text.length > MAX_URL_LENGTH) throw new BadRequest(messages.tooLong, 'bad_url', 'url');
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new BadRequest(messages.badUrl, 'bad_url', 'url');
-  }
-  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') throw new BadRequest(messages.badUrl, 'bad_url', 'url');
-  if (url.username !== '' || url.password !== '') throw new BadRequest(messages.userinfo, 'bad_url', 'url');
+  const url = userHttpUrl(text);
+  if (url === 'malformed') throw new BadRequest(messages.badUrl, 'bad_url', 'url');
+  if (url === 'userinfo') throw new BadRequest(messages.userinfo, 'bad_url', 'url');
   url.hash = '';
   return url;
 }

@@ -10,6 +10,7 @@ import type { RateLimits } from './rate-limits.service.js';
 import { recordStaffAction, type StaffActor } from './audit.service.js';
 import { ACCOUNT_EVENTS, INSTANCE_EVENTS, newMessageId, TEST_EVENT, webhookBody } from './webhook-events.js';
 import { newWebhookSecret, ROTATION_OVERLAP_MS } from './webhook-signing.js';
+import { userHttpUrl } from '../lib/urls.js';
 
 /**
  * Managing webhook endpoints: an account's (its own image and album events) or the instance's (moderation events,
@@ -71,14 +72,9 @@ export function cleanEndpointUrl(deps: Pick<WebhooksDeps, 'outbound'>, raw: unkn
   const text = typeof raw === 'string' ? raw.trim() : '';
   if (!text) throw new BadRequest(messages.urlRequired, 'bad_webhook_url', 'url');
   if (text.length > MAX_URL_CHARS) throw new BadRequest(messages.urlTooLong, 'bad_webhook_url', 'url');
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new BadRequest(messages.badUrl, 'bad_webhook_url', 'url');
-  }
-  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || !url.hostname) throw new BadRequest(messages.badUrl, 'bad_webhook_url', 'url');
-  if (url.username || url.password) throw new BadRequest(messages.urlUserinfo, 'bad_webhook_url', 'url');
+  const url = userHttpUrl(text);
+  if (url === 'malformed') throw new BadRequest(messages.badUrl, 'bad_webhook_url', 'url');
+  if (url === 'userinfo') throw new BadRequest(messages.urlUserinfo, 'bad_webhook_url', 'url');
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   if (net.isIP(host) !== 0 && !deps.outbound.isAddressAllowed(host, host)) throw new BadRequest(messages.addressRefused(host), 'webhook_url_not_allowed', 'url');
   return text;
