@@ -67,6 +67,8 @@ export function createContainer(input: ContainerInput) {
   const outbound = createOutbound({ allow: config.outboundAllow, logger });
   // Guests' upload by URL: public addresses only, whatever OUTBOUND_ALLOW opens for webhooks and accounts.
   const guestOutbound = createOutbound({ allow: input.guestOutboundAllowForTests ?? [], logger });
+  // Webhooks get their own (its own DNS slots), so no burst of URL uploads to a dead DNS server can hold up deliveries.
+  const webhookOutbound = createOutbound({ allow: config.outboundAllow, logger });
 
   const auth: AuthDeps = {
     repos,
@@ -104,7 +106,7 @@ export function createContainer(input: ContainerInput) {
   const albums: AlbumsDeps = { albums: repos.albums, repos, clock, publicUrl: config.publicUrl };
   const apiKeys: ApiKeysDeps = { repos, clock };
   // Sends the webhook outbox. Built unstarted: main.ts starts it in every process and stops it before the database closes.
-  const webhookDispatcher = createWebhookDispatcher({ repos, outbound, clock, logger, metrics, mailer, publicUrl: config.publicUrl, pollMs: input.webhookPollMs });
+  const webhookDispatcher = createWebhookDispatcher({ repos, outbound: webhookOutbound, clock, logger, metrics, mailer, publicUrl: config.publicUrl, pollMs: input.webhookPollMs });
 
   return Object.freeze({ config, logger, clock, db, metrics, metricsExposition, outbound, guestOutbound, repos, imageFeed, storage, tempDir, mailer, limits, auth, sessions, sessionLookups, knownDevices, settings, deletion, upload, moderation, images, albums, staffUsers, staffImages, apiKeys, webhookDispatcher });
 }

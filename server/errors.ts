@@ -38,6 +38,7 @@
  * | rate_limited         | rate_limited                | too many attempts; retryAfterSeconds says when to come back       |
  * | unavailable          | storage_unavailable, service_unavailable | a dependency is down; retryAfterSeconds when known  |
  * |                      | database_unavailable        | the database is not answering (db/unavailable.ts); Retry-After: 5 |
+ * |                      | url_fetch_busy              | upload by URL: too many host names being looked up at once; Retry-After: 10 |
  * | insufficient_storage | storage_full                | the server's disk is full (lib/storage-full.ts): never the client's fault |
  * | internal             | internal_error              | anything unexpected (never thrown on purpose)                     |
  */

@@ -233,8 +233,10 @@ export function createWebhooksRepo(db: Knex, dialect: Dialect) {
     async disableEndpointsOf(ownerId: string, reason: EndpointDisabledReason, now: Date): Promise<number> {
       const ids = ((await db('webhook_endpoints').where({ owner_id: ownerId, enabled: true }).select('id')) as Array<{ id: string }>).map((r) => r.id);
       if (ids.length === 0) return 0;
+      // Endpoints first, then their deliveries: the dispatcher's record path locks in the same order (no deadlock).
+      const switchedOff = await db('webhook_endpoints').whereIn('id', ids).andWhere('enabled', true).update({ enabled: false, disabled_reason: reason, disabled_at: now, updated_at: now });
       await db('webhook_deliveries').whereIn('endpoint_id', ids).andWhere('status', 'pending').update({ status: 'failed', next_attempt_at: null, locked_until: null, finished_at: now });
-      return db('webhook_endpoints').whereIn('id', ids).update({ enabled: false, disabled_reason: reason, disabled_at: now, updated_at: now });
+      return switchedOff;
     },
 
     /** Switches back on the account's endpoints that were off only because of the reason given (a cancelled deletion). */
@@ -340,7 +342,9 @@ export function createWebhooksRepo(db: Knex, dialect: Dialect) {
      */
     async lockEndpoint(id: string): Promise<WebhookEndpoint | null> {
       const q = db('webhook_endpoints').where({ id });
-      if (dialect === 'postgres') q.forUpdate();
+      // FOR NO KEY UPDATE is enough for the updates that follow, and unlike FOR UPDATE it does not block the foreign-key
+      // checks of changes recording new deliveries for this endpoint meanwhile.
+      if (dialect === 'postgres') q.forNoKeyUpdate();
       const row = (await q.first()) as EndpointRow | undefined;
       return row ? endpointFromRow(row) : null;
     },

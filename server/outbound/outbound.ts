@@ -18,7 +18,8 @@ import { Transform, type Duplex, type Readable, type TransformCallback } from 'n
 import ipaddr from 'ipaddr.js';
 import { AppError } from '../errors.js';
 
-export type OutboundRefusedReason = 'scheme' | 'address' | 'redirect' | 'too_large' | 'timeout' | 'dns';
+/** 'busy': this instance already has its most DNS queries in flight (a retry later may succeed; nothing is wrong with the link). */
+export type OutboundRefusedReason = 'scheme' | 'address' | 'redirect' | 'too_large' | 'timeout' | 'dns' | 'busy';
 
 const messages: Record<OutboundRefusedReason, string> = {
   scheme: 'Only http and https URLs can be fetched.',
@@ -27,6 +28,7 @@ const messages: Record<OutboundRefusedReason, string> = {
   too_large: 'The response is larger than allowed.',
   timeout: 'The remote server took too long to answer.',
   dns: 'The host name could not be resolved.',
+  busy: 'Too many host names are being looked up right now.',
 };
 
 /** A request refused by policy or cut off by a limit. Safe to show: it never names the resolved address. */
@@ -289,7 +291,7 @@ export function createOutbound(options: OutboundOptions): Outbound {
           const first = wanted[0]!;
           finish(null, first.address, first.family);
         },
-        (err: NodeJS.ErrnoException) => finish(new OutboundRefused('dns', `${hostname}: ${err.code ?? err.message}`), ''),
+        (err: NodeJS.ErrnoException) => finish(new OutboundRefused(err.code === 'EBUSY' ? 'busy' : 'dns', `${hostname}: ${err.code ?? err.message}`), ''),
       );
     };
 

@@ -7,7 +7,7 @@ import { humanBytes } from '../lib/format.js';
 import { randomBase62 } from '../lib/ids.js';
 import { ensureProcessTempDir, trackCleanup } from '../lib/temp-area.js';
 import { OutboundFailed, OutboundRefused, type FetchResult, type Outbound } from '../outbound/outbound.js';
-import { AppError, BadRequest, InsufficientStorage, PayloadTooLarge, Unprocessable } from '../errors.js';
+import { AppError, BadRequest, InsufficientStorage, PayloadTooLarge, ServiceUnavailable, Unprocessable } from '../errors.js';
 import { isStorageFull } from '../lib/storage-full.js';
 import { uploadImage, type UploadDeps, type UploadInput, type UploadResult } from './upload.service.js';
 import { userHttpUrl } from '../lib/urls.js';
@@ -25,6 +25,7 @@ export const MAX_URL_LENGTH = 2048;
 export const URL_FETCH_TOTAL_TIMEOUT_MS = 60_000;
 
 export const messages = {
+  busy: 'Too many links are being fetched right now. Try again in a few seconds.',
   badUrl: 'Paste a full link starting with http:// or https://.',
   tooLong: `That link is longer than ${MAX_URL_LENGTH} characters.`,
   userinfo: 'Links with a user name or password in them (user:password@…) are not fetched. Remove that part and try again.',
@@ -118,6 +119,8 @@ function translate(err: unknown, deps: Pick<UrlUploadDeps, 'maxBytes' | 'guests'
         return new Unprocessable(messages.timeout, 'url_timeout');
       case 'dns':
         return new Unprocessable(messages.dns, 'url_fetch_failed');
+      case 'busy':
+        return new ServiceUnavailable(messages.busy, 'url_fetch_busy', 10);
     }
   }
   if (err instanceof OutboundFailed) return new Unprocessable(messages.unreachable, 'url_fetch_failed');

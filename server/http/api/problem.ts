@@ -65,6 +65,7 @@ export const ERROR_CODES: ReadonlyArray<{ code: string; status: number; meaning:
   { code: 'url_redirect_refused', status: 422, meaning: 'Upload by URL: the link redirected more than 3 times, or to a place that cannot be followed.' },
   { code: 'url_fetch_failed', status: 422, meaning: 'Upload by URL: the remote server answered with a status other than 2xx (the message names it), could not be reached, or its host name could not be resolved.' },
   { code: 'url_timeout', status: 422, meaning: 'Upload by URL: the remote server stopped sending (nothing for `UPLOAD_IDLE_TIMEOUT_MS`) or took longer than 60 s in all.' },
+  { code: 'url_fetch_busy', status: 503, meaning: 'Upload by URL: this server is looking up too many host names at once; try again after `Retry-After`.' },
   { code: 'rate_limited', status: 429, meaning: 'Too many requests; wait `Retry-After` seconds.' },
   { code: 'storage_unavailable', status: 503, meaning: 'Image storage is not answering; try again shortly.' },
   { code: 'database_unavailable', status: 503, meaning: 'The database is not answering; try again after `Retry-After` seconds.' },

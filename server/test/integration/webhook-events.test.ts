@@ -176,6 +176,20 @@ describe('webhook events: recorded with the change that causes them', function (
     expect((await events(endpointId)).map((e) => e.type), 'the owner hears the removal as a deletion').to.deep.equal(['image.uploaded', 'image.deleted']);
   });
 
+  it('switching off an account’s endpoints locks the endpoints before their deliveries, the order the dispatcher’s record path uses (no deadlock)', async () => {
+    await apiUpload(app, key, await fixtures.png());
+    const statements: string[] = [];
+    const listen = (q: { sql: string }) => statements.push(q.sql);
+    app.db.on('query', listen);
+    try {
+      expect(await repos.webhooks.disableEndpointsOf(owner.id, 'account_deleted', new Date())).to.equal(1);
+    } finally {
+      app.db.off('query', listen);
+    }
+    const writes = statements.filter((sql) => /^update/i.test(sql)).map((sql) => /update\s+[`"]?(\w+)/i.exec(sql)![1]);
+    expect(writes).to.deep.equal(['webhook_endpoints', 'webhook_deliveries']);
+  });
+
   it('an account asking to be deleted: its endpoints fall silent (pending deliveries end), the instance hears account.deleted; cancelling switches them back on', async () => {
     const instance = await addEndpoint(null, INSTANCE_EVENTS);
     await apiUpload(app, key, await fixtures.png());

@@ -296,6 +296,12 @@ describe('webhook management: API', () => {
     expect(expectProblem(await api(app, 'PATCH', `/api/v1/webhooks/${hook.json.id}`, { key: images, json: { events: ['album.deleted'] } }), 403, 'insufficient_scope', app).required_scope).to.equal('albums:read');
     expect((await api(app, 'PATCH', `/api/v1/webhooks/${hook.json.id}`, { key: images, json: { description: 'still fine' } })).status).to.equal(200);
     expect((await api(app, 'GET', `/api/v1/webhooks/${hook.json.id}`, { key: images })).json.events).to.deep.equal(['image.deleted']);
+    // Nor can a key without images:read redirect an endpoint that already carries image events (made on the web page, say).
+    const { key: manageOnly } = await apiKeyFor(app, alice, ['webhooks:manage']);
+    for (const json of [{ url: 'https://attacker.example/in' }, { enabled: true }, { description: 'x' }]) {
+      expect(expectProblem(await api(app, 'PATCH', `/api/v1/webhooks/${hook.json.id}`, { key: manageOnly, json }), 403, 'insufficient_scope', app).required_scope).to.equal('images:read');
+    }
+    expect((await api(app, 'GET', `/api/v1/webhooks/${hook.json.id}`, { key: images })).json.url).to.equal('https://a.example/in');
   });
 
   it('creates (secret once), lists, reads, changes, rotates and deletes; the secret is never listed', async () => {

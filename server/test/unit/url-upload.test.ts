@@ -71,6 +71,7 @@ describe('upload by URL: the link and the refusals', () => {
       too_large: 'payload_too_large:file_too_large',
       timeout: 'unprocessable:url_timeout',
       dns: 'unprocessable:url_fetch_failed',
+      busy: 'unavailable:url_fetch_busy',
     };
     for (const [reason, code] of Object.entries(expected) as Array<[OutboundRefusedReason, string]>) {
       it(`refused (${reason}) → ${code}`, async () => {

@@ -155,7 +155,9 @@ export function webhookEndpoints(api: ApiSurface, deps: WebhookEndpointDeps): vo
     success: { status: 200, description: 'The endpoint as it is now.', schema: WebhookSchema },
     errors: [400, 404, 413, 415],
     handle: async ({ req, res, caller, params, body }) => {
-      if (body.events !== undefined) requireEventScopes(caller, body.events);
+      // Any change (a new URL above all) needs the read scopes of the events it will carry, the current ones included.
+      const current = await getEndpoint(webhooks, scopeOf(caller, req), params.id);
+      requireEventScopes(caller, body.events ?? current.events);
       res.json(apiWebhook(await updateEndpoint(webhooks, scopeOf(caller, req), params.id, body)));
     },
   });
