@@ -61,8 +61,14 @@ export function clusterExposition(registry: Registry): MetricsExposition {
 export function answerClusterMetrics(): void {
   const listening = new Set<number>();
   cluster.on('listening', (worker) => listening.add(worker.id));
-  cluster.on('exit', (worker) => listening.delete(worker.id));
   const collections = new Map<number, { waiting: Set<number>; responses: MetricsJson[]; finish: (err?: Error) => void }>();
+  cluster.on('exit', (worker) => {
+    listening.delete(worker.id);
+    // Its numbers went with it (as on any restart): the scrapes waiting for it go on without it, not after the timeout.
+    for (const collection of [...collections.values()]) {
+      if (collection.waiting.delete(worker.id) && collection.waiting.size === 0) collection.finish();
+    }
+  });
   let nextId = 0;
 
   const collect = (): Promise<string> =>

@@ -71,6 +71,9 @@ export type DnsOptions = {
   hostsFile?: string;
 };
 
+/** Once A (or AAAA) has answered, how long the other family may still take before its query is cancelled. */
+const OTHER_FAMILY_GRACE_MS = 250;
+
 export const DNS_DEFAULTS = { timeoutMs: 2_000, tries: 2, maxInFlight: 64, hostsFile: '/etc/hosts' } as const;
 export const HOSTS_FILE_CACHE_MS = 5_000;
 
@@ -129,14 +132,36 @@ export function createDnsResolver(options: DnsOptions = {}): Resolver {
     try {
       if (options.servers) channel.setServers([...options.servers]);
       signal?.addEventListener('abort', cancel, { once: true });
-      const [v4, v6] = await Promise.allSettled([channel.resolve4(name), channel.resolve6(name)]);
-      const found: ResolvedAddress[] = [
-        ...(v4.status === 'fulfilled' ? v4.value.map((address) => ({ address, family: 4 as const })) : []),
-        ...(v6.status === 'fulfilled' ? v6.value.map((address) => ({ address, family: 6 as const })) : []),
-      ];
+      // A and AAAA together. Once one family has answered with addresses, the other gets a short grace rather than
+      // c-ares' whole timeout: some servers (home routers, DNS64 set-ups) never answer AAAA at all.
+      const results: { 4?: PromiseSettledResult<string[]>; 6?: PromiseSettledResult<string[]> } = {};
+      let answered: () => void = () => undefined;
+      const oneAnswered = new Promise<void>((resolve) => (answered = resolve));
+      const query = (family: 4 | 6) =>
+        (family === 4 ? channel.resolve4(name) : channel.resolve6(name)).then(
+          (value) => {
+            results[family] = { status: 'fulfilled', value };
+            if (value.length > 0) answered();
+          },
+          (reason: unknown) => {
+            results[family] = { status: 'rejected', reason };
+          },
+        );
+      const both = Promise.all([query(4), query(6)]);
+      await Promise.race([both, oneAnswered]);
+      if (!results[4] || !results[6]) {
+        let grace: NodeJS.Timeout | undefined;
+        await Promise.race([both, new Promise<void>((resolve) => (grace = setTimeout(resolve, OTHER_FAMILY_GRACE_MS)))]);
+        clearTimeout(grace);
+        if (!results[4] || !results[6]) channel.cancel();
+      }
+      const listed4 = results[4]?.status === 'fulfilled' ? results[4].value : [];
+      const listed6 = results[6]?.status === 'fulfilled' ? results[6].value : [];
+      const found: ResolvedAddress[] = [...listed4.map((address) => ({ address, family: 4 as const })), ...listed6.map((address) => ({ address, family: 6 as const }))];
       if (found.length > 0) return found;
       if (signal?.aborted) throw dnsError('ECANCELLED', name);
-      throw v4.status === 'rejected' ? v4.reason : v6.status === 'rejected' ? v6.reason : dnsError('ENODATA', name);
+      const failed = [results[4], results[6]].find((r): r is PromiseRejectedResult => r?.status === 'rejected');
+      throw failed ? failed.reason : dnsError('ENODATA', name);
     } finally {
       signal?.removeEventListener('abort', cancel);
       inFlight -= 1;

@@ -370,6 +370,8 @@ export function createWebhookDispatcher(deps: WebhookDispatcherDeps): WebhookDis
       }
     })().finally(() => {
       pass = null;
+      // A nudge that came after the loop ended but before this point only set `again`: act on it now, not at the next poll.
+      if (again && started) schedule(0);
     });
   }
 

@@ -106,9 +106,10 @@ type DnsServer = { server: string; queries: string[]; close: () => Promise<void>
 
 /**
  * A tiny DNS server on 127.0.0.1 (UDP): A queries for names in `a` get those addresses; AAAA queries for them get an
- * empty answer (NODATA); names in `silent` get no answer at all, ever; anything else gets NXDOMAIN.
+ * empty answer (NODATA); names in `silent` get no answer at all, ever, and names in `silentAaaa` none to AAAA
+ * queries (as some home routers do); anything else gets NXDOMAIN.
  */
-async function startDns(a: Record<string, string>, silent: readonly string[] = []): Promise<DnsServer> {
+async function startDns(a: Record<string, string>, silent: readonly string[] = [], silentAaaa: readonly string[] = []): Promise<DnsServer> {
   const queries: string[] = [];
   const socket = dgram.createSocket('udp4');
   socket.on('message', (msg, peer) => {
@@ -122,7 +123,7 @@ async function startDns(a: Record<string, string>, silent: readonly string[] = [
     const name = labels.join('.').toLowerCase();
     const qtype = msg.readUInt16BE(at + 1);
     queries.push(`${qtype === 28 ? 'AAAA' : qtype === 1 ? 'A' : qtype} ${name}`);
-    if (silent.includes(name)) return;
+    if (silent.includes(name) || (qtype === 28 && silentAaaa.includes(name))) return;
     const address = a[name];
     const answers = address !== undefined && qtype === 1 ? [address] : [];
     const header = Buffer.alloc(12);
@@ -373,7 +374,7 @@ describe('outbound: the one guarded way out', () => {
   describe('DNS: c-ares with its own deadline, /etc/hosts read by us, no queue shared with anything', () => {
     let dnsServer: DnsServer;
     before(async () => {
-      dnsServer = await startDns({ 'pics.test': '127.0.0.1', 'lan.test': '10.1.2.3' }, ['stall.test', 'stall2.test', 'stall3.test', 'stall4.test']);
+      dnsServer = await startDns({ 'pics.test': '127.0.0.1', 'lan.test': '10.1.2.3', 'v4only.test': '127.0.0.1' }, ['stall.test', 'stall2.test', 'stall3.test', 'stall4.test'], ['v4only.test']);
     });
     after(() => dnsServer.close());
     // c-ares' own timeout far beyond every deadline below: what ends a stalled lookup there is the caller's deadline.
@@ -414,6 +415,15 @@ describe('outbound: the one guarded way out', () => {
       await Promise.all(stalled);
       // Each ended at its deadline (measured from when it started), long before c-ares' own 60 s.
       for (const at of settledAt) expect(at).to.be.within(DEADLINE_MS - 50, DEADLINE_MS + 10_000);
+    });
+
+    it('does not wait for an AAAA answer that never comes once A has answered (a short grace, not the resolver timeout)', async function () {
+      this.timeout(30_000);
+      const resolver = createDnsResolver(dns()); // c-ares would wait 60 s for the silent AAAA
+      const started = Date.now();
+      expect(await resolver('v4only.test')).to.deep.equal([{ address: '127.0.0.1', family: 4 }]);
+      expect(Date.now() - started, 'answered after the grace, far from the 60 s timeout').to.be.below(10_000);
+      expect(dnsServer.queries).to.include.members(['A v4only.test', 'AAAA v4only.test']);
     });
 
     it('cancels the query itself: a resolver with 2 slots is free again once its stalled lookups pass their deadline', async function () {
