@@ -96,6 +96,7 @@ const schema = z
     IP_LOG_RETENTION_DAYS: integer(1, 3650, 90),
     API_LOG_RETENTION_DAYS: integer(1, 3650, 30),
     WEBHOOK_LOG_RETENTION_DAYS: integer(1, 3650, 30),
+    TRANSPARENCY_MIN_COUNT: integer(1, 1000, 5),
     ACCOUNT_PURGE_DAYS: integer(1, 365, 30),
     JOBS_ENABLED: boolean(true),
     JOBS_DISABLED: optionalString,
@@ -210,6 +211,8 @@ export type Config = Readonly<{
   apiLogRetentionDays: number;
   /** Days a webhook delivery and its attempts (status, response code, first 1 KB of the answer) stay in the owner's delivery log. */
   webhookLogRetentionDays: number;
+  /** /transparency shows a count below this as "fewer than N" (small counts could point at people). */
+  transparencyMinCount: number;
   accountPurgeDays: number;
   /** false: this process runs no scheduled jobs (another replica does). */
   jobsEnabled: boolean;
@@ -355,6 +358,7 @@ export function loadConfig(env: Env = process.env): Config {
     ipLogRetentionDays: e.IP_LOG_RETENTION_DAYS,
     apiLogRetentionDays: e.API_LOG_RETENTION_DAYS,
     webhookLogRetentionDays: e.WEBHOOK_LOG_RETENTION_DAYS,
+    transparencyMinCount: e.TRANSPARENCY_MIN_COUNT,
     accountPurgeDays: e.ACCOUNT_PURGE_DAYS,
     jobsEnabled: e.JOBS_ENABLED,
     jobsDisabled: Object.freeze((e.JOBS_DISABLED ?? '').split(',').map((n) => n.trim()).filter(Boolean)),

@@ -65,6 +65,7 @@ describe('loadConfig', () => {
       ipLogRetentionDays: 90,
       apiLogRetentionDays: 30,
       webhookLogRetentionDays: 30,
+      transparencyMinCount: 5,
       accountPurgeDays: 30,
       jobsEnabled: true,
       jobsDisabled: [],
