@@ -130,6 +130,29 @@ export async function changeVisibility(deps: ImageChangeDeps, ownerId: string, i
   return visibility;
 }
 
+/**
+ * Sets one visibility on those of ids that belong to the owner (others are ignored, as in a bulk deletion), in one
+ * transaction with their image.updated events. Returns how many were the owner's.
+ */
+export async function changeVisibilityOfMany(deps: ImageChangeDeps, ownerId: string, ids: readonly string[], raw: unknown): Promise<{ visibility: Visibility; changed: number }> {
+  const visibility = parseVisibility(raw);
+  const changed = await deps.repos.transaction(async (tx) => {
+    const owned: string[] = [];
+    for (const id of ids) if (await tx.images.updateOwned(ownerId, id, { visibility })) owned.push(id);
+    const subscribed = (await tx.webhooks.subscribedEndpoints(ownerId, 'image.updated')).length > 0;
+    if (subscribed && owned.length > 0) {
+      const data: Array<Record<string, unknown>> = [];
+      for (const id of owned) {
+        const row = await tx.images.findById(id);
+        if (row) data.push(imageEventData(deps.publicUrl, row));
+      }
+      await recordWebhookEvents(deps, tx, 'image.updated', ownerId, data);
+    }
+    return owned.length;
+  });
+  return { visibility, changed };
+}
+
 /** The ids of a bulk selection: one string, a list, or a comma/space separated string; deduplicated, at most 500. */
 export function parseIds(raw: unknown): string[] {
   const list = (Array.isArray(raw) ? raw : [raw]).flatMap((v) => (typeof v === 'string' ? v.split(/[\s,]+/) : [])).filter(Boolean);

@@ -71,10 +71,12 @@ describe('browser: My images', function () {
     expect(await page.locator(`#image-${first} .image-label`).textContent()).to.equal('Holiday');
 
     // Private: a fresh guest browser gets 404 on the share page and the direct link; the owner still sees it.
+    // One step: choosing it saves it (no "Set" button, no reload, with JavaScript).
+    expect(await page.locator(`#image-${first}`).getByRole('button', { name: 'Set' }).isHidden()).to.equal(true);
     await page.locator(`#visibility-${first}`).selectOption('private');
-    await page.locator(`#image-${first}`).getByRole('button', { name: 'Set' }).click();
-    await page.getByText('only you can see it').waitFor();
+    await page.locator(`#image-${first} .visibility-status`).filter({ hasText: 'Saved: private.' }).waitFor();
     expect(await page.locator(`#image-${first} .badge`).textContent()).to.equal('Private');
+    expect((await app.db('images').where({ id: first }).first()).visibility).to.equal('private');
     const guest = await openBrowser();
     try {
       for (const path of [`/i/${first}`, `/i/${first}.png`, `/t/${first}.webp`]) {
@@ -120,8 +122,7 @@ describe('browser: My images', function () {
 
     // Make the claimed one public: it shows on the profile. Both pages pass axe.
     await page.locator(`#visibility-${claimed}`).selectOption('public');
-    await page.locator(`#image-${claimed}`).getByRole('button', { name: 'Set' }).click();
-    await page.locator('#notice').filter({ hasText: 'The image is now public' }).waitFor();
+    await page.locator(`#image-${claimed} .visibility-status`).filter({ hasText: 'Saved: public.' }).waitFor();
     expect(await seriousA11yViolations(page)).to.deep.equal([]);
     await page.goto(`${app.url}/u/carol`);
     expect(await page.locator('.image-label').allTextContents()).to.deep.equal(['from-a-guest.png']);
@@ -156,5 +157,52 @@ describe('browser: My images', function () {
         await themed.close();
       }
     }
+  });
+  it('changes visibility in bulk, adds ticked images to an album, and copies an image’s Markdown from the list, at 1280 and 390 px', async () => {
+    const { page } = browser;
+    page.on('dialog', (dialog) => void dialog.accept());
+    await signUpAndLogIn(page, app, 'dora');
+    const ids: string[] = [];
+    for (const name of ['a.png', 'b.png', 'c.png']) {
+      await page.goto(app.url);
+      await page.locator('#file').setInputFiles({ name, mimeType: 'image/png', buffer: await fixtures.png() });
+      await page.waitForURL(/\/upload\/\w{12}$/);
+      ids.push(page.url().split('/').pop()!);
+    }
+    await page.goto(`${app.url}/account/albums`);
+    await page.locator('#album-title').fill('Trip');
+    await page.getByRole('button', { name: 'Create album' }).click();
+    await page.goto(`${app.url}/account/images`);
+
+    const setVisibility = page.getByRole('button', { name: 'Set visibility' });
+    expect(await setVisibility.isDisabled(), 'nothing ticked yet').to.equal(true);
+    await page.locator(`#select-${ids[0]}`).check();
+    await page.locator(`#select-${ids[1]}`).check();
+    await page.locator('#bulk-visibility').selectOption('public');
+    await setVisibility.click();
+    await page.locator('#notice').filter({ hasText: '2 images are now public.' }).waitFor();
+    expect(await page.locator(`#image-${ids[0]} .badge`).textContent()).to.equal('Public');
+    expect(await page.locator(`#image-${ids[2]} .badge`).textContent()).to.equal('Unlisted');
+
+    await page.locator('#select-all').check();
+    await page.getByRole('button', { name: 'Add to album' }).click();
+    await page.locator('#notice').filter({ hasText: 'Added 3 images to the album.' }).waitFor();
+    const album = await app.db('albums').where({ title: 'Trip' }).first();
+    expect((await app.db('album_images').where({ album_id: album.id }).pluck('image_id')).sort()).to.deep.equal([...ids].sort());
+    expect(await app.db('images').whereIn('id', ids).pluck('id'), 'adding never deletes').to.have.length(3);
+
+    await browser.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: app.url });
+    await page.locator(`#image-${ids[2]} .image-links summary`).click();
+    await page.locator(`#image-${ids[2]}`).getByRole('button', { name: 'Copy Markdown' }).click();
+    expect(await page.evaluate(() => navigator.clipboard.readText())).to.equal(`[![c.png](${app.url}/i/${ids[2]}.png)](${app.url}/i/${ids[2]})`);
+    expect(await seriousA11yViolations(page)).to.deep.equal([]);
+
+    // On a phone the bulk bar and the cards fit the width: nothing scrolls sideways.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${app.url}/account/images`);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).to.be.at.most(390);
+    expect(await seriousA11yViolations(page)).to.deep.equal([]);
+    expect(foreignRequests(browser.requests, app.url)).to.deep.equal([]);
+    expect(browser.consoleErrors).to.deep.equal([]);
   });
 });

@@ -8,27 +8,33 @@ import {
   MAX_BULK_IDS,
   parseIds,
   renameImage,
-  
+  changeVisibilityOfMany,
   type ListOptions,
 } from '../../../services/account-images.service.js';
+import { addImages, listAlbums } from '../../../services/albums.service.js';
 import { claimImage } from '../../../services/claim.service.js';
 import { ownerModerationNotices } from '../../../services/moderation.service.js';
 import { allowanceOf } from '../../../services/upload-policy.service.js';
-import { NotFound } from '../../../errors.js';
+import { BadRequest, NotFound } from '../../../errors.js';
 import { wantsJson, formError } from '../../errors.js';
 import { imageSummary, pageHref } from '../../presenters.js';
+import { embedSnippets } from '../../../lib/snippets.js';
 import { authOf, requireUser } from '../../middleware/require-user.middleware.js';
 import { clientInfo } from '../../request-info.js';
 import type { RouteDeps } from '../../route-deps.js';
 
 const messages = {
+  noAlbum: 'Choose the album to add the ticked images to.',
   done: {
     renamed: 'Title saved.',
     public: 'The image is now public: it is listed on your profile.',
     unlisted: 'The image is now unlisted: anyone with its link can see it, and it is not listed anywhere.',
     private: 'The image is now private: only you can see it.',
     deleted: (n: number) => (n === 1 ? 'Deleted 1 image.' : `Deleted ${n} images.`),
+    visibility: (n: number, v: string) => `${n === 1 ? '1 image is' : `${n} images are`} now ${v}.`,
+    album: (n: number) => `Added ${n === 1 ? '1 image' : `${n} images`} to the album.`,
     claimed: 'The image is now in your account. Its old delete link no longer works.',
+    restored: 'Your account is restored: it is no longer set to be deleted, and your images are shown again.',
   },
 };
 
@@ -41,19 +47,23 @@ const text = (req: Request, name: string): string => {
 
 // Where a form on the list sends the browser back to: only ever a page of the list itself.
 const BACK = /^\/account\/images(?:\?[A-Za-z0-9_.~%=&+-]*)?$/;
-function backTo(req: Request, done: string, count?: number): string {
+function backTo(req: Request, done: string, count?: number, extra: Record<string, string> = {}): string {
   const back = text(req, 'back');
   const url = new URL(BACK.test(back) ? back : '/account/images', 'http://local');
-  url.searchParams.delete('n');
+  for (const name of ['done', 'n', 'v']) url.searchParams.delete(name);
   url.searchParams.set('done', done);
   if (count !== undefined) url.searchParams.set('n', String(count));
+  for (const [name, value] of Object.entries(extra)) url.searchParams.set(name, value);
   return `${url.pathname}${url.search}`;
 }
 
 function doneNotice(query: Record<string, unknown>): string | null {
   const done = typeof query.done === 'string' ? query.done : '';
   if (done === 'deleted') return messages.done.deleted(Math.max(0, Number(query.n) || 0));
-  if (done === 'renamed' || done === 'public' || done === 'unlisted' || done === 'private' || done === 'claimed') return messages.done[done];
+  const n = Math.max(0, Number(query.n) || 0);
+  if (done === 'visibility' && (query.v === 'public' || query.v === 'unlisted' || query.v === 'private')) return messages.done.visibility(n, query.v);
+  if (done === 'album') return messages.done.album(n);
+  if (done === 'renamed' || done === 'public' || done === 'unlisted' || done === 'private' || done === 'claimed' || done === 'restored') return messages.done[done];
   return null;
 }
 
@@ -65,14 +75,14 @@ export function accountImagesBodyParsers(): Router {
   const router = Router();
   const limit = '32kb';
   router.post(
-    '/account/images/delete',
+    ['/account/images/delete', '/account/images/visibility', '/account/images/album'],
     express.urlencoded({ extended: false, limit, parameterLimit: MAX_BULK_IDS + 10 }),
     express.json({ limit }),
   );
   return router;
 }
 
-export function accountImagesRoutes(deps: Pick<RouteDeps, 'config' | 'csrf' | 'images' | 'limits' | 'repos' | 'servedImages'>): Router {
+export function accountImagesRoutes(deps: Pick<RouteDeps, 'albums' | 'config' | 'csrf' | 'images' | 'limits' | 'repos' | 'servedImages'>): Router {
   const router = Router();
   const service = deps.images;
   const publicUrl = deps.config.publicUrl;
@@ -86,6 +96,7 @@ export function accountImagesRoutes(deps: Pick<RouteDeps, 'config' | 'csrf' | 'i
     res.set('Cache-Control', 'private, no-store');
     // The statement of reasons for every moderation decision about the account's images.
     const moderation = await ownerModerationNotices(deps.repos, user.id);
+    const albums = page.images.length ? await listAlbums(deps.albums, user.id) : [];
     if (wantsJson(req)) {
       // Numbers only: the address the notice names stays on the page.
       const { email: _email, ...usage } = allowanceOf(user, deps.config);
@@ -104,13 +115,15 @@ export function accountImagesRoutes(deps: Pick<RouteDeps, 'config' | 'csrf' | 'i
       notice: extra.claimError ? null : doneNotice(req.query),
       claimError: extra.claimError ?? null,
       moderation,
+      albums: albums.map((a) => ({ id: a.id, title: a.title })),
+      snippetsOf: (image: ReturnType<typeof imageSummary>) => embedSnippets({ name: image.label, pageUrl: image.pageUrl, url: image.url, width: image.width, height: image.height }),
     });
   };
 
   /** JSON clients get the result; browsers go back to the page they came from, with a notice. */
-  const answer = (req: Request, res: Response, json: object, done: string, count?: number) => {
+  const answer = (req: Request, res: Response, json: object, done: string, count?: number, extra?: Record<string, string>) => {
     if (wantsJson(req)) res.json(json);
-    else res.redirect(303, backTo(req, done, count));
+    else res.redirect(303, backTo(req, done, count, extra));
   };
 
   router.get('/account/images', requireUser, (req, res) => renderList(req, res));
@@ -119,6 +132,19 @@ export function accountImagesRoutes(deps: Pick<RouteDeps, 'config' | 'csrf' | 'i
     const ids = parseIds(field(req, 'ids'));
     const deleted = await deleteOwnedImages(service, authOf(req).user.id, ids, clientInfo(req));
     answer(req, res, { deleted }, 'deleted', deleted);
+  });
+
+  // The bulk bar's other buttons (formaction): one visibility for every ticked image, or all of them into one album.
+  router.post('/account/images/visibility', requireUser, deps.csrf.protect, async (req, res) => {
+    const result = await changeVisibilityOfMany(service, authOf(req).user.id, parseIds(field(req, 'ids')), field(req, 'visibility'));
+    answer(req, res, result, 'visibility', result.changed, { v: result.visibility });
+  });
+
+  router.post('/account/images/album', requireUser, deps.csrf.protect, async (req, res) => {
+    const ids = parseIds(field(req, 'ids'));
+    if (!text(req, 'album')) throw new BadRequest(messages.noAlbum, 'no_album', 'album');
+    const added = await addImages(deps.albums, authOf(req).user.id, text(req, 'album'), ids);
+    answer(req, res, { added }, 'album', added);
   });
 
   router.post('/account/images/:id/title', requireUser, deps.csrf.protect, async (req, res) => {
