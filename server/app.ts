@@ -39,6 +39,8 @@ import { healthRoutes } from './http/routes/public/health.routes.js';
 import { imagesRoutes } from './http/routes/public/images.routes.js';
 import { oembedRoutes } from './http/routes/public/oembed.routes.js';
 import { pagesRoutes } from './http/routes/public/pages.routes.js';
+import { transparencyRoutes } from './http/routes/public/transparency.routes.js';
+import { adminTransparencyRoutes } from './http/routes/admin/transparency.routes.js';
 import { profileRoutes } from './http/routes/public/profile.routes.js';
 import { uploadRoutes } from './http/routes/public/upload.routes.js';
 import { apiRoutes } from './http/routes/api/api.routes.js';
@@ -106,6 +108,7 @@ export function createApp(container: Container): Express {
   // Mounted in this order, which decides between overlapping paths: pages, sign-in, the account, staff, then the
   // public upload, image and delete surfaces.
   app.use(pagesRoutes(deps));
+  app.use(transparencyRoutes(deps));
   app.use(authRoutes(deps));
   app.use(setupRoutes(deps));
   app.use(accountImagesRoutes(deps));
@@ -124,6 +127,7 @@ export function createApp(container: Container): Express {
   app.use(adminUsersRoutes(deps));
   app.use(adminImagesRoutes(deps));
   app.use(adminWebhooksRoutes(deps));
+  app.use(adminTransparencyRoutes(deps));
   app.use(reportRoutes(deps));
   app.use(profileRoutes(deps));
   app.use(sharedAlbumRoutes(deps));

@@ -28,7 +28,10 @@ export type ReportRecord = {
   ownerId: string | null;
 };
 
-export type NewReport = { id: string; target: { kind: ReportTargetKind; id: string }; reason: string; details: string | null; reporterEmail: string | null; copyright: CopyrightNotice | null; createdAt: Date };
+/** Who sent a report: someone not signed in, or an account (the transparency report counts them). */
+export type ReportSource = 'visitor' | 'account';
+
+export type NewReport = { id: string; target: { kind: ReportTargetKind; id: string }; reason: string; details: string | null; reporterEmail: string | null; copyright: CopyrightNotice | null; source: ReportSource; createdAt: Date };
 
 /** One page of the open queue: which targets, oldest (or newest) first report first. */
 export type OpenGroupsQuery = { reason?: string; sort: 'oldest' | 'newest'; limit: number; offset: number };
@@ -71,6 +74,7 @@ export function createReportsRepo(db: Knex) {
         reporter_email: report.reporterEmail,
         copyright: report.copyright ? JSON.stringify(report.copyright) : null,
         status: 'open',
+        source: report.source,
         created_at: report.createdAt,
       });
     },

@@ -3,6 +3,7 @@ import { createAccountExportRepo } from './account-export.repo.js';
 import { createApiKeysRepo } from './api-keys.repo.js';
 import { createApiRequestsRepo } from './api-requests.repo.js';
 import { createAlbumsRepo } from './albums.repo.js';
+import { createAltchaSpentRepo } from './altcha-spent.repo.js';
 import { createAuditLogRepo } from './audit-log.repo.js';
 import { createAppSecretsRepo } from './app-secrets.repo.js';
 import { createConsentLogRepo } from './consent-log.repo.js';
@@ -22,6 +23,7 @@ import { createReportsRepo } from './reports.repo.js';
 import { createSecurityLogRepo } from './security-log.repo.js';
 import { createSessionsRepo } from './sessions.repo.js';
 import { createStorageCleanupRepo } from './storage-cleanup.repo.js';
+import { createTransparencyRepo } from './transparency.repo.js';
 import { createUsersRepo } from './users.repo.js';
 import { createWebhooksRepo } from './webhooks.repo.js';
 
@@ -37,6 +39,7 @@ function bind(db: Knex, dialect: Dialect, imageChanges: ImageChanges, imageWrite
     },
     accountExport: createAccountExportRepo(db),
     albums: createAlbumsRepo(db),
+    altchaSpent: createAltchaSpentRepo(db),
     apiKeys: createApiKeysRepo(db),
     apiRequests: createApiRequestsRepo(db, dialect),
     auditLog: createAuditLogRepo(db),
@@ -56,6 +59,7 @@ function bind(db: Knex, dialect: Dialect, imageChanges: ImageChanges, imageWrite
     securityLog: createSecurityLogRepo(db),
     sessions: createSessionsRepo(db),
     storageCleanup: createStorageCleanupRepo(db),
+    transparency: createTransparencyRepo(db),
     users: createUsersRepo(db),
     webhooks: createWebhooksRepo(db, dialect),
   };

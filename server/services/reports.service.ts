@@ -55,7 +55,7 @@ export async function submitReport(
   }
   const id = randomUUID();
   await repos.transaction(async (tx) => {
-    await tx.reports.insert({ id, target, reason: input.reason, details: details || null, reporterEmail: email || null, copyright, createdAt: now });
+    await tx.reports.insert({ id, target, reason: input.reason, details: details || null, reporterEmail: email || null, copyright, source: client.userId ? 'account' : 'visitor', createdAt: now });
     await recordWebhookEvent({ clock: () => now }, tx, { type: 'report.created', ownerId: null, data: reportEventData(id, target, input.reason, client.userId ? 'account' : 'visitor') });
     await tx.securityLog.insert({ event: 'abuse.report', userId: client.userId, ip: client.ip, userAgent: client.userAgent, imageId: target.kind === 'image' ? target.id : null, detail: { reportId: id, [target.kind === 'image' ? 'imageId' : 'albumId']: target.id, reason: input.reason } }, now);
   });
