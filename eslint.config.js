@@ -55,7 +55,7 @@ export default tseslint.config(
     files: ['public/js/**/*.js'],
     languageOptions: {
       sourceType: 'script',
-      globals: { window: 'readonly', document: 'readonly', navigator: 'readonly', URL: 'readonly', FormData: 'readonly', XMLHttpRequest: 'readonly', setTimeout: 'readonly' },
+      globals: { window: 'readonly', document: 'readonly', navigator: 'readonly', URL: 'readonly', FormData: 'readonly', XMLHttpRequest: 'readonly', fetch: 'readonly', URLSearchParams: 'readonly', setTimeout: 'readonly' },
     },
   },
   {

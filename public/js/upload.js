@@ -30,7 +30,7 @@
     ownedNote: 'They are in My images, unlisted; manage them there.',
   };
   const PARALLEL = 3;
-  const BOT_CHECK_ERRORS = ['turnstile_missing', 'turnstile_failed', 'turnstile_replayed'];
+  const BOT_CHECK_ERRORS = ['turnstile_missing', 'turnstile_failed', 'turnstile_replayed', 'bot_check_missing', 'bot_check_failed', 'bot_check_replayed', 'bot_check_expired'];
 
   const form = document.getElementById('upload-form');
   if (!form) return;
@@ -45,7 +45,10 @@
   const rows = window.pixbinUploadRows(document.getElementById('upload-list'));
   const maxBytes = Number(form.dataset.maxBytes);
   const accepted = form.dataset.accept.split(',');
-  const needsBotCheck = Boolean(form.querySelector('.cf-turnstile'));
+  // Turnstile's widget, or ALTCHA's (BOT_PROTECTION=altcha), whose answer travels in the field named altcha.
+  const altchaWidget = form.querySelector('altcha-widget');
+  const needsBotCheck = Boolean(form.querySelector('.cf-turnstile') || altchaWidget);
+  const botField = altchaWidget ? 'altcha' : 'cf-turnstile-response';
   // Signed in: the page carries a CSRF token, which must travel first so the server can check it before the file.
   const csrfField = form.querySelector('input[name="_csrf"]');
   // Only with JavaScript: the plain form posts to a route that takes exactly one file.
@@ -59,8 +62,14 @@
   }
 
   function botToken() {
-    const field = form.querySelector('[name="cf-turnstile-response"]');
+    const field = form.querySelector('input[name="' + botField + '"]');
     return field ? field.value : '';
+  }
+
+  /** A bot-check answer is good for one request: run the widget again for the next. */
+  function resetBotCheck() {
+    if (window.turnstile) window.turnstile.reset();
+    else if (altchaWidget && typeof altchaWidget.reset === 'function') { altchaWidget.reset(); altchaWidget.verify(); }
   }
 
   function check(file) {
@@ -78,7 +87,7 @@
   function send(file, token, onProgress, onDone) {
     const body = new FormData();
     if (csrfField) body.append('_csrf', csrfField.value);
-    if (token) body.append('cf-turnstile-response', token);
+    if (token) body.append(botField, token);
     const expires = document.getElementById('expires');
     if (expires) body.append('expires', expires.value); // the guest's choice applies to every file of a batch
     if (typeof file.url !== 'string') body.append('file', file, file.name);
@@ -146,7 +155,7 @@
     submit.disabled = false;
     progress.hidden = true;
     say(message, true);
-    if (needsBotCheck && window.turnstile) window.turnstile.reset(); // a token is good for one attempt only
+    if (needsBotCheck) resetBotCheck(); // a token is good for one attempt only
   }
 
   // ---- A link: the server fetches it; then the result page, as for one file.
@@ -203,7 +212,7 @@
     const token = botToken();
     if (!token || spentTokens.indexOf(token) !== -1) return null;
     spentTokens.push(token);
-    if (window.turnstile) window.turnstile.reset();
+    resetBotCheck();
     return token;
   }
 

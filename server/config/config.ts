@@ -49,6 +49,11 @@ const schema = z
     TURNSTILE_SECRET_KEY: optionalString,
     TURNSTILE_VERIFY_URL: httpUrl.default(CLOUDFLARE_SITEVERIFY),
     TURNSTILE_TIMEOUT_MS: integer(100, 60_000, 5000),
+    BOT_PROTECTION: z.preprocess(
+      (v) => (typeof v === 'string' ? v.trim() || undefined : v),
+      z.enum(['turnstile', 'altcha', 'off'], { message: 'must be turnstile, altcha or off' }).optional(),
+    ),
+    ALTCHA_COST: integer(1000, 1_000_000, 5000),
     MAX_UPLOAD_BYTES: integer(1024, 1024 * 1024 * 1024, 25 * 1024 * 1024),
     UPLOAD_IDLE_TIMEOUT_MS: integer(100, 600_000, 15_000),
     MAX_IMAGE_PIXELS: integer(1, 1_000_000_000, 50_000_000),
@@ -159,6 +164,18 @@ const schema = z
         message: 'must be set when TURNSTILE_SITE_KEY is set (without it uploads would not really be checked)',
       });
     }
+    // An explicit choice must agree with the Turnstile keys: no guessing which of two checks protects the forms.
+    const turnstileKeys = Boolean(env.TURNSTILE_SITE_KEY || env.TURNSTILE_SECRET_KEY);
+    if (env.BOT_PROTECTION === 'turnstile' && !turnstileKeys) {
+      ctx.addIssue({ code: 'custom', path: ['TURNSTILE_SECRET_KEY'], message: 'must be set (with TURNSTILE_SITE_KEY) when BOT_PROTECTION=turnstile' });
+    }
+    if ((env.BOT_PROTECTION === 'altcha' || env.BOT_PROTECTION === 'off') && turnstileKeys) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['BOT_PROTECTION'],
+        message: `is ${env.BOT_PROTECTION}, but TURNSTILE_SITE_KEY/TURNSTILE_SECRET_KEY are set: unset the Turnstile keys, or choose BOT_PROTECTION=turnstile`,
+      });
+    }
   });
 
 
@@ -171,6 +188,10 @@ export type Config = Readonly<{
   dataDir: string;
   databaseUrl: string | undefined;
   turnstile: Readonly<{ siteKey: string; secretKey: string; verifyUrl: string; timeoutMs: number }> | null;
+  /** Which check guards guests' forms: BOT_PROTECTION, or (unset) turnstile when its keys are set, else off. */
+  botProtection: 'turnstile' | 'altcha' | 'off';
+  /** Self-hosted proof of work (BOT_PROTECTION=altcha): PBKDF2 iterations per attempt; null unless chosen. */
+  altcha: Readonly<{ cost: number }> | null;
   maxUploadBytes: number;
   /** A request body that sends nothing for this long, or under 1 kB/s over twice this, is answered 408 and cut off. */
   uploadIdleTimeoutMs: number;
@@ -316,6 +337,8 @@ export function loadConfig(env: Env = process.env): Config {
             timeoutMs: e.TURNSTILE_TIMEOUT_MS,
           })
         : null,
+    botProtection: e.BOT_PROTECTION ?? (e.TURNSTILE_SECRET_KEY && e.TURNSTILE_SITE_KEY ? 'turnstile' : 'off'),
+    altcha: e.BOT_PROTECTION === 'altcha' ? Object.freeze({ cost: e.ALTCHA_COST }) : null,
     maxUploadBytes: e.MAX_UPLOAD_BYTES,
     uploadIdleTimeoutMs: e.UPLOAD_IDLE_TIMEOUT_MS,
     maxImagePixels: e.MAX_IMAGE_PIXELS,
@@ -405,9 +428,9 @@ const WELL_KNOWN_PASSWORDS = new Set(['change-me', 'changeme', 'pixbin', 'postgr
 
 export function startupWarnings(config: Config): string[] {
   const warnings: string[] = [];
-  if (!config.turnstile) {
+  if (config.botProtection === 'off') {
     warnings.push(
-      'TURNSTILE_SECRET_KEY is not set: guest uploads are NOT protected against bots. Set TURNSTILE_SITE_KEY and TURNSTILE_SECRET_KEY before exposing Pixbin to the internet.',
+      'TURNSTILE_SECRET_KEY is not set: guest uploads are NOT protected against bots. Set TURNSTILE_SITE_KEY and TURNSTILE_SECRET_KEY, or BOT_PROTECTION=altcha (self-hosted), before exposing Pixbin to the internet.',
     );
   }
   if (config.databaseUrl) {

@@ -83,6 +83,18 @@ export function policyFacts(config: Config) {
     { name: 'pixbin_delete_<image id>', purpose: 'shows a guest the delete link once, right after an upload', lifetime: 'cleared when shown, or after at most', figure: figure('DELETE_LINK_COOKIE_MINUTES', DELETE_LINK_COOKIE_MINUTES) },
   ];
 
+  // Which bot check guards guests' forms, and what it sends where (BOT_PROTECTION).
+  const botProtection = {
+    kind: config.botProtection,
+    summary: {
+      turnstile:
+        'Guest uploads and the sign-up, login, password-reset and report forms are checked by Cloudflare Turnstile: the widget your browser loads from challenges.cloudflare.com sends your IP address and signals from your browser to Cloudflare, which tells this site whether you look like a person.',
+      altcha:
+        'Guest uploads and the sign-up, login, password-reset and report forms are checked by ALTCHA, which runs on this server alone: your browser fetches a small puzzle from this site, solves it (a second or so of computing) and sends the answer with the form. Nothing is sent to anyone else, no cookie is set, and only the puzzle’s signature is kept, until the puzzle expires ten minutes after it was issued, so that an answer cannot be used twice. Without JavaScript the puzzle cannot be solved, and these forms cannot be sent.',
+      off: 'No bot check runs on this site’s forms.',
+    }[config.botProtection],
+  };
+
   const guest = config.guestRetention;
   return {
     operator: config.policy,
@@ -92,6 +104,7 @@ export function policyFacts(config: Config) {
     subprocessors,
     cookies,
     turnstile: config.turnstile !== null,
+    botProtection,
     smtp: smtpHost !== null,
     pageViews: config.pageViewLogging,
     // Private destinations webhooks and upload by URL may reach (OUTBOUND_ALLOW); everything else private is refused.

@@ -8,7 +8,8 @@ export const JOB_RUN_RETENTION_DAYS = 30;
 
 /**
  * Deletes sessions past their idle or absolute expiry, email tokens that expired (or were used a day ago), and
- * rate-limit counters (keyed by IP address or account) whose window has ended, and upload bans that have ended; and
+ * rate-limit counters (keyed by IP address or account) whose window has ended, upload bans that have ended, and
+ * spent ALTCHA challenges past their expiry; and
  * job runs older than JOB_RUN_RETENTION_DAYS. Hourly, so each delete is small.
  */
 export const expireSessionsAndTokens: Job = {
@@ -19,8 +20,9 @@ export const expireSessionsAndTokens: Job = {
     const tokens = await repos.emailTokens.deleteExpired(now, new Date(now.getTime() - DAY_MS));
     const rateLimits = await repos.rateLimits.deleteExpired(now);
     const ipBans = await repos.ipBans.deleteExpired(now);
+    const altchaSpent = await repos.altchaSpent.deleteExpired(now);
     const cutoff = daysBefore(now, JOB_RUN_RETENTION_DAYS);
     const jobRuns = await deleteInBatches((limit) => repos.jobRuns.deleteOlderThan(cutoff, limit));
-    return { items: sessions + tokens + rateLimits + ipBans + jobRuns, detail: { sessions, tokens, rateLimits, ipBans, jobRuns } };
+    return { items: sessions + tokens + rateLimits + ipBans + altchaSpent + jobRuns, detail: { sessions, tokens, rateLimits, ipBans, altchaSpent, jobRuns } };
   },
 };

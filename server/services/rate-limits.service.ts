@@ -40,6 +40,8 @@ export const LIMITS = {
   // Webhooks' "Send test event" and Resend, together, per account (the instance's endpoints share one budget):
   // each is a request the dispatcher sends, so one account cannot fill the outbox for everyone.
   webhookTestPerAccount: { points: 30, duration: HOUR, blockDuration: 0 },
+  // Challenges cost the server an HMAC and nothing stored; this only stops one address from asking for thousands.
+  altchaChallengePerIp: { points: 300, duration: HOUR, blockDuration: 0 },
 } as const;
 
 /** What is left of a limit after a call: what the RateLimit-* headers say. */
@@ -52,6 +54,7 @@ const MESSAGES: Partial<Record<LimitName, (seconds: number) => string>> = {
   // Worded the same for unknown names (their own key), so it tells nobody whether the account exists.
   loginPerAccount: (seconds) =>
     `Too many failed logins to this account from browsers it has not logged in from before. Please wait ${waitFor(seconds)} and try again, log in from a browser you have used for this account before, or reset your password.`,
+  altchaChallengePerIp: (seconds) => `Too many bot-check challenges from this address. Please wait ${waitFor(seconds)} and try again.`,
   webhookTestPerAccount: (seconds) =>
     `Too many test events and resends for these webhooks (at most ${LIMITS.webhookTestPerAccount.points} an hour). Please wait ${waitFor(seconds)} and try again; new events are still sent meanwhile.`,
 };

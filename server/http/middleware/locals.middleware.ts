@@ -9,6 +9,7 @@ export function viewLocals(config: Config): RequestHandler {
     name: 'Pixbin',
     publicUrl: config.publicUrl,
     turnstileSiteKey: config.turnstile?.siteKey ?? null,
+    botProtection: config.botProtection,
     maxUploadBytes: config.maxUploadBytes,
     maxUploadLabel: humanBytes(config.maxUploadBytes),
     acceptedMimes: ACCEPTED_TYPES.map((t) => t.mime).join(','),

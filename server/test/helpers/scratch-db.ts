@@ -75,7 +75,7 @@ export const MIGRATION_NAMES: readonly string[] = readdirSync('migrations')
   .sort();
 
 /** The tables the migrations create (update it with every new table). */
-export const APP_TABLES: readonly string[] = ['album_images', 'albums', 'api_keys', 'api_requests', 'app_secrets', 'audit_log', 'consent_log', 'counter_notices', 'daily_stats', 'email_tokens', 'hash_blocklist', 'images', 'ip_bans', 'job_runs', 'privacy_requests', 'rate_limits', 'recovery_items', 'reports', 'security_log', 'sessions', 'storage_cleanup', 'users', 'webhook_attempts', 'webhook_deliveries', 'webhook_endpoints'];
+export const APP_TABLES: readonly string[] = ['album_images', 'albums', 'altcha_spent', 'api_keys', 'api_requests', 'app_secrets', 'audit_log', 'consent_log', 'counter_notices', 'daily_stats', 'email_tokens', 'hash_blocklist', 'images', 'ip_bans', 'job_runs', 'privacy_requests', 'rate_limits', 'recovery_items', 'reports', 'security_log', 'sessions', 'storage_cleanup', 'users', 'webhook_attempts', 'webhook_deliveries', 'webhook_endpoints'];
 
 /** Applies migrations one at a time up to and including `last` (a test of a backfill inserts old rows in between). */
 export async function migrateThrough(db: Db, last: string): Promise<void> {

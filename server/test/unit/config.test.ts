@@ -37,6 +37,8 @@ describe('loadConfig', () => {
       dataDir: path.resolve('./data'),
       databaseUrl: undefined,
       turnstile: null,
+      botProtection: 'off',
+      altcha: null,
       maxUploadBytes: 25 * 1024 * 1024,
       maxImagePixels: 50_000_000,
       thumbnailSize: 400,

@@ -2,7 +2,7 @@ import { callerOf, requestUser } from '../../auth-context.js';
 import { Router, type Request } from 'express';
 import { findImage } from '../../../services/images.service.js';
 import { REPORT_REASONS, submitReport } from '../../../services/reports.service.js';
-import { verifyTurnstile } from '../../../services/turnstile.service.js';
+import { botCheckFor } from '../../../services/bot-check.service.js';
 import { NotFound } from '../../../errors.js';
 import { wantsJson, formError } from '../../errors.js';
 import { isAlbumId } from '../../../services/albums.service.js';
@@ -12,10 +12,11 @@ import type { RouteDeps } from '../../route-deps.js';
 
 type Target = { kind: 'image' | 'album'; id: string; action: string; back: string };
 
-/** Anyone who can see an image or album can report it; Turnstile guards the form when it is on, and a per-IP limit. */
+/** Anyone who can see an image or album can report it; the bot check guards the form when it is on, and a per-IP limit. */
 export function reportRoutes(deps: Pick<RouteDeps, 'clock' | 'config' | 'csrf' | 'limits' | 'repos'>): Router {
   const router = Router();
   const hostname = new URL(deps.config.publicUrl).hostname;
+  const botCheck = botCheckFor(deps);
   const page = (target: Target, extra: object = {}) => ({ title: `Report this ${target.kind}`, reasons: REPORT_REASONS, target, values: {}, error: null, ...extra });
 
   // Anyone who can see the image or album: a private image or a hidden album is "not found" here too.
@@ -48,9 +49,7 @@ export function reportRoutes(deps: Pick<RouteDeps, 'clock' | 'config' | 'csrf' |
     };
     try {
       await deps.limits.consume('reportPerIp', req.ip ?? 'unknown');
-      if (deps.config.turnstile) {
-        await verifyTurnstile(deps.config.turnstile, { token: field(req, 'cf-turnstile-response') || undefined, remoteIp: req.ip, action: 'report', hostname });
-      }
+      if (botCheck.field !== null) await botCheck.verify({ answer: field(req, botCheck.field) || undefined, remoteIp: req.ip, action: 'report', hostname });
       await submitReport(
         deps.repos,
         target,
