@@ -41,6 +41,8 @@ describe('browser: sign up, verify, log in and out, reset a forgotten password',
     await page.getByLabel(/terms of service/).check();
     await page.getByRole('button', { name: 'Create account' }).click();
     await page.getByRole('heading', { name: 'Check your email' }).waitFor();
+    // The page offers the way on: log in (issue 17 item 12).
+    expect(await page.locator('main a.button', { hasText: 'Log in' }).getAttribute('href')).to.equal('/login');
 
     // Follow the emailed link; the address is confirmed by the button, not by opening the link.
     const verifyLink = linkIn((await smtp.waitFor('frida@example.test', /Confirm/)).text, `${app.url}/verify-email/`);

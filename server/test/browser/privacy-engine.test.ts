@@ -101,7 +101,8 @@ describe('browser: privacy pages, "delete after", data export and account deleti
     await page.getByRole('heading', { name: 'Your account is waiting to be deleted' }).waitFor();
     expect(await seriousA11yViolations(page), 'restore page').to.deep.equal([]);
     await page.getByRole('button', { name: 'Restore my account' }).click();
-    await page.waitForURL(/\/account\/images$/);
+    await page.waitForURL(/\/account\/images\?done=restored$/);
+    expect(await page.locator('#notice').textContent(), 'the restore says it worked').to.include('Your account is restored');
     expect((await rawRequest(image.url)).status).to.equal(200);
     expect(await page.content()).to.include(image.id);
     expect(foreignRequests(browser.requests, app.url)).to.deep.equal([]);

@@ -210,7 +210,7 @@ describe('webhook events: recorded with the change that causes them', function (
     // Logging in during the grace period offers the restore; restoring switches the endpoints back on.
     const back = new WebClient(app.url);
     expect((await back.post('/login', { login: owner.username, password: owner.password })).headers.location).to.equal('/account/restore');
-    expect((await back.post('/account/restore', {}, { csrfPage: '/account/restore' })).headers.location).to.equal('/account/images');
+    expect((await back.post('/account/restore', {}, { csrfPage: '/account/restore' })).headers.location).to.equal('/account/images?done=restored');
     expect((await repos.webhooks.findEndpoint(endpointId))!).to.include({ enabled: true, disabledReason: null });
   });
 });

@@ -68,7 +68,7 @@ export function accountDeletionRoutes(deps: Pick<RouteDeps, 'clock' | 'config' |
       res.json({ restored: true, images: restored });
       return;
     }
-    res.redirect(303, '/account/images');
+    res.redirect(303, '/account/images?done=restored');
   });
 
   // The emailed link: GET only shows a button (mail scanners follow links), the POST does it.

@@ -4,7 +4,7 @@ import { Router, type Request, type RequestHandler, type Response } from 'expres
 import { authenticate, isResetTokenUsable, messages, requestPasswordReset, resetPassword, signUp, verifyEmail } from '../../../services/auth.service.js';
 import type { UserRecord } from '../../../db/users.repo.js';
 import { endSession, startSession } from '../../../services/sessions.service.js';
-import { verifyTurnstile } from '../../../services/turnstile.service.js';
+import { botCheckFor, type BotAction } from '../../../services/bot-check.service.js';
 import { isDeviceBudget, typedKey } from '../../../services/known-devices.service.js';
 import { BadRequest } from '../../../errors.js';
 import { wantsJson, formError } from '../../errors.js';
@@ -42,10 +42,9 @@ export function authRoutes(deps: Deps): Router {
   const hostname = new URL(deps.config.publicUrl).hostname;
   const signupLocals = () => ({ title: 'Create an account', minAge: deps.config.minAge, termsVersion: deps.config.termsVersion });
 
-  const botCheck = (action: string) => async (req: Request) => {
-    if (deps.config.turnstile) {
-      await verifyTurnstile(deps.config.turnstile, { token: field(req, 'cf-turnstile-response') || undefined, remoteIp: req.ip, action, hostname });
-    }
+  const guard = botCheckFor(deps);
+  const botCheck = (action: BotAction) => async (req: Request) => {
+    if (guard.field !== null) await guard.verify({ answer: field(req, guard.field) || undefined, remoteIp: req.ip, action, hostname });
   };
   const ipKey = (req: Request) => req.ip ?? 'unknown';
   const devices = deps.knownDevices;
@@ -86,7 +85,7 @@ export function authRoutes(deps: Deps): Router {
         res.status(202).json({ status: 'check_email', message: messages.checkEmail });
         return;
       }
-      res.render('notice', { title: 'Check your email', message: messages.checkEmail });
+      res.render('notice', { title: 'Check your email', message: messages.checkEmail, next: { href: '/login', label: 'Log in' } });
     }),
   );
 

@@ -112,7 +112,7 @@ describe('accounts: deletion, grace period, restore and purge (promise 2)', func
     expect(restorePage.body.toString()).to.include(purgeDay).and.include('Restore my account');
 
     const restored = await back.client.post('/account/restore', {}, { csrfPage: '/account/restore' });
-    expect(restored.headers.location).to.equal('/account/images');
+    expect(restored.headers.location).to.equal('/account/images?done=restored');
     for (const url of [first.url, second.url, `${app.url}/u/${alice.username}`, `${app.url}/a/${albumId}`]) expect((await rawRequest(url)).status, url).to.equal(200);
     expect((await app.db('album_images').where({ album_id: albumId }).pluck('image_id'))).to.deep.equal([first.id]);
     expect(await app.recoveryKeys()).to.deep.equal([]);
