@@ -7,8 +7,11 @@ const SKIPPED = new Set(['level', 'time', 'msg', 'service', 'pid', 'hostname', '
 /** Fields worth their own line in a terminal (a link someone must open); the rest share the end of the line. */
 const OWN_LINE = new Set(['url', 'link']);
 
+/** Control characters (ESC above all) written as \u escapes, so nothing logged can drive the terminal. */
+const clean = (text: string): string => text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
 function shown(value: unknown): string {
-  if (typeof value === 'string') return /[\s"=]/.test(value) ? JSON.stringify(value) : value;
+  if (typeof value === 'string') return /[\s"=]/.test(value) || clean(value) !== value ? JSON.stringify(value) : value;
   return JSON.stringify(value) ?? String(value);
 }
 
@@ -30,23 +33,28 @@ export function formatLogLine(json: string, colour = false): string {
   const fields: string[] = [];
   const below: string[] = [];
   for (const [key, value] of Object.entries(entry)) {
+    if (key === 'setupUrl' && typeof value === 'string') {
+      // The first admin's one-time link: on a line of its own, set apart, easy to spot and copy.
+      below.push('', `    Create the first admin account: ${clean(value)}`, '');
+      continue;
+    }
     if (SKIPPED.has(key) || value === undefined) continue;
     if (key === 'err' && value && typeof value === 'object') {
       const err = value as { message?: unknown; stack?: unknown };
       fields.push(`err=${shown(err.message ?? '')}`);
-      if (typeof err.stack === 'string') below.push(...err.stack.split('\n').slice(1).map((l) => `    ${l.trim()}`));
+      if (typeof err.stack === 'string') below.push(...err.stack.split('\n').slice(1).map((l) => `    ${clean(l.trim())}`));
     } else if (key === 'mail' && value && typeof value === 'object') {
       // An email logged instead of sent (no SMTP_URL): its links must be easy to find and open.
       const mail = value as { to?: unknown; subject?: unknown; text?: unknown };
-      below.push(`    To: ${String(mail.to ?? '')}`, `    Subject: ${String(mail.subject ?? '')}`);
-      if (typeof mail.text === 'string') below.push(...mail.text.split('\n').map((l) => `    | ${l}`));
+      below.push(`    To: ${clean(String(mail.to ?? ''))}`, `    Subject: ${clean(String(mail.subject ?? ''))}`);
+      if (typeof mail.text === 'string') below.push(...mail.text.split('\n').map((l) => `    | ${clean(l)}`));
     } else if (OWN_LINE.has(key) && typeof value === 'string') {
-      below.push(`    ${key}: ${value}`);
+      below.push(`    ${key}: ${clean(value)}`);
     } else {
       fields.push(`${key}=${shown(value)}`);
     }
   }
-  const msg = typeof entry.msg === 'string' ? entry.msg : '';
+  const msg = typeof entry.msg === 'string' ? clean(entry.msg) : '';
   const head = [time, label, msg, ...fields].filter((part) => part !== '').join(' ');
   return `${[head, ...below].join('\n')}\n`;
 }

@@ -89,8 +89,6 @@ async function serve(configured: Config, role: WorkerRole | null, fail: (message
     const setupToken = await issueSetupToken(container.repos, container.clock());
     if (setupToken) {
       logger.warn({ setupUrl: `${config.publicUrl}/setup/${setupToken}` }, `No admin account yet. Open ${config.publicUrl}/setup/${setupToken} to create the first one (the link works once; a restart prints a new one).`);
-      // The same link as a plain line of its own, easy to spot and copy among the log entries (log parsers skip it).
-      process.stdout.write(`\nCreate the first admin account: ${config.publicUrl}/setup/${setupToken}\n\n`);
     }
   }
 

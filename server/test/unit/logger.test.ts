@@ -33,7 +33,15 @@ describe('logger: readable lines in a terminal, JSON elsewhere', () => {
     // script(1) gives the child a pseudo-terminal as stdout.
     const command = `${process.execPath} --import tsx -e "${script.replace(/"/g, '\\"')}"`;
     const tty = execFileSync('script', ['-qec', command, '/dev/null'], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', TERM: 'dumb' } });
-    expect(tty.replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g'), '').trim()).to.match(/^\d{2}:\d{2}:\d{2} WARN +No admin account yet$/);
+    // The setup link, in a terminal, stands on a line of its own below the entry.
+    expect(tty.replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g'), '').replace(/\r/g, '').trim()).to.match(/^\d{2}:\d{2}:\d{2} WARN +No admin account yet\n+ {4}Create the first admin account: http:\/\/x\/setup\/t$/);
     expect(formatLogLine('not json')).to.equal('not json\n');
+  });
+
+  it('never lets a logged value drive the terminal: control characters are written as escapes', () => {
+    const esc = String.fromCharCode(27);
+    const line = formatLogLine(JSON.stringify({ level: 30, time: 0, msg: `clear${esc}[2J`, name: `x${esc}]0;title`, url: `http://x/${esc}[31m`, mail: { to: 'a', subject: `s${esc}`, text: `t${esc}` } }));
+    expect(line).not.to.include(esc);
+    expect(line).to.include('clear\\u001b[2J').and.include('http://x/\\u001b[31m');
   });
 });
