@@ -1,4 +1,5 @@
 import { DAY_MS, daysBefore, deleteInBatches, type Job } from './job.js';
+import { ALTCHA_TTL_SECONDS } from '../services/altcha.service.js';
 
 /**
  * How long the run log (job_runs) keeps a run. storage-cleanup alone records 1,440 runs a day; the newest run of each
@@ -20,7 +21,8 @@ export const expireSessionsAndTokens: Job = {
     const tokens = await repos.emailTokens.deleteExpired(now, new Date(now.getTime() - DAY_MS));
     const rateLimits = await repos.rateLimits.deleteExpired(now);
     const ipBans = await repos.ipBans.deleteExpired(now);
-    const altchaSpent = await repos.altchaSpent.deleteExpired(now);
+    // A spent challenge is kept one more lifetime past its expiry: a replica whose clock runs behind still sees it spent.
+    const altchaSpent = await repos.altchaSpent.deleteExpired(new Date(now.getTime() - ALTCHA_TTL_SECONDS * 1000));
     const cutoff = daysBefore(now, JOB_RUN_RETENTION_DAYS);
     const jobRuns = await deleteInBatches((limit) => repos.jobRuns.deleteOlderThan(cutoff, limit));
     return { items: sessions + tokens + rateLimits + ipBans + altchaSpent + jobRuns, detail: { sessions, tokens, rateLimits, ipBans, altchaSpent, jobRuns } };

@@ -22,8 +22,8 @@ export const messages = {
   badSort: 'Sort by "newest" or "oldest".',
   titleTooLong: `A title can be at most ${MAX_TITLE_CHARS} characters.`,
   badVisibility: 'Visibility must be public, unlisted or private.',
-  noneSelected: 'Tick at least one image to delete.',
-  tooMany: `At most ${MAX_BULK_IDS} images can be deleted at once. Tick fewer and try again.`,
+  noneSelected: 'Tick at least one image first.',
+  tooMany: `At most ${MAX_BULK_IDS} images can be changed at once. Tick fewer and try again.`,
   badIds: 'The selection contained something that is not an image id. Reload the page and try again.',
 };
 

@@ -46,17 +46,21 @@ export function createBotCheck(deps: Deps): BotCheck {
       challenge: (action) => altcha.challenge(action),
     };
   }
+  // Never fail open: a check that was chosen but lacks its settings is a bug, not "off".
+  if (config.botProtection !== 'off') throw new Error(`BOT_PROTECTION=${config.botProtection} without its settings`);
   return { kind: 'off', field: null, verify: () => Promise.resolve(), challenge: () => Promise.reject(new NotFound()) };
 }
 
-const shared = new WeakMap<object, BotCheck>();
+const shared = new WeakMap<object, WeakMap<Config, BotCheck>>();
 
-/** One bot check per set of repositories (one app), shared by every route group that guards a form. */
+/** One bot check per app (its repositories and its configuration), shared by every route group that guards a form. */
 export function botCheckFor(deps: Deps): BotCheck {
-  let check = shared.get(deps.repos);
+  let byConfig = shared.get(deps.repos);
+  if (!byConfig) shared.set(deps.repos, (byConfig = new WeakMap()));
+  let check = byConfig.get(deps.config);
   if (!check) {
     check = createBotCheck(deps);
-    shared.set(deps.repos, check);
+    byConfig.set(deps.config, check);
   }
   return check;
 }

@@ -40,8 +40,9 @@ export const LIMITS = {
   // Webhooks' "Send test event" and Resend, together, per account (the instance's endpoints share one budget):
   // each is a request the dispatcher sends, so one account cannot fill the outbox for everyone.
   webhookTestPerAccount: { points: 30, duration: HOUR, blockDuration: 0 },
-  // Challenges cost the server an HMAC and nothing stored; this only stops one address from asking for thousands.
-  altchaChallengePerIp: { points: 300, duration: HOUR, blockDuration: 0 },
+  // Challenges cost the server an HMAC and nothing stored: generous, as a whole office or CGNAT may share one address
+  // and the check fails closed; this only stops one address from asking for tens of thousands.
+  altchaChallengePerIp: { points: 3000, duration: HOUR, blockDuration: 0 },
 } as const;
 
 /** What is left of a limit after a call: what the RateLimit-* headers say. */

@@ -186,7 +186,7 @@ describe('browser: My images', function () {
 
     await page.locator('#select-all').check();
     await page.getByRole('button', { name: 'Add to album' }).click();
-    await page.locator('#notice').filter({ hasText: 'Added 3 images to the album.' }).waitFor();
+    await page.locator('#notice').filter({ hasText: 'All 3 images are in the album now.' }).waitFor();
     const album = await app.db('albums').where({ title: 'Trip' }).first();
     expect((await app.db('album_images').where({ album_id: album.id }).pluck('image_id')).sort()).to.deep.equal([...ids].sort());
     expect(await app.db('images').whereIn('id', ids).pluck('id'), 'adding never deletes').to.have.length(3);

@@ -32,7 +32,7 @@ const messages = {
     private: 'The image is now private: only you can see it.',
     deleted: (n: number) => (n === 1 ? 'Deleted 1 image.' : `Deleted ${n} images.`),
     visibility: (n: number, v: string) => `${n === 1 ? '1 image is' : `${n} images are`} now ${v}.`,
-    album: (n: number) => `Added ${n === 1 ? '1 image' : `${n} images`} to the album.`,
+    album: (n: number) => `${n === 1 ? 'The image is' : `All ${n} images are`} in the album now.`,
     claimed: 'The image is now in your account. Its old delete link no longer works.',
     restored: 'Your account is restored: it is no longer set to be deleted, and your images are shown again.',
   },

@@ -63,7 +63,7 @@ describe('accounts: bulk visibility, bulk add to album and links in My images', 
     const res = await ownerPost(alice, '/account/images/album', { ids: mine, album, back: '/account/images' });
     expect(res.status).to.equal(303);
     expect(res.headers.location).to.equal('/account/images?done=album&n=2');
-    expect((await alice.client.get(String(res.headers.location))).body.toString()).to.include('Added 2 images to the album.');
+    expect((await alice.client.get(String(res.headers.location))).body.toString()).to.include('All 2 images are in the album now.');
     expect((await app.db('album_images').where({ album_id: album }).pluck('image_id')).sort()).to.deep.equal([...mine].sort());
 
     const bob = await signedInUser(app);
