@@ -6,13 +6,15 @@ import { csvField } from './audit.service.js';
 import { REPORT_REASONS } from './reports.service.js';
 
 const messages = {
-  badPeriod: 'The period must look like 2026-H1 (January to June) or 2026-H2 (July to December).',
+  badPeriod: 'The period must look like 2026-H1 (January to June) or 2026-H2 (July to December), with a year from 1000 to 9999.',
   future: 'That period has not started yet.',
+  beforeRecords: 'This installation has no records that old: its report starts with the half-year of its first record.',
 };
 
 /**
  * The public transparency report: what moderation recorded over a calendar half-year (UTC), as counts only. A count
- * from 1 to TRANSPARENCY_MIN_COUNT − 1 is shown as "fewer than N" (0 says nothing about anyone and is shown), and
+ * from 1 to TRANSPARENCY_MIN_COUNT − 1 is shown as "fewer than N" (0 says nothing about anyone and is shown), a
+ * count that would let one of those be worked out from a total as "not shown" (complementary suppression), and
  * times to decision only when at least N reports were decided. Every row names the repository query it comes from
  * (server/db/transparency.repo.ts), which the page shows as data-query and the README lists.
  */
@@ -23,7 +25,7 @@ export type TransparencyRow = {
   query: string;
   /** The exact number, or null when it is below the threshold (or a time or share with too few cases). */
   value: number | null;
-  /** What the page shows: the number, "fewer than N", a duration or a percentage. */
+  /** What the page shows: the number, "fewer than N", "not shown", a duration or a percentage. */
   display: string;
 };
 export type TransparencySection = { key: string; title: string; howCounted: string; rows: TransparencyRow[] };
@@ -50,14 +52,30 @@ function periodInfo(year: number, half: 1 | 2, now: Date): PeriodInfo {
   return { key: `${year}-H${half}`, label: `${HALF_LABELS[half]} ${year}${current ? ' (so far)' : ''}`, from, to: end, current };
 }
 
-/** The period a ?period= value names: the current one when absent; 400 when malformed, 404 when not started. */
-export function parsePeriod(value: unknown, now: Date): PeriodInfo {
+/** The period a ?period= value names, checked for form only: 400 unless a year from 1000 to 9999 (so Date.UTC never reads a two-digit year as 19xx), 404 when not started. */
+function periodNamed(value: unknown, now: Date): PeriodInfo {
   if (value === undefined || value === '') return periodOf(now, now);
   const match = typeof value === 'string' ? /^(\d{4})-H([12])$/.exec(value) : null;
-  if (!match) throw new BadRequest(messages.badPeriod, 'bad_period');
+  if (!match || Number(match[1]) < 1000) throw new BadRequest(messages.badPeriod, 'bad_period');
   const period = periodInfo(Number(match[1]), Number(match[2]) as 1 | 2, now);
   if (period.from > now) throw new NotFound(messages.future);
   return period;
+}
+
+/**
+ * The period a ?period= value names: the current one when absent; 400 when malformed, 404 when not started or
+ * before the half-year of `firstRecord` (the first report, decision or privacy request; none: only the current one).
+ */
+export function parsePeriod(value: unknown, now: Date, firstRecord: Date | null): PeriodInfo {
+  const period = periodNamed(value, now);
+  if (period.to <= periodOf(firstRecord ?? now, now).from) throw new NotFound(messages.beforeRecords);
+  return period;
+}
+
+/** parsePeriod against this installation's first record, looked up only for a well-formed past period. */
+export async function resolvePeriod(repos: Pick<Repos, 'transparency'>, value: unknown, now: Date): Promise<PeriodInfo> {
+  const period = periodNamed(value, now);
+  return period.current ? period : parsePeriod(value, now, await repos.transparency.firstRecordAt());
 }
 
 /** The periods the picker offers: from the one of the first record to the current one, newest first. */
@@ -76,6 +94,43 @@ export async function transparencyPeriods(repos: Pick<Repos, 'transparency'>, no
 export function suppressed(n: number, min: number): { value: number | null; display: string } {
   if (n === 0 || n >= min) return { value: n, display: String(n) };
   return { value: null, display: `fewer than ${min}` };
+}
+
+/** Cells whose sum is known: parts add up to the sum of totals (keys are section.figure). */
+export type SumGroup = { parts: readonly string[]; totals: readonly string[] };
+/** How a count is shown: as is, "fewer than N" (1..N−1), or withheld because it would reveal a smaller one. */
+export type CellState = 'shown' | 'fewer' | 'withheld';
+
+/**
+ * Complementary suppression. A group's hidden cells are worked out when its totals are known exactly and one is
+ * hidden alone, or their hidden sum L is the least or the most they can add up to ("fewer than N" is 1..N−1, a
+ * withheld count N or more, as 0 is always shown). Until no group allows that, the smallest shown non-zero part of
+ * such a group is withheld, or one of its totals when no part is left; groups share totals, so it runs to a fixpoint.
+ */
+export function suppressCounts(counts: Readonly<Record<string, number>>, groups: readonly SumGroup[], min: number): Record<string, CellState> {
+  const state: Record<string, CellState> = {};
+  for (const [key, n] of Object.entries(counts)) state[key] = n === 0 || n >= min ? 'shown' : 'fewer';
+  const n = (key: string) => counts[key] ?? 0;
+  // With N = 2, "fewer than 2" already says 1: such a cell is known exactly.
+  const known = (key: string) => state[key] !== 'withheld' && (state[key] !== 'fewer' || min <= 2);
+  const smallestShown = (keys: readonly string[]) => keys.filter((k) => state[k] === 'shown' && n(k) > 0).sort((a, b) => n(a) - n(b))[0];
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const g of groups) {
+      if (!g.totals.every(known)) continue;
+      const hidden = g.parts.filter((k) => !known(k));
+      if (hidden.length === 0) continue;
+      const left = g.totals.reduce((a, k) => a + n(k), 0) - g.parts.filter(known).reduce((a, k) => a + n(k), 0);
+      const least = hidden.reduce((a, k) => a + (state[k] === 'fewer' ? 1 : min), 0);
+      const most = hidden.every((k) => state[k] === 'fewer') ? hidden.length * (min - 1) : Infinity;
+      if (hidden.length !== 1 && left !== least && left !== most) continue;
+      const next = smallestShown(g.parts) ?? smallestShown(g.totals);
+      if (next === undefined) continue;
+      state[next] = 'withheld';
+      changed = true;
+    }
+  }
+  return state;
 }
 
 /** Nearest-rank percentile of sorted values (p in (0, 1]). */
@@ -133,7 +188,13 @@ function groundsOf(decisions: DecisionRow[], resolved: ResolvedReportRow[]): Map
 export async function transparencyReport(repos: Pick<Repos, 'transparency'>, period: PeriodInfo, minCount: number, now: Date): Promise<TransparencyReport> {
   const t = repos.transparency;
   const p: Period = { from: period.from, to: period.to };
-  const row = (key: string, label: string, query: string, n: number): TransparencyRow => ({ key, label, query, ...suppressed(n, minCount) });
+  // Counts get their final display once every section exists (complementary suppression spans sections).
+  const counted = new Map<TransparencyRow, number>();
+  const row = (key: string, label: string, query: string, n: number): TransparencyRow => {
+    const r = { key, label, query, value: n, display: String(n) };
+    counted.set(r, n);
+    return r;
+  };
 
   const byReason = await t.reportsByReason(p);
   const totalReports = [...byReason.values()].reduce((a, b) => a + b, 0);
@@ -238,7 +299,31 @@ export async function transparencyReport(repos: Pick<Repos, 'transparency'>, per
       ],
     },
   ];
+  applySuppression(sections, counted, minCount);
   return { period, asOf: now, minCount, sections };
+}
+
+/** The sets of figures with a known sum, as section.figure keys. */
+export const TRANSPARENCY_GROUPS: readonly SumGroup[] = [
+  { parts: REASON_KEYS.map((k) => `reports.reason.${k}`), totals: ['reports.total'] },
+  { parts: ['sources.visitor', 'sources.account', 'sources.trusted', 'sources.unknown'], totals: ['reports.total'] },
+  { parts: [...REASON_KEYS, 'own_initiative'].map((k) => `grounds.ground.${k}`), totals: ['decisions.kind.hide', 'decisions.kind.sensitive', 'decisions.kind.remove'] },
+  { parts: PRIVACY_REQUEST_KINDS.map((k) => `privacy.kind.${k}`), totals: ['privacy.total'] },
+  // The same number twice: hiding one and showing the other would say it.
+  { parts: ['reports.reason.copyright'], totals: ['copyright.notices'] },
+];
+
+function applySuppression(sections: TransparencySection[], counted: Map<TransparencyRow, number>, minCount: number): void {
+  const counts: Record<string, number> = {};
+  for (const s of sections) for (const r of s.rows) if (counted.has(r)) counts[`${s.key}.${r.key}`] = counted.get(r)!;
+  const state = suppressCounts(counts, TRANSPARENCY_GROUPS, minCount);
+  for (const s of sections) {
+    for (const r of s.rows) {
+      const st = state[`${s.key}.${r.key}`];
+      if (st === 'fewer') Object.assign(r, suppressed(counted.get(r)!, minCount));
+      else if (st === 'withheld') Object.assign(r, { value: null, display: 'not shown' });
+    }
+  }
 }
 
 export const TRANSPARENCY_CSV_HEADER = ['period', 'section', 'figure', 'label', 'value', 'shown_as', 'query'];

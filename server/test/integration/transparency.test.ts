@@ -118,10 +118,10 @@ describe('transparency report', function () {
 
   it('counts every figure of the first half-year exactly (threshold 1, through the service)', async () => {
     const repos = createRepos(app.db);
-    const report = await transparencyReport(repos, parsePeriod(H1, new Date(now)), 1, new Date(now));
+    const report = await transparencyReport(repos, parsePeriod(H1, new Date(now), new Date(T)), 1, new Date(now));
     expect(report.period).to.deep.include({ key: H1, current: false });
     expect(report.period.to.toISOString()).to.equal(`${year}-07-01T00:00:00.000Z`);
-    expect(parsePeriod(H2, new Date(now))).to.deep.include({ current: true, label: `July to December ${year} (so far)` });
+    expect(parsePeriod(H2, new Date(now), new Date(T))).to.deep.include({ current: true, label: `July to December ${year} (so far)` });
     expect(valuesOf(report)).to.deep.equal({
       'reports.reason.illegal': 0,
       'reports.reason.csam': 0,
@@ -169,18 +169,24 @@ describe('transparency report', function () {
     });
   });
 
-  it('shows the half-year on the page with counts under the threshold as "fewer than N", each traced to its query', async () => {
+  it('shows the half-year on the page with counts under the threshold as "fewer than N", and withholds what would let one be worked out, each traced to its query', async () => {
     const res = await rawRequest(`${app.url}/transparency?period=${H1}`);
     expect(res.status).to.equal(200);
     const html = res.body.toString();
     const shown = shownOn(html);
+    // Reasons 1, 1, 3, 1 of 6: three hidden cells adding up to 3 would each be 1, and with Spam hidden too they
+    // would add up to 6, the least they can (1 + 1 + 1 + at least 3), so the total goes as well. Sources 5 and 1 of
+    // 6 would give the 1 away: the 5 is withheld.
     expect(shown).to.include({
-      'reports.reason.spam': '3',
+      'reports.reason.spam': 'not shown',
       'reports.reason.harassment': 'fewer than 3',
+      'reports.reason.copyright': 'fewer than 3',
+      'reports.reason.other': 'fewer than 3',
       'reports.reason.csam': '0',
-      'reports.total': '6',
-      'sources.visitor': '5',
+      'reports.total': 'not shown',
+      'sources.visitor': 'not shown',
       'sources.account': 'fewer than 3',
+      'copyright.notices': 'fewer than 3',
       'sources.trusted': '0',
       'decisions.kind.hide': '4',
       'decisions.kind.sensitive': 'fewer than 3',
@@ -192,10 +198,13 @@ describe('transparency report', function () {
       'time.p90': '30 hours',
       'accounts.suspensions': 'fewer than 3',
       'accounts.refused': 'fewer than 3',
+      'privacy.kind.access': 'fewer than 3',
+      'privacy.kind.erasure': 'fewer than 3',
       'privacy.total': '3',
       'privacy.on_time': '33%',
     });
     expect(Object.keys(shown)).to.have.length(43);
+    expect(html).to.include('reads “not shown”');
     expect(html).to.include('data-query="transparency.reportsByReason"');
     expect(html.match(/How counted:/g)).to.have.length(8);
     expect(html).to.include('<span data-figure="TRANSPARENCY_MIN_COUNT">3</span>');
@@ -225,6 +234,12 @@ describe('transparency report', function () {
     expect(shownOn((await rawRequest(`${app.url}/transparency`)).body.toString())['reports.reason.spam']).to.equal('3');
     expectJsonError(await rawRequest(`${app.url}/transparency?period=${year}-H3`, { headers: { Accept: 'application/json' } }), 400, 'bad_period');
     expect((await rawRequest(`${app.url}/transparency?period=${year + 1}-H1`)).status).to.equal(404);
+    // Two-digit years would be read as 19xx by Date.UTC: years under 1000 are malformed.
+    for (const bad of ['0050-H1', '0000-H2', '0999-H1']) expectJsonError(await rawRequest(`${app.url}/transparency?period=${bad}`, { headers: { Accept: 'application/json' } }), 400, 'bad_period');
+    // Before the half-year of the first record there is nothing to show: 404 (and so nothing cached for it).
+    expect((await rawRequest(`${app.url}/transparency?period=1000-H1`)).status).to.equal(404);
+    expect((await admin.client.get('/admin/transparency.json?period=1000-H1')).status).to.equal(404);
+    expect((await admin.client.get('/admin/transparency.csv?period=0050-H1')).status).to.equal(400);
   });
 
   it('admins download the same suppressed figures as CSV and JSON; nobody else can', async () => {
@@ -232,15 +247,18 @@ describe('transparency report', function () {
     expect(json.status).to.equal(200);
     const report = json.json() as { period: { key: string }; sections: Array<{ key: string; rows: Array<{ key: string; value: number | null; display: string }> }> };
     expect(report.period.key).to.equal(H1);
-    const spam = report.sections.find((s) => s.key === 'reports')!.rows.find((r) => r.key === 'reason.harassment');
-    expect(spam).to.include({ value: null, display: 'fewer than 3' });
+    const reports = report.sections.find((s) => s.key === 'reports')!.rows;
+    expect(reports.find((r) => r.key === 'reason.harassment')).to.include({ value: null, display: 'fewer than 3' });
+    expect(reports.find((r) => r.key === 'reason.spam')).to.include({ value: null, display: 'not shown' });
+    expect(reports.find((r) => r.key === 'total')).to.include({ value: null, display: 'not shown' });
     const csv = await admin.client.get(`/admin/transparency.csv?period=${H1}`);
     expect(csv.status).to.equal(200);
     expect(String(csv.headers['content-type'])).to.match(/^text\/csv/);
     const lines = csv.body.toString().trim().split('\n');
     expect(lines[0]).to.equal('period,section,figure,label,value,shown_as,query');
     expect(lines).to.have.length(44);
-    expect(lines).to.include(`"${H1}","reports","reason.spam","Spam","3","3","transparency.reportsByReason"`);
+    expect(lines).to.include(`"${H1}","reports","reason.spam","Spam","","not shown","transparency.reportsByReason"`);
+    expect(lines).to.include(`"${H1}","privacy","total","All requests","3","3","transparency.privacyRequests (count)"`);
     expect(lines).to.include(`"${H1}","reports","reason.harassment","Harassment or privacy violation","","fewer than 3","transparency.reportsByReason"`);
     // Formula-safe: the "− " query notes never start a cell with a formula character.
     for (const line of lines.slice(1)) for (const cell of line.split('","')) expect(cell.replace(/^"/, '')).not.to.match(/^[=+\-@]/);
@@ -262,11 +280,11 @@ describe('transparency report', function () {
     const repos = createRepos(app.db);
     await aggregateDailyStats.run({ repos } as unknown as JobDeps, new Date(now));
     await app.db('security_log').delete();
-    const report = await transparencyReport(repos, parsePeriod(H1, new Date(now)), 1, new Date(now));
+    const report = await transparencyReport(repos, parsePeriod(H1, new Date(now), new Date(T)), 1, new Date(now));
     expect(valuesOf(report)).to.include({ 'accounts.refused': 1, 'sources.visitor': 5, 'sources.account': 1, 'sources.unknown': 0, 'reports.total': 6 });
     // A report stored before the source column existed (as an upgraded installation has them).
     await app.db('reports').update({ source: null }).where({ source: 'account' });
-    const older = await transparencyReport(repos, parsePeriod(H1, new Date(now)), 1, new Date(now));
+    const older = await transparencyReport(repos, parsePeriod(H1, new Date(now), new Date(T)), 1, new Date(now));
     expect(valuesOf(older)).to.include({ 'sources.visitor': 5, 'sources.account': 0, 'sources.unknown': 1 });
   });
 

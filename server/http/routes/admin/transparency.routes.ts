@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import type { RouteDeps } from '../../route-deps.js';
 import { requireStaff } from '../../middleware/staff.middleware.js';
-import { parsePeriod, transparencyCsv, transparencyReport } from '../../../services/transparency.service.js';
+import { resolvePeriod, transparencyCsv, transparencyReport } from '../../../services/transparency.service.js';
 
 /**
  * Admin downloads of the transparency report, as CSV and JSON: the same suppressed figures as the public page, so
@@ -12,7 +12,7 @@ export function adminTransparencyRoutes(deps: Pick<RouteDeps, 'config' | 'repos'
   const admin = requireStaff('admin');
   const reportOf = async (period: unknown) => {
     const now = deps.clock();
-    return transparencyReport(deps.repos, parsePeriod(period, now), deps.config.transparencyMinCount, now);
+    return transparencyReport(deps.repos, await resolvePeriod(deps.repos, period, now), deps.config.transparencyMinCount, now);
   };
   router.get('/admin/transparency.json', admin, async (req, res) => {
     const report = await reportOf(req.query.period);
