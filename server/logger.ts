@@ -8,6 +8,7 @@ const SKIPPED = new Set(['level', 'time', 'msg', 'service', 'pid', 'hostname', '
 const OWN_LINE = new Set(['url', 'link']);
 
 /** Control characters (ESC above all) written as \u escapes, so nothing logged can drive the terminal. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const clean = (text: string): string => text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
 function shown(value: unknown): string {

@@ -12,15 +12,9 @@
       input.select();
       document.execCommand('copy');
     }
-    // The visible text and the accessible name change together ("Copy Markdown" → "Copied Markdown").
     const original = button.textContent;
-    const originalLabel = button.getAttribute('aria-label');
     button.textContent = 'Copied';
-    if (originalLabel) button.setAttribute('aria-label', originalLabel.replace(/^Copy\b/, 'Copied'));
-    setTimeout(function () {
-      button.textContent = original;
-      if (originalLabel) button.setAttribute('aria-label', originalLabel);
-    }, 1500);
+    setTimeout(function () { button.textContent = original; }, 1500);
   });
   document.addEventListener('focusin', function (event) {
     if (event.target.matches('.copy-row input')) event.target.select();
