@@ -73,7 +73,7 @@ describe('browser: ALTCHA, the self-hosted bot check', function () {
     expect(browser.consoleErrors).to.deep.equal([]);
   });
 
-  it('signs up with the widget solved in the page, with no request to any other origin', async () => {
+  it('signs up with the widget solved in the page, with no request to any other origin; that answer is refused by another form', async () => {
     const { page } = browser;
     await page.goto(`${app.url}/signup`);
     expect(await seriousA11yViolations(page), 'sign-up page').to.deep.equal([]);
@@ -82,7 +82,17 @@ describe('browser: ALTCHA, the self-hosted bot check', function () {
     await page.getByLabel('Password', { exact: true }).fill('correct horse battery staple');
     await page.locator('input[name="age"]').check();
     await page.locator('input[name="terms"]').check();
-    await solvedAnswer(browser);
+    const answer = await solvedAnswer(browser);
+    // The page's answer was solved for sign-up: offered to the upload form it is refused (and not spent).
+    const images = Number((await app.db('images').count({ n: '*' }))[0]!.n);
+    const { body, contentType } = multipart([
+      { name: 'altcha', value: answer },
+      { name: 'file', value: await fixtures.png(), filename: 'elsewhere.png', contentType: 'image/png' },
+    ]);
+    const elsewhere = await rawRequest(`${app.url}/upload`, { method: 'POST', headers: { 'Content-Type': contentType, 'Content-Length': String(body.length), Accept: 'application/json' }, body });
+    expect(elsewhere.status).to.equal(403);
+    expect(elsewhere.json().error.code).to.equal('bot_check_failed');
+    expect(Number((await app.db('images').count({ n: '*' }))[0]!.n)).to.equal(images);
     await page.getByRole('button', { name: 'Create account' }).click();
     await page.getByRole('heading', { name: 'Check your email' }).waitFor();
     expect(await app.db('users').where({ username_key: 'altchafan' })).to.have.length(1);
