@@ -99,6 +99,10 @@ describe('a full disk (fault drill)', function () {
     // With a little room: the upload's file fits, processing it does not (refused before libvips writes a byte).
     await fill(junk, photo.length + 256 * 1024);
     answers.push({ what: 'guest, room for the file only', res: await upload(url, { bytes: photo, filename: 'a.jpg' }), message: messages.noRoomForUpload });
+    // The refused upload's file is removed after its answer: until it is gone, the next upload's file would not fit,
+    // and that would be a full disk (this raced on CI). Wait for it, and leave the same room again.
+    await until(() => tempFiles(dataDir), (files) => files.length === 0, 10_000, 'the refused upload’s temp file removed');
+    await fill(junk, photo.length + 256 * 1024);
     answers.push({ what: 'API, room for the file only', res: await apiUpload(url, key, photo), message: messages.noRoomForUpload });
     expect(linesSince().filter((l) => String(l.msg).startsWith('disk full')), 'no disk-full alarm while the disk has room').to.deep.equal([]);
     // At zero bytes free: multer's write, SQLite's write, whichever comes first. The refused uploads' files are
