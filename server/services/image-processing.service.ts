@@ -15,14 +15,16 @@ import { ensureProcessTempDir, freeBytes } from '../lib/temp-area.js';
 sharp.cache(false);
 
 /**
- * Pixels of originals being encoded at once, across all uploads. The original's encoder holds the whole picture:
- * libjpeg keeps every DCT coefficient of a progressive or Huffman-optimised JPEG until it writes (measured ~6 bytes
- * a pixel: 148 MB for 25 MP, against 5 MB for a plain baseline JPEG), and the WebP, AVIF and GIF encoders keep
- * whole frames too. IMAGE_CONCURRENCY counts uploads whatever their size; this bounds the bytes: two 12 MP photos
- * encode side by side, a 25 MP one alone, while the other upload's lighter steps (decode, variants, hashes) go on.
+ * Pixels being processed at once, across all uploads, from the one decode to the last hash. The original's encoder
+ * holds the whole picture: libjpeg keeps every DCT coefficient of a progressive or Huffman-optimised JPEG until it
+ * writes (measured ~6 bytes a pixel: 148 MB for 25 MP, against 5 MB for a plain baseline JPEG), and the WebP, AVIF
+ * and GIF encoders keep whole frames too; the variants map the decoded pixels (3 bytes a pixel) while they read
+ * them. IMAGE_CONCURRENCY counts uploads whatever their size; this bounds the bytes: two 12 MP photos are processed
+ * side by side, a 25 MP one alone. Held for the encode only, a 25 MP encode still overlapped another upload's
+ * decode and variants, and 16 parallel 25 MP uploads peaked ~60 MB higher (measured, issue 14).
  */
-const ENCODING_PIXEL_BUDGET = 30_000_000;
-const encoding = new Semaphore(ENCODING_PIXEL_BUDGET);
+const PIXEL_BUDGET = 30_000_000;
+const pixelBudget = new Semaphore(PIXEL_BUDGET);
 
 /** Encoder settings, documented in the README: visually lossless for photos, lossless where the source was. */
 export const ENCODER_SETTINGS = {
@@ -34,8 +36,10 @@ export const ENCODER_SETTINGS = {
   avif: { quality: 70, effort: 4 },
   thumbnail: { quality: 80, effort: 4 },
   // What share pages and link previews load instead of the original: ~1/10 of a phone photo's bytes at 1600 px,
-  // with no visible loss at that size (82 is where WebP's artefacts stopped showing on the test photos).
-  display: { quality: 82, effort: 4 },
+  // with no visible loss at that size (82 is where WebP's artefacts stopped showing on the test photos). Effort 2,
+  // not 4: measured on 1600 px pictures, 30-45 % of effort 4's CPU (96 against 208 ms for a photo) for files
+  // within 1 % of its size (smaller on four of five), and the display variant is most of what an upload adds.
+  display: { quality: 82, effort: 2 },
 } as const;
 
 const PROCESSING_TIMEOUT_SECONDS = 60;
@@ -195,30 +199,32 @@ export async function processImage(input: string, options: ProcessingOptions): P
   const fromUpload = (animated: boolean) => timed(sharp(input, { animated, limitInputPixels: options.maxPixels, sequentialRead: true }));
   const fromDecoded = () => timed(sharp(decodedPath, { limitInputPixels: false, sequentialRead: true }));
   try {
-    await decodeOnce(input, decodedPath, meta, options.maxPixels);
-    const animated = animatable && frames > 1;
-    // One after another: uploads already run IMAGE_CONCURRENCY at a time and each libvips pipeline uses every core;
-    // side by side they were barely faster on 2 cores and cost ~80-150 MB more peak RSS each (measured, issue 14).
-    // An animation's original needs every frame, so it is the one output made from the upload itself.
-    const originalInfo = await encoding.run(() => encoderFor(type, (animated ? fromUpload(true) : fromDecoded()).autoOrient()).toFile(originalPath), pixels);
-    const thumbInfo = await webpVariant(fromDecoded(), options.thumbnailSize, ENCODER_SETTINGS.thumbnail, thumbPath);
-    const displayInfo = await webpVariant(fromDecoded(), options.displayMaxPx, ENCODER_SETTINGS.display, displayPath);
-    // Of the uploaded pixels, not our re-encode: the same source file hashes the same whatever our encoder settings,
-    // so an identical re-upload always matches exactly. A decoded photo's pixels usually are already normalised
-    // (oriented, 8-bit sRGB, no alpha) and are hashed where they lie instead of being copied first.
-    const pixelHash = (await pixelSha256IfNormalised(decodedPath)) ?? (await pixelSha256(fromDecoded(), workDir));
-    // A JPEG's perceptual hash has always come from a DCT-scaled decode of the JPEG (see perceptualHash), a fraction
-    // of a full decode; every other format's comes from the decoded pixels.
-    const phash = await perceptualHash(type.format === 'jpeg' ? fromUpload(false) : fromDecoded());
-    const originalSize = type.format === 'png' ? await stripPngPhys(originalPath) : originalInfo.size;
-    return {
-      type,
-      frames,
-      original: await finishVariant(originalPath, { ...originalInfo, size: originalSize }, animated ? originalInfo.height / frames : undefined),
-      thumbnail: await finishVariant(thumbPath, thumbInfo),
-      display: await finishVariant(displayPath, displayInfo),
-      hashes: { pixelSha256: pixelHash, phash },
-    };
+    return await pixelBudget.run(async () => {
+      await decodeOnce(input, decodedPath, meta, options.maxPixels);
+      const animated = animatable && frames > 1;
+      // One after another: uploads already run IMAGE_CONCURRENCY at a time and each libvips pipeline uses every core;
+      // side by side they were barely faster on 2 cores and cost ~80-150 MB more peak RSS each (measured, issue 14).
+      // An animation's original needs every frame, so it is the one output made from the upload itself.
+      const originalInfo = await encoderFor(type, (animated ? fromUpload(true) : fromDecoded()).autoOrient()).toFile(originalPath);
+      const thumbInfo = await webpVariant(fromDecoded(), options.thumbnailSize, ENCODER_SETTINGS.thumbnail, thumbPath);
+      const displayInfo = await webpVariant(fromDecoded(), options.displayMaxPx, ENCODER_SETTINGS.display, displayPath);
+      // Of the uploaded pixels, not our re-encode: the same source file hashes the same whatever our encoder settings,
+      // so an identical re-upload always matches exactly. A decoded photo's pixels usually are already normalised
+      // (oriented, 8-bit sRGB, no alpha) and are hashed where they lie instead of being copied first.
+      const pixelHash = (await pixelSha256IfNormalised(decodedPath)) ?? (await pixelSha256(fromDecoded(), workDir));
+      // A JPEG's perceptual hash has always come from a DCT-scaled decode of the JPEG (see perceptualHash), a fraction
+      // of a full decode; every other format's comes from the decoded pixels.
+      const phash = await perceptualHash(type.format === 'jpeg' ? fromUpload(false) : fromDecoded());
+      const originalSize = type.format === 'png' ? await stripPngPhys(originalPath) : originalInfo.size;
+      return {
+        type,
+        frames,
+        original: await finishVariant(originalPath, { ...originalInfo, size: originalSize }, animated ? originalInfo.height / frames : undefined),
+        thumbnail: await finishVariant(thumbPath, thumbInfo),
+        display: await finishVariant(displayPath, displayInfo),
+        hashes: { pixelSha256: pixelHash, phash },
+      };
+    }, pixels);
   } catch (err) {
     // Measured before our scratch files go: what the disk looked like when the step failed.
     const freeAtFailure = isStorageFull(err) ? 0 : await freeBytes(workDir).catch(() => null);

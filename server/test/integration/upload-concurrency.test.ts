@@ -35,8 +35,8 @@ describe('uploads beyond what is processed at once', function () {
     expect(await waitForEmptyTemp(app)).to.deep.equal([]);
   });
 
-  it('encodes large originals one at a time within the pixel budget, and every upload still succeeds', async () => {
-    // Three 20 MP photos, two processed at once: their originals (over the 30 MP budget together) take turns.
+  it('processes large photos one at a time within the pixel budget, and every upload still succeeds', async () => {
+    // Three 20 MP photos, IMAGE_CONCURRENCY 2: over the 30 MP budget together, they take turns from decode to hash.
     app = await startTestApp({ IMAGE_CONCURRENCY: '2' });
     const files = await Promise.all([7, 8, 9].map((seed) => photo(seed, 5000, 4000)));
     const answers = await Promise.all(files.map((bytes, i) => upload(app.url, { bytes, filename: `big${i}.jpg`, contentType: 'image/jpeg' })));
