@@ -47,11 +47,89 @@ async function vipsLayout(file: string): Promise<VipsLayout> {
 // The layout normalised() writes: three unsigned 8-bit bands (format 0), uncoded, sRGB (interpretation 22).
 const isNormalisedLayout = (layout: VipsLayout) => layout.bands === 3 && layout.format === 0 && layout.coding === 0 && layout.interpretation === 22;
 
-async function hashVipsPixels(file: string, layout: VipsLayout): Promise<string> {
-  const hash = createHash('sha256').update(`pixbin-pixels-v1 ${layout.width}x${layout.height}x3\n`);
-  const end = VIPS_HEADER_BYTES + layout.width * layout.height * 3; // exclusive; the XML trailer follows
-  await pipeline(createReadStream(file, { start: VIPS_HEADER_BYTES, end: end - 1 }), hash);
+/** The hash of the pixel bytes [start, start + width × height × 3) of a file, the dimensions hashed first. */
+async function hashPixelBytes(file: string, width: number, height: number, start: number): Promise<string> {
+  const hash = createHash('sha256').update(`pixbin-pixels-v1 ${width}x${height}x3\n`);
+  await pipeline(createReadStream(file, { start, end: start + width * height * 3 - 1 }), hash);
   return hash.digest('hex');
+}
+
+const hashVipsPixels = (file: string, layout: VipsLayout) => hashPixelBytes(file, layout.width, layout.height, VIPS_HEADER_BYTES);
+
+/** TIFF tags read below; a file with any other tag that changes what its pixels mean is declined. */
+const TIFF = { width: 256, height: 257, bitsPerSample: 258, compression: 259, photometric: 262, stripOffsets: 273, orientation: 274, samplesPerPixel: 277, stripByteCounts: 279, planar: 284, extraSamples: 338, sampleFormat: 339, iccProfile: 34675 } as const;
+const TIFF_TYPE_BYTES: Record<number, number> = { 3: 2, 4: 4 }; // SHORT, LONG
+
+/**
+ * Where the pixels of an uncompressed TIFF lie when they are what normalised() makes (three 8-bit samples a pixel,
+ * RGB, no alpha, no ICC profile, no orientation) and every strip follows the one before, as libvips writes them:
+ * the offset of the first pixel byte; null for anything else (a BigTIFF, tiles, compression, another layout).
+ */
+async function tiffPixelStart(handle: fs.FileHandle, width: number, height: number, tags: Map<number, number[]>): Promise<number | null> {
+  const one = (tag: number, fallback?: number) => tags.get(tag)?.[0] ?? fallback;
+  if (one(TIFF.compression, 1) !== 1 || one(TIFF.photometric) !== 2 || one(TIFF.samplesPerPixel, 1) !== 3 || one(TIFF.planar, 1) !== 1) return null;
+  if (one(TIFF.orientation, 1) !== 1 || one(TIFF.sampleFormat, 1) !== 1 || tags.has(TIFF.extraSamples) || tags.has(TIFF.iccProfile)) return null;
+  const bits = tags.get(TIFF.bitsPerSample) ?? [];
+  if (bits.length !== 3 || bits.some((b) => b !== 8)) return null;
+  const offsets = tags.get(TIFF.stripOffsets) ?? [];
+  const counts = tags.get(TIFF.stripByteCounts) ?? [];
+  if (!offsets.length || offsets.length !== counts.length) return null;
+  for (let i = 1; i < offsets.length; i += 1) if (offsets[i] !== offsets[i - 1]! + counts[i - 1]!) return null;
+  const total = counts.reduce((sum, c) => sum + c, 0);
+  const { size } = await handle.stat();
+  return total === width * height * 3 && offsets[0]! + total <= size ? offsets[0]! : null;
+}
+
+/** The first IFD of a classic TIFF, each SHORT or LONG tag with its values (others are kept as present, with none). */
+async function tiffTags(handle: fs.FileHandle): Promise<Map<number, number[]> | null> {
+  const head = Buffer.alloc(8);
+  await handle.read(head, 0, 8, 0);
+  const order = head.toString('latin1', 0, 2);
+  if (order !== 'II' && order !== 'MM') return null;
+  const littleEndian = order === 'II';
+  const u16 = (b: Buffer, at: number) => (littleEndian ? b.readUInt16LE(at) : b.readUInt16BE(at));
+  const u32 = (b: Buffer, at: number) => (littleEndian ? b.readUInt32LE(at) : b.readUInt32BE(at));
+  if (u16(head, 2) !== 42) return null;
+  const ifd = u32(head, 4);
+  const countBytes = Buffer.alloc(2);
+  await handle.read(countBytes, 0, 2, ifd);
+  const entries = Buffer.alloc(u16(countBytes, 0) * 12);
+  await handle.read(entries, 0, entries.length, ifd + 2);
+  const tags = new Map<number, number[]>();
+  for (let at = 0; at + 12 <= entries.length; at += 12) {
+    const tag = u16(entries, at);
+    const width = TIFF_TYPE_BYTES[u16(entries, at + 2)];
+    const count = u32(entries, at + 4);
+    if (!width || count > 1_000_000) {
+      tags.set(tag, []);
+      continue;
+    }
+    let values = entries.subarray(at + 8, at + 12);
+    if (width * count > 4) {
+      values = Buffer.alloc(width * count);
+      await handle.read(values, 0, values.length, u32(entries, at + 8));
+    }
+    tags.set(tag, Array.from({ length: count }, (_, i) => (width === 2 ? u16(values, i * 2) : u32(values, i * 4))));
+  }
+  return tags;
+}
+
+/** pixelSha256 of an uncompressed TIFF's own pixels when they lie as tiffPixelStart requires; null otherwise. */
+async function tiffPixelSha256(file: string): Promise<string | null> {
+  const handle = await fs.open(file, 'r');
+  let found: { width: number; height: number; start: number } | null = null;
+  try {
+    const tags = await tiffTags(handle);
+    const width = tags?.get(TIFF.width)?.[0];
+    const height = tags?.get(TIFF.height)?.[0];
+    if (tags && width && height) {
+      const start = await tiffPixelStart(handle, width, height, tags);
+      if (start !== null) found = { width, height, start };
+    }
+  } finally {
+    await handle.close();
+  }
+  return found && hashPixelBytes(file, found.width, found.height, found.start);
 }
 
 /**
@@ -73,13 +151,22 @@ export async function pixelSha256(image: Sharp, workDir: string): Promise<string
 }
 
 /**
- * pixelSha256 of a .v file's own pixels when they are already what normalised() makes of them (oriented, no alpha,
- * 8-bit sRGB: a decoded JPEG, typically), without writing a normalised copy; null when they are anything else.
- * The caller must know the pixels are oriented: the .v format keeps no orientation to check.
+ * pixelSha256 of a decoded file's own pixels when they are already what normalised() makes of them (oriented, no
+ * alpha, 8-bit sRGB: a decoded JPEG, typically), without writing a normalised copy; null when they are anything
+ * else. The file is a VIPS (.v) file or an uncompressed TIFF as libvips writes it. The caller must know the pixels
+ * are oriented and in sRGB: neither format is trusted to say so.
  */
-export async function pixelSha256IfNormalised(vipsFile: string): Promise<string | null> {
-  const layout = await vipsLayout(vipsFile);
-  return isNormalisedLayout(layout) ? hashVipsPixels(vipsFile, layout) : null;
+export async function pixelSha256IfNormalised(file: string): Promise<string | null> {
+  const magic = Buffer.alloc(4);
+  const handle = await fs.open(file, 'r');
+  try {
+    await handle.read(magic, 0, 4, 0);
+  } finally {
+    await handle.close();
+  }
+  if (magic.toString('latin1', 0, 2) === 'II' || magic.toString('latin1', 0, 2) === 'MM') return tiffPixelSha256(file);
+  const layout = await vipsLayout(file);
+  return isNormalisedLayout(layout) ? hashVipsPixels(file, layout) : null;
 }
 
 /**

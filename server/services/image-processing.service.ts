@@ -107,20 +107,22 @@ const webpVariant = (source: Sharp, side: number, settings: { quality: number; e
   source.autoOrient().resize(side, side, { fit: 'inside', withoutEnlargement: true }).webp(settings).toFile(file);
 
 /**
- * The one full decode: the first frame's pixels, written uncompressed as a VIPS (.v) file that every later
- * pipeline maps from disk instead of decoding the upload again. It holds exactly what a pipeline on the upload
- * itself sees after its colour step and its orientation: the embedded ICC profile (or CMYK) already converted,
- * 16-bit depth kept, the EXIF orientation applied and nothing else. The full-size rotation, which needs the whole
- * picture in memory, thus happens once, here, and not again beside the original's encoder or in the pixel hash.
- * The original and the blocklist's hashes come out byte-identical to a pipeline on the upload itself; a rotated
- * photo's thumbnail and display variant are now resized after rotating instead of before, which moves rounding by
- * a level here and there (a few bytes of the WebP), nothing visible.
+ * The one full decode: the first frame's pixels, written as an uncompressed TIFF that every later pipeline reads
+ * from disk instead of decoding the upload again. It holds exactly what a pipeline on the upload itself sees after
+ * its colour step and its orientation: the embedded ICC profile (or CMYK) already converted, 16-bit depth kept, the
+ * EXIF orientation applied and nothing else. The full-size rotation, which needs the whole picture in memory, thus
+ * happens once, here, and not again beside the original's encoder or in the pixel hash. The original and the
+ * blocklist's hashes come out byte-identical to a pipeline on the upload itself; a rotated photo's thumbnail and
+ * display variant are resized after rotating instead of before, which moves rounding by a level here and there (a
+ * few bytes of the WebP), nothing visible.
+ * TIFF, not libvips' own .v: libvips maps a .v file into memory, and the pages each pipeline touched counted in the
+ * process's RSS until it ended (+72 MB for 25 MP, measured), while a TIFF is read into small buffers. Same CPU.
  */
 async function decodeOnce(input: string, file: string, meta: Metadata, maxPixels: number): Promise<void> {
   let decoded = sharp(input, { limitInputPixels: maxPixels, sequentialRead: true }).timeout({ seconds: PROCESSING_TIMEOUT_SECONDS }).autoOrient();
   // Without this, the output step would cast 16-bit pixels to 8 bits before they reach the file.
   if (meta.space === 'rgb16' || meta.space === 'grey16') decoded = decoded.toColourspace(meta.space);
-  await decoded.toFile(file);
+  await decoded.tiff({ compression: 'none' }).toFile(file);
 }
 
 /** Room for the thumbnail, the display variant and filesystem overhead, on top of the estimate below. */
@@ -128,7 +130,7 @@ const SCRATCH_MARGIN_BYTES = 4 * 1024 * 1024;
 
 /**
  * The free space an upload needs on DATA_DIR once its file has arrived, before processing starts (the README's
- * figure): the decoded pixels (.decoded.v: width × height × channels × bytes per sample, first frame), a second
+ * figure): the decoded pixels (.decoded.tif: width × height × channels × bytes per sample, first frame), a second
  * 8-bit RGB copy for the pixel hash when the decoded pixels are not already plain 8-bit sRGB, the re-encoded
  * original (counted as the upload's size) twice, once in tmp/ and once in storage/.tmp while it is being stored,
  * and a margin. A 24 MP 8-bit JPEG of 8 MB needs about 72 + 16 + 4 = 92 MB; a 50 MP one 150 MB and more.
@@ -191,7 +193,7 @@ export async function processImage(input: string, options: ProcessingOptions): P
   if (free !== null && free < needed) throw new NoRoomForUpload(needed, free);
 
   const base = path.join(workDir, randomBase62(16));
-  const decodedPath = `${base}.decoded.v`;
+  const decodedPath = `${base}.decoded.tif`;
   const originalPath = `${base}.${type.ext}`;
   const thumbPath = `${base}.thumb.webp`;
   const displayPath = `${base}.display.webp`;

@@ -52,7 +52,7 @@ describe('kill -9 mid-upload, then a restart (fault drill)', function () {
     const state = await until(
       () => tempFiles(dataDir),
       (files) =>
-        files.some((f) => folderOf(a.child).test(f) && f.endsWith('.decoded.v')) &&
+        files.some((f) => folderOf(a.child).test(f) && f.endsWith('.decoded.tif')) &&
         files.filter((f) => folderOf(a.child).test(f) && f.endsWith('.upload')).length === 2 &&
         files.some((f) => folderOf(b.child).test(f) && f.endsWith('.upload')),
       30_000,

@@ -37,7 +37,7 @@ describe('SIGTERM mid-upload (fault drill)', function () {
     const receiving = slowUpload(`${app.url}/upload`, big);
     await until(
       () => tempFiles(dataDir),
-      (files) => files.some((f) => f.endsWith('.decoded.v')) && files.filter((f) => f.endsWith('.upload')).length === 2,
+      (files) => files.some((f) => f.endsWith('.decoded.tif')) && files.filter((f) => f.endsWith('.upload')).length === 2,
       30_000,
       'one upload processing, one half-received',
     );
