@@ -56,7 +56,7 @@ async function hashPixelBytes(file: string, width: number, height: number, start
 
 const hashVipsPixels = (file: string, layout: VipsLayout) => hashPixelBytes(file, layout.width, layout.height, VIPS_HEADER_BYTES);
 
-/** TIFF tags read below; a file with any other tag that changes what its pixels mean is declined. */
+/** The TIFF tags judged below (libvips writes no other tag that changes what the pixel bytes mean). */
 const TIFF = { width: 256, height: 257, bitsPerSample: 258, compression: 259, photometric: 262, stripOffsets: 273, orientation: 274, samplesPerPixel: 277, stripByteCounts: 279, planar: 284, extraSamples: 338, sampleFormat: 339, iccProfile: 34675 } as const;
 const TIFF_TYPE_BYTES: Record<number, number> = { 3: 2, 4: 4 }; // SHORT, LONG
 
@@ -66,7 +66,8 @@ const TIFF_TYPE_BYTES: Record<number, number> = { 3: 2, 4: 4 }; // SHORT, LONG
  * the offset of the first pixel byte; null for anything else (a BigTIFF, tiles, compression, another layout).
  */
 async function tiffPixelStart(handle: fs.FileHandle, width: number, height: number, tags: Map<number, number[]>): Promise<number | null> {
-  const one = (tag: number, fallback?: number) => tags.get(tag)?.[0] ?? fallback;
+  // A judged tag present without a value we could read (another type, too many values) declines the file.
+  const one = (tag: number, fallback?: number) => (tags.has(tag) ? (tags.get(tag)![0] ?? Number.NaN) : fallback);
   if (one(TIFF.compression, 1) !== 1 || one(TIFF.photometric) !== 2 || one(TIFF.samplesPerPixel, 1) !== 3 || one(TIFF.planar, 1) !== 1) return null;
   if (one(TIFF.orientation, 1) !== 1 || one(TIFF.sampleFormat, 1) !== 1 || tags.has(TIFF.extraSamples) || tags.has(TIFF.iccProfile)) return null;
   const bits = tags.get(TIFF.bitsPerSample) ?? [];

@@ -26,8 +26,9 @@ export function findPhys(head: Buffer): { start: number; end: number } | null {
 
 /**
  * Removes the pHYs chunk from a PNG file, by copying it without those bytes and renaming over it. libvips writes
- * one into every PNG from the decoded image's resolution, which carries over from the source: a small
- * fingerprinting signal, dropped like the rest of the metadata. Returns the file's new size.
+ * one into a PNG whenever the image it encodes carries a resolution, which a pipeline on the source carries over
+ * from it: a small fingerprinting signal, dropped like the rest of the metadata. Uploads' PNGs are encoded from the
+ * decoded TIFF, which usually has none; this stays as the guarantee. Returns the file's new size.
  */
 export async function stripPngPhys(file: string): Promise<number> {
   const handle = await fs.open(file, 'r');

@@ -18,8 +18,7 @@ sharp.cache(false);
  * Pixels being processed at once, across all uploads, from the one decode to the last hash. The original's encoder
  * holds the whole picture: libjpeg keeps every DCT coefficient of a progressive or Huffman-optimised JPEG until it
  * writes (measured ~6.5 bytes a pixel: 162 MB for 25 MP, against 19 MB for a plain baseline JPEG), and the WebP, AVIF
- * and GIF encoders keep whole frames too; the variants map the decoded pixels (3 bytes a pixel) while they read
- * them. IMAGE_CONCURRENCY counts uploads whatever their size; this bounds the bytes: two 12 MP photos are processed
+ * and GIF encoders keep whole frames too. IMAGE_CONCURRENCY counts uploads whatever their size; this bounds the bytes: two 12 MP photos are processed
  * side by side, a 25 MP one alone. Held for the encode only, a 25 MP encode still overlapped another upload's
  * decode and variants, and 16 parallel 25 MP uploads peaked ~60 MB higher (measured, issue 14).
  */
@@ -37,8 +36,9 @@ export const ENCODER_SETTINGS = {
   thumbnail: { quality: 80, effort: 4 },
   // What share pages and link previews load instead of the original: ~1/10 of a phone photo's bytes at 1600 px,
   // with no visible loss at that size (82 is where WebP's artefacts stopped showing on the test photos). Effort 2,
-  // not 4: measured on 1600 px pictures, 30-45 % of effort 4's CPU (96 against 208 ms for a photo) for files
-  // within 1 % of its size (smaller on four of five), and the display variant is most of what an upload adds.
+  // not 4: measured on 1600 px pictures, 30-55 % of effort 4's CPU (96 against 208 ms for a photo), for photos'
+  // files within 3 % of its size (most a little smaller); a screenshot-like picture came out 12 % larger. The
+  // display variant is most of what an upload adds to the bare re-encode.
   display: { quality: 82, effort: 2 },
 } as const;
 
@@ -206,8 +206,10 @@ export async function processImage(input: string, options: ProcessingOptions): P
       const animated = animatable && frames > 1;
       // One after another: uploads already run IMAGE_CONCURRENCY at a time and each libvips pipeline uses every core;
       // side by side they were barely faster on 2 cores and cost ~80-150 MB more peak RSS each (measured, issue 14).
-      // An animation's original needs every frame, so it is the one output made from the upload itself.
-      const originalInfo = await encoderFor(type, (animated ? fromUpload(true) : fromDecoded()).autoOrient()).toFile(originalPath);
+      // A GIF's original is made from the upload itself: an animation needs every frame, and a still GIF the
+      // source's palette, which the decoded TIFF does not carry (the review measured still GIFs re-encoded from
+      // the TIFF at up to twice their size).
+      const originalInfo = await encoderFor(type, (type.format === 'gif' || animated ? fromUpload(animated) : fromDecoded()).autoOrient()).toFile(originalPath);
       const thumbInfo = await webpVariant(fromDecoded(), options.thumbnailSize, ENCODER_SETTINGS.thumbnail, thumbPath);
       const displayInfo = await webpVariant(fromDecoded(), options.displayMaxPx, ENCODER_SETTINGS.display, displayPath);
       // Of the uploaded pixels, not our re-encode: the same source file hashes the same whatever our encoder settings,
