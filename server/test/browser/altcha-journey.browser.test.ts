@@ -23,6 +23,15 @@ describe('browser: ALTCHA, the self-hosted bot check', function () {
     await app.close();
   });
 
+  /** A guest upload sent over HTTP with a given ALTCHA answer, as the upload form would post it. */
+  const uploadWithAnswer = async (answer: string, filename: string) => {
+    const { body, contentType } = multipart([
+      { name: 'altcha', value: answer },
+      { name: 'file', value: await fixtures.png(), filename, contentType: 'image/png' },
+    ]);
+    return rawRequest(`${app.url}/upload`, { method: 'POST', headers: { 'Content-Type': contentType, 'Content-Length': String(body.length), Accept: 'application/json' }, body });
+  };
+
   /** The widget's answer once it is solved (it starts on load). */
   const solvedAnswer = async (browser: TestBrowser): Promise<string> => {
     const field = browser.page.locator('altcha-widget input[name="altcha"]');
@@ -49,14 +58,10 @@ describe('browser: ALTCHA, the self-hosted bot check', function () {
     expect(browser.requests.some((u) => u.endsWith('/static/altcha/pbkdf2.js'))).to.equal(true);
 
     // The same answer, sent again over HTTP: refused as spent.
-    const { body, contentType } = multipart([
-      { name: 'altcha', value: answer },
-      { name: 'file', value: await fixtures.png(), filename: 'again.png', contentType: 'image/png' },
-    ]);
-    const replay = await rawRequest(`${app.url}/upload`, { method: 'POST', headers: { 'Content-Type': contentType, 'Content-Length': String(body.length), Accept: 'application/json' }, body });
+    const replay = await uploadWithAnswer(answer, 'again.png');
     expect(replay.status).to.equal(403);
     expect(replay.json().error.code).to.equal('bot_check_replayed');
-    expect(Number((await app.db('images').count({ n: '*' }))[0]!.n)).to.equal(1);
+    expect(await imageCount(app)).to.equal(1);
   });
 
   it('several files at once: the widget solves a fresh challenge for each, and all upload', async () => {
@@ -84,15 +89,11 @@ describe('browser: ALTCHA, the self-hosted bot check', function () {
     await page.locator('input[name="terms"]').check();
     const answer = await solvedAnswer(browser);
     // The page's answer was solved for sign-up: offered to the upload form it is refused (and not spent).
-    const images = Number((await app.db('images').count({ n: '*' }))[0]!.n);
-    const { body, contentType } = multipart([
-      { name: 'altcha', value: answer },
-      { name: 'file', value: await fixtures.png(), filename: 'elsewhere.png', contentType: 'image/png' },
-    ]);
-    const elsewhere = await rawRequest(`${app.url}/upload`, { method: 'POST', headers: { 'Content-Type': contentType, 'Content-Length': String(body.length), Accept: 'application/json' }, body });
+    const images = await imageCount(app);
+    const elsewhere = await uploadWithAnswer(answer, 'elsewhere.png');
     expect(elsewhere.status).to.equal(403);
     expect(elsewhere.json().error.code).to.equal('bot_check_failed');
-    expect(Number((await app.db('images').count({ n: '*' }))[0]!.n)).to.equal(images);
+    expect(await imageCount(app)).to.equal(images);
     await page.getByRole('button', { name: 'Create account' }).click();
     await page.getByRole('heading', { name: 'Check your email' }).waitFor();
     expect(await app.db('users').where({ username_key: 'altchafan' })).to.have.length(1);
